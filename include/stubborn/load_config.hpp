@@ -1,0 +1,19 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "stubborn/config.hpp"
+
+namespace stubborn {
+
+/// Reads TOML files, or folders of *.toml taken in name order, merges and validates them.
+/// Throws config_error listing every problem found, each with file:line:col.
+config load_config(const std::vector<std::string>& paths);
+
+/// Same for TOML text; `name` is used in messages, `base_dir` resolves body_file.
+config load_config_text(std::string_view text, const std::string& name,
+                        const std::string& base_dir = ".");
+
+}  // namespace stubborn

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "stubborn/config.hpp"
+
+namespace stubborn {
+
+/// An HTTP/1.1 stub server serving one validated config on its own threads.
+class server {
+ public:
+  /// Compiles the route table; throws config_error if the config cannot be compiled.
+  explicit server(config cfg);
+  /// Stops (without drain) if still running.
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  /// Binds, listens and starts the I/O threads; throws std::system_error if it cannot bind.
+  void start();
+  /// Stops accepting, lets requests already read finish (up to `drain`), closes the rest.
+  void stop(std::chrono::milliseconds drain);
+  /// Blocks until stop() has completed.
+  void wait();
+
+  /// The port actually bound (useful with port 0); valid after start().
+  std::uint16_t port() const;
+  /// "http://host:port".
+  std::string url() const;
+  /// Number of routes in the current table.
+  std::size_t route_count() const;
+  /// Number of I/O threads.
+  unsigned thread_count() const;
+  /// Connections open right now.
+  std::size_t open_connections() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace stubborn

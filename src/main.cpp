@@ -1,0 +1,212 @@
+// The command line: parse options, load the config, run the server until SIGINT/SIGTERM.
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "log.hpp"
+#include "stubborn/config_error.hpp"
+#include "stubborn/load_config.hpp"
+#include "stubborn/server.hpp"
+#include "stubborn/version.hpp"
+
+namespace {
+
+constexpr const char* usage_text =
+    R"(usage: stubborn [options] CONFIG...
+
+Serves the scripted HTTP replies of CONFIG (TOML files, or folders whose *.toml files are
+loaded in name order and merged).
+
+options:
+  --listen HOST:PORT   listen here instead of [server] listen (port 0 = any free port)
+  --threads N          I/O threads (0 = number of cores); overrides [server] threads
+  --check              validate the config, print every problem, exit 0 (valid) or 1
+  --port-file PATH     once listening, write the bound port to PATH
+  --log-level LEVEL    error, warn, info (default) or debug
+  --version            print the version and exit
+  --help               print this help and exit
+
+Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish (up to
+[server] drain_timeout), then exit 0.
+)";
+
+struct options {
+  std::vector<std::string> configs;
+  std::string listen;
+  std::string port_file;
+  long threads = -1;
+  bool check = false;
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::cerr << "stubborn: " << message << "\n(see stubborn --help)\n";
+  std::exit(2);
+}
+
+// "host:port" or "[v6]:port"; false if malformed.
+bool parse_listen(const std::string& text, stubborn::listen_address& out) {
+  std::string host;
+  std::string port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos) return false;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return false;
+  unsigned long value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned long>(c - '0');
+  }
+  if (value > 65535) return false;
+  out.host = host;
+  out.port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+options parse_options(int argc, char** argv) {
+  options opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* name) -> std::string {
+      std::string prefix = std::string(name) + "=";
+      if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+      if (i + 1 >= argc) usage_error(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    auto is = [&](const char* name) {
+      return arg == name || arg.rfind(std::string(name) + "=", 0) == 0;
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage_text;
+      std::exit(0);
+    } else if (arg == "--version") {
+      std::cout << "stubborn " << stubborn::version << "\n";
+      std::exit(0);
+    } else if (arg == "--check") {
+      opts.check = true;
+    } else if (is("--listen")) {
+      opts.listen = value("--listen");
+    } else if (is("--threads")) {
+      std::string v = value("--threads");
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 0 || n > 1024) {
+        usage_error("--threads takes a number from 0 to 1024, not '" + v + "'");
+      }
+      opts.threads = n;
+    } else if (is("--port-file")) {
+      opts.port_file = value("--port-file");
+    } else if (is("--log-level")) {
+      std::string v = value("--log-level");
+      stubborn::log_level level;
+      if (!stubborn::parse_log_level(v, level)) {
+        usage_error("--log-level takes error, warn, info or debug, not '" + v + "'");
+      }
+      stubborn::set_log_level(level);
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      usage_error("unknown option '" + arg + "'");
+    } else {
+      opts.configs.push_back(arg);
+    }
+  }
+  if (opts.configs.empty()) usage_error("no config file given");
+  return opts;
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  // Written whole then renamed, so a harness polling the file never reads half a number.
+  std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port << "\n";
+    if (!out) throw std::runtime_error("cannot write port file " + path);
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts = parse_options(argc, argv);
+
+  stubborn::config cfg;
+  try {
+    cfg = stubborn::load_config(opts.configs);
+    if (!opts.listen.empty() && !parse_listen(opts.listen, cfg.server.listen)) {
+      usage_error("--listen takes HOST:PORT or [IPv6]:PORT, not '" + opts.listen + "'");
+    }
+    if (opts.threads >= 0) cfg.server.threads = static_cast<unsigned>(opts.threads);
+  } catch (const stubborn::config_error& e) {
+    for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
+    std::cerr << "stubborn: " << e.problems().size() << " problem"
+              << (e.problems().size() == 1 ? "" : "s") << " in the config; nothing served\n";
+    return 1;
+  }
+
+  // Signals are taken synchronously by this thread; the I/O threads inherit the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    stubborn::server server(cfg);
+    if (opts.check) {
+      std::cout << "config OK: " << server.route_count() << " routes from " << cfg.files.size()
+                << " file" << (cfg.files.size() == 1 ? "" : "s") << "\n";
+      return 0;
+    }
+    try {
+      server.start();
+    } catch (const std::system_error& e) {
+      std::cerr << "stubborn: cannot listen on " << cfg.server.listen.host << ":"
+                << cfg.server.listen.port << ": " << e.code().message() << "\n";
+      return 1;
+    }
+    std::cout << "stubborn " << stubborn::version << " listening on " << server.url() << " ("
+              << server.route_count() << " routes, " << server.thread_count() << " threads)"
+              << std::endl;
+    if (!opts.port_file.empty()) write_port_file(opts.port_file, server.port());
+
+    for (;;) {
+      int signal_number = 0;
+      if (sigwait(&signals, &signal_number) != 0) continue;
+      if (signal_number == SIGHUP) {
+        stubborn::log(stubborn::log_level::warn, "SIGHUP ignored: config reload is not built yet");
+        continue;
+      }
+      stubborn::log(stubborn::log_level::info,
+                    std::string("stopping on ") + strsignal(signal_number) +
+                        ": finishing requests in flight");
+      server.stop(cfg.server.drain_timeout);
+      stubborn::log(stubborn::log_level::info, "stopped");
+      return 0;
+    }
+  } catch (const stubborn::config_error& e) {
+    for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "stubborn: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,183 @@
+#include "reply_plan.hpp"
+
+#include <charconv>
+
+#include "http_date.hpp"
+#include "request.hpp"
+#include "status_reasons.hpp"
+
+namespace stubborn {
+
+namespace {
+
+void append_number(std::size_t n, std::string& out) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  out.append(buf, end);
+}
+
+void append_status_line(int status, std::string_view reason, std::string& out) {
+  out.append("HTTP/1.1 ");
+  append_number(static_cast<std::size_t>(status), out);
+  // RFC 9112 §4: the SP before the reason is required even when the reason is empty.
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\n");
+}
+
+void append_connection(connection_header connection, std::string& out) {
+  switch (connection) {
+    case connection_header::none: break;
+    case connection_header::keep_alive: out.append("Connection: keep-alive\r\n"); break;
+    case connection_header::close: out.append("Connection: close\r\n"); break;
+  }
+}
+
+bool has_header(const std::vector<name_value>& headers, std::string_view name) {
+  for (const auto& h : headers) {
+    if (iequals(h.name, name)) return true;
+  }
+  return false;
+}
+
+bool contains_json(std::string_view content_type) {
+  for (std::size_t i = 0; i + 4 <= content_type.size(); ++i) {
+    if (iequals(content_type.substr(i, 4), "json")) return true;
+  }
+  return false;
+}
+
+std::string_view content_type_for_file(std::string_view file) {
+  auto dot = file.rfind('.');
+  std::string_view ext = dot == std::string_view::npos ? std::string_view{} : file.substr(dot + 1);
+  struct entry {
+    std::string_view ext, type;
+  };
+  static constexpr entry types[] = {
+      {"json", "application/json"},     {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
+      {"xml", "application/xml"},       {"css", "text/css"},
+      {"js", "text/javascript"},        {"csv", "text/csv"},
+      {"svg", "image/svg+xml"},         {"png", "image/png"},
+      {"jpg", "image/jpeg"},            {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},             {"pdf", "application/pdf"},
+  };
+  for (const auto& t : types) {
+    if (iequals(t.ext, ext)) return t.type;
+  }
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+compiled_reply compiled_reply::compile(const reply_spec& spec,
+                                       std::span<const std::string> path_params,
+                                       const std::string& server_header) {
+  compiled_reply reply;
+  reply.status_ = spec.status;
+  // RFC 9110 §15.3.5 / §15.4.5: 204 and 304 carry no content and (204) no Content-Length.
+  reply.body_allowed_ = spec.status != 204 && spec.status != 304;
+  reply.send_date_ = !has_header(spec.headers, "Date");
+
+  std::string_view reason = spec.reason.empty() ? registered_reason(spec.status)
+                                                : std::string_view{spec.reason};
+  append_status_line(spec.status, reason, reply.head_start_);
+  if (!server_header.empty() && !has_header(spec.headers, "Server")) {
+    reply.head_start_.append("Server: ").append(server_header).append("\r\n");
+  }
+  if (reply.send_date_) {
+    reply.head_start_.append("Date: ");
+    reply.static_headers_.append("\r\n");
+  }
+
+  std::string content_type;
+  for (const auto& h : spec.headers) {
+    if (iequals(h.name, "Content-Type")) content_type = h.value;
+  }
+  if (content_type.empty() && !spec.body.empty() && reply.body_allowed_) {
+    switch (spec.source) {
+      case body_source::json: content_type = "application/json"; break;
+      case body_source::file: content_type = content_type_for_file(spec.body_file); break;
+      default: content_type = "text/plain; charset=utf-8"; break;
+    }
+    reply.static_headers_.append("Content-Type: ").append(content_type).append("\r\n");
+  }
+
+  for (const auto& h : spec.headers) {
+    auto value = compiled_template::compile(h.value, path_params);
+    if (value.is_static()) {
+      reply.static_headers_.append(h.name).append(": ").append(value.static_text()).append("\r\n");
+    } else {
+      reply.header_templates_.push_back({h.name, std::move(value)});
+    }
+  }
+
+  if (spec.source == body_source::inline_text) {
+    reply.body_template_ = compiled_template::compile(spec.body, path_params);
+    if (reply.body_template_.is_static()) {
+      reply.body_ = reply.body_template_.static_text();
+    }
+  } else {
+    reply.body_ = spec.body;  // files and JSON are never templates
+  }
+  bool body_is_template = spec.source == body_source::inline_text && !reply.body_template_.is_static();
+  if (body_is_template && contains_json(content_type)) {
+    reply.body_escape_ = template_escape::json_string;
+  }
+  reply.is_static_ = reply.header_templates_.empty() && !body_is_template;
+  if (!body_is_template && reply.body_allowed_) {
+    reply.static_headers_.append("Content-Length: ");
+    append_number(reply.body_.size(), reply.static_headers_);
+    reply.static_headers_.append("\r\n");
+  }
+  if (!body_is_template) reply.body_template_ = {};
+  return reply;
+}
+
+std::string_view compiled_reply::render(const request_view& request,
+                                        std::span<const std::string_view> params, bool head_only,
+                                        connection_header connection, std::string& out,
+                                        std::string& scratch) const {
+  out.append(head_start_);
+  if (send_date_) out.append(current_http_date());
+  out.append(static_headers_);
+  std::string_view body = body_;
+  if (!is_static_) {
+    template_context context{request, params};
+    for (const auto& h : header_templates_) {
+      out.append(h.name).append(": ");
+      h.value.render(context, template_escape::header_value, out);
+      out.append("\r\n");
+    }
+    if (!body_template_.is_static() && body_allowed_) {
+      scratch.clear();
+      body_template_.render(context, body_escape_, scratch);
+      body = scratch;
+      out.append("Content-Length: ");
+      append_number(body.size(), out);
+      out.append("\r\n");
+    }
+  }
+  append_connection(connection, out);
+  out.append("\r\n");
+  if (head_only || !body_allowed_) return {};
+  return body;
+}
+
+void render_server_reply(int status, std::string_view body, std::string_view extra_headers,
+                         std::string_view server_header, bool head_only,
+                         connection_header connection, std::string& out) {
+  append_status_line(status, registered_reason(status), out);
+  if (!server_header.empty()) out.append("Server: ").append(server_header).append("\r\n");
+  out.append("Date: ").append(current_http_date()).append("\r\n");
+  out.append(extra_headers);
+  if (!body.empty()) out.append("Content-Type: text/plain; charset=utf-8\r\n");
+  out.append("Content-Length: ");
+  append_number(body.size(), out);
+  out.append("\r\n");
+  append_connection(connection, out);
+  out.append("\r\n");
+  if (!head_only) out.append(body);
+}
+
+}  // namespace stubborn

@@ -1,0 +1,271 @@
+#include "request_parser.hpp"
+
+#include <cstring>
+
+namespace stubborn {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != '\0';
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Calls `f` for each element of a comma-separated list (RFC 9110 §5.6.1), empty ones skipped.
+template <class F>
+void for_each_list_item(std::string_view list, F&& f) {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view item = trim_ows(list.substr(0, comma));
+    if (!item.empty()) f(item);
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+void request_storage::clear(std::size_t keep_capacity) {
+  // A large request must not pin its memory for the life of a keep-alive connection.
+  if (head_.capacity() > keep_capacity) head_ = std::string();
+  if (body_.capacity() > keep_capacity) body_ = std::string();
+  head_.clear();
+  body_.clear();
+  field_refs_.clear();
+  fields_.clear();
+  method_ = target_ = {};
+  version_ = 11;
+  expect_continue_ = connection_close_ = connection_keep_alive_ = false;
+}
+
+request_view request_storage::view() const {
+  request_view v;
+  v.method = at(method_);
+  v.target = at(target_);
+  split_target(v.target, v.path, v.query);
+  v.version = version_;
+  fields_.clear();
+  for (const auto& f : field_refs_) fields_.push_back({at(f.name), at(f.value)});
+  v.headers = fields_;
+  v.body = body_;
+  return v;
+}
+
+bool split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+  path = {};
+  query = {};
+  std::string_view rest = target;
+  if (rest.empty()) return false;
+  if (rest.front() != '/') {
+    if (rest == "*") {
+      path = rest;
+      return true;
+    }
+    // absolute-form (RFC 9112 §3.2.2): route by its path.
+    std::size_t scheme_end = rest.find("://");
+    if (scheme_end == std::string_view::npos || scheme_end == 0) return false;
+    for (std::size_t i = 0; i < scheme_end; ++i) {
+      char c = rest[i];
+      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.'));
+      if (!ok) return false;
+    }
+    rest.remove_prefix(scheme_end + 3);
+    std::size_t path_start = rest.find_first_of("/?");
+    if (path_start == std::string_view::npos) {
+      path = "/";
+      return true;
+    }
+    rest.remove_prefix(path_start);
+    if (rest.front() == '?') {
+      path = "/";
+      query = rest.substr(1);
+      return true;
+    }
+  }
+  std::size_t q = rest.find('?');
+  path = rest.substr(0, q);
+  if (q != std::string_view::npos) query = rest.substr(q + 1);
+  return true;
+}
+
+head_check check_request_head(char* data, std::size_t size, std::size_t max_line,
+                              std::size_t& skip, std::size_t& scanned) {
+  skip = 0;
+  if (scanned == 0) {
+    // RFC 9112 §2.2: ignore at least one empty line before the request line; a few are allowed.
+    std::size_t empty_lines = 0;
+    while (skip < size && empty_lines < 8) {
+      if (data[skip] == '\n') {
+        ++skip;
+      } else if (data[skip] == '\r' && skip + 1 < size && data[skip + 1] == '\n') {
+        skip += 2;
+      } else if (data[skip] == '\r' && skip + 1 == size) {
+        return head_check::incomplete;
+      } else {
+        break;
+      }
+      ++empty_lines;
+    }
+    if (skip > 0) return head_check::incomplete;  // caller drops them and calls again
+    // The method is checked as it arrives, so a TLS handshake or other binary junk is refused at
+    // once instead of waiting for a line end that never comes.
+    for (std::size_t i = 0; i < size && data[i] != ' '; ++i) {
+      if (!is_tchar(data[i]) && !(data[i] == '\r' || data[i] == '\n')) return head_check::bad_request;
+    }
+    auto* nl = static_cast<char*>(std::memchr(data, '\n', size));
+    if (!nl) return size > max_line ? head_check::uri_too_long : head_check::incomplete;
+    std::size_t line_end = static_cast<std::size_t>(nl - data);
+    if (line_end == 0 || data[line_end - 1] != '\r') return head_check::bad_request;
+    std::string_view line(data, line_end - 1);
+    if (line.size() > max_line) return head_check::uri_too_long;
+    std::size_t sp1 = line.find(' ');
+    if (sp1 == 0 || sp1 == std::string_view::npos) return head_check::bad_request;
+    for (std::size_t i = 0; i < sp1; ++i) {
+      if (!is_tchar(line[i])) return head_check::bad_request;
+    }
+    std::size_t sp2 = line.find(' ', sp1 + 1);
+    if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return head_check::bad_request;
+    std::string_view version = line.substr(sp2 + 1);
+    // RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
+    if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
+        version[5] < '0' || version[5] > '9' || version[7] < '0' || version[7] > '9') {
+      return head_check::bad_request;
+    }
+    if (version[5] != '1') return head_check::bad_version;
+    // RFC 9110 §6.2: a later 1.x minor version is answered as the highest we speak.
+    if (version[7] > '1') data[sp2 + 1 + 7] = '1';
+    scanned = line_end;
+  }
+  // RFC 9112 §5.2: obs-fold is rejected here (Beast would unfold it silently), and so is
+  // whitespace before the first field (§2.2).
+  std::size_t pos = scanned;
+  while (pos < size) {
+    auto* nl = static_cast<char*>(std::memchr(data + pos, '\n', size - pos));
+    if (!nl) break;
+    std::size_t at = static_cast<std::size_t>(nl - data);
+    if (at + 1 >= size) {
+      pos = at;  // look again at this line break when more bytes arrive
+      break;
+    }
+    char next = data[at + 1];
+    if (next == ' ' || next == '\t') return head_check::bad_request;
+    if (next == '\r' || next == '\n') {
+      pos = static_cast<std::size_t>(-1) / 2;  // end of the header block: done
+      break;
+    }
+    pos = at + 1;
+  }
+  scanned = pos;
+  return head_check::ok;
+}
+
+void request_parser::reject(int status, std::string_view why, error_code& ec) {
+  rejection_ = {status, why};
+  ec = http::error::bad_value;
+}
+
+std::uint32_t request_parser::copy(string_view text) {
+  auto offset = static_cast<std::uint32_t>(storage_.head_.size());
+  storage_.head_.append(text.data(), text.size());
+  return offset;
+}
+
+void request_parser::on_request_impl(verb, string_view method_str, string_view target,
+                                     int version, error_code& ec) {
+  storage_.method_ = {copy(method_str), static_cast<std::uint32_t>(method_str.size())};
+  storage_.target_ = {copy(target), static_cast<std::uint32_t>(target.size())};
+  storage_.version_ = static_cast<unsigned>(version);
+  std::string_view path, query;
+  if (!split_target(std::string_view(target.data(), target.size()), path, query)) {
+    reject(400, "bad request target", ec);
+  }
+}
+
+void request_parser::on_field_impl(field name, string_view name_string, string_view value,
+                                   error_code& ec) {
+  request_storage::field_ref ref;
+  ref.name = {copy(name_string), static_cast<std::uint32_t>(name_string.size())};
+  ref.value = {copy(value), static_cast<std::uint32_t>(value.size())};
+  storage_.field_refs_.push_back(ref);
+  std::string_view v(value.data(), value.size());
+  switch (name) {
+    case field::host:
+      ++host_count_;
+      break;
+    case field::content_length:
+      // RFC 9112 §6.3: both framings present is a smuggling attempt or a broken intermediary.
+      if (saw_transfer_encoding_) return reject(400, "both Content-Length and Transfer-Encoding", ec);
+      saw_content_length_ = true;
+      break;
+    case field::transfer_encoding: {
+      if (saw_content_length_) return reject(400, "both Content-Length and Transfer-Encoding", ec);
+      if (storage_.version_ < 11) {
+        return reject(400, "Transfer-Encoding in an HTTP/1.0 request", ec);  // RFC 9112 §6.1
+      }
+      if (saw_transfer_encoding_) return reject(400, "Transfer-Encoding sent twice", ec);
+      saw_transfer_encoding_ = true;
+      std::string_view last;
+      bool unknown = false;
+      unsigned chunked = 0;
+      for_each_list_item(v, [&](std::string_view coding) {
+        last = coding;
+        if (boost::beast::iequals(coding, "chunked")) ++chunked;
+        else unknown = true;
+      });
+      // RFC 9112 §6.3: chunked must be the final coding, once, or the length is unknowable.
+      if (chunked != 1 || !boost::beast::iequals(last, "chunked")) {
+        return reject(400, "Transfer-Encoding does not end in a single chunked", ec);
+      }
+      if (unknown) return reject(501, "unsupported transfer coding", ec);  // RFC 9112 §6.1
+      break;
+    }
+    case field::connection:
+      for_each_list_item(v, [&](std::string_view option) {
+        if (boost::beast::iequals(option, "close")) storage_.connection_close_ = true;
+        else if (boost::beast::iequals(option, "keep-alive")) storage_.connection_keep_alive_ = true;
+      });
+      break;
+    case field::expect:
+      // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
+      if (boost::beast::iequals(trim_ows(v), "100-continue")) storage_.expect_continue_ = true;
+      else return reject(417, "unsupported expectation", ec);
+      break;
+    default:
+      break;
+  }
+}
+
+void request_parser::on_header_impl(error_code& ec) {
+  // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host gets 400.
+  if (storage_.version_ >= 11 && host_count_ != 1) {
+    return reject(400, host_count_ == 0 ? "missing Host header" : "more than one Host header", ec);
+  }
+}
+
+void request_parser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                                       error_code&) {
+  if (content_length && *content_length <= (1u << 20)) storage_.body_.reserve(*content_length);
+}
+
+std::size_t request_parser::on_body_impl(string_view body, error_code&) {
+  storage_.body_.append(body.data(), body.size());
+  return body.size();
+}
+
+void request_parser::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
+
+std::size_t request_parser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
+  storage_.body_.append(body.data(), body.size());
+  return body.size();
+}
+
+}  // namespace stubborn

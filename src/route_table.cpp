@@ -1,0 +1,533 @@
+#include "route_table.hpp"
+
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "request.hpp"
+#include "stubborn/config_error.hpp"
+
+namespace stubborn {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+
+constexpr std::string_view method_names[known_method_count] = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+
+constexpr std::uint32_t bit(known_method m) { return 1u << static_cast<unsigned>(m); }
+
+bool numbers_equal(const json::value& a, const json::value& b) {
+  if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
+  if (a.is_uint64() && b.is_uint64()) return a.get_uint64() == b.get_uint64();
+  return a.to_number<double>() == b.to_number<double>();
+}
+
+// `actual` contains `expected`: objects by key (extra keys allowed), arrays element-wise in any
+// order (each expected element contained by some actual element), scalars by value.
+bool json_contains(const json::value& actual, const json::value& expected) {
+  if (expected.is_object()) {
+    if (!actual.is_object()) return false;
+    const auto& have = actual.get_object();
+    for (const auto& [key, want] : expected.get_object()) {
+      auto it = have.find(key);
+      if (it == have.end() || !json_contains(it->value(), want)) return false;
+    }
+    return true;
+  }
+  if (expected.is_array()) {
+    if (!actual.is_array()) return false;
+    for (const auto& want : expected.get_array()) {
+      bool found = false;
+      for (const auto& have : actual.get_array()) {
+        if (json_contains(have, want)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+  if (expected.is_number() && actual.is_number()) return numbers_equal(actual, expected);
+  return actual == expected;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// How far a request path is from a route, for naming the nearest route in a 404: segment by
+// segment for patterns ({name} matches any segment, a missing or extra segment costs 3), by
+// characters for regexes.
+std::size_t path_distance(const compiled_route& route, std::string_view path) {
+  if (!route.pattern) return edit_distance(path, route.spec.path_regex);
+  std::vector<std::string_view> segments;
+  for (std::string_view rest = path.substr(path.empty() ? 0 : 1);;) {
+    std::size_t slash = rest.find('/');
+    segments.push_back(rest.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  const auto& pattern = route.pattern->segments();
+  std::size_t distance = 0;
+  std::size_t common = std::min(segments.size(), pattern.size());
+  for (std::size_t i = 0; i < common; ++i) {
+    if (!pattern[i].is_param) distance += edit_distance(segments[i], pattern[i].literal);
+  }
+  std::size_t extra = std::max(segments.size(), pattern.size()) - common;
+  if (route.pattern->has_rest() && segments.size() > pattern.size()) extra = 0;
+  return distance + 3 * extra;
+}
+
+std::string describe_route(const compiled_route& route) {
+  std::string text = "\"" + route.name + "\" (";
+  if (route.any_method) {
+    text += "any method";
+  } else {
+    std::string methods;
+    for (std::size_t m = 0; m < known_method_count; ++m) {
+      if (route.method_mask & (1u << m)) methods += (methods.empty() ? "" : "|") + std::string(method_names[m]);
+    }
+    for (const auto& m : route.custom_methods) methods += (methods.empty() ? "" : "|") + m;
+    text += methods;
+  }
+  text += " " + (route.pattern ? route.pattern->text() : "~" + route.spec.path_regex) + ")";
+  return text;
+}
+
+}  // namespace
+
+class parsed_body_json {
+ public:
+  bool parsed = false;
+  bool valid = false;
+  json::value value;
+};
+
+match_scratch::match_scratch() : json_(std::make_unique<parsed_body_json>()) {}
+match_scratch::~match_scratch() = default;
+void match_scratch::reset() {
+  if (json_->parsed) *json_ = parsed_body_json{};
+}
+
+int method_index(std::string_view method) {
+  for (std::size_t i = 0; i < known_method_count; ++i) {
+    if (method_names[i] == method) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+struct route_table::node {
+  std::vector<std::pair<std::string, std::uint32_t>> literals;  // sorted by text
+  std::uint32_t param_child = no_node;
+  std::vector<std::uint32_t> end_routes;
+  std::vector<std::uint32_t> rest_routes;
+};
+
+compiled_route::compiled_route() = default;
+compiled_route::~compiled_route() = default;
+route_table::route_table() = default;
+route_table::~route_table() = default;
+
+std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
+  std::shared_ptr<route_table> table(new route_table());
+  table->server_ = cfg.server;
+  table->nodes_.emplace_back();
+  std::vector<config_problem> problems;
+
+  for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
+    const route_spec& spec = cfg.routes[i];
+    auto route = std::make_unique<compiled_route>();
+    route->name = spec.name.empty() ? "route #" + std::to_string(i + 1) : spec.name;
+    route->order = i;
+    route->priority = spec.priority;
+    route->spec = spec;
+    route->any_method = spec.methods.empty();
+    for (const auto& m : spec.methods) {
+      int index = method_index(m);
+      if (index >= 0) route->method_mask |= 1u << index;
+      else route->custom_methods.push_back(m);
+    }
+    try {
+      if (!spec.path_regex.empty()) {
+        route->regex = std::make_unique<re2::RE2>(spec.path_regex, re2::RE2::Quiet);
+        if (!route->regex->ok()) {
+          problems.push_back({spec.path_position, "bad path_regex: " + route->regex->error()});
+          continue;
+        }
+        if (!route->regex->PossibleMatchRange(&route->regex_min, &route->regex_max, 64)) {
+          route->regex_min.clear();
+          route->regex_max.clear();
+        }
+        std::map<int, std::string> by_index;
+        for (const auto& [name, index] : route->regex->NamedCapturingGroups()) by_index[index] = name;
+        for (const auto& [index, name] : by_index) {
+          if (route->param_names.size() == max_path_params) break;
+          route->param_names.push_back(name);
+          route->regex_groups.push_back(index);
+        }
+      } else {
+        route->pattern = path_pattern::compile(spec.path);
+        route->param_names = route->pattern->param_names();
+      }
+    } catch (const path_pattern_error& e) {
+      problems.push_back({spec.path_position, std::string("bad path: ") + e.what()});
+      continue;
+    }
+    for (const auto& q : spec.query) {
+      name_value decoded = q;
+      route->query.push_back(std::move(decoded));
+    }
+    route->headers = spec.headers;
+    route->body = spec.body;
+    if (spec.body) {
+      if (spec.body->kind == body_match_kind::regex) {
+        route->body_regex = std::make_unique<re2::RE2>(spec.body->text, re2::RE2::Quiet);
+        if (!route->body_regex->ok()) {
+          problems.push_back({spec.body->position, "bad body regex: " + route->body_regex->error()});
+          continue;
+        }
+      } else if (spec.body->kind == body_match_kind::json) {
+        json::error_code ec;
+        auto value = json::parse(spec.body->text, ec);
+        if (ec) {
+          problems.push_back({spec.body->position, "bad body json: " + ec.message()});
+          continue;
+        }
+        route->body_json = std::make_shared<const json::value>(std::move(value));
+      }
+    }
+    try {
+      route->reply =
+          compiled_reply::compile(spec.reply, route->param_names, cfg.server.server_header);
+    } catch (const template_error& e) {
+      problems.push_back({spec.reply.body_position, e.what()});
+      continue;
+    }
+    table->routes_.push_back(std::move(route));
+  }
+  if (!problems.empty()) throw config_error(std::move(problems));
+
+  // Index: path patterns into the segment trie, regex routes into a list by rank.
+  for (std::uint32_t r = 0; r < table->routes_.size(); ++r) {
+    const compiled_route& route = *table->routes_[r];
+    if (!route.pattern) {
+      table->regex_routes_.push_back(r);
+      continue;
+    }
+    std::uint32_t at = 0;
+    for (const auto& seg : route.pattern->segments()) {
+      node& n = table->nodes_[at];
+      std::uint32_t next;
+      if (seg.is_param) {
+        if (n.param_child == no_node) {
+          n.param_child = static_cast<std::uint32_t>(table->nodes_.size());
+          table->nodes_.emplace_back();
+        }
+        next = table->nodes_[at].param_child;
+      } else {
+        auto& lits = n.literals;
+        auto it = std::lower_bound(lits.begin(), lits.end(), seg.literal,
+                                   [](const auto& e, const std::string& s) { return e.first < s; });
+        if (it != lits.end() && it->first == seg.literal) {
+          next = it->second;
+        } else {
+          next = static_cast<std::uint32_t>(table->nodes_.size());
+          lits.insert(it, {seg.literal, next});
+          table->nodes_.emplace_back();
+        }
+      }
+      at = next;
+    }
+    if (route.pattern->has_rest()) table->nodes_[at].rest_routes.push_back(r);
+    else table->nodes_[at].end_routes.push_back(r);
+  }
+  std::stable_sort(table->regex_routes_.begin(), table->regex_routes_.end(),
+                   [&](std::uint32_t a, std::uint32_t b) {
+                     return table->routes_[a]->ranks_before(*table->routes_[b]);
+                   });
+  return table;
+}
+
+bool route_table::matches_except_method(const compiled_route& route, const request_view& request,
+                                        match_scratch& scratch) const {
+  for (const auto& q : route.query) {
+    std::string_view raw;
+    if (!request.find_query(q.name, raw) || !equals_percent_decoded(raw, q.value, true)) {
+      return false;
+    }
+  }
+  for (const auto& h : route.headers) {
+    bool found = false;
+    for (const auto& field : request.headers) {
+      if (iequals(field.name, h.name) && field.value == h.value) {
+        found = true;
+        break;
+      }
+    }
+    if (!found) return false;
+  }
+  if (route.body) {
+    switch (route.body->kind) {
+      case body_match_kind::contains:
+        if (request.body.find(route.body->text) == std::string_view::npos) return false;
+        break;
+      case body_match_kind::equals:
+        if (request.body != route.body->text) return false;
+        break;
+      case body_match_kind::regex:
+        if (!re2::RE2::PartialMatch(re2::StringPiece(request.body.data(), request.body.size()),
+                                    *route.body_regex)) {
+          return false;
+        }
+        break;
+      case body_match_kind::json: {
+        parsed_body_json& parsed = *scratch.json_;
+        if (!parsed.parsed) {
+          parsed.parsed = true;
+          json::error_code ec;
+          parsed.value = json::parse(request.body, ec);
+          parsed.valid = !ec;
+        }
+        if (!parsed.valid) return false;
+        if (!json_contains(parsed.value, *static_cast<const json::value*>(route.body_json.get()))) {
+          return false;
+        }
+        break;
+      }
+    }
+  }
+  return true;
+}
+
+bool route_table::route_accepts(const compiled_route& route, const request_view& request,
+                                int method, match_scratch& scratch, bool& head_as_get) const {
+  head_as_get = false;
+  if (!route.any_method) {
+    if (method >= 0 && (route.method_mask & (1u << method))) {
+      // named explicitly
+    } else if (method == static_cast<int>(known_method::HEAD) &&
+               (route.method_mask & bit(known_method::GET))) {
+      head_as_get = true;  // RFC 9110 §9.3.2: HEAD is GET without the content
+    } else if (method < 0 && std::find(route.custom_methods.begin(), route.custom_methods.end(),
+                                       request.method) != route.custom_methods.end()) {
+      // a custom method named explicitly
+    } else {
+      return false;
+    }
+  } else if (method == static_cast<int>(known_method::HEAD)) {
+    head_as_get = true;
+  }
+  return matches_except_method(route, request, scratch);
+}
+
+void route_table::consider(const compiled_route& route, std::span<const std::string_view> captures,
+                           const request_view& request, int method, match_scratch& scratch,
+                           route_match& best) const {
+  if (best.route && !route.ranks_before(*best.route)) return;
+  bool head_as_get = false;
+  if (!route_accepts(route, request, method, scratch, head_as_get)) return;
+  best.route = &route;
+  best.head_as_get = head_as_get;
+  best.param_count = captures.size();
+  std::copy(captures.begin(), captures.end(), best.params.begin());
+}
+
+void route_table::walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
+                       std::array<std::string_view, max_path_params>& captures,
+                       const request_view& request, int method, match_scratch& scratch,
+                       route_match& best) const {
+  // `rest` is what follows the '/' after the consumed segments; data() == nullptr means the path
+  // ended with the last segment (no '/' after it).
+  const node& n = nodes_[node_index];
+  std::span<const std::string_view> taken(captures.data(), depth);
+  if (rest.data() == nullptr) {
+    for (auto r : n.end_routes) consider(*routes_[r], taken, request, method, scratch, best);
+    return;
+  }
+  for (auto r : n.rest_routes) consider(*routes_[r], taken, request, method, scratch, best);
+  std::size_t slash = rest.find('/');
+  std::string_view segment = rest.substr(0, slash);
+  std::string_view next = slash == std::string_view::npos ? std::string_view{}
+                                                          : rest.substr(slash + 1);
+  if (!n.literals.empty()) {
+    // Literals are stored decoded; decode on the stack when short enough.
+    char decoded_buffer[256];
+    std::string_view key = segment;
+    bool searchable = true;
+    if (segment.find('%') != std::string_view::npos) {
+      if (segment.size() <= sizeof decoded_buffer) {
+        key = std::string_view(decoded_buffer, percent_decode_into(segment, decoded_buffer));
+      } else {
+        searchable = false;
+      }
+    }
+    if (searchable) {
+      auto it = std::lower_bound(n.literals.begin(), n.literals.end(), key,
+                                 [](const auto& e, std::string_view s) { return e.first < s; });
+      if (it != n.literals.end() && it->first == key) {
+        walk(it->second, next, depth, captures, request, method, scratch, best);
+      }
+    } else {
+      for (const auto& [text, child] : n.literals) {
+        if (equals_percent_decoded(segment, text)) {
+          walk(child, next, depth, captures, request, method, scratch, best);
+        }
+      }
+    }
+  }
+  if (n.param_child != no_node && !segment.empty() && depth < max_path_params) {
+    captures[depth] = segment;
+    walk(n.param_child, next, depth + 1, captures, request, method, scratch, best);
+  }
+}
+
+route_match route_table::match(const request_view& request, match_scratch& scratch) const {
+  route_match best;
+  int method = method_index(request.method);
+  std::string_view path = request.path;
+  if (!path.empty() && path.front() == '/') {
+    std::array<std::string_view, max_path_params> captures{};
+    walk(0, path.substr(1), 0, captures, request, method, scratch, best);
+  }
+  for (auto r : regex_routes_) {
+    const compiled_route& route = *routes_[r];
+    if (best.route && !route.ranks_before(*best.route)) break;  // sorted by rank
+    if (!route.regex_min.empty() && (path < route.regex_min || path > route.regex_max)) continue;
+    if (!re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex)) continue;
+    bool head_as_get = false;
+    if (!route_accepts(route, request, method, scratch, head_as_get)) continue;
+    best = route_match{};
+    best.route = &route;
+    best.head_as_get = head_as_get;
+  }
+  if (best.route && best.route->regex && !best.route->regex_groups.empty()) {
+    // Captures only for the winner: submatch extraction may allocate inside RE2.
+    const compiled_route& route = *best.route;
+    std::array<re2::StringPiece, 1 + 2 * max_path_params> groups;
+    int group_count = 1 + *std::max_element(route.regex_groups.begin(), route.regex_groups.end());
+    if (group_count <= static_cast<int>(groups.size()) &&
+        route.regex->Match(re2::StringPiece(path.data(), path.size()), 0, path.size(),
+                           re2::RE2::UNANCHORED, groups.data(), group_count)) {
+      for (std::size_t k = 0; k < route.regex_groups.size(); ++k) {
+        const auto& g = groups[static_cast<std::size_t>(route.regex_groups[k])];
+        best.params[k] = std::string_view(g.data() ? g.data() : "", g.size());
+      }
+      best.param_count = route.regex_groups.size();
+    }
+  }
+  return best;
+}
+
+bool route_table::path_matches(const compiled_route& route, std::string_view path) const {
+  if (route.pattern) {
+    std::array<std::string_view, max_path_params> captures{};
+    return route.pattern->match(path, captures.data());
+  }
+  return re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex);
+}
+
+match_miss route_table::explain_miss(const request_view& request, match_scratch& scratch) const {
+  match_miss miss;
+  int method = method_index(request.method);
+  std::vector<const compiled_route*> same_path;
+  for (const auto& route : routes_) {
+    if (path_matches(*route, request.path)) same_path.push_back(route.get());
+  }
+  std::string head = "No route matched " + std::string(request.method) + " " +
+                     std::string(request.target) + "\n";
+  if (same_path.empty()) {
+    const compiled_route* nearest = nullptr;
+    std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+    for (const auto& route : routes_) {
+      std::size_t d = path_distance(*route, request.path);
+      bool method_matches = route->any_method || (method >= 0 && (route->method_mask & (1u << method)));
+      if (!method_matches) ++d;
+      if (d < best_distance) {
+        best_distance = d;
+        nearest = route.get();
+      }
+    }
+    miss.explanation = head;
+    if (nearest) miss.explanation += "Nearest route: " + describe_route(*nearest) + ": path differs\n";
+    else miss.explanation += "No routes are configured.\n";
+    return miss;
+  }
+  std::vector<const compiled_route*> method_ok;
+  for (const auto* route : same_path) {
+    bool method_matches = route->any_method ||
+                          (method >= 0 && (route->method_mask & (1u << method))) ||
+                          (method == static_cast<int>(known_method::HEAD) &&
+                           (route->method_mask & bit(known_method::GET))) ||
+                          std::find(route->custom_methods.begin(), route->custom_methods.end(),
+                                    request.method) != route->custom_methods.end();
+    if (method_matches) method_ok.push_back(route);
+  }
+  if (method_ok.empty()) {
+    std::uint32_t mask = 0;
+    std::vector<std::string> custom;
+    for (const auto* route : same_path) {
+      mask |= route->method_mask;
+      for (const auto& m : route->custom_methods) {
+        if (std::find(custom.begin(), custom.end(), m) == custom.end()) custom.push_back(m);
+      }
+    }
+    if (mask & bit(known_method::GET)) mask |= bit(known_method::HEAD);
+    for (std::size_t m = 0; m < known_method_count; ++m) {
+      if (mask & (1u << m)) miss.allow += (miss.allow.empty() ? "" : ", ") + std::string(method_names[m]);
+    }
+    for (const auto& m : custom) miss.allow += (miss.allow.empty() ? "" : ", ") + m;
+    miss.method_not_allowed = true;
+    miss.explanation = head + "The path is served only for: " + miss.allow + "\n";
+    return miss;
+  }
+  // Same path and method: say what the best-ranked such route wanted.
+  const compiled_route& route = *method_ok.front();
+  std::string why;
+  for (const auto& q : route.query) {
+    std::string_view raw;
+    if (!request.find_query(q.name, raw)) {
+      why += "  query parameter '" + q.name + "' is missing (wanted '" + q.value + "')\n";
+    } else if (!equals_percent_decoded(raw, q.value, true)) {
+      why += "  query parameter '" + q.name + "' is '" + std::string(raw) + "', wanted '" +
+             q.value + "'\n";
+    }
+  }
+  for (const auto& h : route.headers) {
+    std::string_view value;
+    if (!request.find_header(h.name, value)) {
+      why += "  header '" + h.name + "' is missing (wanted '" + h.value + "')\n";
+    } else if (value != h.value) {
+      why += "  header '" + h.name + "' is '" + std::string(value) + "', wanted '" + h.value + "'\n";
+    }
+  }
+  if (route.body && !matches_except_method(route, request, scratch) && why.empty()) {
+    static constexpr std::string_view kinds[] = {"contain", "equal", "match the regex",
+                                                 "contain the JSON"};
+    why += "  the body does not " + std::string(kinds[static_cast<int>(route.body->kind)]) + " " +
+           route.body->text + "\n";
+  }
+  miss.explanation = head + "Nearest route: " + describe_route(route) + ":\n" + why;
+  return miss;
+}
+
+}  // namespace stubborn

@@ -1,0 +1,135 @@
+#pragma once
+// The compiled, immutable route table: built once per config, shared by every connection through
+// a shared_ptr<const route_table>. match() walks a segment trie plus a short list of regex routes
+// whose possible-match range admits the path; on the hot path it allocates nothing.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "path_pattern.hpp"
+#include "reply_plan.hpp"
+#include "stubborn/config.hpp"
+
+namespace re2 {
+class RE2;
+}
+
+namespace stubborn {
+
+struct request_view;
+
+/// Methods a route can name, as bits; others are kept as strings.
+enum class known_method : std::uint8_t { GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH };
+inline constexpr std::size_t known_method_count = 9;
+
+/// The method's bit index, or -1 for a method outside known_method.
+int method_index(std::string_view method);
+
+/// A body JSON document parsed at most once per request, on demand (opaque outside routing).
+class parsed_body_json;
+
+/// Per-request scratch state for matching, owned by the caller and reused between requests.
+class match_scratch {
+ public:
+  match_scratch();
+  ~match_scratch();
+  match_scratch(const match_scratch&) = delete;
+  match_scratch& operator=(const match_scratch&) = delete;
+  /// Forgets the previous request's parsed body.
+  void reset();
+
+ private:
+  friend class route_table;
+  std::unique_ptr<parsed_body_json> json_;
+};
+
+struct compiled_route;
+
+/// A matched route with its path captures.
+struct route_match {
+  const compiled_route* route = nullptr;
+  std::array<std::string_view, max_path_params> params{};
+  std::size_t param_count = 0;
+  bool head_as_get = false;  ///< HEAD request served by a GET route: no body
+};
+
+/// Why no route matched, worked out only on a miss (slow path, allocates freely).
+struct match_miss {
+  bool method_not_allowed = false;  ///< some route has this path, none this method
+  std::string allow;                ///< for 405: "GET, HEAD, POST"
+  std::string explanation;          ///< for 404: the nearest route and what differed
+};
+
+class route_table {
+ public:
+  /// Compiles a validated config; throws config_error for what only compiling can find.
+  static std::shared_ptr<const route_table> compile(const config& cfg);
+  ~route_table();
+
+  /// The best route for the request (highest priority, then earliest), or a route_match with
+  /// route == nullptr. Allocates nothing unless a body must be parsed as JSON or a regex route
+  /// with named groups wins.
+  route_match match(const request_view& request, match_scratch& scratch) const;
+  /// Explains a miss: 405 with Allow, or the nearest route for the 404 body.
+  match_miss explain_miss(const request_view& request, match_scratch& scratch) const;
+
+  std::size_t size() const { return routes_.size(); }
+  const server_config& server() const { return server_; }
+  const compiled_route& route(std::size_t i) const { return *routes_[i]; }
+
+ private:
+  struct node;
+  route_table();
+  bool route_accepts(const compiled_route& route, const request_view& request, int method,
+                     match_scratch& scratch, bool& head_as_get) const;
+  bool matches_except_method(const compiled_route& route, const request_view& request,
+                             match_scratch& scratch) const;
+  bool path_matches(const compiled_route& route, std::string_view path) const;
+  void walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
+            std::array<std::string_view, max_path_params>& captures, const request_view& request,
+            int method, match_scratch& scratch, route_match& best) const;
+  void consider(const compiled_route& route, std::span<const std::string_view> captures,
+                const request_view& request, int method, match_scratch& scratch,
+                route_match& best) const;
+
+  server_config server_;
+  std::vector<std::unique_ptr<compiled_route>> routes_;
+  std::vector<node> nodes_;
+  std::vector<std::uint32_t> regex_routes_;  // indices into routes_, best rank first
+};
+
+/// One route, compiled.
+struct compiled_route {
+  std::string name;
+  std::size_t order = 0;
+  int priority = 0;
+  std::uint32_t method_mask = 0;  ///< bits of known_method; 0 and no custom = any method
+  std::vector<std::string> custom_methods;
+  bool any_method = true;
+  std::optional<path_pattern> pattern;
+  std::unique_ptr<re2::RE2> regex;
+  std::string regex_min, regex_max;  ///< RE2::PossibleMatchRange, empty when unknown
+  std::vector<int> regex_groups;     ///< RE2 group index of each path param, in order
+  std::vector<std::string> param_names;
+  std::vector<name_value> query;    ///< decoded names and values
+  std::vector<name_value> headers;
+  std::optional<body_matcher_spec> body;
+  std::unique_ptr<re2::RE2> body_regex;
+  std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
+  compiled_reply reply;
+  route_spec spec;                  ///< as configured, for explanations and the admin API
+
+  compiled_route();
+  ~compiled_route();
+  /// True if this route ranks before `other` (priority, then file order).
+  bool ranks_before(const compiled_route& other) const {
+    return priority != other.priority ? priority > other.priority : order < other.order;
+  }
+};
+
+}  // namespace stubborn

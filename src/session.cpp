@@ -1,0 +1,393 @@
+#include "session.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+
+#include "log.hpp"
+#include "reply_plan.hpp"
+
+namespace stubborn {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using token = net::as_tuple_t<net::use_awaitable_t<>>;
+constexpr token use_tuple{};
+
+server_state::server_state(std::shared_ptr<const route_table> table) : table_(std::move(table)) {}
+
+std::shared_ptr<const route_table> server_state::table() const {
+  std::lock_guard lock(mutex_);
+  return table_;
+}
+
+void server_state::replace(std::shared_ptr<const route_table> table) {
+  {
+    std::lock_guard lock(mutex_);
+    table_ = std::move(table);
+  }
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+namespace {
+
+enum class phase { idle, head, body, handling, writing, lingering };
+
+// Bodies at least this large are sent from the table's memory instead of being copied.
+constexpr std::size_t external_body_threshold = 2048;
+// Flush replies once this much is queued, even if more pipelined requests are buffered.
+constexpr std::size_t flush_threshold = 64 * 1024;
+// Per-connection buffers shrink back to this after a large request.
+constexpr std::size_t kept_capacity = 64 * 1024;
+
+}  // namespace
+
+class session {
+ public:
+  session(tcp::socket socket, server_state& state, connection_registry& registry)
+      : socket_(std::move(socket)), state_(state), registry_(registry) {
+    registry_.add(this);
+  }
+  ~session() { registry_.remove(this); }
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  net::awaitable<void> run();
+
+  // Called by the registry's sweep when the deadline has passed.
+  void expire() {
+    timed_out_ = true;
+    beast::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  // Called when the server starts draining: idle connections go now, busy ones after the reply.
+  void drain() {
+    draining_ = true;
+    if (phase_ == phase::idle) expire();
+  }
+  void force_close() {
+    forced_ = true;
+    expire();
+  }
+
+  connection_registry::clock::time_point deadline_;
+  session* prev_ = nullptr;
+  session* next_ = nullptr;
+
+ private:
+  void set_phase(phase p, std::chrono::milliseconds timeout) {
+    phase_ = p;
+    deadline_ = registry_.now() + timeout;
+  }
+  void refresh_table() {
+    std::uint64_t generation = state_.generation();
+    if (generation != table_generation_) {
+      table_ = state_.table();
+      table_generation_ = generation;
+    }
+  }
+  void queue_body(std::string_view body, bool from_table) {
+    if (body.empty()) return;
+    if (from_table && body.size() >= external_body_threshold) {
+      external_.push_back({out_.size(), body});
+      queued_external_bytes_ += body.size();
+    } else {
+      out_.append(body);
+    }
+  }
+  void queue_rejection(int status, std::string_view why);
+  void handle_request();
+  net::awaitable<bool> flush();
+  net::awaitable<void> linger_close();
+
+  struct external_body {
+    std::size_t head_end;
+    std::string_view body;
+  };
+
+  tcp::socket socket_;
+  server_state& state_;
+  connection_registry& registry_;
+  std::shared_ptr<const route_table> table_;
+  std::uint64_t table_generation_ = 0;
+
+  beast::flat_buffer in_;
+  request_storage storage_;
+  std::optional<request_parser> parser_;
+  match_scratch scratch_;
+  std::string rendered_body_;
+
+  std::string out_;
+  std::vector<external_body> external_;
+  std::vector<net::const_buffer> buffers_;
+  std::size_t queued_external_bytes_ = 0;
+
+  phase phase_ = phase::idle;
+  bool timed_out_ = false;
+  bool draining_ = false;
+  bool forced_ = false;
+  bool close_after_flush_ = false;
+};
+
+void session::queue_rejection(int status, std::string_view why) {
+  std::string body(why);
+  body.push_back('\n');
+  render_server_reply(status, body, {}, table_->server().server_header, false,
+                      connection_header::close, out_);
+  close_after_flush_ = true;
+}
+
+void session::handle_request() {
+  request_view request = storage_.view();
+  scratch_.reset();
+  const server_config& server = table_->server();
+  bool head_only = request.method == "HEAD";
+  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+  bool keep_alive = request.version >= 11 ? !storage_.connection_close_
+                                           : storage_.connection_keep_alive_ &&
+                                                 !storage_.connection_close_;
+  if (draining_ || state_.draining.load(std::memory_order_relaxed)) keep_alive = false;
+  connection_header connection = !keep_alive           ? connection_header::close
+                                 : request.version < 11 ? connection_header::keep_alive
+                                                        : connection_header::none;
+  route_match match = table_->match(request, scratch_);
+  if (match.route) {
+    const compiled_reply& reply = match.route->reply;
+    std::string_view body =
+        reply.render(request, std::span(match.params.data(), match.param_count), head_only,
+                     connection, out_, rendered_body_);
+    queue_body(body, reply.is_static());
+  } else {
+    match_miss miss = table_->explain_miss(request, scratch_);
+    if (miss.method_not_allowed) {
+      // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+      std::string allow = "Allow: " + miss.allow + "\r\n";
+      render_server_reply(405, miss.explanation, allow, server.server_header, head_only,
+                          connection, out_);
+    } else {
+      render_server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
+                          out_);
+    }
+  }
+  if (!keep_alive) close_after_flush_ = true;
+}
+
+net::awaitable<bool> session::flush() {
+  if (out_.empty() && external_.empty()) co_return true;
+  buffers_.clear();
+  std::size_t pos = 0;
+  for (const auto& e : external_) {
+    if (e.head_end > pos) buffers_.emplace_back(out_.data() + pos, e.head_end - pos);
+    buffers_.emplace_back(e.body.data(), e.body.size());
+    pos = e.head_end;
+  }
+  if (out_.size() > pos) buffers_.emplace_back(out_.data() + pos, out_.size() - pos);
+  phase previous = phase_;
+  auto previous_deadline = deadline_;
+  set_phase(phase::writing, table_->server().idle_timeout);
+  auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
+  (void)written;
+  phase_ = previous;
+  deadline_ = previous_deadline;
+  out_.clear();
+  external_.clear();
+  queued_external_bytes_ = 0;
+  if (out_.capacity() > kept_capacity) out_ = std::string();
+  co_return !ec;
+}
+
+net::awaitable<void> session::linger_close() {
+  // RFC 9112 §9.6: close in stages so unread request bytes do not turn our last reply into a
+  // reset: stop sending, then read and discard for a short while.
+  beast::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (ec || forced_) co_return;
+  set_phase(phase::lingering, std::chrono::milliseconds(2000));
+  std::size_t discarded = 0;
+  while (discarded < 1024 * 1024) {
+    in_.clear();
+    auto [read_ec, n] = co_await socket_.async_read_some(in_.prepare(16 * 1024), use_tuple);
+    if (read_ec) break;
+    discarded += n;
+  }
+}
+
+net::awaitable<void> session::run() {
+  refresh_table();
+  const server_config* server = &table_->server();
+  const std::size_t max_line = server->max_header_bytes;
+  in_.max_size(server->max_header_bytes + 64 * 1024);
+  set_phase(phase::idle, server->idle_timeout);
+  bool clean_close = true;  // false: the peer is gone, skip the lingering close
+
+  for (;;) {
+    // Read one request (it may already be buffered behind the previous one).
+    storage_.clear(kept_capacity);
+    parser_.emplace(storage_);
+    parser_->header_limit(static_cast<std::uint32_t>(server->max_header_bytes));
+    parser_->body_limit(server->max_body_bytes);
+    parser_->eager(true);
+    std::size_t scanned = 0;
+    bool header_handled = false;
+    if (in_.size() == 0) set_phase(phase::idle, server->idle_timeout);
+    else set_phase(phase::head, server->header_timeout);
+
+    bool have_request = false;
+    while (!have_request && !close_after_flush_) {
+      bool need_read = in_.size() == 0;
+      if (!need_read) {
+        if (!parser_->is_header_done()) {
+          if (phase_ == phase::idle) set_phase(phase::head, server->header_timeout);
+          std::size_t skip = 0;
+          auto* data = static_cast<char*>(in_.data().data());
+          head_check check = check_request_head(data, in_.size(), max_line, skip, scanned);
+          if (skip > 0) {
+            in_.consume(skip);
+            continue;
+          }
+          switch (check) {
+            case head_check::bad_request: queue_rejection(400, "Bad Request"); continue;
+            case head_check::bad_version:
+              // RFC 9110 §15.6.6; the HTTP/2 preface lands here too and is answered at once.
+              queue_rejection(505, "HTTP Version Not Supported: this server speaks HTTP/1.1");
+              continue;
+            case head_check::uri_too_long: queue_rejection(414, "URI Too Long"); continue;
+            case head_check::incomplete: need_read = true; break;
+            case head_check::ok: break;
+          }
+        }
+        if (!need_read) {
+          beast::error_code ec;
+          std::size_t used = parser_->put(in_.data(), ec);
+          in_.consume(used);
+          if (ec == http::error::need_more) {
+            need_read = true;
+          } else if (ec) {
+            const request_rejection& r = parser_->rejection();
+            if (r.status != 0) queue_rejection(r.status, r.reason);
+            else if (ec == http::error::header_limit) queue_rejection(431, "Request Header Fields Too Large");
+            else if (ec == http::error::body_limit) queue_rejection(413, "Content Too Large");
+            else queue_rejection(400, "Bad Request: " + ec.message());
+            continue;
+          }
+          if (parser_->is_header_done() && !header_handled) {
+            header_handled = true;
+            if (!parser_->is_done()) {
+              set_phase(phase::body, server->body_timeout);
+              // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body.
+              if (storage_.expect_continue_ && in_.size() == 0 && storage_.body_.empty()) {
+                out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+                if (!co_await flush()) {
+                  clean_close = false;
+                  break;
+                }
+              }
+            }
+          }
+          if (parser_->is_done()) {
+            have_request = true;
+            break;
+          }
+          if (in_.size() == 0) need_read = true;
+          else if (used == 0) need_read = true;
+        }
+      }
+      if (!need_read) continue;
+      // Replies already rendered go out before we wait for more bytes.
+      if (!co_await flush()) {
+        clean_close = false;
+        break;
+      }
+      if (draining_ && phase_ == phase::idle) break;
+      std::size_t room = std::min<std::size_t>(16 * 1024, in_.max_size() - in_.size());
+      if (room == 0) {
+        queue_rejection(431, "Request Header Fields Too Large");
+        continue;
+      }
+      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(room), use_tuple);
+      if (ec) {
+        if (timed_out_ && !forced_ && (phase_ == phase::head || phase_ == phase::body)) {
+          // RFC 9110 §15.5.9: part of a request arrived, then nothing: 408, then close.
+          timed_out_ = false;
+          queue_rejection(408, "Request Timeout");
+          continue;
+        }
+        clean_close = false;
+        break;
+      }
+      in_.commit(n);
+    }
+    if (!have_request) break;
+
+    set_phase(phase::handling, server->idle_timeout);
+    if (out_.empty() && external_.empty()) {
+      refresh_table();
+      server = &table_->server();
+    }
+    handle_request();
+    if (close_after_flush_) break;
+    if (in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) {
+      if (!co_await flush()) {
+        clean_close = false;
+        break;
+      }
+    }
+  }
+
+  if (clean_close && (!out_.empty() || !external_.empty())) {
+    clean_close = co_await flush();
+  }
+  if (clean_close && !forced_) co_await linger_close();
+  beast::error_code ignored;
+  socket_.close(ignored);
+}
+
+void connection_registry::add(session* s) {
+  s->next_ = head_;
+  if (head_) head_->prev_ = s;
+  head_ = s;
+  ++count_;
+}
+
+void connection_registry::remove(session* s) {
+  if (s->prev_) s->prev_->next_ = s->next_;
+  else head_ = s->next_;
+  if (s->next_) s->next_->prev_ = s->prev_;
+  s->prev_ = s->next_ = nullptr;
+  --count_;
+}
+
+void connection_registry::sweep() {
+  now_ = clock::now();
+  for (session* s = head_; s;) {
+    session* next = s->next_;
+    if (s->deadline_ <= now_) s->expire();
+    s = next;
+  }
+}
+
+void connection_registry::begin_drain() {
+  for (session* s = head_; s; s = s->next_) s->drain();
+}
+
+void connection_registry::close_all() {
+  for (session* s = head_; s; s = s->next_) s->force_close();
+}
+
+net::awaitable<void> serve_connection(tcp::socket socket, server_state* state,
+                                      connection_registry* registry) {
+  state->open_connections.fetch_add(1, std::memory_order_relaxed);
+  try {
+    session s(std::move(socket), *state, *registry);
+    co_await s.run();
+  } catch (const std::exception& e) {
+    // Unexpected: this connection ends; it is logged once, the server goes on.
+    log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
+  }
+  state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace stubborn

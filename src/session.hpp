@@ -1,0 +1,78 @@
+#pragma once
+// One connection: read with limits, match, render, write, keep-alive rules. Runs as one C++20
+// coroutine on the io_context (one thread) that owns the socket, so no strand and no locks.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "request_parser.hpp"
+#include "route_table.hpp"
+
+namespace stubborn {
+
+/// What every connection shares: the current route table and server-wide counters.
+class server_state {
+ public:
+  explicit server_state(std::shared_ptr<const route_table> table);
+
+  /// The current table; swapped atomically by replace().
+  std::shared_ptr<const route_table> table() const;
+  /// Increments when the table changes, so sessions refresh their copy cheaply.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  /// Installs a new table; requests in flight finish on the one they started with.
+  void replace(std::shared_ptr<const route_table> table);
+
+  std::atomic<bool> draining{false};
+  std::atomic<std::size_t> open_connections{0};
+  std::atomic<std::uint64_t> refused_connections{0};
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const route_table> table_;
+  std::atomic<std::uint64_t> generation_{1};
+};
+
+class session;
+
+/// The live sessions of one I/O thread: deadlines (checked by a periodic sweep, so a request
+/// costs a store, not a timer operation) and drain. Touched only from its own thread.
+class connection_registry {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  void add(session* s);
+  void remove(session* s);
+  /// Times out sessions whose deadline has passed; refreshes the coarse clock.
+  void sweep();
+  /// Closes idle sessions; busy ones close after their current reply.
+  void begin_drain();
+  /// Closes every session now.
+  void close_all();
+  /// The clock as of the last sweep (deadlines are this coarse: one sweep interval).
+  clock::time_point now() const { return now_; }
+  std::size_t size() const { return count_; }
+
+  /// How often sweep() should run.
+  static constexpr std::chrono::milliseconds sweep_interval{50};
+
+ private:
+  session* head_ = nullptr;
+  std::size_t count_ = 0;
+  clock::time_point now_ = clock::now();
+};
+
+/// Runs one connection to its end; owns the session in the coroutine frame.
+boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket socket,
+                                              server_state* state,
+                                              connection_registry* registry);
+
+}  // namespace stubborn

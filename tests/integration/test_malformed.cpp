@@ -1,0 +1,129 @@
+// Bad requests over raw sockets: the right status, a close where the protocol requires it, and no
+// crash or hang. Each case is followed by a canary request on a new connection.
+
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+
+using namespace stubborn::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+const char* routes = R"(
+[server]
+max_header_bytes = 4096
+max_body_bytes = 1024
+
+[[route]]
+path = "/ok"
+[route.reply]
+body = "ok"
+)";
+
+struct bad_case {
+  const char* name;
+  std::string bytes;
+  int status;
+};
+
+}  // namespace
+
+TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
+  running_server s(routes);
+  const std::vector<bad_case> cases = {
+      {"TLS handshake", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), 400},
+      {"garbage line", "\x01\x02 hello\r\n\r\n", 400},
+      {"no version", "GET /ok\r\nHost: t\r\n\r\n", 400},
+      {"lower-case version", "GET /ok http/1.1\r\nHost: t\r\n\r\n", 400},
+      {"malformed version", "GET /ok HTTP/1.1x\r\nHost: t\r\n\r\n", 400},
+      {"two-digit version", "GET /ok HTTP/11.1\r\nHost: t\r\n\r\n", 400},
+      {"HTTP/2.0 (RFC 9110 §15.6.6)", "GET /ok HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+      {"HTTP/3.0", "GET /ok HTTP/3.0\r\nHost: t\r\n\r\n", 505},
+      {"HTTP/0.9 style version", "GET /ok HTTP/0.9\r\nHost: t\r\n\r\n", 505},
+      {"HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+      {"bare LF request line", "GET /ok HTTP/1.1\nHost: t\r\n\r\n", 400},
+      {"space in target", "GET /o k HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+      {"missing Host on 1.1 (RFC 9112 §3.2)", "GET /ok HTTP/1.1\r\n\r\n", 400},
+      {"two Host lines", "GET /ok HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+      {"obs-fold (RFC 9112 §5.2)", "GET /ok HTTP/1.1\r\nHost: t\r\nX: a\r\n b\r\n\r\n", 400},
+      {"space before first field", "GET /ok HTTP/1.1\r\n Host: t\r\n\r\n", 400},
+      {"CL and TE (RFC 9112 §6.3)",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+       400},
+      {"TE then CL",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+       400},
+      {"TE not ending in chunked", "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+       400},
+      {"chunked twice",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
+      {"unknown coding before chunked",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
+      {"TE on HTTP/1.0", "POST /ok HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+      {"bad Content-Length", "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 1x\r\n\r\n", 400},
+      {"differing Content-Lengths",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+      {"bad chunk size", "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+       400},
+      {"body over max_body_bytes",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413},
+      {"head over max_header_bytes",
+       "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n", 431},
+      {"request line over the limit", "GET /" + std::string(5000, 'a') + " HTTP/1.1\r\n", 414},
+      {"unknown expectation", "GET /ok HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\n\r\n", 417},
+  };
+  for (const auto& c : cases) {
+    SECTION(c.name) {
+      raw_client client(s.port());
+      client.send(c.bytes);
+      auto r = client.read_response();
+      CHECK(r.status == c.status);
+      CHECK(r.version == "HTTP/1.1");
+      CHECK(r.header("Connection") == "close");
+      CHECK(client.read_until_close(3s).second != connection_end::timeout);
+      // The server is still fine.
+      CHECK(exchange(s.port(), get("/ok")).body == "ok");
+    }
+  }
+}
+
+TEST_CASE("leading empty lines before a request are ignored (RFC 9112 §2.2)", "[malformed]") {
+  running_server s(routes);
+  auto r = exchange(s.port(), "\r\n\r\n" + get("/ok"));
+  CHECK(r.status == 200);
+  CHECK(r.body == "ok");
+}
+
+TEST_CASE("a later HTTP/1.x minor version is served as HTTP/1.1 (RFC 9110 §6.2)", "[malformed]") {
+  running_server s(routes);
+  auto r = exchange(s.port(), "GET /ok HTTP/1.2\r\nHost: t\r\n\r\n");
+  CHECK(r.status == 200);
+  CHECK(r.version == "HTTP/1.1");
+}
+
+TEST_CASE("a client closing mid-request does not disturb the server", "[malformed]") {
+  running_server s(routes);
+  {
+    raw_client c(s.port());
+    c.send("POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc");
+  }
+  {
+    raw_client c(s.port());
+    c.send("GET /ok HTT");
+    c.shutdown_send();
+    auto [data, end] = c.read_until_close(3s);
+    CHECK(end != connection_end::timeout);
+  }
+  CHECK(exchange(s.port(), get("/ok")).body == "ok");
+}
+
+TEST_CASE("Expect: 100-continue gets a 100 before the body", "[malformed]") {
+  running_server s(routes);
+  raw_client c(s.port());
+  c.send("POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  auto interim = c.read_response();
+  CHECK(interim.status == 100);
+  c.send("abc");
+  CHECK(c.read_response().body == "ok");
+}

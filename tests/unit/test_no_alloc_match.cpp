@@ -1,0 +1,95 @@
+// Matching is on the hot path: after warm-up it must not touch the heap. This file replaces the
+// global operator new for the unit-test binary to count allocations made by this thread.
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <new>
+
+#include "route_fixture.hpp"
+#include "route_table.hpp"
+#include "stubborn/load_config.hpp"
+
+namespace {
+thread_local bool counting = false;
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+void* operator new(std::size_t size) {
+  if (counting) ++allocations;
+  if (void* p = std::malloc(size ? size : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t size) { return ::operator new(size); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+std::string thousand_routes() {
+  std::string toml;
+  for (int i = 0; i < 1000; ++i) {
+    std::string n = std::to_string(i);
+    switch (i % 3) {
+      case 0: toml += "[[route]]\nmethod = \"GET\"\npath = \"/exact/" + n + "/list\"\n"; break;
+      case 1: toml += "[[route]]\nmethod = \"GET\"\npath = \"/users/" + n + "/{id}\"\n"
+                      "[route.reply]\nbody = \"{{path.id}}\"\n"; break;
+      case 2: toml += "[[route]]\nmethod = \"GET\"\npath_regex = \"^/rx/" + n + "/[a-z]+$\"\n"; break;
+    }
+  }
+  // The request below matches only the last route.
+  toml += "[[route]]\nname = \"last\"\nmethod = \"GET\"\npath = \"/users/{id}/orders/{order}\"\n"
+          "query = { verbose = \"true\" }\nheaders = { \"X-Api-Key\" = \"k1\" }\n";
+  return toml;
+}
+
+template <class F>
+std::size_t allocations_during(F&& f) {
+  allocations = 0;
+  counting = true;
+  f();
+  counting = false;
+  return allocations;
+}
+
+}  // namespace
+
+TEST_CASE("matching against 1,000 routes allocates nothing", "[routing][alloc]") {
+  auto table = stubborn::route_table::compile(stubborn::load_config_text(thousand_routes(), "t.toml"));
+  REQUIRE(table->size() == 1001);
+  stubborn::testing::fake_request hit("GET", "/users/42/orders/7?verbose=true",
+                                      {{"Host", "x"}, {"x-api-key", "k1"}});
+  stubborn::testing::fake_request miss("GET", "/nothing/here", {{"Host", "x"}});
+  stubborn::testing::fake_request regex("GET", "/rx/998/abc", {{"Host", "x"}});
+  stubborn::match_scratch scratch;
+  // Warm-up: RE2 builds its DFA states lazily on first use.
+  table->match(hit.view, scratch);
+  table->match(miss.view, scratch);
+  table->match(regex.view, scratch);
+
+  stubborn::route_match m;
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 1000; ++i) m = table->match(hit.view, scratch);
+        }) == 0);
+  REQUIRE(m.route);
+  CHECK(m.route->name == "last");
+  CHECK(m.params[0] == "42");
+  CHECK(m.params[1] == "7");
+
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 1000; ++i) m = table->match(miss.view, scratch);
+        }) == 0);
+  CHECK_FALSE(m.route);
+
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 1000; ++i) m = table->match(regex.view, scratch);
+        }) == 0);
+  REQUIRE(m.route);
+  CHECK(m.route->spec.path_regex == "^/rx/998/[a-z]+$");
+}
+
+TEST_CASE("the allocation counter sees allocations", "[alloc]") {
+  // Guards the test above against a counter that never counts.
+  CHECK(allocations_during([] { auto* p = new std::string(100, 'x'); delete p; }) > 0);
+}

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""End to end: the built binary, driven by curl and Python's http.client.
+
+Usage: test_binary.py STUBBORN_BINARY SOURCE_DIR
+"""
+import http.client
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BINARY, SOURCE = sys.argv[1], sys.argv[2]
+CONFIG = r'''
+[server]
+listen = "127.0.0.1:8080"
+threads = 2
+
+[[route]]
+name = "get-user"
+method = "GET"
+path = "/users/{id}"
+[route.reply]
+headers = { "Content-Type" = "application/json" }
+body = '{"id": "{{path.id}}"}'
+
+[[route]]
+name = "create-user"
+method = "POST"
+path = "/users"
+body = { json = { name = "ada" } }
+[route.reply]
+status = 201
+headers = { Location = "/users/1" }
+json = { id = 1, name = "ada" }
+'''
+
+BAD_CONFIG = '''[server]
+threads = "two"
+
+[[route]]
+path = "/a"
+[route.reply]
+stauts = 200
+
+[[route]]
+path = "/b"
+[route.reply]
+status = 204
+body = "not allowed"
+'''
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(name, condition, detail=""):
+    if condition:
+        results["passed"] += 1
+        print(f"ok   {name}")
+    else:
+        results["failed"] += 1
+        print(f"FAIL {name} {detail}")
+
+
+def wait_for_port(port_file, proc, deadline_s=10.0):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return None
+        try:
+            with open(port_file) as f:
+                text = f.read().strip()
+            if text:
+                return int(text)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    return None
+
+
+class CurlResult:
+    def __init__(self, completed):
+        # Decoded by hand: text mode would turn the CRLFs we check into LFs.
+        self.returncode = completed.returncode
+        self.stdout = completed.stdout.decode("utf-8", "replace")
+        self.stderr = completed.stderr.decode("utf-8", "replace")
+
+
+def curl(*args):
+    return CurlResult(subprocess.run(["curl", "-sS", "--max-time", "10", *args],
+                                     capture_output=True, timeout=20))
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="stubborn-e2e-")
+    try:
+        config = os.path.join(work, "routes.toml")
+        with open(config, "w") as f:
+            f.write(CONFIG)
+        bad = os.path.join(work, "bad.toml")
+        with open(bad, "w") as f:
+            f.write(BAD_CONFIG)
+
+        # --check: all three mistakes, each with file:line:col, exit 1.
+        r = subprocess.run([BINARY, "--check", bad], capture_output=True, text=True, timeout=20)
+        lines = [l for l in r.stderr.splitlines() if l.startswith(bad + ":")]
+        check("--check exits 1 on a bad config", r.returncode == 1, r.stderr)
+        check("--check reports all three problems", len(lines) == 3, r.stderr)
+        check("--check names line and column",
+              all(l.split(":")[1].isdigit() and l.split(":")[2].isdigit() for l in lines), r.stderr)
+        r = subprocess.run([BINARY, "--check", os.path.join(SOURCE, "configs", "example.toml")],
+                           capture_output=True, text=True, timeout=20)
+        check("--check passes configs/example.toml", r.returncode == 0, r.stdout + r.stderr)
+        r = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=20)
+        check("--version", r.returncode == 0 and r.stdout.startswith("stubborn "), r.stdout)
+        r = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=20)
+        check("--help", r.returncode == 0 and "--port-file" in r.stdout)
+        r = subprocess.run([BINARY, "--bogus", config], capture_output=True, text=True, timeout=20)
+        check("unknown option exits 2", r.returncode == 2, r.stderr)
+
+        port_file = os.path.join(work, "port")
+        proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--port-file", port_file,
+                                 config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            port = wait_for_port(port_file, proc)
+            check("the server starts and writes its port", port is not None)
+            if port is None:
+                return
+            base = f"http://127.0.0.1:{port}"
+
+            r = curl("-i", f"{base}/users/42")
+            check("curl -i: status line", r.stdout.startswith("HTTP/1.1 200 OK\r\n"), r.stdout)
+            check("curl -i: body", r.stdout.endswith('{"id": "42"}'), r.stdout)
+            check("curl -i: Content-Length", "Content-Length: 12\r\n" in r.stdout, r.stdout)
+
+            r = curl("-I", f"{base}/users/42")
+            check("curl -I: HEAD gets the head", r.stdout.startswith("HTTP/1.1 200 OK\r\n") and
+                  "Content-Length: 12\r\n" in r.stdout, r.stdout)
+            check("curl -I: no body", r.stdout.endswith("\r\n\r\n"), repr(r.stdout[-20:]))
+
+            r = curl("-i", "-X", "POST", "-H", "Content-Type: application/json",
+                     "--data", '{"name": "ada", "extra": true}', f"{base}/users")
+            check("curl POST: 201 with Location",
+                  r.stdout.startswith("HTTP/1.1 201 Created") and "Location: /users/1" in r.stdout,
+                  r.stdout)
+
+            r = curl("-o", "/dev/null", "-w", "%{http_code}", f"{base}/nope")
+            check("curl: 404 for an unknown path", r.stdout == "404", r.stdout)
+
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(5):
+                conn.request("GET", f"/users/{i}")
+                resp = conn.getresponse()
+                body = resp.read().decode()
+                check(f"http.client keep-alive request {i}",
+                      resp.status == 200 and body == f'{{"id": "{i}"}}', body)
+            conn.request("HEAD", "/users/7")
+            resp = conn.getresponse()
+            check("http.client HEAD", resp.status == 200 and resp.read() == b"" and
+                  resp.getheader("Content-Length") == "11")
+            conn.request("DELETE", "/users/7")
+            resp = conn.getresponse()
+            resp.read()
+            check("http.client 405 with Allow",
+                  resp.status == 405 and resp.getheader("Allow") == "GET, HEAD")
+            conn.close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                code = proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = None
+            out, err = proc.communicate()
+            check("SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
+            check("start-up line names url, routes and threads",
+                  f"listening on http://127.0.0.1:{port} (2 routes, 2 threads)" in out, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
+    print(f"{results['passed']} passed, {results['failed']} failed")
+    sys.exit(1 if results["failed"] else 0)

@@ -1,6 +1,7 @@
 #include "reply_plan.hpp"
 
 #include <charconv>
+#include <cmath>
 
 #include "http_date.hpp"
 #include "request.hpp"
@@ -125,19 +126,27 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
     reply.body_escape_ = template_escape::json_string;
   }
   reply.is_static_ = reply.header_templates_.empty() && !body_is_template;
-  if (!body_is_template && reply.body_allowed_) {
-    reply.static_headers_.append("Content-Length: ");
-    append_number(reply.body_.size(), reply.static_headers_);
-    reply.static_headers_.append("\r\n");
-  }
   if (!body_is_template) reply.body_template_ = {};
+
+  for (const auto& interim : spec.interim) {
+    append_status_line(interim.status, registered_reason(interim.status), reply.interim_);
+    for (const auto& h : interim.headers) {
+      reply.interim_.append(h.name).append(": ").append(h.value).append("\r\n");
+    }
+    reply.interim_.append("\r\n");
+  }
+  reply.script_ = spec;
+  reply.script_.body.clear();  // the body lives in body_ / body_template_ only
+  reply.plain_ = spec.delay.type == delay_spec::kind::none && !spec.hang && spec.interim.empty() &&
+                 spec.fault == fault_kind::none && spec.chunks.count == 0 && spec.bandwidth == 0;
   return reply;
 }
 
 std::string_view compiled_reply::render(const request_view& request,
                                         std::span<const std::string_view> params, bool head_only,
                                         connection_header connection, std::string& out,
-                                        std::string& scratch) const {
+                                        std::string& scratch, std::string_view extra_headers,
+                                        body_framing framing) const {
   out.append(head_start_);
   if (send_date_) out.append(current_http_date());
   out.append(static_headers_);
@@ -153,6 +162,13 @@ std::string_view compiled_reply::render(const request_view& request,
       scratch.clear();
       body_template_.render(context, body_escape_, scratch);
       body = scratch;
+    }
+  }
+  out.append(extra_headers);
+  if (body_allowed_) {
+    if (framing == body_framing::chunked) {
+      out.append("Transfer-Encoding: chunked\r\n");
+    } else {
       out.append("Content-Length: ");
       append_number(body.size(), out);
       out.append("\r\n");
@@ -162,6 +178,91 @@ std::string_view compiled_reply::render(const request_view& request,
   out.append("\r\n");
   if (head_only || !body_allowed_) return {};
   return body;
+}
+
+std::uint64_t random_bits(std::uint64_t seed, std::uint64_t stream, std::uint64_t n) {
+  // splitmix64 over a mix of the three: a counter-based generator, so the n-th choice of a
+  // route is the same whichever thread makes it.
+  std::uint64_t z = seed ^ (stream * 0x9E3779B97F4A7C15ull) ^ (n * 0xD1B54A32D192ED03ull);
+  z += 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double uniform_random(std::uint64_t seed, std::uint64_t stream, std::uint64_t n) {
+  return static_cast<double>(random_bits(seed, stream, n) >> 11) * 0x1.0p-53;
+}
+
+std::chrono::milliseconds sample_delay(const delay_spec& delay, double u1, double u2) {
+  using std::chrono::milliseconds;
+  switch (delay.type) {
+    case delay_spec::kind::none: return milliseconds(0);
+    case delay_spec::kind::fixed: return delay.fixed;
+    case delay_spec::kind::uniform: {
+      auto span = static_cast<double>((delay.max - delay.min).count());
+      return delay.min + milliseconds(static_cast<std::int64_t>(u1 * (span + 1)));
+    }
+    case delay_spec::kind::lognormal: {
+      // Box-Muller: a standard normal from two uniforms; u1 is kept away from 0.
+      double z = std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(2.0 * 3.141592653589793 * u2);
+      double ms = static_cast<double>(delay.median.count()) * std::exp(delay.sigma * z);
+      return milliseconds(static_cast<std::int64_t>(std::min(ms, 24.0 * 3600 * 1000)));
+    }
+  }
+  return milliseconds(0);
+}
+
+bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std::uint64_t n,
+                    std::uint32_t& retry_after) {
+  const outage_spec& spec = outage.spec;
+  retry_after = 0;
+  if (spec.every.count() > 0 && spec.duration.count() > 0) {
+    auto into = std::chrono::duration_cast<std::chrono::milliseconds>(clock.since_start) % spec.every;
+    if (into < spec.duration) {
+      // RFC 9110 §10.2.3: whole seconds until the window ends, never 0.
+      auto left = (spec.duration - into).count();
+      retry_after = static_cast<std::uint32_t>(std::max<std::int64_t>(1, (left + 999) / 1000));
+      return true;
+    }
+  }
+  if (spec.rate > 0 && uniform_random(clock.seed, clock.stream ^ 0x07a6e5ull, n) < spec.rate) return true;
+  return false;
+}
+
+reply_plan plan_reply(const reply_script& script, const plan_clock& clock) {
+  reply_plan plan;
+  if (!script.stateful) {
+    plan.reply = &script.replies.front();
+    if (plan.reply->script().delay.type == delay_spec::kind::fixed) {
+      plan.delay = plan.reply->script().delay.fixed;
+    }
+    plan.fault = plan.reply->script().fault;
+    return plan;
+  }
+  std::uint64_t n = script.state->planned.fetch_add(1, std::memory_order_relaxed);
+  if (script.outage) {
+    std::uint32_t retry_after = 0;
+    if (outage_applies(*script.outage, clock, n, retry_after)) {
+      plan.reply = &script.outage->reply;
+      plan.fault = script.outage->spec.fault;
+      plan.retry_after = retry_after;
+      plan.random = random_bits(clock.seed, clock.stream, n);
+      return plan;
+    }
+  }
+  std::uint64_t total = script.ends.back();
+  std::uint64_t step = n;
+  if (step >= total) step = script.then == sequence_end::cycle ? n % total : total - 1;
+  std::size_t index = 0;
+  while (step >= script.ends[index]) ++index;
+  plan.reply = &script.replies[index];
+  const reply_spec& s = plan.reply->script();
+  plan.delay = sample_delay(s.delay, uniform_random(clock.seed, clock.stream, n),
+                            uniform_random(clock.seed, clock.stream ^ 0xde1a7, n));
+  plan.fault = s.fault;
+  plan.random = random_bits(clock.seed, clock.stream, n);
+  return plan;
 }
 
 void render_server_reply(int status, std::string_view body, std::string_view extra_headers,

@@ -1,13 +1,20 @@
 #pragma once
-// A route's reply, compiled at load: a static reply is pre-rendered to bytes (all but the Date
-// value and the connection header), a templated one keeps its compiled templates. Rendering is a
-// pure function from (reply, request, captures) to bytes; no I/O here.
+// A route's replies, compiled at load, and the pure choice of what to send for one request.
+// A static reply is pre-rendered to bytes (all but the Date value and the framing/connection
+// headers); a templated one keeps its compiled templates. plan_reply() decides sequence step,
+// outage, delay and fault from the route's state and a counter-based random stream; it does no I/O.
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "path_pattern.hpp"
 #include "stubborn/config.hpp"
 #include "templates.hpp"
 
@@ -22,6 +29,9 @@ enum class connection_header {
   close        ///< "Connection: close"
 };
 
+/// How the body is delimited on the wire.
+enum class body_framing { content_length, chunked };
+
 class compiled_reply {
  public:
   /// Compiles a reply spec; throws template_error for bad templates.
@@ -30,16 +40,23 @@ class compiled_reply {
 
   int status() const { return status_; }
   bool is_static() const { return is_static_; }
+  /// No delay, hang, interim, fault or pacing: written at once, on the fast path.
+  bool is_plain() const { return plain_; }
+  bool has_body() const { return body_allowed_; }
   /// The static body (when is_static()).
   std::string_view static_body() const { return body_; }
+  /// Pre-rendered interim (1xx) responses, back to back; empty if none.
+  std::string_view interim_bytes() const { return interim_; }
+  const reply_spec& script() const { return script_; }
 
   /// Appends the head to `out` (ending in the blank line) and returns the body to send after it
   /// (a view into this reply for static bodies, into `scratch` for rendered ones). With
-  /// `head_only` (HEAD) the head still carries the body's Content-Length, and the returned body
-  /// is empty.
+  /// `head_only` (HEAD) the head still describes the body, and the returned body is empty.
+  /// `extra_headers` are complete "Name: value\r\n" lines added as they are.
   std::string_view render(const request_view& request, std::span<const std::string_view> params,
                           bool head_only, connection_header connection, std::string& out,
-                          std::string& scratch) const;
+                          std::string& scratch, std::string_view extra_headers = {},
+                          body_framing framing = body_framing::content_length) const;
 
  private:
   struct header_template {
@@ -49,15 +66,81 @@ class compiled_reply {
 
   int status_ = 200;
   bool is_static_ = true;
-  bool body_allowed_ = true;   // false for 204 and 304: no body, no Content-Length
+  bool plain_ = true;
+  bool body_allowed_ = true;    // false for 204 and 304: no body, no Content-Length
   bool send_date_ = true;
-  std::string head_start_;     // status line, Server, "Date: " (when send_date_)
-  std::string static_headers_; // "\r\n" after the date, then user headers that are static
+  std::string head_start_;      // status line, Server, "Date: " (when send_date_)
+  std::string static_headers_;  // "\r\n" after the date, then the static user headers
   std::string body_;
+  std::string interim_;
   std::vector<header_template> header_templates_;
   compiled_template body_template_;
   template_escape body_escape_ = template_escape::none;
+  reply_spec script_;           // the timing and fault keys, as configured
 };
+
+/// The only mutable per-route data: how many requests the route has planned (sequence position
+/// and the index into its random stream). Shared by all threads; survives reloads when the
+/// route is unchanged.
+struct route_state {
+  std::atomic<std::uint64_t> planned{0};
+  void reset() { planned.store(0, std::memory_order_relaxed); }
+};
+
+/// An outage compiled: when it applies and what it sends.
+struct compiled_outage {
+  outage_spec spec;
+  std::optional<path_pattern> path;  ///< server-wide outages only
+  compiled_reply reply;              ///< the status reply (unless spec.fault)
+  std::shared_ptr<route_state> state = std::make_shared<route_state>();
+};
+
+/// A route's reply script: the sequence of replies and what happens around them.
+struct reply_script {
+  std::vector<compiled_reply> replies;  ///< at least one
+  std::vector<std::uint64_t> ends;      ///< cumulative repeat counts, one per reply
+  sequence_end then = sequence_end::repeat_last;
+  std::optional<compiled_outage> outage;
+  std::shared_ptr<route_state> state = std::make_shared<route_state>();
+  bool stateful = false;  ///< needs the counter (sequence, randomness or an outage)
+};
+
+/// What to send for one request.
+struct reply_plan {
+  const compiled_reply* reply = nullptr;  ///< null only for a fault without a reply
+  std::chrono::milliseconds delay{0};
+  fault_kind fault = fault_kind::none;
+  std::uint32_t retry_after = 0;  ///< > 0: add "Retry-After" (an outage window's remaining time)
+  std::uint64_t random = 0;       ///< for faults that need random bytes
+  /// Nothing to wait for and nothing broken: the session's fast path.
+  bool is_plain() const {
+    return fault == fault_kind::none && delay.count() == 0 && retry_after == 0 && reply &&
+           reply->is_plain();
+  }
+};
+
+/// The moment the random and time-based choices are made against.
+struct plan_clock {
+  std::chrono::steady_clock::duration since_start{};  ///< since the table was installed
+  std::uint64_t seed = 0;
+  std::uint64_t stream = 0;  ///< distinguishes routes within one seed
+};
+
+/// Chooses the reply for one request: the outage if it applies, else the next step of the
+/// sequence, with its delay sampled. Advances `script.state` when the script is stateful.
+reply_plan plan_reply(const reply_script& script, const plan_clock& clock);
+
+/// Whether an outage is on for this request; sets `retry_after` for windows.
+bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std::uint64_t n,
+                    std::uint32_t& retry_after);
+
+/// A uniform double in [0, 1) from (seed, stream, n): reproducible whatever the thread.
+double uniform_random(std::uint64_t seed, std::uint64_t stream, std::uint64_t n);
+/// 64 random bits from (seed, stream, n).
+std::uint64_t random_bits(std::uint64_t seed, std::uint64_t stream, std::uint64_t n);
+
+/// Samples a delay spec with the given uniforms.
+std::chrono::milliseconds sample_delay(const delay_spec& delay, double u1, double u2);
 
 /// Appends a plain-text reply the server generates itself (404, 405, 400, 505 ...).
 void render_server_reply(int status, std::string_view body, std::string_view extra_headers,

@@ -7,6 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <random>
+
+#include "status_reasons.hpp"
 
 #include "request.hpp"
 #include "stubborn/config_error.hpp"
@@ -96,6 +99,38 @@ std::size_t path_distance(const compiled_route& route, std::string_view path) {
   std::size_t extra = std::max(segments.size(), pattern.size()) - common;
   if (route.pattern->has_rest() && segments.size() > pattern.size()) extra = 0;
   return distance + 3 * extra;
+}
+
+compiled_outage compile_outage(const outage_spec& spec, const std::string& server_header) {
+  compiled_outage outage;
+  outage.spec = spec;
+  reply_spec reply;
+  reply.status = spec.status;
+  reply.source = body_source::inline_text;
+  reply.body = std::string(registered_reason(spec.status)) + " (scripted outage)\n";
+  outage.reply = compiled_reply::compile(reply, {}, server_header);
+  return outage;
+}
+
+reply_script compile_script(const route_spec& spec, std::span<const std::string> params,
+                            const std::string& server_header) {
+  reply_script script;
+  std::uint64_t end = 0;
+  bool random = false;
+  auto add = [&](const reply_spec& reply) {
+    script.replies.push_back(compiled_reply::compile(reply, params, server_header));
+    end += std::max(1u, reply.repeat);
+    script.ends.push_back(end);
+    random = random || reply.delay.type == delay_spec::kind::uniform ||
+             reply.delay.type == delay_spec::kind::lognormal ||
+             reply.fault == fault_kind::garbage;
+  };
+  if (spec.replies.empty()) add(spec.reply);
+  for (const auto& reply : spec.replies) add(reply);
+  script.then = spec.then;
+  if (spec.outage) script.outage = compile_outage(*spec.outage, server_header);
+  script.stateful = script.replies.size() > 1 || random || script.outage.has_value();
+  return script;
 }
 
 std::string describe_route(const compiled_route& route) {
@@ -217,15 +252,27 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
       }
     }
     try {
-      route->reply =
-          compiled_reply::compile(spec.reply, route->param_names, cfg.server.server_header);
+      route->script = compile_script(spec, route->param_names, cfg.server.server_header);
     } catch (const template_error& e) {
       problems.push_back({spec.reply.body_position, e.what()});
       continue;
     }
+    route->expect = spec.expect;
+    route->continue_delay = spec.continue_delay;
     table->routes_.push_back(std::move(route));
   }
+  for (const auto& spec : cfg.outages) {
+    compiled_outage outage = compile_outage(spec, cfg.server.server_header);
+    try {
+      outage.path = path_pattern::compile(spec.path);
+    } catch (const path_pattern_error& e) {
+      problems.push_back({spec.position, std::string("bad outage path: ") + e.what()});
+      continue;
+    }
+    table->outages_.push_back(std::move(outage));
+  }
   if (!problems.empty()) throw config_error(std::move(problems));
+  table->seed_ = cfg.server.seed ? *cfg.server.seed : std::random_device{}() * 0x100000001ull;
 
   // Index: path patterns into the segment trie, regex routes into a list by rank.
   for (std::uint32_t r = 0; r < table->routes_.size(); ++r) {
@@ -286,7 +333,7 @@ bool route_table::matches_except_method(const compiled_route& route, const reque
     }
     if (!found) return false;
   }
-  if (route.body) {
+  if (route.body && !scratch.ignore_body_) {
     switch (route.body->kind) {
       case body_match_kind::contains:
         if (request.body.find(route.body->text) == std::string_view::npos) return false;
@@ -401,7 +448,9 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
   }
 }
 
-route_match route_table::match(const request_view& request, match_scratch& scratch) const {
+route_match route_table::match(const request_view& request, match_scratch& scratch,
+                               bool head_only) const {
+  scratch.ignore_body_ = head_only;
   route_match best;
   int method = method_index(request.method);
   std::string_view path = request.path;
@@ -435,7 +484,28 @@ route_match route_table::match(const request_view& request, match_scratch& scrat
       best.param_count = route.regex_groups.size();
     }
   }
+  scratch.ignore_body_ = false;
   return best;
+}
+
+const compiled_outage* route_table::outage_for(std::string_view path) const {
+  for (const auto& outage : outages_) {
+    std::array<std::string_view, max_path_params> captures{};
+    if (outage.path->match(path, captures.data())) return &outage;
+  }
+  return nullptr;
+}
+
+plan_clock route_table::clock_for(std::uint64_t stream) const {
+  return {std::chrono::steady_clock::now() - epoch_, seed_, stream};
+}
+
+void route_table::reset_state() const {
+  for (const auto& route : routes_) {
+    route->script.state->reset();
+    if (route->script.outage) route->script.outage->state->reset();
+  }
+  for (const auto& outage : outages_) outage.state->reset();
 }
 
 bool route_table::path_matches(const compiled_route& route, std::string_view path) const {

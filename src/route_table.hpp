@@ -46,6 +46,7 @@ class match_scratch {
  private:
   friend class route_table;
   std::unique_ptr<parsed_body_json> json_;
+  bool ignore_body_ = false;  // a head-only match in progress
 };
 
 struct compiled_route;
@@ -73,12 +74,21 @@ class route_table {
 
   /// The best route for the request (highest priority, then earliest), or a route_match with
   /// route == nullptr. Allocates nothing unless a body must be parsed as JSON or a regex route
-  /// with named groups wins.
-  route_match match(const request_view& request, match_scratch& scratch) const;
+  /// with named groups wins. With `head_only`, body matchers are taken as matching (used to
+  /// decide about Expect: 100-continue before the body is read).
+  route_match match(const request_view& request, match_scratch& scratch,
+                    bool head_only = false) const;
+  /// A server-wide [[outage]] covering this path, if any.
+  const compiled_outage* outage_for(std::string_view path) const;
+  /// The inputs of random and time-based choices for one route (stream = route order).
+  plan_clock clock_for(std::uint64_t stream) const;
+  /// Puts every sequence and outage back to its start.
+  void reset_state() const;
   /// Explains a miss: 405 with Allow, or the nearest route for the 404 body.
   match_miss explain_miss(const request_view& request, match_scratch& scratch) const;
 
   std::size_t size() const { return routes_.size(); }
+  bool has_outages() const { return !outages_.empty(); }
   const server_config& server() const { return server_; }
   const compiled_route& route(std::size_t i) const { return *routes_[i]; }
 
@@ -101,6 +111,9 @@ class route_table {
   std::vector<std::unique_ptr<compiled_route>> routes_;
   std::vector<node> nodes_;
   std::vector<std::uint32_t> regex_routes_;  // indices into routes_, best rank first
+  std::vector<compiled_outage> outages_;
+  std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
+  std::uint64_t seed_ = 0;
 };
 
 /// One route, compiled.
@@ -121,7 +134,9 @@ struct compiled_route {
   std::optional<body_matcher_spec> body;
   std::unique_ptr<re2::RE2> body_regex;
   std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
-  compiled_reply reply;
+  reply_script script;
+  expect_mode expect = expect_mode::send_continue;
+  std::chrono::milliseconds continue_delay{0};
   route_spec spec;                  ///< as configured, for explanations and the admin API
 
   compiled_route();

@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 
@@ -34,7 +35,7 @@ void server_state::replace(std::shared_ptr<const route_table> table) {
 
 namespace {
 
-enum class phase { idle, head, body, handling, writing, lingering };
+enum class phase { idle, head, body, handling, writing, waiting, lingering };
 
 // Bodies at least this large are sent from the table's memory instead of being copied.
 constexpr std::size_t external_body_threshold = 2048;
@@ -62,6 +63,7 @@ class session {
     timed_out_ = true;
     beast::error_code ignored;
     socket_.cancel(ignored);
+    if (timer_) timer_->cancel();
   }
   // Called when the server starts draining: idle connections go now, busy ones after the reply.
   void drain() {
@@ -98,10 +100,26 @@ class session {
       out_.append(body);
     }
   }
+  // What handle_request() left for the scripted (slow) path.
+  struct scripted_reply {
+    reply_plan plan;
+    route_match match;
+    connection_header connection = connection_header::none;
+    bool head_only = false;
+  };
+  enum class handled { done, scripted };
+
   void queue_rejection(int status, std::string_view why);
-  void handle_request();
+  handled handle_request();
+  net::awaitable<bool> execute_scripted();
+  net::awaitable<bool> send_paced_body(std::string_view body, const reply_spec& script);
+  net::awaitable<bool> wait_for(std::chrono::milliseconds duration,
+                                std::chrono::milliseconds processing_every);
+  net::awaitable<void> hang(std::chrono::milliseconds limit);
+  net::awaitable<bool> answer_expectation();
   net::awaitable<bool> flush();
   net::awaitable<void> linger_close();
+  void abort_connection(bool reset);
 
   struct external_body {
     std::size_t head_end;
@@ -119,6 +137,8 @@ class session {
   std::optional<request_parser> parser_;
   match_scratch scratch_;
   std::string rendered_body_;
+  scripted_reply scripted_;
+  std::optional<net::steady_timer> timer_;  // made on first use: delays and pacing only
 
   std::string out_;
   std::vector<external_body> external_;
@@ -140,7 +160,7 @@ void session::queue_rejection(int status, std::string_view why) {
   close_after_flush_ = true;
 }
 
-void session::handle_request() {
+session::handled session::handle_request() {
   request_view request = storage_.view();
   scratch_.reset();
   const server_config& server = table_->server();
@@ -153,26 +173,239 @@ void session::handle_request() {
   connection_header connection = !keep_alive           ? connection_header::close
                                  : request.version < 11 ? connection_header::keep_alive
                                                         : connection_header::none;
-  route_match match = table_->match(request, scratch_);
-  if (match.route) {
-    const compiled_reply& reply = match.route->reply;
-    std::string_view body =
-        reply.render(request, std::span(match.params.data(), match.param_count), head_only,
-                     connection, out_, rendered_body_);
-    queue_body(body, reply.is_static());
-  } else {
-    match_miss miss = table_->explain_miss(request, scratch_);
-    if (miss.method_not_allowed) {
-      // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
-      std::string allow = "Allow: " + miss.allow + "\r\n";
-      render_server_reply(405, miss.explanation, allow, server.server_header, head_only,
-                          connection, out_);
-    } else {
-      render_server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
-                          out_);
+  if (!keep_alive) close_after_flush_ = true;
+
+  if (table_->has_outages()) {
+    if (const compiled_outage* outage = table_->outage_for(request.path)) {
+      std::uint64_t n = outage->state->planned.fetch_add(1, std::memory_order_relaxed);
+      plan_clock clock = table_->clock_for(~std::uint64_t{0});
+      std::uint32_t retry_after = 0;
+      if (outage_applies(*outage, clock, n, retry_after)) {
+        scripted_ = {};
+        scripted_.plan.reply = &outage->reply;
+        scripted_.plan.fault = outage->spec.fault;
+        scripted_.plan.retry_after = retry_after;
+        scripted_.plan.random = random_bits(clock.seed, clock.stream, n);
+        scripted_.connection = connection;
+        scripted_.head_only = head_only;
+        return handled::scripted;
+      }
     }
   }
-  if (!keep_alive) close_after_flush_ = true;
+
+  route_match match = table_->match(request, scratch_);
+  if (match.route) {
+    const reply_script& script = match.route->script;
+    plan_clock clock = script.stateful ? table_->clock_for(match.route->order) : plan_clock{};
+    reply_plan plan = plan_reply(script, clock);
+    if (plan.reply && plan.reply->status() == 408) {
+      // RFC 9110 §15.5.9: a server sending 408 closes the connection.
+      connection = connection_header::close;
+      close_after_flush_ = true;
+    }
+    if (plan.is_plain()) {
+      std::string_view body =
+          plan.reply->render(request, std::span(match.params.data(), match.param_count),
+                             head_only, connection, out_, rendered_body_);
+      queue_body(body, plan.reply->is_static());
+      return handled::done;
+    }
+    scripted_ = {plan, match, connection, head_only};
+    return handled::scripted;
+  }
+  match_miss miss = table_->explain_miss(request, scratch_);
+  if (miss.method_not_allowed) {
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+    std::string allow = "Allow: " + miss.allow + "\r\n";
+    render_server_reply(405, miss.explanation, allow, server.server_header, head_only, connection,
+                        out_);
+  } else {
+    render_server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
+                        out_);
+  }
+  return handled::done;
+}
+
+void session::abort_connection(bool reset) {
+  beast::error_code ignored;
+  if (reset) {
+    // SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+    socket_.set_option(net::socket_base::linger(true, 0), ignored);
+  } else {
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  }
+  socket_.close(ignored);
+}
+
+net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
+                                       std::chrono::milliseconds processing_every) {
+  if (!timer_) timer_.emplace(socket_.get_executor());
+  phase previous = phase_;
+  auto previous_deadline = deadline_;
+  // The sweep must not take a long wait for a stalled connection.
+  set_phase(phase::waiting, duration + table_->server().idle_timeout);
+  auto end = std::chrono::steady_clock::now() + duration;
+  bool ok = true;
+  for (;;) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    auto step = end - now;
+    bool processing = processing_every.count() > 0 && processing_every < step;
+    if (processing) step = processing_every;
+    timer_->expires_after(step);
+    auto [ec] = co_await timer_->async_wait(use_tuple);
+    if (ec || forced_) {
+      ok = false;
+      break;
+    }
+    if (processing) {
+      // RFC 2518 §10.1: 102 tells the client the request is still being worked on.
+      out_.append("HTTP/1.1 102 Processing\r\n\r\n");
+      if (!co_await flush()) {
+        ok = false;
+        break;
+      }
+    }
+  }
+  phase_ = previous;
+  deadline_ = previous_deadline;
+  co_return ok;
+}
+
+net::awaitable<void> session::hang(std::chrono::milliseconds limit) {
+  // Accept the request and never answer: read (and drop) until the client gives up or the limit.
+  set_phase(phase::waiting, limit);
+  for (;;) {
+    in_.consume(in_.size());
+    auto [ec, n] = co_await socket_.async_read_some(in_.prepare(4096), use_tuple);
+    if (ec) co_return;
+    in_.commit(n);
+  }
+}
+
+net::awaitable<bool> session::send_paced_body(std::string_view body, const reply_spec& script) {
+  if (!co_await flush()) co_return false;
+  if (script.chunks.count > 0) {
+    std::size_t count = script.chunks.count;
+    auto pause = script.chunks.over / static_cast<long>(count);
+    std::size_t size = (body.size() + count - 1) / count;
+    for (std::size_t i = 0; i < count && !body.empty(); ++i) {
+      std::string_view piece = body.substr(0, size);
+      body.remove_prefix(piece.size());
+      char line[24];
+      int n = std::snprintf(line, sizeof line, "%zx\r\n", piece.size());
+      out_.append(line, static_cast<std::size_t>(n)).append(piece).append("\r\n");
+      if (!co_await flush()) co_return false;
+      if (!body.empty() && !co_await wait_for(pause, {})) co_return false;
+    }
+    out_.append("0\r\n\r\n");
+    co_return true;
+  }
+  // bandwidth: a slice every 50 ms.
+  std::size_t slice = std::max<std::uint64_t>(1, script.bandwidth / 20);
+  while (!body.empty()) {
+    std::string_view piece = body.substr(0, slice);
+    body.remove_prefix(piece.size());
+    out_.append(piece);
+    if (!co_await flush()) co_return false;
+    if (!body.empty() && !co_await wait_for(std::chrono::milliseconds(50), {})) co_return false;
+  }
+  co_return true;
+}
+
+net::awaitable<bool> session::execute_scripted() {
+  const reply_plan& plan = scripted_.plan;
+  const route_match& match = scripted_.match;
+  request_view request = storage_.view();
+  switch (plan.fault) {
+    case fault_kind::reset:
+    case fault_kind::close:
+      co_await flush();
+      abort_connection(plan.fault == fault_kind::reset);
+      co_return false;
+    case fault_kind::garbage: {
+      co_await flush();
+      std::size_t length = 64 + plan.random % 1024;
+      std::uint64_t bits = plan.random;
+      for (std::size_t i = 0; i < length; ++i) {
+        bits = random_bits(bits, i, plan.random);
+        out_.push_back(static_cast<char>(bits & 0xff));
+      }
+      co_await flush();
+      abort_connection(false);
+      co_return false;
+    }
+    default:
+      break;
+  }
+  const compiled_reply& reply = *plan.reply;
+  const reply_spec& script = reply.script();
+  out_.append(reply.interim_bytes());
+  if (script.hang) {
+    if (co_await flush()) co_await hang(table_->server().max_hang);
+    abort_connection(false);
+    co_return false;
+  }
+  if (plan.delay.count() > 0) {
+    if (!co_await flush()) co_return false;  // interim responses go out before the wait
+    if (!co_await wait_for(plan.delay, script.processing_every)) co_return false;
+  }
+  std::string extra;
+  if (plan.retry_after > 0) extra = "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
+  bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;
+  std::string_view body = reply.render(
+      request, std::span(match.params.data(), match.param_count), scripted_.head_only,
+      scripted_.connection, out_, rendered_body_, extra,
+      chunked ? body_framing::chunked : body_framing::content_length);
+  switch (plan.fault) {
+    case fault_kind::empty:
+      // The head promises a body that never comes.
+      co_await flush();
+      abort_connection(false);
+      co_return false;
+    case fault_kind::truncate:
+      out_.append(body.substr(0, body.size() / 2));
+      co_await flush();
+      abort_connection(false);
+      co_return false;
+    case fault_kind::malformed_chunk:
+      // A good first chunk, then a chunk size that is not hex (RFC 9112 §7.1 violated).
+      out_.append("1\r\n").append(body.substr(0, 1)).append("\r\nzz\r\n");
+      out_.append(body.substr(body.empty() ? 0 : 1));
+      co_await flush();
+      abort_connection(false);
+      co_return false;
+    default:
+      break;
+  }
+  if (!scripted_.head_only && reply.has_body() && (script.chunks.count > 0 || script.bandwidth > 0)) {
+    co_return co_await send_paced_body(body, script);
+  }
+  queue_body(body, reply.is_static());
+  co_return true;
+}
+
+net::awaitable<bool> session::answer_expectation() {
+  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
+  request_view head = storage_.view();
+  route_match pre = table_->match(head, scratch_, true);
+  if (pre.route && pre.route->expect == expect_mode::reject) {
+    // Answer now with the route's reply; the body is never read, so the connection closes.
+    const reply_script& script = pre.route->script;
+    plan_clock clock = script.stateful ? table_->clock_for(pre.route->order) : plan_clock{};
+    reply_plan plan = plan_reply(script, clock);
+    std::string_view body =
+        plan.reply->render(head, std::span(pre.params.data(), pre.param_count),
+                           head.method == "HEAD", connection_header::close, out_, rendered_body_);
+    queue_body(body, plan.reply->is_static());
+    close_after_flush_ = true;
+    co_return true;
+  }
+  if (pre.route && pre.route->continue_delay.count() > 0) {
+    if (!co_await wait_for(pre.route->continue_delay, {})) co_return false;
+  }
+  out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  co_return co_await flush();
 }
 
 net::awaitable<bool> session::flush() {
@@ -277,13 +510,14 @@ net::awaitable<void> session::run() {
             header_handled = true;
             if (!parser_->is_done()) {
               set_phase(phase::body, server->body_timeout);
-              // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body.
+              // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body
+              // (unless it already sent some).
               if (storage_.expect_continue_ && in_.size() == 0 && storage_.body_.empty()) {
-                out_.append("HTTP/1.1 100 Continue\r\n\r\n");
-                if (!co_await flush()) {
+                if (!co_await answer_expectation()) {
                   clean_close = false;
                   break;
                 }
+                if (close_after_flush_) break;
               }
             }
           }
@@ -327,7 +561,10 @@ net::awaitable<void> session::run() {
       refresh_table();
       server = &table_->server();
     }
-    handle_request();
+    if (handle_request() == handled::scripted && !co_await execute_scripted()) {
+      clean_close = false;
+      break;
+    }
     if (close_after_flush_) break;
     if (in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) {
       if (!co_await flush()) {

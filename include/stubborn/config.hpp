@@ -43,6 +43,8 @@ struct server_config {
   std::size_t max_body_bytes = 8 * 1024 * 1024;      ///< request body, after de-chunking
   std::size_t max_connections = 100'000;             ///< open connections at once
   std::string server_header = "stubborn";            ///< value of the Server header ("" = none)
+  std::chrono::milliseconds max_hang{300'000};       ///< `hang = true` gives up after this
+  std::optional<std::uint64_t> seed;                 ///< makes every random choice repeatable
 };
 
 /// How a route matches the request body.
@@ -53,6 +55,41 @@ struct body_matcher_spec {
   body_match_kind kind = body_match_kind::contains;
   std::string text;
   source_position position;
+};
+
+/// A pause before a reply: fixed, uniform in [min, max], or log-normal around a median.
+struct delay_spec {
+  enum class kind { none, fixed, uniform, lognormal };
+  kind type = kind::none;
+  std::chrono::milliseconds fixed{0};
+  std::chrono::milliseconds min{0};
+  std::chrono::milliseconds max{0};
+  std::chrono::milliseconds median{0};
+  double sigma = 0;  ///< log-normal shape: the standard deviation of ln(delay)
+};
+
+/// A broken reply, as a failing server or network produces it.
+enum class fault_kind {
+  none,
+  reset,           ///< TCP RST, no reply
+  close,           ///< close without a reply
+  empty,           ///< status line and headers promised, then close
+  truncate,        ///< full Content-Length, half the body, then close
+  garbage,         ///< random bytes, then close
+  malformed_chunk  ///< a chunked reply with a bad chunk
+};
+
+/// A 1xx response sent before the final one (`interim = [{ status = 103, headers = {...} }]`).
+struct interim_spec {
+  int status = 103;
+  std::vector<name_value> headers;
+  source_position position;
+};
+
+/// Chunked transfer of the body dribbled over time: `chunks = { count = 10, over = "2s" }`.
+struct chunks_spec {
+  unsigned count = 0;  ///< 0 = not chunked
+  std::chrono::milliseconds over{0};
 };
 
 /// Where a reply's body came from (decides the default Content-Type).
@@ -68,6 +105,32 @@ struct reply_spec {
   std::string body_file;          ///< as written in the config, for messages
   source_position body_position;  ///< where body / body_file / json was written
   source_position position;       ///< the [route.reply] table itself
+
+  delay_spec delay;                         ///< wait before replying
+  bool hang = false;                        ///< never reply (until [server] max_hang)
+  std::vector<interim_spec> interim;        ///< 1xx responses before the final one
+  std::chrono::milliseconds processing_every{0};  ///< "102 Processing" this often while delayed
+  fault_kind fault = fault_kind::none;
+  chunks_spec chunks;
+  std::uint64_t bandwidth = 0;              ///< bytes per second for the body; 0 = unlimited
+  unsigned repeat = 1;                      ///< in [[route.replies]]: times this reply is used
+};
+
+/// What a route does when its sequence of replies is used up.
+enum class sequence_end { repeat_last, cycle };
+
+/// How a route answers `Expect: 100-continue`.
+enum class expect_mode { send_continue, reject };
+
+/// A route (or the server) going down on purpose: a fraction of requests, or a recurring window.
+struct outage_spec {
+  double rate = 0;                       ///< fraction of requests that fail, 0..1
+  std::chrono::milliseconds every{0};    ///< a window starts this often (0 = no window)
+  std::chrono::milliseconds duration{0}; ///< and lasts this long
+  int status = 503;                      ///< the reply during the outage
+  fault_kind fault = fault_kind::none;   ///< or a fault instead of a reply
+  std::string path;                      ///< server-wide [[outage]] only: a path pattern
+  source_position position;
 };
 
 /// One [[route]]: matchers plus the reply.
@@ -80,7 +143,12 @@ struct route_spec {
   std::vector<name_value> headers;   ///< names case-insensitive, exact value
   std::optional<body_matcher_spec> body;
   int priority = 0;                  ///< higher wins; equal: earlier in the files wins
-  reply_spec reply;
+  reply_spec reply;                  ///< used when `replies` is empty
+  std::vector<reply_spec> replies;   ///< [[route.replies]]: a scripted sequence
+  sequence_end then = sequence_end::repeat_last;
+  expect_mode expect = expect_mode::send_continue;
+  std::chrono::milliseconds continue_delay{0};  ///< hold the 100 Continue back this long
+  std::optional<outage_spec> outage;
   source_position position;          ///< the [[route]] table
   source_position path_position;     ///< where path / path_regex was written
 };
@@ -89,6 +157,7 @@ struct route_spec {
 struct config {
   server_config server;
   std::vector<route_spec> routes;  ///< in file order (files in the order given)
+  std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
   std::vector<std::string> files;  ///< the TOML files read, in order
 };
 

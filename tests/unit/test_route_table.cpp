@@ -166,7 +166,7 @@ body = "{{path.version}}:{{path.id}}"
   CHECK(m.params[0] == "2");
   CHECK(m.params[1] == "abc");
   std::string out, body;
-  auto rendered = m.route->reply.render(r.view, std::span(m.params.data(), m.param_count), false,
+  auto rendered = m.route->script.replies[0].render(r.view, std::span(m.params.data(), m.param_count), false,
                                         stubborn::connection_header::none, out, body);
   CHECK(rendered == "2:abc");
   CHECK(out.find("Content-Length: 5\r\n") != std::string::npos);

@@ -53,33 +53,6 @@ struct options {
   std::exit(2);
 }
 
-// "host:port" or "[v6]:port"; false if malformed.
-bool parse_listen(const std::string& text, stubborn::listen_address& out) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    auto close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') return false;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    auto colon = text.rfind(':');
-    if (colon == std::string::npos) return false;
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  if (host.empty() || port.empty() || port.size() > 5) return false;
-  unsigned long value = 0;
-  for (char c : port) {
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned long>(c - '0');
-  }
-  if (value > 65535) return false;
-  out.host = host;
-  out.port = static_cast<std::uint16_t>(value);
-  return true;
-}
-
 options parse_options(int argc, char** argv) {
   options opts;
   for (int i = 1; i < argc; ++i) {
@@ -149,8 +122,9 @@ int main(int argc, char** argv) {
   stubborn::config cfg;
   try {
     cfg = stubborn::load_config(opts.configs);
-    if (!opts.listen.empty() && !parse_listen(opts.listen, cfg.server.listen)) {
-      usage_error("--listen takes HOST:PORT or [IPv6]:PORT, not '" + opts.listen + "'");
+    if (!opts.listen.empty()) {
+      std::string problem = stubborn::parse_listen_address(opts.listen, cfg.server.listen);
+      if (!problem.empty()) usage_error("--listen " + problem);
     }
     if (opts.threads >= 0) cfg.server.threads = static_cast<unsigned>(opts.threads);
   } catch (const stubborn::config_error& e) {

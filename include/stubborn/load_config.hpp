@@ -17,3 +17,10 @@ config load_config_text(std::string_view text, const std::string& name,
                         const std::string& base_dir = ".");
 
 }  // namespace stubborn
+
+namespace stubborn {
+
+/// Parses "host:port" or "[v6]:port" (port 0..65535) into `out`; returns "" or what is wrong.
+std::string parse_listen_address(std::string_view text, listen_address& out);
+
+}  // namespace stubborn

@@ -1,0 +1,1332 @@
+#include "stubborn/load_config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include <re2/re2.h>
+#include <toml++/toml.h>
+#include <boost/json.hpp>
+
+#include "duration.hpp"
+#include "path_pattern.hpp"
+#include "stubborn/config_error.hpp"
+#include "templates.hpp"
+
+namespace stubborn {
+namespace {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+// toml++ builds nested values recursively, and so do we when converting `json` tables.
+constexpr int max_nesting = 32;
+// steady_clock counts nanoseconds in 64 bits: keep timers far from overflow.
+constexpr std::chrono::milliseconds max_timeout = std::chrono::hours{168};
+constexpr std::size_t min_header_bytes = 1024;
+constexpr std::size_t max_header_bytes = 64 * 1024 * 1024;
+constexpr std::int64_t max_threads = 1024;
+
+constexpr std::array<std::string_view, 2> top_level_keys = {"server", "route"};
+constexpr std::array<std::string_view, 10> server_keys = {
+    "listen",       "threads",          "drain_timeout",  "idle_timeout",    "header_timeout",
+    "body_timeout", "max_header_bytes", "max_body_bytes", "max_connections", "server_header"};
+constexpr std::array<std::string_view, 9> route_keys = {
+    "name", "method", "path", "path_regex", "query", "headers", "body", "priority", "reply"};
+constexpr std::array<std::string_view, 6> reply_keys = {"status", "reason",    "headers",
+                                                        "body",   "body_file", "json"};
+constexpr std::array<std::string_view, 4> body_matcher_keys = {"contains", "equals", "regex",
+                                                               "json"};
+constexpr std::array<std::string_view, 9> standard_methods = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+// The server frames every message and manages connections itself; a route must not interfere.
+constexpr std::array<std::string_view, 3> server_owned_headers = {
+    "Content-Length", "Transfer-Encoding", "Connection"};
+
+char ascii_lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequal(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return ascii_lower(x) == ascii_lower(y);
+         });
+}
+
+// RFC 9110 §5.6.2: token = 1*tchar.
+bool is_token(std::string_view s) {
+  if (s.empty()) return false;
+  constexpr std::string_view extra = "!#$%&'*+-.^_`|~";
+  return std::all_of(s.begin(), s.end(), [&](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           extra.find(c) != std::string_view::npos;
+  });
+}
+
+// RFC 9110 §5.5: field values are visible characters, spaces and tabs; no CR, LF, NUL or CTL.
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 0x20 && c != '\t') || u == 0x7f;
+  });
+}
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Optimal string alignment distance: Levenshtein plus adjacent transpositions ("stauts").
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  const std::size_t n = a.size();
+  const std::size_t m = b.size();
+  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
+  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= n; ++i) {
+    for (std::size_t j = 1; j <= m; ++j) {
+      const std::size_t cost = ascii_lower(a[i - 1]) == ascii_lower(b[j - 1]) ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && ascii_lower(a[i - 1]) == ascii_lower(b[j - 2]) &&
+          ascii_lower(a[i - 2]) == ascii_lower(b[j - 1])) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[n][m];
+}
+
+// " (did you mean 'status'?)" when a known key is close enough to be the likely intent.
+template <std::size_t N>
+std::string suggestion(std::string_view unknown, const std::array<std::string_view, N>& known) {
+  std::string_view best;
+  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
+  for (std::string_view candidate : known) {
+    const std::size_t distance = edit_distance(unknown, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  const std::size_t allowed = best.size() <= 4 ? 1 : 2;
+  if (best_distance > allowed) return {};
+  return " (did you mean '" + std::string(best) + "'?)";
+}
+
+template <std::size_t N>
+bool is_known(std::string_view key, const std::array<std::string_view, N>& known) {
+  return std::find(known.begin(), known.end(), key) != known.end();
+}
+
+std::string_view type_name(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table:
+      return "a table";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::date:
+      return "a date";
+    case toml::node_type::time:
+      return "a time";
+    case toml::node_type::date_time:
+      return "a date-time";
+    case toml::node_type::none:
+      break;
+  }
+  return "nothing";
+}
+
+std::string in_quotes(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
+
+std::string position_text(const source_position& where) {
+  return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+}
+
+// The first node nested deeper than max_nesting, or null.
+const toml::node* too_deep(const toml::node& node, int depth) {
+  if (depth > max_nesting) return &node;
+  if (const toml::table* table = node.as_table()) {
+    for (auto&& [key, value] : *table) {
+      if (const toml::node* found = too_deep(value, depth + 1)) return found;
+    }
+  } else if (const toml::array* array = node.as_array()) {
+    for (const toml::node& value : *array) {
+      if (const toml::node* found = too_deep(value, depth + 1)) return found;
+    }
+  }
+  return nullptr;
+}
+
+// Where TOML text would nest tables deeper than `limit`, found without building anything.
+// toml++ 3.3 caps arrays and inline tables at 256 levels but not dotted keys and table headers:
+// `a.b.c...` with some 30,000 parts overflows the stack inside toml::parse, so this must run
+// before it. It follows just enough of the grammar to tell keys from values and to skip strings
+// and comments; after a syntax error it may lose track, which toml::parse then reports.
+class nesting_scanner {
+ public:
+  nesting_scanner(std::string_view text, int limit) : text_(text), limit_(limit) {}
+
+  // The 1-based line and column where the limit is first exceeded, if it is.
+  std::optional<std::pair<std::uint32_t, std::uint32_t>> find() {
+    while (pos_ < text_.size() && !too_deep_) {
+      if (stack_.empty() && at_line_start_) {
+        line_start();
+        continue;
+      }
+      const char c = text_[pos_];
+      if (c == '\n') {
+        advance();
+        if (stack_.empty()) at_line_start_ = true;
+      } else if (c == '#') {
+        while (pos_ < text_.size() && text_[pos_] != '\n') advance();
+      } else if (c == '"' || c == '\'') {
+        skip_string();
+      } else if (in_key_) {
+        key_char(c);
+      } else {
+        value_char(c);
+      }
+    }
+    if (!too_deep_) return std::nullopt;
+    return std::pair{line_, column_};
+  }
+
+ private:
+  struct frame {
+    char kind;  // '[' array or '{' inline table
+    int depth;  // array: depth of its elements; inline table: its own depth
+  };
+
+  void advance() {
+    const auto byte = static_cast<unsigned char>(text_[pos_++]);
+    if (byte == '\n') {
+      ++line_;
+      column_ = 1;
+    } else if ((byte & 0xC0) != 0x80) {
+      ++column_;  // toml++ counts columns in code points
+    }
+  }
+
+  void reach(int depth) {
+    if (depth > limit_) too_deep_ = true;
+  }
+
+  void line_start() {
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t')) advance();
+    at_line_start_ = false;
+    if (pos_ < text_.size() && text_[pos_] == '[') {
+      table_header();
+      return;
+    }
+    // A key = value line (or an empty line, or a comment): keys first, inside the current table.
+    in_key_ = true;
+    key_base_ = table_depth_;
+    key_dots_ = 0;
+  }
+
+  // `[a.b]` puts the table at depth 2; `[[a.b]]` puts an array at 2 and its element at 3.
+  void table_header() {
+    advance();
+    bool array_of_tables = false;
+    if (pos_ < text_.size() && text_[pos_] == '[') {
+      array_of_tables = true;
+      advance();
+    }
+    int depth = 1;
+    while (pos_ < text_.size() && text_[pos_] != ']' && text_[pos_] != '\n') {
+      if (text_[pos_] == '"' || text_[pos_] == '\'') {
+        skip_string();
+        continue;
+      }
+      if (text_[pos_] == '.') reach(++depth);
+      if (too_deep_) return;
+      advance();
+    }
+    table_depth_ = depth + (array_of_tables ? 1 : 0);
+    reach(table_depth_);
+    // The rest of the line: "]]", spaces, a comment; nothing that nests.
+    in_key_ = false;
+    while (pos_ < text_.size() && text_[pos_] != '\n' && text_[pos_] != '#') advance();
+  }
+
+  void key_char(char c) {
+    if (c == '.') {
+      ++key_dots_;
+      reach(key_base_ + key_dots_ + 1);
+      if (too_deep_) return;
+    } else if (c == '=') {
+      in_key_ = false;
+      value_depth_ = key_base_ + key_dots_ + 1;
+      reach(value_depth_);
+      if (too_deep_) return;
+    } else if (c == '}' && !stack_.empty() && stack_.back().kind == '{') {
+      stack_.pop_back();  // `{}` or a trailing position after ','
+      in_key_ = false;
+    }
+    advance();
+  }
+
+  void value_char(char c) {
+    if (c == '[') {
+      reach(value_depth_);
+      stack_.push_back({'[', value_depth_ + 1});
+      value_depth_ += 1;
+    } else if (c == '{') {
+      stack_.push_back({'{', value_depth_});
+      in_key_ = true;
+      key_base_ = value_depth_;
+      key_dots_ = 0;
+    } else if (c == ',' && !stack_.empty()) {
+      if (stack_.back().kind == '{') {
+        in_key_ = true;
+        key_base_ = stack_.back().depth;
+        key_dots_ = 0;
+      } else {
+        value_depth_ = stack_.back().depth;
+      }
+    } else if ((c == ']' || c == '}') && !stack_.empty()) {
+      stack_.pop_back();
+    }
+    if (too_deep_) return;
+    advance();
+  }
+
+  // "...", '...', """...""" or '''...''' (with up to two extra closing quotes, as TOML allows).
+  void skip_string() {
+    const char quote = text_[pos_];
+    const bool multi_line =
+        text_.substr(pos_, 3) == std::string_view(quote == '"' ? "\"\"\"" : "'''");
+    const std::size_t open = multi_line ? 3 : 1;
+    for (std::size_t i = 0; i < open; ++i) advance();
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c == '\\' && quote == '"') {
+        advance();
+        if (pos_ < text_.size()) advance();
+        continue;
+      }
+      if (c == '\n' && !multi_line) return;  // unterminated: toml::parse reports it
+      if (c == quote) {
+        if (!multi_line) {
+          advance();
+          return;
+        }
+        if (text_.substr(pos_, 3) == std::string_view(quote == '"' ? "\"\"\"" : "'''")) {
+          for (int i = 0; i < 3; ++i) advance();
+          for (int i = 0; i < 2 && pos_ < text_.size() && text_[pos_] == quote; ++i) advance();
+          return;
+        }
+      }
+      advance();
+    }
+  }
+
+  std::string_view text_;
+  int limit_;
+  std::size_t pos_ = 0;
+  std::uint32_t line_ = 1;
+  std::uint32_t column_ = 1;
+  bool too_deep_ = false;
+  bool at_line_start_ = true;
+  bool in_key_ = false;
+  int table_depth_ = 0;  // depth of the table the last [header] opened; the root is 0
+  int key_base_ = 0;     // depth of the table the current key is in
+  int key_dots_ = 0;
+  int value_depth_ = 0;  // depth of the value being read
+  std::vector<frame> stack_;
+};
+
+std::string too_deep_message() {
+  return "values are nested more than " + std::to_string(max_nesting) + " levels deep";
+}
+
+bool read_whole_file(const fs::path& path, std::string& out, std::string& why) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (ec || !fs::exists(status)) {
+    why = "it does not exist";
+    return false;
+  }
+  if (fs::is_directory(status)) {
+    why = "it is a folder";
+    return false;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    why = std::strerror(errno);
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    why = "read error";
+    return false;
+  }
+  out = std::move(buffer).str();
+  return true;
+}
+
+// Compact JSON like json::serialize, except that doubles read as people write them: Boost 1.81
+// would print 1.5 as "1.5E0" in every reply body.
+void write_json(const json::value& value, std::string& out) {
+  switch (value.kind()) {
+    case json::kind::object: {
+      out += '{';
+      bool first = true;
+      for (const json::key_value_pair& member : value.get_object()) {
+        if (!first) out += ',';
+        first = false;
+        out += json::serialize(json::string(member.key()));
+        out += ':';
+        write_json(member.value(), out);
+      }
+      out += '}';
+      return;
+    }
+    case json::kind::array: {
+      out += '[';
+      bool first = true;
+      for (const json::value& element : value.get_array()) {
+        if (!first) out += ',';
+        first = false;
+        write_json(element, out);
+      }
+      out += ']';
+      return;
+    }
+    case json::kind::double_: {
+      std::array<char, 32> buffer{};
+      const auto [end, ec] =
+          std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_double());
+      std::string_view text(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+      out += text;
+      // Keep it a float for JSON readers that tell 2 from 2.0.
+      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
+      return;
+    }
+    default:
+      out += json::serialize(value);
+      return;
+  }
+}
+
+// Everything about one route that matters only while loading.
+struct route_meta {
+  std::size_t file_index = 0;
+  bool explicit_name = false;
+  source_position name_position;
+};
+
+struct indexed_problem {
+  std::size_t file_index;
+  config_problem problem;
+};
+
+class loader {
+ public:
+  // One file, or one folder of *.toml files taken in name order.
+  void load_path(const std::string& path) {
+    std::error_code ec;
+    if (!fs::is_directory(path, ec)) {
+      load_file(path);
+      return;
+    }
+    std::vector<std::string> names;
+    for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+      std::error_code type_ec;
+      if (it->path().extension() == ".toml" && it->is_regular_file(type_ec)) {
+        names.push_back(it->path().filename().string());
+      }
+    }
+    if (ec) {
+      begin_file(path, ".");
+      add({path, 0, 0}, "cannot read folder: " + ec.message());
+      return;
+    }
+    std::sort(names.begin(), names.end());
+    if (names.empty()) {
+      begin_file(path, ".");
+      add({path, 0, 0}, "no *.toml files in this folder");
+      return;
+    }
+    for (const std::string& name : names) load_file((fs::path(path) / name).string());
+  }
+
+  void load_file(const std::string& path) {
+    fs::path base = fs::path(path).parent_path();
+    begin_file(path, base.empty() ? fs::path(".") : base);
+    std::string text;
+    std::string why;
+    if (!read_whole_file(path, text, why)) {
+      add({path, 0, 0}, "cannot read file: " + why);
+      return;
+    }
+    cfg_.files.push_back(path);
+    parse_and_read(text);
+  }
+
+  void load_text(std::string_view text, const std::string& name, const fs::path& base_dir) {
+    begin_file(name, base_dir);
+    cfg_.files.push_back(name);
+    parse_and_read(text);
+  }
+
+  // Names the routes, sorts the problems and throws if there are any.
+  config finish() {
+    name_routes();
+    if (problems_.empty()) return std::move(cfg_);
+    std::stable_sort(problems_.begin(), problems_.end(),
+                     [](const indexed_problem& a, const indexed_problem& b) {
+                       return std::tie(a.file_index, a.problem.where.line, a.problem.where.column) <
+                              std::tie(b.file_index, b.problem.where.line, b.problem.where.column);
+                     });
+    std::vector<config_problem> sorted;
+    sorted.reserve(problems_.size());
+    for (indexed_problem& p : problems_) sorted.push_back(std::move(p.problem));
+    throw config_error(std::move(sorted));
+  }
+
+ private:
+  void begin_file(const std::string& name, const fs::path& base_dir) {
+    file_ = name;
+    file_index_ = file_count_++;
+    base_dir_ = base_dir;
+  }
+
+  void add(source_position where, std::string message) {
+    problems_.push_back({file_index_, {std::move(where), std::move(message)}});
+  }
+
+  source_position at(const toml::source_region& region) const {
+    return {file_, region.begin.line, region.begin.column};
+  }
+  source_position at(const toml::node& node) const { return at(node.source()); }
+  source_position at(const toml::key& key) const { return at(key.source()); }
+
+  // Points into a string value when its source text is exactly the value between two quotes
+  // (one line, ASCII, no escapes); otherwise at the value itself.
+  source_position at_offset(const toml::node& node, std::string_view value,
+                            std::size_t offset) const {
+    source_position where = at(node);
+    const toml::source_region& region = node.source();
+    if (region.begin.line == region.end.line && region.end.column > region.begin.column &&
+        region.end.column - region.begin.column == value.size() + 2 && is_ascii(value) &&
+        offset <= value.size()) {
+      where.column += static_cast<std::uint32_t>(1 + offset);
+    }
+    return where;
+  }
+
+  void type_error(const toml::node& node, std::string_view what, std::string_view expected) {
+    add(at(node), std::string(what) + " must be " + std::string(expected) + ", not " +
+                      std::string(type_name(node)));
+  }
+
+  template <std::size_t N>
+  void unknown_key(const toml::key& key, std::string_view where,
+                   const std::array<std::string_view, N>& known) {
+    add(at(key), "unknown key " + in_quotes(key.str()) + " " + std::string(where) +
+                     suggestion(key.str(), known));
+  }
+
+  const std::string* get_string(const toml::node& node, std::string_view key) {
+    if (const auto* s = node.as_string()) return &s->get();
+    type_error(node, in_quotes(key), "a string");
+    return nullptr;
+  }
+
+  std::optional<std::int64_t> get_integer(const toml::node& node, std::string_view key) {
+    if (const auto* i = node.as_integer()) return i->get();
+    type_error(node, in_quotes(key), "an integer");
+    return std::nullopt;
+  }
+
+  // Query and header values: strings, or integers and booleans taken as their TOML text.
+  std::optional<std::string> scalar_text(const toml::node& node, std::string_view what) {
+    if (const auto* s = node.as_string()) return s->get();
+    if (const auto* i = node.as_integer()) return std::to_string(i->get());
+    if (const auto* b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
+    type_error(node, what, "a string, an integer or a boolean");
+    return std::nullopt;
+  }
+
+  void parse_and_read(std::string_view text) {
+    // The scanner may count a header like [route.reply] a level short (it cannot tell which
+    // parts are arrays of tables), never long: with twice the limit it only stops what is
+    // certainly too deep, before toml++ recurses into it; too_deep() below is the exact check.
+    if (auto deep = nesting_scanner(text, 2 * max_nesting).find()) {
+      add({file_, deep->first, deep->second}, too_deep_message());
+      return;
+    }
+    toml::table root;
+    try {
+      root = toml::parse(text, std::string_view(file_));
+    } catch (const toml::parse_error& e) {
+      add(at(e.source()), std::string(e.description()));
+      return;
+    }
+    if (const toml::node* deep = too_deep(root, 0)) {
+      add(at(*deep), too_deep_message());
+      return;
+    }
+    for (auto&& [key, value] : root) {
+      if (key == "server") {
+        read_server(value);
+      } else if (key == "route") {
+        read_routes(value);
+      } else {
+        unknown_key(key, "at the top level", top_level_keys);
+      }
+    }
+  }
+
+  void read_server(const toml::node& node) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'server'", "a table");
+      return;
+    }
+    server_config& server = cfg_.server;
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (!is_known(name, server_keys)) {
+        unknown_key(key, "in [server]", server_keys);
+        continue;
+      }
+      auto [first, inserted] = server_keys_set_.emplace(name, at(key));
+      if (!inserted) {
+        add(at(key),
+            in_quotes(name) + " in [server] is already set at " + position_text(first->second));
+        continue;
+      }
+      if (name == "listen") {
+        read_listen(value);
+      } else if (name == "threads") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 0 || *n > max_threads) {
+            add(at(value),
+                "'threads' must be 0..1024 (0 = one per core), not " + std::to_string(*n));
+          } else {
+            server.threads = static_cast<unsigned>(*n);
+          }
+        }
+      } else if (name == "drain_timeout") {
+        read_duration(value, name, true, server.drain_timeout);
+      } else if (name == "idle_timeout") {
+        read_duration(value, name, false, server.idle_timeout);
+      } else if (name == "header_timeout") {
+        read_duration(value, name, false, server.header_timeout);
+      } else if (name == "body_timeout") {
+        read_duration(value, name, false, server.body_timeout);
+      } else if (name == "max_header_bytes") {
+        read_size(value, name, min_header_bytes, max_header_bytes, server.max_header_bytes);
+      } else if (name == "max_body_bytes") {
+        read_size(value, name, 0, std::numeric_limits<std::size_t>::max(), server.max_body_bytes);
+      } else if (name == "max_connections") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 1) {
+            add(at(value), "'max_connections' must be at least 1, not " + std::to_string(*n));
+          } else {
+            server.max_connections = static_cast<std::size_t>(*n);
+          }
+        }
+      } else if (name == "server_header") {
+        if (const std::string* s = get_string(value, name)) {
+          if (has_control(*s)) {
+            add(at(value),
+                "'server_header' must not contain CR, LF, NUL or other control characters");
+          } else {
+            server.server_header = *s;
+          }
+        }
+      }
+    }
+  }
+
+  void read_listen(const toml::node& node) {
+    const std::string* text = get_string(node, "listen");
+    if (!text) return;
+    const std::string_view s = *text;
+    const std::string bad_form =
+        "'listen' must be \"host:port\", e.g. \"127.0.0.1:8080\" or "
+        "\"[::1]:8080\", not \"" +
+        *text + "\"";
+    std::string_view host;
+    std::string_view port;
+    if (!s.empty() && s.front() == '[') {
+      const std::size_t close = s.find(']');
+      if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+        add(at(node), bad_form);
+        return;
+      }
+      host = s.substr(1, close - 1);
+      port = s.substr(close + 2);
+    } else {
+      const std::size_t colon = s.rfind(':');
+      if (colon == std::string_view::npos) {
+        add(at(node), bad_form);
+        return;
+      }
+      host = s.substr(0, colon);
+      port = s.substr(colon + 1);
+      if (host.find(':') != std::string_view::npos) {
+        add(at(node), "an IPv6 address in 'listen' needs brackets, e.g. \"[::1]:8080\"");
+        return;
+      }
+    }
+    if (host.empty() || has_control(host) || host.find(' ') != std::string_view::npos ||
+        port.empty() || port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      add(at(node), bad_form);
+      return;
+    }
+    const unsigned long number = std::stoul(std::string(port));
+    if (number > 65535) {
+      add(at(node),
+          "the port in 'listen' must be 0..65535 (0 = any free port), not " + std::string(port));
+      return;
+    }
+    cfg_.server.listen.host = std::string(host);
+    cfg_.server.listen.port = static_cast<std::uint16_t>(number);
+  }
+
+  void read_duration(const toml::node& node, std::string_view key, bool zero_allowed,
+                     std::chrono::milliseconds& out) {
+    const auto* s = node.as_string();
+    if (!s) {
+      type_error(node, in_quotes(key), "a duration string with a unit, e.g. \"10s\"");
+      return;
+    }
+    const auto parsed = parse_duration(s->get());
+    if (!parsed) {
+      add(at(node), in_quotes(key) +
+                        " must be a number with a unit (ms, s, m or h), e.g. \"10s\", "
+                        "not \"" +
+                        s->get() + "\"");
+    } else if (*parsed > max_timeout) {
+      add(at(node), in_quotes(key) + " must be at most 168h (a week)");
+    } else if (!zero_allowed && parsed->count() == 0) {
+      add(at(node), in_quotes(key) + " must be more than 0s");
+    } else {
+      out = *parsed;
+    }
+  }
+
+  void read_size(const toml::node& node, std::string_view key, std::size_t min, std::size_t max,
+                 std::size_t& out) {
+    std::optional<std::size_t> bytes;
+    if (const auto* i = node.as_integer()) {
+      if (i->get() < 0) {
+        add(at(node), in_quotes(key) + " must not be negative");
+        return;
+      }
+      bytes = static_cast<std::size_t>(i->get());
+    } else if (const auto* s = node.as_string()) {
+      bytes = parse_size(s->get());
+      if (!bytes) {
+        add(at(node), in_quotes(key) +
+                          " must be a number of bytes, optionally with a unit (KB, KiB, "
+                          "MB, MiB, GB, GiB), e.g. \"16KiB\", not \"" +
+                          s->get() + "\"");
+        return;
+      }
+    } else {
+      type_error(node, in_quotes(key), "an integer or a size string, e.g. \"16KiB\"");
+      return;
+    }
+    if (*bytes < min) {
+      add(at(node), in_quotes(key) + " must be at least " + std::to_string(min) + ", not " +
+                        std::to_string(*bytes));
+    } else if (*bytes > max) {
+      add(at(node), in_quotes(key) + " must be at most " + std::to_string(max) + ", not " +
+                        std::to_string(*bytes));
+    } else {
+      out = *bytes;
+    }
+  }
+
+  void read_routes(const toml::node& node) {
+    const toml::array* array = node.as_array();
+    if (!array) {
+      type_error(node, "'route'", "an array of tables, written [[route]]");
+      return;
+    }
+    for (const toml::node& element : *array) {
+      if (const toml::table* table = element.as_table()) {
+        read_route(*table);
+      } else {
+        type_error(element, "each 'route'", "a table");
+      }
+    }
+  }
+
+  void read_route(const toml::table& table) {
+    route_spec route;
+    route_meta meta;
+    meta.file_index = file_index_;
+    route.position = at(table);
+    const toml::node* path = nullptr;
+    const toml::node* path_regex = nullptr;
+    const toml::node* reply = nullptr;
+
+    for (auto&& [key, value] : table) {
+      const std::string name(key.str());
+      if (name == "name") {
+        if (const std::string* s = get_string(value, name)) {
+          if (has_control(*s)) {
+            add(at(value), "'name' must not contain control characters");
+          } else if (!s->empty()) {
+            route.name = *s;
+            meta.explicit_name = true;
+            meta.name_position = at(value);
+          }
+        }
+      } else if (name == "method") {
+        read_methods(value, route.methods);
+      } else if (name == "path") {
+        path = &value;
+      } else if (name == "path_regex") {
+        path_regex = &value;
+      } else if (name == "query") {
+        read_query(value, route.query);
+      } else if (name == "headers") {
+        read_match_headers(value, route.headers);
+      } else if (name == "body") {
+        read_body_matcher(value, route.body);
+      } else if (name == "priority") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < std::numeric_limits<int>::min() || *n > std::numeric_limits<int>::max()) {
+            add(at(value), "'priority' must fit in 32 bits, not " + std::to_string(*n));
+          } else {
+            route.priority = static_cast<int>(*n);
+          }
+        }
+      } else if (name == "reply") {
+        reply = &value;
+      } else {
+        unknown_key(key, "in [[route]]", route_keys);
+      }
+    }
+
+    // Path parameters, for checking templates; unknown (nullopt) when the path itself is bad.
+    std::optional<std::vector<std::string>> params;
+    if (path && path_regex) {
+      const toml::node& later =
+          path->source().begin < path_regex->source().begin ? *path_regex : *path;
+      add(at(later), "a route has 'path' or 'path_regex', not both");
+    } else if (path) {
+      route.path_position = at(*path);
+      if (const std::string* s = get_string(*path, "path")) {
+        route.path = *s;
+        params = path_params(*path, *s);
+      }
+    } else if (path_regex) {
+      route.path_position = at(*path_regex);
+      if (const std::string* s = get_string(*path_regex, "path_regex")) {
+        route.path_regex = *s;
+        params = regex_params(*path_regex, *s);
+      }
+    } else {
+      add(route.position, "a route needs 'path' or 'path_regex'");
+    }
+
+    route.reply.position = route.position;
+    if (reply) read_reply(*reply, params, route.reply);
+
+    cfg_.routes.push_back(std::move(route));
+    route_meta_.push_back(std::move(meta));
+  }
+
+  void read_methods(const toml::node& node, std::vector<std::string>& out) {
+    std::vector<const toml::node*> items;
+    if (node.is_string()) {
+      items.push_back(&node);
+    } else if (const toml::array* array = node.as_array()) {
+      if (array->empty()) {
+        add(at(node), "'method' must not be an empty array (leave it out to match any method)");
+        return;
+      }
+      for (const toml::node& item : *array) items.push_back(&item);
+    } else {
+      type_error(node, "'method'", "a string or an array of strings");
+      return;
+    }
+    for (const toml::node* item : items) {
+      const auto* s = item->as_string();
+      if (!s) {
+        type_error(*item, "each 'method'", "a string");
+        continue;
+      }
+      const std::string& method = s->get();
+      if (!is_token(method)) {
+        add(at(*item), "method " + in_quotes(method) +
+                           " is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+        continue;
+      }
+      // RFC 9110 §9.1: methods are case-sensitive, so "get" would never match a GET request.
+      const auto standard = std::find_if(standard_methods.begin(), standard_methods.end(),
+                                         [&](std::string_view m) { return iequal(m, method); });
+      if (standard != standard_methods.end() && *standard != method) {
+        add(at(*item), "method " + in_quotes(method) +
+                           " never matches: methods are case-sensitive" + " (did you mean '" +
+                           std::string(*standard) + "'?)");
+        continue;
+      }
+      if (std::find(out.begin(), out.end(), method) != out.end()) {
+        add(at(*item), "method " + in_quotes(method) + " is listed twice");
+        continue;
+      }
+      out.push_back(method);
+    }
+  }
+
+  std::optional<std::vector<std::string>> path_params(const toml::node& node,
+                                                      const std::string& text) {
+    try {
+      return path_pattern::compile(text).param_names();
+    } catch (const path_pattern_error& e) {
+      add(at_offset(node, text, e.offset), "bad 'path': " + std::string(e.what()));
+      return std::nullopt;
+    }
+  }
+
+  std::optional<std::vector<std::string>> regex_params(const toml::node& node,
+                                                       const std::string& text) {
+    RE2 re(text, RE2::Quiet);
+    if (!re.ok()) {
+      add(at(node), "bad 'path_regex': " + re.error());
+      return std::nullopt;
+    }
+    std::map<int, std::string> by_index;
+    for (const auto& [name, index] : re.NamedCapturingGroups()) by_index[index] = name;
+    if (by_index.size() > max_path_params) {
+      add(at(node), "'path_regex' may have at most " + std::to_string(max_path_params) +
+                        " named groups, not " + std::to_string(by_index.size()));
+      return std::nullopt;
+    }
+    std::vector<std::string> names;
+    for (auto& [index, name] : by_index) names.push_back(std::move(name));
+    return names;
+  }
+
+  void read_query(const toml::node& node, std::vector<name_value>& out) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'query'", "a table, e.g. { page = \"2\" }");
+      return;
+    }
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (name.empty()) {
+        add(at(key), "a query parameter name must not be empty");
+        continue;
+      }
+      if (auto text = scalar_text(value, "query parameter " + in_quotes(name))) {
+        out.push_back({name, std::move(*text), at(key)});
+      }
+    }
+  }
+
+  void read_match_headers(const toml::node& node, std::vector<name_value>& out) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'headers'", "a table, e.g. { \"X-Api-Key\" = \"k1\" }");
+      return;
+    }
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (!is_token(name)) {
+        add(at(key), "header name " + in_quotes(name) +
+                         " is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+        continue;
+      }
+      const auto same = std::find_if(out.begin(), out.end(),
+                                     [&](const name_value& h) { return iequal(h.name, name); });
+      if (same != out.end()) {
+        add(at(key), "header " + in_quotes(name) + " is already matched at " +
+                         position_text(same->position) + " (header names are case-insensitive)");
+        continue;
+      }
+      auto text = scalar_text(value, "header " + in_quotes(name));
+      if (!text) continue;
+      if (has_control(*text)) {
+        add(at(value), "header " + in_quotes(name) +
+                           " must not contain CR, LF, NUL or other control characters");
+        continue;
+      }
+      out.push_back({name, std::move(*text), at(key)});
+    }
+  }
+
+  void read_body_matcher(const toml::node& node, std::optional<body_matcher_spec>& out) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'body'", "a table, e.g. { contains = \"x\" }");
+      return;
+    }
+    const toml::node* chosen = nullptr;
+    std::string chosen_name;
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (!is_known(name, body_matcher_keys)) {
+        unknown_key(key, "in [route.body]", body_matcher_keys);
+        continue;
+      }
+      if (chosen) {
+        const bool later = chosen->source().begin < value.source().begin;
+        add(at(later ? value : *chosen),
+            "'body' has one of 'contains', 'equals', 'regex' or "
+            "'json', not both '" +
+                chosen_name + "' and '" + name + "'");
+        return;
+      }
+      chosen = &value;
+      chosen_name = name;
+    }
+    if (!chosen) {
+      if (table->empty()) {
+        add(at(node), "'body' needs one of 'contains', 'equals', 'regex' or 'json'");
+      }
+      return;
+    }
+
+    body_matcher_spec spec;
+    spec.position = at(*chosen);
+    if (chosen_name == "json") {
+      spec.kind = body_match_kind::json;
+      auto text = to_json_text(*chosen);
+      if (!text) return;
+      spec.text = std::move(*text);
+    } else {
+      const std::string* s = get_string(*chosen, "body." + chosen_name);
+      if (!s) return;
+      spec.text = *s;
+      if (chosen_name == "contains") {
+        spec.kind = body_match_kind::contains;
+      } else if (chosen_name == "equals") {
+        spec.kind = body_match_kind::equals;
+      } else {
+        spec.kind = body_match_kind::regex;
+        RE2 re(*s, RE2::Quiet);
+        if (!re.ok()) {
+          add(at(*chosen), "bad 'body.regex': " + re.error());
+          return;
+        }
+      }
+    }
+    out = std::move(spec);
+  }
+
+  void read_reply(const toml::node& node, const std::optional<std::vector<std::string>>& params,
+                  reply_spec& reply) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'reply'", "a table, written [route.reply]");
+      return;
+    }
+    reply.position = at(node);
+    bool status_ok = true;
+    std::vector<std::pair<std::string, const toml::node*>> bodies;
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (name == "status") {
+        status_ok = read_status(value, reply.status);
+      } else if (name == "reason") {
+        if (const std::string* s = get_string(value, name)) {
+          if (has_control(*s)) {
+            add(at(value), "'reason' must not contain CR, LF, NUL or other control characters");
+          } else {
+            reply.reason = *s;
+          }
+        }
+      } else if (name == "headers") {
+        read_reply_headers(value, params, reply.headers);
+      } else if (name == "body" || name == "body_file" || name == "json") {
+        bodies.emplace_back(name, &value);
+      } else {
+        unknown_key(key, "in [route.reply]", reply_keys);
+      }
+    }
+    if (bodies.empty()) return;
+
+    std::sort(bodies.begin(), bodies.end(), [](const auto& a, const auto& b) {
+      return a.second->source().begin < b.second->source().begin;
+    });
+    for (std::size_t i = 1; i < bodies.size(); ++i) {
+      add(at(*bodies[i].second),
+          "a reply has at most one of 'body', 'body_file' and 'json', not "
+          "both '" +
+              bodies[0].first + "' and '" + bodies[i].first + "'");
+    }
+    const auto& [kind, value] = bodies[0];
+    reply.body_position = at(*value);
+    if (status_ok) {
+      // RFC 9110 §15.3.5, §15.3.6, §15.4.5: these statuses never carry content.
+      const char* section = reply.status == 204   ? "15.3.5"
+                            : reply.status == 205 ? "15.3.6"
+                            : reply.status == 304 ? "15.4.5"
+                                                  : nullptr;
+      if (section) {
+        add(at(*value), "a " + std::to_string(reply.status) +
+                            " reply cannot have a body (RFC 9110 §" + section + ")");
+        return;
+      }
+    }
+    if (bodies.size() > 1) return;
+
+    if (kind == "body") {
+      const std::string* s = get_string(*value, "body");
+      if (!s) return;
+      if (params) check_template(*value, *s, *params, "'body'");
+      reply.body = *s;
+      reply.source = body_source::inline_text;
+    } else if (kind == "body_file") {
+      const std::string* s = get_string(*value, "body_file");
+      if (!s) return;
+      reply.body_file = *s;
+      if (read_body_file(*value, *s, reply.body)) reply.source = body_source::file;
+    } else {
+      auto text = to_json_text(*value);
+      if (!text) return;
+      reply.body = std::move(*text);
+      reply.source = body_source::json;
+    }
+  }
+
+  bool read_status(const toml::node& node, int& out) {
+    auto n = get_integer(node, "status");
+    if (!n) return false;
+    if (*n >= 100 && *n <= 199) {
+      add(at(node), "status " + std::to_string(*n) +
+                        ": 1xx responses are interim and sent by the server itself; a final "
+                        "status must be 200..999");
+      return false;
+    }
+    if (*n < 200 || *n > 999) {
+      add(at(node), "status " + std::to_string(*n) +
+                        " is out of range: a final status must be "
+                        "200..999");
+      return false;
+    }
+    out = static_cast<int>(*n);
+    return true;
+  }
+
+  void read_reply_headers(const toml::node& node,
+                          const std::optional<std::vector<std::string>>& params,
+                          std::vector<name_value>& out) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'headers'", "a table, e.g. { \"Content-Type\" = \"text/plain\" }");
+      return;
+    }
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (!is_token(name)) {
+        add(at(key), "header name " + in_quotes(name) +
+                         " is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+        continue;
+      }
+      const auto owned = std::find_if(server_owned_headers.begin(), server_owned_headers.end(),
+                                      [&](std::string_view h) { return iequal(h, name); });
+      if (owned != server_owned_headers.end()) {
+        add(at(key),
+            "header " + in_quotes(name) + " is set by the server and cannot be configured");
+        continue;
+      }
+      auto text = scalar_text(value, "header " + in_quotes(name));
+      if (!text) continue;
+      if (has_control(*text)) {
+        add(at(value), "header " + in_quotes(name) +
+                           " must not contain CR, LF, NUL or other control characters");
+        continue;
+      }
+      if (params && !check_template(value, *text, *params, "header " + in_quotes(name))) continue;
+      out.push_back({name, std::move(*text), at(key)});
+    }
+  }
+
+  bool check_template(const toml::node& node, const std::string& text,
+                      const std::vector<std::string>& params, const std::string& what) {
+    try {
+      compiled_template::compile(text, params);
+      return true;
+    } catch (const template_error& e) {
+      add(at_offset(node, text, e.offset), "bad template in " + what + ": " + e.what());
+      return false;
+    }
+  }
+
+  bool read_body_file(const toml::node& node, const std::string& written, std::string& out) {
+    const fs::path relative(written);
+    if (written.empty()) {
+      add(at(node), "'body_file' must not be empty");
+      return false;
+    }
+    if (relative.is_absolute()) {
+      add(at(node),
+          "'body_file' must be relative to the config file's folder, not an absolute "
+          "path: \"" +
+              written + "\"");
+      return false;
+    }
+    // Resolve symlinks on both sides, so a link pointing out of the folder is caught too.
+    std::error_code ec;
+    fs::path base = fs::weakly_canonical(base_dir_, ec);
+    fs::path target;
+    if (!ec) target = fs::weakly_canonical(base_dir_ / relative, ec);
+    if (ec) {
+      add(at(node), "cannot read 'body_file' \"" + written + "\": " + ec.message());
+      return false;
+    }
+    if (base.filename().empty()) base = base.parent_path();
+    const fs::path inside = target.lexically_relative(base);
+    if (inside.empty() || *inside.begin() == "..") {
+      add(at(node), "'body_file' \"" + written + "\" is outside the config file's folder");
+      return false;
+    }
+    std::string why;
+    if (!read_whole_file(target, out, why)) {
+      add(at(node), "cannot read 'body_file' \"" + written + "\": " + why);
+      return false;
+    }
+    return true;
+  }
+
+  std::optional<std::string> to_json_text(const toml::node& node) {
+    json::value value;
+    bool ok = true;
+    to_json(node, value, ok);
+    if (!ok) return std::nullopt;
+    std::string text;
+    write_json(value, text);
+    return text;
+  }
+
+  void to_json(const toml::node& node, json::value& out, bool& ok) {
+    switch (node.type()) {
+      case toml::node_type::table: {
+        json::object& object = out.emplace_object();
+        for (auto&& [key, value] : *node.as_table()) to_json(value, object[key.str()], ok);
+        return;
+      }
+      case toml::node_type::array: {
+        json::array& array = out.emplace_array();
+        for (const toml::node& value : *node.as_array()) {
+          array.emplace_back(nullptr);
+          to_json(value, array.back(), ok);
+        }
+        return;
+      }
+      case toml::node_type::string:
+        out = node.as_string()->get();
+        return;
+      case toml::node_type::integer:
+        out = node.as_integer()->get();
+        return;
+      case toml::node_type::floating_point: {
+        const double d = node.as_floating_point()->get();
+        if (!std::isfinite(d)) {
+          add(at(node), "JSON has no infinity or NaN");
+          ok = false;
+          return;
+        }
+        out = d;
+        return;
+      }
+      case toml::node_type::boolean:
+        out = node.as_boolean()->get();
+        return;
+      default:
+        add(at(node),
+            "JSON has no dates or times: write " + std::string(type_name(node)) + " as a string");
+        ok = false;
+        return;
+    }
+  }
+
+  // Explicit names must be unique; generated ones ("GET /users/{id}") get " #2", " #3"...
+  void name_routes() {
+    std::map<std::string, source_position> explicit_names;
+    for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+      const route_meta& meta = route_meta_[i];
+      if (!meta.explicit_name) continue;
+      auto [first, inserted] = explicit_names.emplace(cfg_.routes[i].name, meta.name_position);
+      if (!inserted) {
+        problems_.push_back(
+            {meta.file_index,
+             {meta.name_position, "route name " + in_quotes(cfg_.routes[i].name) +
+                                      " is already used at " + position_text(first->second)}});
+      }
+    }
+    std::set<std::string> taken;
+    for (const auto& [name, position] : explicit_names) taken.insert(name);
+    for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+      if (route_meta_[i].explicit_name) continue;
+      route_spec& route = cfg_.routes[i];
+      std::string base;
+      for (const std::string& method : route.methods) base += (base.empty() ? "" : ",") + method;
+      if (base.empty()) base = "ANY";
+      base += ' ';
+      base += route.path_regex.empty() ? route.path : route.path_regex;
+      std::string name = base;
+      for (int n = 2; taken.count(name) != 0; ++n) name = base + " #" + std::to_string(n);
+      taken.insert(name);
+      route.name = std::move(name);
+    }
+  }
+
+  config cfg_;
+  std::vector<route_meta> route_meta_;  // parallel to cfg_.routes
+  std::vector<indexed_problem> problems_;
+  std::map<std::string, source_position> server_keys_set_;
+  std::string file_;
+  std::size_t file_index_ = 0;
+  std::size_t file_count_ = 0;
+  fs::path base_dir_;
+};
+
+}  // namespace
+
+config load_config(const std::vector<std::string>& paths) {
+  if (paths.empty()) {
+    throw config_error(std::vector<config_problem>{{{}, "no configuration file given"}});
+  }
+  loader l;
+  for (const std::string& path : paths) l.load_path(path);
+  return l.finish();
+}
+
+config load_config_text(std::string_view text, const std::string& name,
+                        const std::string& base_dir) {
+  loader l;
+  l.load_text(text, name, base_dir.empty() ? fs::path(".") : fs::path(base_dir));
+  return l.finish();
+}
+
+}  // namespace stubborn

@@ -58,7 +58,8 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, std::list<worker>* wor
   for (;;) {
     worker& target = *next;
     if (++next == workers->end()) next = workers->begin();
-    auto [ec, socket] = co_await acceptor->async_accept(target.io, use_tuple);
+    connection_socket socket(target.io);
+    auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
     if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
     if (ec) {
       if (is_descriptor_exhaustion(ec)) {

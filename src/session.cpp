@@ -14,7 +14,6 @@ namespace stubborn {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using tcp = net::ip::tcp;
 using token = net::as_tuple_t<net::use_awaitable_t<>>;
 constexpr token use_tuple{};
 
@@ -48,7 +47,7 @@ constexpr std::size_t kept_capacity = 64 * 1024;
 
 class session {
  public:
-  session(tcp::socket socket, server_state& state, connection_registry& registry)
+  session(connection_socket socket, server_state& state, connection_registry& registry)
       : socket_(std::move(socket)), state_(state), registry_(registry) {
     registry_.add(this);
   }
@@ -126,7 +125,7 @@ class session {
     std::string_view body;
   };
 
-  tcp::socket socket_;
+  connection_socket socket_;
   server_state& state_;
   connection_registry& registry_;
   std::shared_ptr<const route_table> table_;
@@ -232,7 +231,7 @@ void session::abort_connection(bool reset) {
     // SO_LINGER with a zero timeout makes close() send RST instead of FIN.
     socket_.set_option(net::socket_base::linger(true, 0), ignored);
   } else {
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.shutdown(connection_socket::shutdown_both, ignored);
   }
   socket_.close(ignored);
 }
@@ -436,7 +435,7 @@ net::awaitable<void> session::linger_close() {
   // RFC 9112 §9.6: close in stages so unread request bytes do not turn our last reply into a
   // reset: stop sending, then read and discard for a short while.
   beast::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  socket_.shutdown(connection_socket::shutdown_send, ec);
   if (ec || forced_) co_return;
   set_phase(phase::lingering, std::chrono::milliseconds(2000));
   std::size_t discarded = 0;
@@ -614,7 +613,7 @@ void connection_registry::close_all() {
   for (session* s = head_; s; s = s->next_) s->force_close();
 }
 
-net::awaitable<void> serve_connection(tcp::socket socket, server_state* state,
+net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
                                       connection_registry* registry) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {

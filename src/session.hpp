@@ -4,7 +4,7 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -70,8 +70,11 @@ class connection_registry {
   clock::time_point now_ = clock::now();
 };
 
+/// A connected stream socket: TCP from the listener, or a UNIX socketpair in fuzz targets.
+using connection_socket = boost::asio::generic::stream_protocol::socket;
+
 /// Runs one connection to its end; owns the session in the coroutine frame.
-boost::asio::awaitable<void> serve_connection(boost::asio::ip::tcp::socket socket,
+boost::asio::awaitable<void> serve_connection(connection_socket socket,
                                               server_state* state,
                                               connection_registry* registry);
 

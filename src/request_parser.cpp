@@ -97,7 +97,7 @@ bool split_target(std::string_view target, std::string_view& path, std::string_v
   return true;
 }
 
-head_check check_request_head(char* data, std::size_t size, std::size_t max_line,
+head_check check_request_head(char* data, std::size_t size, std::size_t max_target,
                               std::size_t& skip, std::size_t& scanned) {
   skip = 0;
   if (scanned == 0) {
@@ -122,11 +122,11 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_line
       if (!is_tchar(data[i]) && !(data[i] == '\r' || data[i] == '\n')) return head_check::bad_request;
     }
     auto* nl = static_cast<char*>(std::memchr(data, '\n', size));
-    if (!nl) return size > max_line ? head_check::uri_too_long : head_check::incomplete;
+    // Room for the method and version around the target before calling the line too long.
+    if (!nl) return size > max_target + 64 ? head_check::uri_too_long : head_check::incomplete;
     std::size_t line_end = static_cast<std::size_t>(nl - data);
     if (line_end == 0 || data[line_end - 1] != '\r') return head_check::bad_request;
     std::string_view line(data, line_end - 1);
-    if (line.size() > max_line) return head_check::uri_too_long;
     std::size_t sp1 = line.find(' ');
     if (sp1 == 0 || sp1 == std::string_view::npos) return head_check::bad_request;
     for (std::size_t i = 0; i < sp1; ++i) {
@@ -134,6 +134,7 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_line
     }
     std::size_t sp2 = line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return head_check::bad_request;
+    if (sp2 - sp1 - 1 > max_target) return head_check::uri_too_long;
     std::string_view version = line.substr(sp2 + 1);
     // RFC 9112 §2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
     if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' ||
@@ -185,7 +186,9 @@ void request_parser::on_request_impl(verb, string_view method_str, string_view t
   storage_.target_ = {copy(target), static_cast<std::uint32_t>(target.size())};
   storage_.version_ = static_cast<unsigned>(version);
   std::string_view path, query;
-  if (!split_target(std::string_view(target.data(), target.size()), path, query)) {
+  // CONNECT carries an authority-form target (RFC 9112 §3.2.3); the session refuses it anyway.
+  if (method_str != "CONNECT" &&
+      !split_target(std::string_view(target.data(), target.size()), path, query)) {
     reject(400, "bad request target", ec);
   }
 }
@@ -196,6 +199,10 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
   ref.name = {copy(name_string), static_cast<std::uint32_t>(name_string.size())};
   ref.value = {copy(value), static_cast<std::uint32_t>(value.size())};
   storage_.field_refs_.push_back(ref);
+  if (storage_.field_refs_.size() > max_headers_) return reject(431, "too many header fields", ec);
+  // The header block has its own budget; the request line is limited separately (414).
+  header_bytes_ += name_string.size() + value.size() + 4;
+  if (header_bytes_ > max_header_bytes_) return reject(431, "Request Header Fields Too Large", ec);
   std::string_view v(value.data(), value.size());
   switch (name) {
     case field::host:

@@ -50,7 +50,8 @@ class request_storage {
 
 class request_parser : public boost::beast::http::basic_parser<true> {
  public:
-  explicit request_parser(request_storage& storage) : storage_(storage) {}
+  request_parser(request_storage& storage, std::size_t max_headers, std::size_t max_header_bytes)
+      : storage_(storage), max_headers_(max_headers), max_header_bytes_(max_header_bytes) {}
 
   /// A rejection found by our own checks (set when put() fails with an error from us).
   const request_rejection& rejection() const { return rejection_; }
@@ -78,6 +79,9 @@ class request_parser : public boost::beast::http::basic_parser<true> {
   void on_finish_impl(error_code&) override {}
 
   request_storage& storage_;
+  std::size_t max_headers_;
+  std::size_t max_header_bytes_;
+  std::size_t header_bytes_ = 0;
   request_rejection rejection_;
   unsigned host_count_ = 0;
   bool saw_content_length_ = false;
@@ -97,7 +101,7 @@ enum class head_check {
 /// skips up to a few empty lines before the request line (returns how many bytes via `skip`),
 /// rewrites HTTP/1.x (x > 1) to HTTP/1.1 in place, and rejects obs-fold, which Beast would
 /// silently unfold. `scanned` carries progress between calls for the same request.
-head_check check_request_head(char* data, std::size_t size, std::size_t max_line,
+head_check check_request_head(char* data, std::size_t size, std::size_t max_target,
                               std::size_t& skip, std::size_t& scanned);
 
 /// Splits a request target into path and query (origin-form and absolute-form); false if the

@@ -272,6 +272,24 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
     table->outages_.push_back(std::move(outage));
   }
   if (!problems.empty()) throw config_error(std::move(problems));
+  std::uint32_t mask = 0;
+  for (const auto& route : table->routes_) {
+    mask |= route->any_method ? (1u << known_method_count) - 1 : route->method_mask;
+    for (const auto& m : route->custom_methods) table->custom_methods_.push_back(m);
+  }
+  if (mask & bit(known_method::GET)) mask |= bit(known_method::HEAD);
+  std::sort(table->custom_methods_.begin(), table->custom_methods_.end());
+  table->custom_methods_.erase(
+      std::unique(table->custom_methods_.begin(), table->custom_methods_.end()),
+      table->custom_methods_.end());
+  for (std::size_t m = 0; m < known_method_count; ++m) {
+    if (mask & (1u << m)) {
+      table->all_methods_ += (table->all_methods_.empty() ? "" : ", ") + std::string(method_names[m]);
+    }
+  }
+  for (const auto& m : table->custom_methods_) {
+    table->all_methods_ += (table->all_methods_.empty() ? "" : ", ") + m;
+  }
   table->seed_ = cfg.server.seed ? *cfg.server.seed : std::random_device{}() * 0x100000001ull;
 
   // Index: path patterns into the segment trie, regex routes into a list by rank.
@@ -486,6 +504,11 @@ route_match route_table::match(const request_view& request, match_scratch& scrat
   }
   scratch.ignore_body_ = false;
   return best;
+}
+
+bool route_table::knows_method(std::string_view method) const {
+  return method_index(method) >= 0 ||
+         std::binary_search(custom_methods_.begin(), custom_methods_.end(), method);
 }
 
 const compiled_outage* route_table::outage_for(std::string_view path) const {

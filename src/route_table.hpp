@@ -89,6 +89,10 @@ class route_table {
 
   std::size_t size() const { return routes_.size(); }
   bool has_outages() const { return !outages_.empty(); }
+  /// A standard method, or one some route names.
+  bool knows_method(std::string_view method) const;
+  /// Every method some route serves, for `OPTIONS *`: "GET, HEAD, POST".
+  const std::string& all_methods() const { return all_methods_; }
   const server_config& server() const { return server_; }
   const compiled_route& route(std::size_t i) const { return *routes_[i]; }
 
@@ -112,6 +116,8 @@ class route_table {
   std::vector<node> nodes_;
   std::vector<std::uint32_t> regex_routes_;  // indices into routes_, best rank first
   std::vector<compiled_outage> outages_;
+  std::vector<std::string> custom_methods_;  // sorted, unique
+  std::string all_methods_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
   std::uint64_t seed_ = 0;
 };

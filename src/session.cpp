@@ -174,6 +174,33 @@ session::handled session::handle_request() {
                                                         : connection_header::none;
   if (!keep_alive) close_after_flush_ = true;
 
+  // Requests no route can serve, decided before matching.
+  if (request.method == "CONNECT") {
+    // Not a proxy: no tunnel will be opened, and the connection is not reused.
+    render_server_reply(501, "CONNECT is not supported: this server is not a proxy\n", {},
+                        server.server_header, false, connection_header::close, out_);
+    close_after_flush_ = true;
+    return handled::done;
+  }
+  if (request.path == "*") {
+    // RFC 9112 §3.2.4: the asterisk form is for a server-wide OPTIONS only.
+    if (request.method == "OPTIONS") {
+      std::string allow = "Allow: " + table_->all_methods() + "\r\n";
+      render_server_reply(200, {}, allow, server.server_header, false, connection, out_);
+    } else {
+      render_server_reply(400, "the * target is only for OPTIONS\n", {}, server.server_header,
+                          head_only, connection_header::close, out_);
+      close_after_flush_ = true;
+    }
+    return handled::done;
+  }
+  if (!table_->knows_method(request.method)) {
+    // RFC 9110 §9.1: a method the server does not recognise gets 501.
+    render_server_reply(501, "Not Implemented: no route knows this method\n", {},
+                        server.server_header, false, connection, out_);
+    return handled::done;
+  }
+
   if (table_->has_outages()) {
     if (const compiled_outage* outage = table_->outage_for(request.path)) {
       std::uint64_t n = outage->state->planned.fetch_add(1, std::memory_order_relaxed);
@@ -450,16 +477,19 @@ net::awaitable<void> session::linger_close() {
 net::awaitable<void> session::run() {
   refresh_table();
   const server_config* server = &table_->server();
-  const std::size_t max_line = server->max_header_bytes;
-  in_.max_size(server->max_header_bytes + 64 * 1024);
+  // The request line has its own budget (max_uri_bytes) on top of the header block's.
+  const std::size_t head_limit = server->max_header_bytes + server->max_uri_bytes + 64;
+  in_.max_size(head_limit + 64 * 1024);
+  std::size_t requests_served = 0;
   set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
 
   for (;;) {
     // Read one request (it may already be buffered behind the previous one).
     storage_.clear(kept_capacity);
-    parser_.emplace(storage_);
-    parser_->header_limit(static_cast<std::uint32_t>(server->max_header_bytes));
+    if (in_.size() == 0 && in_.capacity() > kept_capacity) in_.shrink_to_fit();
+    parser_.emplace(storage_, server->max_headers, server->max_header_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(head_limit));
     parser_->body_limit(server->max_body_bytes);
     parser_->eager(true);
     std::size_t scanned = 0;
@@ -475,7 +505,7 @@ net::awaitable<void> session::run() {
           if (phase_ == phase::idle) set_phase(phase::head, server->header_timeout);
           std::size_t skip = 0;
           auto* data = static_cast<char*>(in_.data().data());
-          head_check check = check_request_head(data, in_.size(), max_line, skip, scanned);
+          head_check check = check_request_head(data, in_.size(), server->max_uri_bytes, skip, scanned);
           if (skip > 0) {
             in_.consume(skip);
             continue;
@@ -559,6 +589,11 @@ net::awaitable<void> session::run() {
     if (out_.empty() && external_.empty()) {
       refresh_table();
       server = &table_->server();
+    }
+    ++requests_served;
+    if (server->max_requests_per_connection != 0 &&
+        requests_served >= server->max_requests_per_connection) {
+      draining_ = true;  // this reply says Connection: close
     }
     if (handle_request() == handled::scripted && !co_await execute_scripted()) {
       clean_close = false;

@@ -42,6 +42,9 @@ struct server_config {
   std::size_t max_header_bytes = 16 * 1024;          ///< request line + header block
   std::size_t max_body_bytes = 8 * 1024 * 1024;      ///< request body, after de-chunking
   std::size_t max_connections = 100'000;             ///< open connections at once
+  std::size_t max_uri_bytes = 8 * 1024;              ///< request line; longer gets 414
+  std::size_t max_headers = 100;                     ///< header fields per request; more: 431
+  std::size_t max_requests_per_connection = 0;       ///< then the connection closes; 0 = no limit
   std::string server_header = "stubborn";            ///< value of the Server header ("" = none)
   std::chrono::milliseconds max_hang{300'000};       ///< `hang = true` gives up after this
   std::optional<std::uint64_t> seed;                 ///< makes every random choice repeatable

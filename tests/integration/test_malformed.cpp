@@ -70,7 +70,17 @@ TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
        "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413},
       {"head over max_header_bytes",
        "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n", 431},
-      {"request line over the limit", "GET /" + std::string(5000, 'a') + " HTTP/1.1\r\n", 414},
+      {"request line over the limit", "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n", 414},
+      {"request line over the limit, complete",
+       "GET /" + std::string(8200, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"too many header fields", "GET /ok HTTP/1.1\r\nHost: t\r\n" + [] {
+         std::string h;
+         for (int i = 0; i < 101; ++i) h += "X-" + std::to_string(i) + ": v\r\n";
+         return h;
+       }() + "\r\n", 431},
+      {"CONNECT (not a proxy)", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+       501},
+      {"asterisk target with GET", "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400},
       {"unknown expectation", "GET /ok HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\n\r\n", 417},
   };
   for (const auto& c : cases) {
@@ -86,6 +96,45 @@ TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
       CHECK(exchange(s.port(), get("/ok")).body == "ok");
     }
   }
+}
+
+TEST_CASE("a request line of 8,000 octets is accepted (RFC 9112 §3)", "[malformed]") {
+  running_server s(R"(
+[[route]]
+path = "/*"
+[route.reply]
+body = "long"
+)");
+  auto r = exchange(s.port(), get("/" + std::string(8000, 'a')));
+  CHECK(r.status == 200);
+  CHECK(r.body == "long");
+}
+
+TEST_CASE("unknown methods get 501, OPTIONS * gets Allow", "[malformed]") {
+  running_server s(R"(
+[[route]]
+method = ["GET", "PURGE"]
+path = "/ok"
+[route.reply]
+body = "ok"
+[[route]]
+method = "POST"
+path = "/other"
+)");
+  raw_client c(s.port());
+  c.send("BREW /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(c.read_response().status == 501);
+  c.send("get /ok HTTP/1.1\r\nHost: t\r\n\r\n");  // methods are case-sensitive
+  CHECK(c.read_response().status == 501);
+  c.send("PURGE /ok HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(c.read_response().body == "ok");
+  c.send("OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto options = c.read_response();
+  CHECK(options.status == 200);
+  CHECK(options.header("Allow") == "GET, HEAD, POST, PURGE");
+  CHECK(options.header("Content-Length") == "0");
+  c.send(get("/ok"));
+  CHECK(c.read_response().body == "ok");  // the connection stayed in step
 }
 
 TEST_CASE("leading empty lines before a request are ignored (RFC 9112 §2.2)", "[malformed]") {

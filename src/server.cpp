@@ -30,7 +30,9 @@ namespace {
 // One I/O thread with its own io_context: sessions never migrate, so nothing needs a strand.
 struct worker {
   connection_registry registry;  // declared first: outlives the io_context's handlers
-  net::io_context io{1};
+  // Locking stays on for posts from other threads; per-socket reactor locks are off because a
+  // socket is only ever used from its own thread.
+  net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
   net::steady_timer sweep_timer{io};
   std::thread thread;

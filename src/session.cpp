@@ -117,6 +117,9 @@ class session {
   net::awaitable<void> hang(std::chrono::milliseconds limit);
   net::awaitable<bool> answer_expectation();
   net::awaitable<bool> flush();
+  // flush() in two halves, so the per-request path can write without a nested coroutine.
+  bool begin_write();
+  void end_write();
   net::awaitable<void> linger_close();
   void abort_connection(bool reset);
 
@@ -145,6 +148,8 @@ class session {
   std::size_t queued_external_bytes_ = 0;
 
   phase phase_ = phase::idle;
+  phase saved_phase_ = phase::idle;
+  connection_registry::clock::time_point saved_deadline_;
   bool timed_out_ = false;
   bool draining_ = false;
   bool forced_ = false;
@@ -434,8 +439,8 @@ net::awaitable<bool> session::answer_expectation() {
   co_return co_await flush();
 }
 
-net::awaitable<bool> session::flush() {
-  if (out_.empty() && external_.empty()) co_return true;
+bool session::begin_write() {
+  if (out_.empty() && external_.empty()) return false;
   buffers_.clear();
   std::size_t pos = 0;
   for (const auto& e : external_) {
@@ -444,17 +449,26 @@ net::awaitable<bool> session::flush() {
     pos = e.head_end;
   }
   if (out_.size() > pos) buffers_.emplace_back(out_.data() + pos, out_.size() - pos);
-  phase previous = phase_;
-  auto previous_deadline = deadline_;
+  saved_phase_ = phase_;
+  saved_deadline_ = deadline_;
   set_phase(phase::writing, table_->server().idle_timeout);
-  auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
-  (void)written;
-  phase_ = previous;
-  deadline_ = previous_deadline;
+  return true;
+}
+
+void session::end_write() {
+  phase_ = saved_phase_;
+  deadline_ = saved_deadline_;
   out_.clear();
   external_.clear();
   queued_external_bytes_ = 0;
   if (out_.capacity() > kept_capacity) out_ = std::string();
+}
+
+net::awaitable<bool> session::flush() {
+  if (!begin_write()) co_return true;
+  auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
+  (void)written;
+  end_write();
   co_return !ec;
 }
 
@@ -600,8 +614,12 @@ net::awaitable<void> session::run() {
       break;
     }
     if (close_after_flush_) break;
-    if (in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) {
-      if (!co_await flush()) {
+    if ((in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) &&
+        begin_write()) {
+      auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
+      (void)written;
+      end_write();
+      if (ec) {
         clean_close = false;
         break;
       }

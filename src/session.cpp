@@ -381,6 +381,11 @@ net::awaitable<bool> session::execute_scripted() {
     if (!co_await flush()) co_return false;  // interim responses go out before the wait
     if (!co_await wait_for(plan.delay, script.processing_every)) co_return false;
   }
+  if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
+    // The server began to drain during the wait: say so in this last reply.
+    scripted_.connection = connection_header::close;
+    close_after_flush_ = true;
+  }
   std::string extra;
   if (plan.retry_after > 0) extra = "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
   bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;

@@ -42,14 +42,37 @@ constexpr std::size_t min_header_bytes = 1024;
 constexpr std::size_t max_header_bytes = 64 * 1024 * 1024;
 constexpr std::int64_t max_threads = 1024;
 
-constexpr std::array<std::string_view, 2> top_level_keys = {"server", "route"};
-constexpr std::array<std::string_view, 10> server_keys = {
-    "listen",       "threads",          "drain_timeout",  "idle_timeout",    "header_timeout",
-    "body_timeout", "max_header_bytes", "max_body_bytes", "max_connections", "server_header"};
-constexpr std::array<std::string_view, 9> route_keys = {
-    "name", "method", "path", "path_regex", "query", "headers", "body", "priority", "reply"};
-constexpr std::array<std::string_view, 6> reply_keys = {"status", "reason",    "headers",
-                                                        "body",   "body_file", "json"};
+constexpr std::array<std::string_view, 3> top_level_keys = {"server", "route", "outage"};
+constexpr std::array<std::string_view, 12> server_keys = {
+    "listen",          "threads",       "drain_timeout",    "idle_timeout",
+    "header_timeout",  "body_timeout",  "max_header_bytes", "max_body_bytes",
+    "max_connections", "server_header", "max_hang",         "seed"};
+constexpr std::array<std::string_view, 14> route_keys = {
+    "name",     "method", "path",    "path_regex", "query",          "headers", "body",
+    "priority", "reply",  "replies", "then",       "continue_delay", "expect",  "outage"};
+// [route.reply] is one reply: 'repeat' is reported on its own there, so it is not suggested.
+constexpr std::array<std::string_view, 13> reply_keys = {
+    "status", "reason",  "headers",          "body",  "body_file", "json",     "delay",
+    "hang",   "interim", "processing_every", "fault", "chunks",    "bandwidth"};
+constexpr std::array<std::string_view, 14> sequence_reply_keys = {
+    "status", "reason",  "headers",          "body",  "body_file", "json",      "delay",
+    "hang",   "interim", "processing_every", "fault", "chunks",    "bandwidth", "repeat"};
+constexpr std::array<std::string_view, 4> delay_keys = {"min", "max", "median", "sigma"};
+constexpr std::array<std::string_view, 2> interim_keys = {"status", "headers"};
+constexpr std::array<std::string_view, 2> chunks_keys = {"count", "over"};
+constexpr std::array<std::string_view, 5> route_outage_keys = {"rate", "every", "duration",
+                                                               "status", "fault"};
+constexpr std::array<std::string_view, 6> server_outage_keys = {"path",     "rate",   "every",
+                                                                "duration", "status", "fault"};
+constexpr std::array<std::string_view, 6> fault_names = {"reset",    "close",   "empty",
+                                                         "truncate", "garbage", "malformed-chunk"};
+constexpr std::array<fault_kind, 6> fault_kinds = {
+    fault_kind::reset,    fault_kind::close,   fault_kind::empty,
+    fault_kind::truncate, fault_kind::garbage, fault_kind::malformed_chunk};
+constexpr std::array<std::string_view, 2> then_names = {"repeat-last", "cycle"};
+constexpr std::array<std::string_view, 2> expect_names = {"continue", "reject"};
+constexpr std::int64_t max_chunk_count = 10'000;
+constexpr double max_sigma = 5;
 constexpr std::array<std::string_view, 4> body_matcher_keys = {"contains", "equals", "regex",
                                                                "json"};
 constexpr std::array<std::string_view, 9> standard_methods = {
@@ -165,6 +188,29 @@ std::string in_quotes(std::string_view s) {
 
 std::string position_text(const source_position& where) {
   return where.file + ":" + std::to_string(where.line) + ":" + std::to_string(where.column);
+}
+
+// Shortest text that reads back as `d`: 0.4, not 0.400000.
+std::string number_text(double d) {
+  std::array<char, 32> buffer{};
+  const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), d);
+  return std::string(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
+}
+
+// "\"a\" or \"b\"", or "one of \"a\", \"b\" or \"c\"".
+template <std::size_t N>
+std::string choices_text(const std::array<std::string_view, N>& choices) {
+  std::string text = N > 2 ? "one of " : "";
+  for (std::size_t i = 0; i < N; ++i) {
+    if (i > 0) text += i + 1 == N ? " or " : ", ";
+    text += "\"" + std::string(choices[i]) + "\"";
+  }
+  return text;
+}
+
+// RFC 9110 §15.3.5, §15.3.6, §15.4.5: these statuses never carry content.
+const char* no_content_section(int status) {
+  return status == 204 ? "15.3.5" : status == 205 ? "15.3.6" : status == 304 ? "15.4.5" : nullptr;
 }
 
 // The first node nested deeper than max_nesting, or null.
@@ -566,6 +612,36 @@ class loader {
     return std::nullopt;
   }
 
+  std::optional<bool> get_bool(const toml::node& node, std::string_view key) {
+    if (const auto* b = node.as_boolean()) return b->get();
+    type_error(node, in_quotes(key), "a boolean (true or false)");
+    return std::nullopt;
+  }
+
+  // A float, or an integer taken as one (`rate = 1`).
+  std::optional<double> get_number(const toml::node& node, std::string_view key) {
+    if (const auto* d = node.as_floating_point()) return d->get();
+    if (const auto* i = node.as_integer()) return static_cast<double>(i->get());
+    type_error(node, in_quotes(key), "a number (a float or an integer)");
+    return std::nullopt;
+  }
+
+  // One of a few fixed strings; the index into `choices`, with a suggestion when it is not.
+  template <std::size_t N>
+  std::optional<std::size_t> get_choice(const toml::node& node, std::string_view key,
+                                        const std::array<std::string_view, N>& choices) {
+    const auto* s = node.as_string();
+    if (!s) {
+      type_error(node, in_quotes(key), choices_text(choices));
+      return std::nullopt;
+    }
+    const auto found = std::find(choices.begin(), choices.end(), s->get());
+    if (found != choices.end()) return static_cast<std::size_t>(found - choices.begin());
+    add(at(node), in_quotes(key) + " must be " + choices_text(choices) + ", not \"" + s->get() +
+                      "\"" + suggestion(s->get(), choices));
+    return std::nullopt;
+  }
+
   // Query and header values: strings, or integers and booleans taken as their TOML text.
   std::optional<std::string> scalar_text(const toml::node& node, std::string_view what) {
     if (const auto* s = node.as_string()) return s->get();
@@ -599,6 +675,8 @@ class loader {
         read_server(value);
       } else if (key == "route") {
         read_routes(value);
+      } else if (key == "outage") {
+        read_server_outages(value);
       } else {
         unknown_key(key, "at the top level", top_level_keys);
       }
@@ -664,6 +742,16 @@ class loader {
             server.server_header = *s;
           }
         }
+      } else if (name == "max_hang") {
+        read_duration(value, name, false, server.max_hang);
+      } else if (name == "seed") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 0) {
+            add(at(value), "'seed' must be 0 or more, not " + std::to_string(*n));
+          } else {
+            server.seed = static_cast<std::uint64_t>(*n);
+          }
+        }
       }
     }
   }
@@ -715,12 +803,12 @@ class loader {
     cfg_.server.listen.port = static_cast<std::uint16_t>(number);
   }
 
-  void read_duration(const toml::node& node, std::string_view key, bool zero_allowed,
+  bool read_duration(const toml::node& node, std::string_view key, bool zero_allowed,
                      std::chrono::milliseconds& out) {
     const auto* s = node.as_string();
     if (!s) {
       type_error(node, in_quotes(key), "a duration string with a unit, e.g. \"10s\"");
-      return;
+      return false;
     }
     const auto parsed = parse_duration(s->get());
     if (!parsed) {
@@ -734,7 +822,9 @@ class loader {
       add(at(node), in_quotes(key) + " must be more than 0s");
     } else {
       out = *parsed;
+      return true;
     }
+    return false;
   }
 
   void read_size(const toml::node& node, std::string_view key, std::size_t min, std::size_t max,
@@ -793,6 +883,9 @@ class loader {
     const toml::node* path = nullptr;
     const toml::node* path_regex = nullptr;
     const toml::node* reply = nullptr;
+    const toml::node* replies = nullptr;
+    const toml::node* then = nullptr;
+    const toml::node* continue_delay = nullptr;
 
     for (auto&& [key, value] : table) {
       const std::string name(key.str());
@@ -828,6 +921,25 @@ class loader {
         }
       } else if (name == "reply") {
         reply = &value;
+      } else if (name == "replies") {
+        replies = &value;
+      } else if (name == "then") {
+        then = &value;
+        if (auto index = get_choice(value, name, then_names)) {
+          route.then = *index == 0 ? sequence_end::repeat_last : sequence_end::cycle;
+        }
+      } else if (name == "expect") {
+        if (auto index = get_choice(value, name, expect_names)) {
+          route.expect = *index == 0 ? expect_mode::send_continue : expect_mode::reject;
+        }
+      } else if (name == "continue_delay") {
+        if (read_duration(value, name, true, route.continue_delay)) continue_delay = &value;
+      } else if (name == "outage") {
+        if (value.is_table()) {
+          route.outage = read_outage(value, false);
+        } else {
+          type_error(value, "'outage'", "a table, written [route.outage]");
+        }
       } else {
         unknown_key(key, "in [[route]]", route_keys);
       }
@@ -856,7 +968,21 @@ class loader {
     }
 
     route.reply.position = route.position;
-    if (reply) read_reply(*reply, params, route.reply);
+    if (reply && replies) {
+      const toml::node& later = reply->source().begin < replies->source().begin ? *replies : *reply;
+      add(at(later), "a route has [route.reply] or [[route.replies]], not both");
+    }
+    if (reply) read_reply(*reply, params, false, route.reply);
+    if (replies) read_replies(*replies, params, route.replies);
+    if (then && !replies) {
+      add(at(*then),
+          "'then' is only for [[route.replies]]: it says what comes after the last reply");
+    }
+    // RFC 9110 §10.1.1: a refusal is the final reply, so there is no 100 Continue to hold back.
+    if (continue_delay && route.expect == expect_mode::reject) {
+      add(at(*continue_delay),
+          "'continue_delay' does nothing with expect = \"reject\": no 100 Continue is sent");
+    }
 
     cfg_.routes.push_back(std::move(route));
     route_meta_.push_back(std::move(meta));
@@ -1042,16 +1168,43 @@ class loader {
     out = std::move(spec);
   }
 
+  void read_replies(const toml::node& node, const std::optional<std::vector<std::string>>& params,
+                    std::vector<reply_spec>& out) {
+    const toml::array* array = node.as_array();
+    if (!array) {
+      type_error(node, "'replies'", "an array of tables, written [[route.replies]]");
+      return;
+    }
+    if (array->empty()) {
+      add(at(node), "'replies' must not be empty: write one [[route.replies]] table per reply");
+      return;
+    }
+    for (const toml::node& element : *array) {
+      reply_spec reply;
+      reply.position = at(element);
+      read_reply(element, params, true, reply);
+      out.push_back(std::move(reply));
+    }
+  }
+
+  // [route.reply], or one [[route.replies]] entry when `in_sequence`.
   void read_reply(const toml::node& node, const std::optional<std::vector<std::string>>& params,
-                  reply_spec& reply) {
+                  bool in_sequence, reply_spec& reply) {
     const toml::table* table = node.as_table();
     if (!table) {
-      type_error(node, "'reply'", "a table, written [route.reply]");
+      if (in_sequence) {
+        type_error(node, "each 'replies'", "a table");
+      } else {
+        type_error(node, "'reply'", "a table, written [route.reply]");
+      }
       return;
     }
     reply.position = at(node);
     bool status_ok = true;
+    bool has_delay = false;
+    const toml::node* processing_every = nullptr;
     std::vector<std::pair<std::string, const toml::node*>> bodies;
+    std::vector<std::pair<std::string, const toml::node*>> pacing;
     for (auto&& [key, value] : *table) {
       const std::string name(key.str());
       if (name == "status") {
@@ -1068,8 +1221,54 @@ class loader {
         read_reply_headers(value, params, reply.headers);
       } else if (name == "body" || name == "body_file" || name == "json") {
         bodies.emplace_back(name, &value);
+      } else if (name == "delay") {
+        has_delay = true;
+        read_delay(value, reply.delay);
+      } else if (name == "hang") {
+        if (auto b = get_bool(value, name)) reply.hang = *b;
+      } else if (name == "interim") {
+        read_interims(value, reply.interim);
+      } else if (name == "processing_every") {
+        processing_every = &value;
+        read_duration(value, name, false, reply.processing_every);
+      } else if (name == "fault") {
+        if (auto index = get_choice(value, name, fault_names)) {
+          reply.fault = fault_kinds[*index];
+        }
+      } else if (name == "chunks") {
+        pacing.emplace_back(name, &value);
+        read_chunks(value, reply.chunks);
+      } else if (name == "bandwidth") {
+        pacing.emplace_back(name, &value);
+        read_bandwidth(value, reply.bandwidth);
+      } else if (name == "repeat" && in_sequence) {
+        read_repeat(value, reply.repeat);
+      } else if (name == "repeat") {
+        add(at(key),
+            "'repeat' belongs in [[route.replies]], a sequence of replies; [route.reply] is "
+            "used for every request");
+      } else if (in_sequence) {
+        unknown_key(key, "in [[route.replies]]", sequence_reply_keys);
       } else {
         unknown_key(key, "in [route.reply]", reply_keys);
+      }
+    }
+    if (processing_every && !has_delay) {
+      add(at(*processing_every),
+          "'processing_every' needs a 'delay': 102 Processing is sent only while a reply is "
+          "delayed");
+    }
+    if (pacing.size() == 2) {
+      // The body goes out as timed chunks or as a throttled stream; the server does not mix them.
+      const std::size_t later =
+          pacing[0].second->source().begin < pacing[1].second->source().begin ? 1 : 0;
+      add(at(*pacing[later].second), "a reply has 'chunks' or 'bandwidth', not both");
+    }
+    const char* no_content = status_ok ? no_content_section(reply.status) : nullptr;
+    if (no_content) {
+      for (const auto& [what, value] : pacing) {
+        add(at(*value), in_quotes(what) + " paces a body, and a " + std::to_string(reply.status) +
+                            " reply cannot have one (RFC 9110 §" + no_content + ")");
       }
     }
     if (bodies.empty()) return;
@@ -1085,17 +1284,10 @@ class loader {
     }
     const auto& [kind, value] = bodies[0];
     reply.body_position = at(*value);
-    if (status_ok) {
-      // RFC 9110 §15.3.5, §15.3.6, §15.4.5: these statuses never carry content.
-      const char* section = reply.status == 204   ? "15.3.5"
-                            : reply.status == 205 ? "15.3.6"
-                            : reply.status == 304 ? "15.4.5"
-                                                  : nullptr;
-      if (section) {
-        add(at(*value), "a " + std::to_string(reply.status) +
-                            " reply cannot have a body (RFC 9110 §" + section + ")");
-        return;
-      }
+    if (no_content) {
+      add(at(*value), "a " + std::to_string(reply.status) +
+                          " reply cannot have a body (RFC 9110 §" + no_content + ")");
+      return;
     }
     if (bodies.size() > 1) return;
 
@@ -1116,6 +1308,324 @@ class loader {
       reply.body = std::move(*text);
       reply.source = body_source::json;
     }
+  }
+
+  // `delay = "250ms"`, `{ min = "100ms", max = "400ms" }` or `{ median = "200ms", sigma = 0.4 }`.
+  void read_delay(const toml::node& node, delay_spec& out) {
+    static const std::string forms =
+        "a duration like \"250ms\", a table { min = \"100ms\", max = \"400ms\" } or a table "
+        "{ median = \"200ms\", sigma = 0.4 }";
+    if (node.is_string()) {
+      std::chrono::milliseconds fixed{0};
+      if (read_duration(node, "delay", true, fixed)) {
+        out.type = delay_spec::kind::fixed;
+        out.fixed = fixed;
+      }
+      return;
+    }
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'delay'", forms);
+      return;
+    }
+    std::map<std::string, const toml::node*> parts;
+    bool unknown = false;
+    for (auto&& [key, value] : *table) {
+      if (is_known(key.str(), delay_keys)) {
+        parts.emplace(std::string(key.str()), &value);
+      } else {
+        unknown_key(key, "in 'delay'", delay_keys);
+        unknown = true;
+      }
+    }
+    if (unknown) return;
+    const auto has = [&](const char* name) { return parts.count(name) != 0; };
+    if (parts.size() == 2 && has("min") && has("max")) {
+      delay_spec uniform;
+      uniform.type = delay_spec::kind::uniform;
+      const bool min_ok = read_duration(*parts["min"], "delay.min", true, uniform.min);
+      const bool max_ok = read_duration(*parts["max"], "delay.max", true, uniform.max);
+      if (!min_ok || !max_ok) return;
+      if (uniform.max < uniform.min) {
+        add(at(*parts["max"]), "'delay.max' (\"" + parts["max"]->as_string()->get() +
+                                   "\") must not be less than 'delay.min' (\"" +
+                                   parts["min"]->as_string()->get() + "\")");
+        return;
+      }
+      out = uniform;
+    } else if (parts.size() == 2 && has("median") && has("sigma")) {
+      delay_spec lognormal;
+      lognormal.type = delay_spec::kind::lognormal;
+      const bool median_ok =
+          read_duration(*parts["median"], "delay.median", false, lognormal.median);
+      const auto sigma = get_number(*parts["sigma"], "delay.sigma");
+      if (sigma && !(*sigma >= 0 && *sigma <= max_sigma)) {
+        add(at(*parts["sigma"]), "'delay.sigma' must be 0..5, not " + number_text(*sigma));
+        return;
+      }
+      if (!median_ok || !sigma) return;
+      lognormal.sigma = *sigma;
+      out = lognormal;
+    } else {
+      std::string found;
+      for (const auto& [name, value] : parts) {
+        if (!found.empty()) found += value == parts.rbegin()->second ? " and " : ", ";
+        found += in_quotes(name);
+      }
+      add(at(node), "'delay' must be " + forms + ", not " +
+                        (found.empty() ? "an empty table" : "a table with " + found));
+    }
+  }
+
+  void read_interims(const toml::node& node, std::vector<interim_spec>& out) {
+    const toml::array* array = node.as_array();
+    if (!array) {
+      type_error(node, "'interim'", "an array of tables, e.g. [ { status = 103 } ]");
+      return;
+    }
+    for (const toml::node& element : *array) {
+      const toml::table* table = element.as_table();
+      if (!table) {
+        type_error(element, "each 'interim'", "a table, e.g. { status = 103 }");
+        continue;
+      }
+      interim_spec interim;
+      interim.position = at(element);
+      bool has_status = false;
+      bool ok = true;
+      bool unknown = false;
+      for (auto&& [key, value] : *table) {
+        const std::string name(key.str());
+        if (name == "status") {
+          has_status = true;
+          ok = read_interim_status(value, interim.status) && ok;
+        } else if (name == "headers") {
+          // Sent as written: an interim response is not rendered per request.
+          read_reply_headers(value, std::nullopt, interim.headers);
+        } else {
+          unknown_key(key, "in 'interim'", interim_keys);
+          unknown = true;
+        }
+      }
+      if (unknown) continue;
+      if (!has_status) {
+        add(at(element), "an interim response needs a 'status' (100..199), e.g. { status = 103 }");
+        continue;
+      }
+      if (ok) out.push_back(std::move(interim));
+    }
+  }
+
+  bool read_interim_status(const toml::node& node, int& out) {
+    auto n = get_integer(node, "status");
+    if (!n) return false;
+    if (*n == 101) {
+      add(at(node), "status 101: 101 Switching Protocols is reserved for protocol upgrades");
+      return false;
+    }
+    if (*n < 100 || *n > 199) {
+      add(at(node),
+          "status " + std::to_string(*n) + " is out of range: an interim status must be 100..199");
+      return false;
+    }
+    out = static_cast<int>(*n);
+    return true;
+  }
+
+  void read_chunks(const toml::node& node, chunks_spec& out) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'chunks'", "a table, e.g. { count = 10, over = \"2s\" }");
+      return;
+    }
+    const toml::node* count = nullptr;
+    const toml::node* over = nullptr;
+    bool unknown = false;
+    for (auto&& [key, value] : *table) {
+      if (key == "count") {
+        count = &value;
+      } else if (key == "over") {
+        over = &value;
+      } else {
+        unknown_key(key, "in 'chunks'", chunks_keys);
+        unknown = true;
+      }
+    }
+    if (unknown) return;
+    if (!count || !over) {
+      add(at(node), "'chunks' needs both 'count' and 'over', e.g. { count = 10, over = \"2s\" }");
+      return;
+    }
+    chunks_spec chunks;
+    bool ok = read_duration(*over, "chunks.over", true, chunks.over);
+    if (auto n = get_integer(*count, "chunks.count")) {
+      if (*n < 1 || *n > max_chunk_count) {
+        add(at(*count), "'chunks.count' must be 1..10000, not " + std::to_string(*n));
+        ok = false;
+      } else {
+        chunks.count = static_cast<unsigned>(*n);
+      }
+    } else {
+      ok = false;
+    }
+    if (ok) out = chunks;
+  }
+
+  // Bytes per second: an integer, or a size as parse_size reads it followed by "/s".
+  void read_bandwidth(const toml::node& node, std::uint64_t& out) {
+    std::uint64_t bytes = 0;
+    if (const auto* i = node.as_integer()) {
+      if (i->get() <= 0) {
+        add(at(node),
+            "'bandwidth' must be more than 0 bytes per second, not " + std::to_string(i->get()));
+        return;
+      }
+      bytes = static_cast<std::uint64_t>(i->get());
+    } else if (const auto* s = node.as_string()) {
+      const std::string_view text = s->get();
+      std::optional<std::size_t> parsed;
+      if (text.size() > 2 && text.substr(text.size() - 2) == "/s") {
+        parsed = parse_size(text.substr(0, text.size() - 2));
+      }
+      if (!parsed) {
+        add(at(node),
+            "'bandwidth' must be a number of bytes, optionally with a unit (KB, KiB, MB, MiB, "
+            "GB, GiB), followed by \"/s\", e.g. \"64KiB/s\", not \"" +
+                s->get() + "\"");
+        return;
+      }
+      if (*parsed == 0) {
+        add(at(node), "'bandwidth' must be more than 0 bytes per second, not \"" + s->get() + "\"");
+        return;
+      }
+      bytes = *parsed;
+    } else {
+      type_error(node, "'bandwidth'",
+                 "a size per second, e.g. \"64KiB/s\", or an integer (bytes per second)");
+      return;
+    }
+    out = bytes;
+  }
+
+  void read_repeat(const toml::node& node, unsigned& out) {
+    auto n = get_integer(node, "repeat");
+    if (!n) return;
+    if (*n < 1 || *n > std::numeric_limits<unsigned>::max()) {
+      add(at(node), "'repeat' must be 1.." + std::to_string(std::numeric_limits<unsigned>::max()) +
+                        ", not " + std::to_string(*n));
+      return;
+    }
+    out = static_cast<unsigned>(*n);
+  }
+
+  void read_server_outages(const toml::node& node) {
+    const toml::array* array = node.as_array();
+    if (!array) {
+      type_error(node, "'outage'", "an array of tables, written [[outage]]");
+      return;
+    }
+    for (const toml::node& element : *array) {
+      if (!element.is_table()) {
+        type_error(element, "each 'outage'", "a table");
+        continue;
+      }
+      if (auto outage = read_outage(element, true)) cfg_.outages.push_back(std::move(*outage));
+    }
+  }
+
+  // [route.outage], or a top-level [[outage]] (which also has a path) when `server_wide`.
+  std::optional<outage_spec> read_outage(const toml::node& node, bool server_wide) {
+    const toml::table& table = *node.as_table();
+    outage_spec outage;
+    outage.position = at(node);
+    bool ok = true;
+    bool unknown = false;
+    bool window_ok = true;
+    const toml::node* rate = nullptr;
+    const toml::node* every = nullptr;
+    const toml::node* duration = nullptr;
+    const toml::node* path = nullptr;
+    for (auto&& [key, value] : table) {
+      const std::string name(key.str());
+      if (name == "rate") {
+        rate = &value;
+        if (auto r = get_number(value, name)) {
+          if (*r >= 0 && *r <= 1) {
+            outage.rate = *r;
+          } else {
+            add(at(value), "'rate' must be 0..1 (a fraction of requests), not " + number_text(*r));
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      } else if (name == "every") {
+        every = &value;
+        window_ok = read_duration(value, name, false, outage.every) && window_ok;
+      } else if (name == "duration") {
+        duration = &value;
+        window_ok = read_duration(value, name, false, outage.duration) && window_ok;
+      } else if (name == "status") {
+        ok = read_status(value, outage.status) && ok;
+      } else if (name == "fault") {
+        if (auto index = get_choice(value, name, fault_names)) {
+          outage.fault = fault_kinds[*index];
+        } else {
+          ok = false;
+        }
+      } else if (name == "path" && server_wide) {
+        path = &value;
+      } else if (name == "path") {
+        add(at(key),
+            "'path' belongs in a top-level [[outage]]: [route.outage] covers its own route");
+        unknown = true;
+      } else {
+        if (server_wide) {
+          unknown_key(key, "in [[outage]]", server_outage_keys);
+        } else {
+          unknown_key(key, "in [route.outage]", route_outage_keys);
+        }
+        unknown = true;
+      }
+    }
+    if (every && !duration) {
+      add(at(*every), "'every' needs a 'duration': the outage lasts 'duration' once per 'every'");
+      ok = false;
+    } else if (duration && !every) {
+      add(at(*duration),
+          "'duration' needs an 'every': the outage lasts 'duration' once per 'every'");
+      ok = false;
+    } else if (every && duration && window_ok && outage.duration > outage.every) {
+      add(at(*duration), "'duration' (\"" + duration->as_string()->get() +
+                             "\") must not be longer than 'every' (\"" + every->as_string()->get() +
+                             "\")");
+      ok = false;
+    } else if (!rate && !every && !unknown) {
+      add(at(node), "an outage needs a 'rate', or 'every' and 'duration'");
+      ok = false;
+    }
+    if (server_wide && !path) {
+      // A misspelt 'path' has been reported as such already.
+      if (!unknown) {
+        add(at(node), "an [[outage]] needs a 'path': the path pattern it covers, e.g. \"/api/*\"");
+      }
+      ok = false;
+    } else if (server_wide) {
+      const std::string* s = get_string(*path, "path");
+      try {
+        if (s) path_pattern::compile(*s);
+      } catch (const path_pattern_error& e) {
+        add(at_offset(*path, *s, e.offset), "bad 'path': " + std::string(e.what()));
+        s = nullptr;
+      }
+      if (s) {
+        outage.path = *s;
+      } else {
+        ok = false;
+      }
+    }
+    if (!ok || !window_ok || unknown) return std::nullopt;
+    return outage;
   }
 
   bool read_status(const toml::node& node, int& out) {

@@ -7,6 +7,7 @@ import http.client
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,15 @@ path = "/users/{id}"
 [route.reply]
 headers = { "Content-Type" = "application/json" }
 body = '{"id": "{{path.id}}"}'
+
+[[route]]
+name = "slow"
+method = "GET"
+path = "/slow"
+[route.reply]
+delay = "1s"
+processing_every = "100ms"
+body = "finally"
 
 [[route]]
 name = "create-user"
@@ -166,6 +176,27 @@ def main():
             check("http.client 405 with Allow",
                   resp.status == 405 and resp.getheader("Allow") == "GET, HEAD")
             conn.close()
+
+            # SIGTERM while a request is in flight: it still gets its full reply, then exit 0.
+            # The first "102 Processing" proves the server is inside the 1 s delay.
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+                received = b""
+                while b"102 Processing" not in received:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+                proc.send_signal(signal.SIGTERM)
+                while True:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    received += chunk
+            text = received.decode("latin-1")
+            check("SIGTERM lets the request in flight finish",
+                  "HTTP/1.1 200 OK\r\n" in text and text.endswith("\r\n\r\nfinally"), text)
+            check("the drained reply closes the connection", "Connection: close\r\n" in text, text)
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -176,7 +207,7 @@ def main():
             out, err = proc.communicate()
             check("SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
             check("start-up line names url, routes and threads",
-                  f"listening on http://127.0.0.1:{port} (2 routes, 2 threads)" in out, out)
+                  f"listening on http://127.0.0.1:{port} (3 routes, 2 threads)" in out, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

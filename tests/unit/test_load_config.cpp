@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -749,4 +750,622 @@ TEST_CASE("configs/example.toml loads", "[config]") {
     if (r.reply.source == stubborn::body_source::file) has_file_body = !r.reply.body.empty();
   }
   CHECK(has_file_body);
+}
+
+// Scripted time and failure (issue 5): delays, hangs, interim responses, faults, pacing,
+// sequences, Expect handling and outages.
+
+namespace {
+
+const std::string reply_table = "[[route]]\npath = \"/\"\n[route.reply]\n";
+const std::string sequence_entry = "[[route]]\npath = \"/\"\n[[route.replies]]\n";
+const std::string route_outage = "[[route]]\npath = \"/\"\n[route.outage]\n";
+const std::string delay_forms =
+    "'delay' must be a duration like \"250ms\", a table { min = \"100ms\", max = \"400ms\" } or "
+    "a table { median = \"200ms\", sigma = 0.4 }, not ";
+const std::string fault_forms =
+    "'fault' must be one of \"reset\", \"close\", \"empty\", \"truncate\", \"garbage\" or "
+    "\"malformed-chunk\", not ";
+
+}  // namespace
+
+TEST_CASE("scripted keys are suggested for near misses where they belong", "[config][scripted]") {
+  check_cases({
+      {reply_table + "delya = \"1s\"\n",
+       {"t.toml:4:1: unknown key 'delya' in [route.reply] (did you mean 'delay'?)"}},
+      {reply_table + "hnag = true\n",
+       {"t.toml:4:1: unknown key 'hnag' in [route.reply] (did you mean 'hang'?)"}},
+      {reply_table + "interims = []\n",
+       {"t.toml:4:1: unknown key 'interims' in [route.reply] (did you mean 'interim'?)"}},
+      {reply_table + "processing_evry = \"1s\"\n",
+       {"t.toml:4:1: unknown key 'processing_evry' in [route.reply] (did you mean "
+        "'processing_every'?)"}},
+      {reply_table + "fualt = \"reset\"\n",
+       {"t.toml:4:1: unknown key 'fualt' in [route.reply] (did you mean 'fault'?)"}},
+      {reply_table + "chunk = { count = 1, over = \"1s\" }\n",
+       {"t.toml:4:1: unknown key 'chunk' in [route.reply] (did you mean 'chunks'?)"}},
+      {reply_table + "bandwith = 100\n",
+       {"t.toml:4:1: unknown key 'bandwith' in [route.reply] (did you mean 'bandwidth'?)"}},
+      // 'repeat' has its own message in [route.reply], so it is not suggested there.
+      {reply_table + "repaet = 2\n", {"t.toml:4:1: unknown key 'repaet' in [route.reply]"}},
+      {sequence_entry + "repaet = 2\n",
+       {"t.toml:4:1: unknown key 'repaet' in [[route.replies]] (did you mean 'repeat'?)"}},
+      {sequence_entry + "stauts = 503\n",
+       {"t.toml:4:1: unknown key 'stauts' in [[route.replies]] (did you mean 'status'?)"}},
+      {"[[route]]\npath = \"/\"\n[[route.replie]]\nstatus = 503\n",
+       {"t.toml:3:9: unknown key 'replie' in [[route]] (did you mean 'replies'?)"}},
+      {"[[route]]\npath = \"/\"\nthne = \"cycle\"\n",
+       {"t.toml:3:1: unknown key 'thne' in [[route]] (did you mean 'then'?)"}},
+      {"[[route]]\npath = \"/\"\nexpects = \"reject\"\n",
+       {"t.toml:3:1: unknown key 'expects' in [[route]] (did you mean 'expect'?)"}},
+      {"[[route]]\npath = \"/\"\ncontinue-delay = \"1s\"\n",
+       {"t.toml:3:1: unknown key 'continue-delay' in [[route]] (did you mean "
+        "'continue_delay'?)"}},
+      {"[[route]]\npath = \"/\"\n[route.otuage]\nrate = 1\n",
+       {"t.toml:3:8: unknown key 'otuage' in [[route]] (did you mean 'outage'?)"}},
+      {route_outage + "rtae = 0.5\n",
+       {"t.toml:4:1: unknown key 'rtae' in [route.outage] (did you mean 'rate'?)"}},
+      {route_outage + "rate = 0.5\nduraton = \"1s\"\n",
+       {"t.toml:5:1: unknown key 'duraton' in [route.outage] (did you mean 'duration'?)"}},
+      {route_outage + "rate = 0.5\npath = \"/a\"\n",
+       {"t.toml:5:1: 'path' belongs in a top-level [[outage]]: [route.outage] covers its own "
+        "route"}},
+      {"[server]\nmax-hang = \"1s\"\n",
+       {"t.toml:2:1: unknown key 'max-hang' in [server] (did you mean 'max_hang'?)"}},
+      {"[server]\nsead = 1\n",
+       {"t.toml:2:1: unknown key 'sead' in [server] (did you mean 'seed'?)"}},
+      {"[[outages]]\npath = \"/\"\nrate = 1\n",
+       {"t.toml:1:3: unknown key 'outages' at the top level (did you mean 'outage'?)"}},
+      {"[[outage]]\npaht = \"/\"\nrate = 1\n",
+       {"t.toml:2:1: unknown key 'paht' in [[outage]] (did you mean 'path'?)"}},
+      {reply_table + "delay = { mn = \"1s\", max = \"2s\" }\n",
+       {"t.toml:4:11: unknown key 'mn' in 'delay' (did you mean 'min'?)"}},
+      {reply_table + "delay = { median = \"1s\", sigm = 0.5 }\n",
+       {"t.toml:4:26: unknown key 'sigm' in 'delay' (did you mean 'sigma'?)"}},
+      {reply_table + "chunks = { count = 2, ovr = \"1s\" }\n",
+       {"t.toml:4:23: unknown key 'ovr' in 'chunks' (did you mean 'over'?)"}},
+      {reply_table + "interim = [{ stauts = 103 }]\n",
+       {"t.toml:4:14: unknown key 'stauts' in 'interim' (did you mean 'status'?)"}},
+  });
+}
+
+TEST_CASE("scripted keys of the wrong type name what they take", "[config][scripted]") {
+  check_cases({
+      {reply_table + "delay = 250\n", {"t.toml:4:9: " + delay_forms + "an integer"}},
+      {reply_table + "delay = [\"1s\"]\n", {"t.toml:4:9: " + delay_forms + "an array"}},
+      {reply_table + "delay = { min = 1, max = \"2s\" }\n",
+       {"t.toml:4:17: 'delay.min' must be a duration string with a unit, e.g. \"10s\", not an "
+        "integer"}},
+      {reply_table + "delay = { median = \"1s\", sigma = \"0.5\" }\n",
+       {"t.toml:4:34: 'delay.sigma' must be a number (a float or an integer), not a string"}},
+      {reply_table + "hang = \"yes\"\n",
+       {"t.toml:4:8: 'hang' must be a boolean (true or false), not a string"}},
+      {reply_table + "interim = { status = 103 }\n",
+       {"t.toml:4:11: 'interim' must be an array of tables, e.g. [ { status = 103 } ], not a "
+        "table"}},
+      {reply_table + "interim = [103]\n",
+       {"t.toml:4:12: each 'interim' must be a table, e.g. { status = 103 }, not an integer"}},
+      {reply_table + "interim = [{ status = \"103\" }]\n",
+       {"t.toml:4:23: 'status' must be an integer, not a string"}},
+      {reply_table + "interim = [{ status = 103, headers = [\"Link\"] }]\n",
+       {"t.toml:4:38: 'headers' must be a table, e.g. { \"Content-Type\" = \"text/plain\" }, not "
+        "an array"}},
+      {reply_table + "delay = \"1s\"\nprocessing_every = 1\n",
+       {"t.toml:5:20: 'processing_every' must be a duration string with a unit, e.g. \"10s\", "
+        "not an integer"}},
+      {reply_table + "fault = 1\n", {"t.toml:4:9: " + fault_forms + "an integer"}},
+      {reply_table + "chunks = 10\n",
+       {"t.toml:4:10: 'chunks' must be a table, e.g. { count = 10, over = \"2s\" }, not an "
+        "integer"}},
+      {reply_table + "chunks = { count = \"10\", over = \"2s\" }\n",
+       {"t.toml:4:20: 'chunks.count' must be an integer, not a string"}},
+      {reply_table + "chunks = { count = 10, over = 2 }\n",
+       {"t.toml:4:31: 'chunks.over' must be a duration string with a unit, e.g. \"10s\", not an "
+        "integer"}},
+      {reply_table + "bandwidth = 1.5\n",
+       {"t.toml:4:13: 'bandwidth' must be a size per second, e.g. \"64KiB/s\", or an integer "
+        "(bytes per second), not a float"}},
+      {sequence_entry + "repeat = \"2\"\n",
+       {"t.toml:4:10: 'repeat' must be an integer, not a string"}},
+      {"[[route]]\npath = \"/\"\nreplies = { status = 503 }\n",
+       {"t.toml:3:11: 'replies' must be an array of tables, written [[route.replies]], not a "
+        "table"}},
+      {"[[route]]\npath = \"/\"\nreplies = [503]\n",
+       {"t.toml:3:12: each 'replies' must be a table, not an integer"}},
+      {"[[route]]\npath = \"/\"\nthen = true\n[[route.replies]]\n",
+       {"t.toml:3:8: 'then' must be \"repeat-last\" or \"cycle\", not a boolean"}},
+      {"[[route]]\npath = \"/\"\nexpect = 100\n",
+       {"t.toml:3:10: 'expect' must be \"continue\" or \"reject\", not an integer"}},
+      {"[[route]]\npath = \"/\"\ncontinue_delay = 2\n",
+       {"t.toml:3:18: 'continue_delay' must be a duration string with a unit, e.g. \"10s\", not "
+        "an integer"}},
+      {"[[route]]\npath = \"/\"\noutage = 0.5\n",
+       {"t.toml:3:10: 'outage' must be a table, written [route.outage], not a float"}},
+      {route_outage + "rate = \"50%\"\n",
+       {"t.toml:4:8: 'rate' must be a number (a float or an integer), not a string"}},
+      {route_outage + "every = 60\nduration = \"1s\"\n",
+       {"t.toml:4:9: 'every' must be a duration string with a unit, e.g. \"10s\", not an "
+        "integer"}},
+      {route_outage + "rate = 1\nstatus = \"503\"\n",
+       {"t.toml:5:10: 'status' must be an integer, not a string"}},
+      {"[outage]\npath = \"/\"\nrate = 1\n",
+       {"t.toml:1:1: 'outage' must be an array of tables, written [[outage]], not a table"}},
+      {"outage = [1]\n", {"t.toml:1:11: each 'outage' must be a table, not an integer"}},
+      {"[[outage]]\npath = 1\nrate = 1\n", {"t.toml:2:8: 'path' must be a string, not an integer"}},
+      {"[server]\nmax_hang = 300\n",
+       {"t.toml:2:12: 'max_hang' must be a duration string with a unit, e.g. \"10s\", not an "
+        "integer"}},
+      {"[server]\nseed = \"42\"\n", {"t.toml:2:8: 'seed' must be an integer, not a string"}},
+  });
+}
+
+TEST_CASE("delay: a duration, a uniform range or a log-normal spread", "[config][scripted]") {
+  check_cases({
+      {reply_table + "delay = \"250\"\n",
+       {"t.toml:4:9: 'delay' must be a number with a unit (ms, s, m or h), e.g. \"10s\", not "
+        "\"250\""}},
+      {reply_table + "delay = \"169h\"\n", {"t.toml:4:9: 'delay' must be at most 168h (a week)"}},
+      {reply_table + "delay = \"0s\"\n", {}},
+      {reply_table + "delay = { min = \"400ms\", max = \"100ms\" }\n",
+       {"t.toml:4:32: 'delay.max' (\"100ms\") must not be less than 'delay.min' (\"400ms\")"}},
+      {reply_table + "delay = { min = \"1s\", max = \"1s\" }\n", {}},
+      {reply_table + "delay = { min = \"0s\", max = \"1x\" }\n",
+       {"t.toml:4:29: 'delay.max' must be a number with a unit (ms, s, m or h), e.g. \"10s\", not "
+        "\"1x\""}},
+      {reply_table + "delay = { median = \"0s\", sigma = 0.5 }\n",
+       {"t.toml:4:20: 'delay.median' must be more than 0s"}},
+      {reply_table + "delay = { median = \"1s\", sigma = 5.5 }\n",
+       {"t.toml:4:34: 'delay.sigma' must be 0..5, not 5.5"}},
+      {reply_table + "delay = { median = \"1s\", sigma = -1 }\n",
+       {"t.toml:4:34: 'delay.sigma' must be 0..5, not -1"}},
+      {reply_table + "delay = { median = \"1s\", sigma = nan }\n",
+       {"t.toml:4:34: 'delay.sigma' must be 0..5, not nan"}},
+      {reply_table + "delay = { median = \"1s\", sigma = 0 }\n", {}},
+      {reply_table + "delay = { median = \"1s\", sigma = 5 }\n", {}},
+      // Half of a form, or parts of both, is none of the three.
+      {reply_table + "delay = { min = \"1s\" }\n",
+       {"t.toml:4:9: " + delay_forms + "a table with 'min'"}},
+      {reply_table + "delay = { median = \"1s\" }\n",
+       {"t.toml:4:9: " + delay_forms + "a table with 'median'"}},
+      {reply_table + "delay = { max = \"2s\", median = \"1s\", sigma = 1 }\n",
+       {"t.toml:4:9: " + delay_forms + "a table with 'max', 'median' and 'sigma'"}},
+      {reply_table + "delay = {}\n", {"t.toml:4:9: " + delay_forms + "an empty table"}},
+  });
+}
+
+TEST_CASE("interim responses are 1xx, never 101, with plain reply headers", "[config][scripted]") {
+  check_cases({
+      {reply_table + "interim = [{ status = 101 }]\n",
+       {"t.toml:4:23: status 101: 101 Switching Protocols is reserved for protocol upgrades"}},
+      {reply_table + "interim = [{ status = 200 }]\n",
+       {"t.toml:4:23: status 200 is out of range: an interim status must be 100..199"}},
+      {reply_table + "interim = [{ status = 99 }]\n",
+       {"t.toml:4:23: status 99 is out of range: an interim status must be 100..199"}},
+      {reply_table + "interim = [{ headers = { Link = \"</a>\" } }]\n",
+       {"t.toml:4:12: an interim response needs a 'status' (100..199), e.g. { status = 103 }"}},
+      {reply_table + "interim = [{ status = 103, headers = { \"X Y\" = \"1\" } }]\n",
+       {"t.toml:4:40: header name 'X Y' is not an HTTP token (letters, digits and "
+        "!#$%&'*+-.^_`|~)"}},
+      {reply_table + "interim = [{ status = 103, headers = { Link = \"a\\nb\" } }]\n",
+       {"t.toml:4:47: header 'Link' must not contain CR, LF, NUL or other control characters"}},
+      {reply_table + "interim = [{ status = 103, headers = { Content-Length = \"0\" } }]\n",
+       {"t.toml:4:40: header 'Content-Length' is set by the server and cannot be configured"}},
+      // Interim headers are sent as written: braces are not placeholders there.
+      {reply_table + "interim = [{ status = 103, headers = { X-Raw = \"{{bogus}}\" } }]\n", {}},
+      {reply_table + "interim = [{ status = 100 }, { status = 102 }, { status = 199 }]\n", {}},
+      {reply_table + "interim = []\n", {}},
+  });
+}
+
+TEST_CASE("processing_every, fault, chunks, bandwidth and repeat", "[config][scripted]") {
+  check_cases({
+      {reply_table + "processing_every = \"1s\"\n",
+       {"t.toml:4:20: 'processing_every' needs a 'delay': 102 Processing is sent only while a "
+        "reply is delayed"}},
+      {reply_table + "delay = \"5s\"\nprocessing_every = \"0s\"\n",
+       {"t.toml:5:20: 'processing_every' must be more than 0s"}},
+      {reply_table + "delay = { min = \"1s\", max = \"2s\" }\nprocessing_every = \"100ms\"\n", {}},
+      {reply_table + "fault = \"rest\"\n",
+       {"t.toml:4:9: " + fault_forms + "\"rest\" (did you mean 'reset'?)"}},
+      {reply_table + "fault = \"malformed_chunk\"\n",
+       {"t.toml:4:9: " + fault_forms + "\"malformed_chunk\" (did you mean 'malformed-chunk'?)"}},
+      {reply_table + "fault = \"explode\"\n", {"t.toml:4:9: " + fault_forms + "\"explode\""}},
+      {reply_table + "chunks = { count = 0, over = \"1s\" }\n",
+       {"t.toml:4:20: 'chunks.count' must be 1..10000, not 0"}},
+      {reply_table + "chunks = { count = 10001, over = \"1s\" }\n",
+       {"t.toml:4:20: 'chunks.count' must be 1..10000, not 10001"}},
+      {reply_table + "chunks = { count = 3 }\n",
+       {"t.toml:4:10: 'chunks' needs both 'count' and 'over', e.g. { count = 10, over = \"2s\" }"}},
+      {reply_table + "chunks = { over = \"1s\" }\n",
+       {"t.toml:4:10: 'chunks' needs both 'count' and 'over', e.g. { count = 10, over = \"2s\" }"}},
+      {reply_table + "chunks = { count = 10000, over = \"0s\" }\n", {}},
+      {reply_table + "bandwidth = \"64KiB\"\n",
+       {"t.toml:4:13: 'bandwidth' must be a number of bytes, optionally with a unit (KB, KiB, "
+        "MB, MiB, GB, GiB), followed by \"/s\", e.g. \"64KiB/s\", not \"64KiB\""}},
+      {reply_table + "bandwidth = \"64 KiB/s\"\n",
+       {"t.toml:4:13: 'bandwidth' must be a number of bytes, optionally with a unit (KB, KiB, "
+        "MB, MiB, GB, GiB), followed by \"/s\", e.g. \"64KiB/s\", not \"64 KiB/s\""}},
+      {reply_table + "bandwidth = \"/s\"\n",
+       {"t.toml:4:13: 'bandwidth' must be a number of bytes, optionally with a unit (KB, KiB, "
+        "MB, MiB, GB, GiB), followed by \"/s\", e.g. \"64KiB/s\", not \"/s\""}},
+      {reply_table + "bandwidth = \"0KiB/s\"\n",
+       {"t.toml:4:13: 'bandwidth' must be more than 0 bytes per second, not \"0KiB/s\""}},
+      {reply_table + "bandwidth = 0\n",
+       {"t.toml:4:13: 'bandwidth' must be more than 0 bytes per second, not 0"}},
+      {reply_table + "bandwidth = -1\n",
+       {"t.toml:4:13: 'bandwidth' must be more than 0 bytes per second, not -1"}},
+      {reply_table + "bandwidth = \"1/s\"\n", {}},
+      {reply_table + "chunks = { count = 2, over = \"1s\" }\nbandwidth = 100\n",
+       {"t.toml:5:13: a reply has 'chunks' or 'bandwidth', not both"}},
+      {reply_table + "bandwidth = 100\nchunks = { count = 2, over = \"1s\" }\n",
+       {"t.toml:5:10: a reply has 'chunks' or 'bandwidth', not both"}},
+      {reply_table + "repeat = 2\n",
+       {"t.toml:4:1: 'repeat' belongs in [[route.replies]], a sequence of replies; "
+        "[route.reply] is used for every request"}},
+      {sequence_entry + "repeat = 0\n", {"t.toml:4:10: 'repeat' must be 1..4294967295, not 0"}},
+      {sequence_entry + "repeat = 4294967296\n",
+       {"t.toml:4:10: 'repeat' must be 1..4294967295, not 4294967296"}},
+      {sequence_entry + "repeat = 4294967295\n", {}},
+      {reply_table + "hang = false\n", {}},
+  });
+}
+
+TEST_CASE("bodiless statuses cannot be paced, in every reply of a sequence", "[config][scripted]") {
+  check_cases({
+      {reply_table + "status = 204\nchunks = { count = 2, over = \"1s\" }\n",
+       {"t.toml:5:10: 'chunks' paces a body, and a 204 reply cannot have one (RFC 9110 §15.3.5)"}},
+      {reply_table + "status = 304\nbandwidth = \"1KiB/s\"\n",
+       {"t.toml:5:13: 'bandwidth' paces a body, and a 304 reply cannot have one (RFC 9110 "
+        "§15.4.5)"}},
+      {reply_table + "status = 205\nbandwidth = 10\n",
+       {"t.toml:5:13: 'bandwidth' paces a body, and a 205 reply cannot have one (RFC 9110 "
+        "§15.3.6)"}},
+      {sequence_entry + "status = 200\nbody = \"x\"\n[[route.replies]]\nstatus = 204\n"
+                        "body = \"y\"\n",
+       {"t.toml:8:8: a 204 reply cannot have a body (RFC 9110 §15.3.5)"}},
+      {sequence_entry + "status = 304\n[[route.replies]]\nstatus = 204\n"
+                        "chunks = { count = 2, over = \"1s\" }\n",
+       {"t.toml:7:10: 'chunks' paces a body, and a 204 reply cannot have one (RFC 9110 §15.3.5)"}},
+      {reply_table + "status = 408\nbody = \"too slow\"\n", {}},
+      {reply_table + "status = 200\nchunks = { count = 2, over = \"1s\" }\n", {}},
+  });
+}
+
+TEST_CASE("[[route.replies]] is a sequence, exclusive with [route.reply]", "[config][scripted]") {
+  check_cases({
+      {"[[route]]\npath = \"/\"\n[route.reply]\nstatus = 200\n[[route.replies]]\nstatus = 503\n",
+       {"t.toml:5:1: a route has [route.reply] or [[route.replies]], not both"}},
+      {"[[route]]\npath = \"/\"\n[[route.replies]]\nstatus = 503\n[route.reply]\nstatus = 200\n",
+       {"t.toml:5:1: a route has [route.reply] or [[route.replies]], not both"}},
+      {"[[route]]\npath = \"/\"\nreplies = []\n",
+       {"t.toml:3:11: 'replies' must not be empty: write one [[route.replies]] table per reply"}},
+      {"[[route]]\npath = \"/\"\nthen = \"cycle\"\n",
+       {"t.toml:3:8: 'then' is only for [[route.replies]]: it says what comes after the last "
+        "reply"}},
+      {"[[route]]\npath = \"/\"\nthen = \"cycle\"\n[route.reply]\nstatus = 200\n",
+       {"t.toml:3:8: 'then' is only for [[route.replies]]: it says what comes after the last "
+        "reply"}},
+      {"[[route]]\npath = \"/\"\nthen = \"repeat_last\"\n[[route.replies]]\n",
+       {"t.toml:3:8: 'then' must be \"repeat-last\" or \"cycle\", not \"repeat_last\" (did you "
+        "mean 'repeat-last'?)"}},
+      {"[[route]]\npath = \"/\"\nthen = \"loop\"\n[[route.replies]]\n",
+       {"t.toml:3:8: 'then' must be \"repeat-last\" or \"cycle\", not \"loop\""}},
+      // Each entry is checked like [route.reply], templates included.
+      {"[[route]]\npath = \"/users/{id}\"\n[[route.replies]]\nbody = \"{{path.id}}\"\n"
+       "[[route.replies]]\nbody = \"{{path.uid}}\"\nstatus = 100\n",
+       {"t.toml:6:9: bad template in 'body': {{path.uid}}: the path has no parameter 'uid' (it "
+        "has: id)",
+        "t.toml:7:10: status 100: 1xx responses are interim and sent by the server itself; a final "
+        "status must be 200..999"}},
+  });
+}
+
+TEST_CASE("expect and continue_delay", "[config][scripted]") {
+  check_cases({
+      {"[[route]]\npath = \"/\"\nexpect = \"100-continue\"\n",
+       {"t.toml:3:10: 'expect' must be \"continue\" or \"reject\", not \"100-continue\""}},
+      {"[[route]]\npath = \"/\"\nexpect = \"rejct\"\n",
+       {"t.toml:3:10: 'expect' must be \"continue\" or \"reject\", not \"rejct\" (did you mean "
+        "'reject'?)"}},
+      {"[[route]]\npath = \"/\"\ncontinue_delay = \"forever\"\n",
+       {"t.toml:3:18: 'continue_delay' must be a number with a unit (ms, s, m or h), e.g. "
+        "\"10s\", not \"forever\""}},
+      {"[[route]]\npath = \"/\"\nexpect = \"reject\"\ncontinue_delay = \"1s\"\n",
+       {"t.toml:4:18: 'continue_delay' does nothing with expect = \"reject\": no 100 Continue is "
+        "sent"}},
+      {"[[route]]\npath = \"/\"\nexpect = \"continue\"\ncontinue_delay = \"0s\"\n", {}},
+  });
+}
+
+TEST_CASE("outages: a rate, a window, or both", "[config][scripted]") {
+  check_cases({
+      {route_outage + "rate = 1.5\n",
+       {"t.toml:4:8: 'rate' must be 0..1 (a fraction of requests), not 1.5"}},
+      {route_outage + "rate = -0.1\n",
+       {"t.toml:4:8: 'rate' must be 0..1 (a fraction of requests), not -0.1"}},
+      {route_outage + "rate = 0\n", {}},
+      {route_outage + "rate = 1\n", {}},
+      {route_outage + "every = \"60s\"\n",
+       {"t.toml:4:9: 'every' needs a 'duration': the outage lasts 'duration' once per 'every'"}},
+      {route_outage + "duration = \"10s\"\n",
+       {"t.toml:4:12: 'duration' needs an 'every': the outage lasts 'duration' once per "
+        "'every'"}},
+      {route_outage + "every = \"10s\"\nduration = \"11s\"\n",
+       {"t.toml:5:12: 'duration' (\"11s\") must not be longer than 'every' (\"10s\")"}},
+      {route_outage + "every = \"10s\"\nduration = \"0s\"\n",
+       {"t.toml:5:12: 'duration' must be more than 0s"}},
+      {route_outage + "every = \"0s\"\nduration = \"0s\"\n",
+       {"t.toml:4:9: 'every' must be more than 0s",
+        "t.toml:5:12: 'duration' must be more than 0s"}},
+      {route_outage + "every = \"10s\"\nduration = \"10s\"\nrate = 0.1\n", {}},
+      {route_outage + "status = 502\n",
+       {"t.toml:3:1: an outage needs a 'rate', or 'every' and 'duration'"}},
+      {route_outage + "rate = 1\nstatus = 101\n",
+       {"t.toml:5:10: status 101: 1xx responses are interim and sent by the server itself; a final "
+        "status must be 200..999"}},
+      {route_outage + "rate = 1\nstatus = 1000\n",
+       {"t.toml:5:10: status 1000 is out of range: a final status must be 200..999"}},
+      {route_outage + "rate = 1\nfault = \"rst\"\n",
+       {"t.toml:5:9: " + fault_forms + "\"rst\" (did you mean 'reset'?)"}},
+      {"[[outage]]\nrate = 1\n",
+       {"t.toml:1:1: an [[outage]] needs a 'path': the path pattern it covers, e.g. \"/api/*\""}},
+      {"[[outage]]\npath = \"api/*\"\nrate = 1\n",
+       {"t.toml:2:9: bad 'path': a path must start with '/'"}},
+      {"[[outage]]\npath = \"/api/{id\"\nrate = 1\n",
+       {"t.toml:2:14: bad 'path': a parameter is written {name} and fills a whole segment"}},
+      {"[[outage]]\npath = \"/api/*\"\n",
+       {"t.toml:1:1: an outage needs a 'rate', or 'every' and 'duration'"}},
+      {"[[outage]]\npath = \"/api/*\"\nrate = 0.5\n[[outage]]\npath = \"/\"\nevery = \"1m\"\n"
+       "duration = \"1s\"\nstatus = 999\nfault = \"close\"\n",
+       {}},
+  });
+}
+
+TEST_CASE("max_hang and seed", "[config][scripted]") {
+  check_cases({
+      {"[server]\nmax_hang = \"0s\"\n", {"t.toml:2:12: 'max_hang' must be more than 0s"}},
+      {"[server]\nmax_hang = \"200h\"\n",
+       {"t.toml:2:12: 'max_hang' must be at most 168h (a week)"}},
+      {"[server]\nseed = -1\n", {"t.toml:2:8: 'seed' must be 0 or more, not -1"}},
+      {"[server]\nseed = 0\nmax_hang = \"1ms\"\n", {}},
+      {"[server]\nseed = 1\nseed = 2\n",
+       {"t.toml:3:8: Error while parsing key-value pair: cannot redefine existing integer 'seed'"}},
+  });
+}
+
+TEST_CASE("defaults of the scripted keys", "[config][scripted]") {
+  const config cfg = load_config_text("[[route]]\npath = \"/\"\n", "t.toml");
+  CHECK(cfg.server.max_hang == 300s);
+  CHECK_FALSE(cfg.server.seed.has_value());
+  CHECK(cfg.outages.empty());
+  REQUIRE(cfg.routes.size() == 1);
+  const auto& r = cfg.routes[0];
+  CHECK(r.replies.empty());
+  CHECK(r.then == stubborn::sequence_end::repeat_last);
+  CHECK(r.expect == stubborn::expect_mode::send_continue);
+  CHECK(r.continue_delay == 0ms);
+  CHECK_FALSE(r.outage.has_value());
+  CHECK(r.reply.delay.type == stubborn::delay_spec::kind::none);
+  CHECK_FALSE(r.reply.hang);
+  CHECK(r.reply.interim.empty());
+  CHECK(r.reply.processing_every == 0ms);
+  CHECK(r.reply.fault == stubborn::fault_kind::none);
+  CHECK(r.reply.chunks.count == 0);
+  CHECK(r.reply.bandwidth == 0);
+  CHECK(r.reply.repeat == 1);
+}
+
+TEST_CASE("a full scripted example is read into the structs", "[config][scripted]") {
+  const config cfg = load_config_text(R"toml([server]
+max_hang = "45s"
+seed = 42
+
+[[route]]
+name = "slow"
+path = "/slow"
+expect = "reject"
+[route.reply]
+status = 408
+delay = "250ms"
+hang = true
+interim = [ { status = 103, headers = { Link = "</app.css>; rel=preload" } }, { status = 100 } ]
+fault = "malformed-chunk"
+chunks = { count = 10, over = "2s" }
+[route.outage]
+rate = 0.25
+every = "1m"
+duration = "15s"
+status = 502
+fault = "reset"
+
+[[route]]
+name = "flaky"
+path = "/flaky/{id}"
+then = "cycle"
+expect = "continue"
+continue_delay = "1.5s"
+[[route.replies]]
+status = 503
+repeat = 2
+headers = { Retry-After = "1" }
+delay = { min = "100ms", max = "400ms" }
+processing_every = "100ms"
+[[route.replies]]
+body = "ok {{path.id}}"
+delay = { median = "200ms", sigma = 0.4 }
+bandwidth = 100
+[[route.replies]]
+delay = { median = "1s", sigma = 2 }
+fault = "truncate"
+bandwidth = "64KiB/s"
+
+[[outage]]
+path = "/api/*"
+rate = 1
+[[outage]]
+path = "/v1/{n}"
+every = "10s"
+duration = "10s"
+status = 504
+)toml",
+                                      "t.toml");
+  CHECK(cfg.server.max_hang == 45s);
+  REQUIRE(cfg.server.seed.has_value());
+  CHECK(*cfg.server.seed == 42);
+  REQUIRE(cfg.routes.size() == 2);
+
+  const auto& slow = cfg.routes[0];
+  CHECK(slow.expect == stubborn::expect_mode::reject);
+  CHECK(slow.replies.empty());
+  const auto& reply = slow.reply;
+  CHECK(reply.status == 408);
+  CHECK(reply.delay.type == stubborn::delay_spec::kind::fixed);
+  CHECK(reply.delay.fixed == 250ms);
+  CHECK(reply.hang);
+  REQUIRE(reply.interim.size() == 2);
+  CHECK(reply.interim[0].status == 103);
+  REQUIRE(reply.interim[0].headers.size() == 1);
+  CHECK(reply.interim[0].headers[0].name == "Link");
+  CHECK(reply.interim[0].headers[0].value == "</app.css>; rel=preload");
+  CHECK(reply.interim[0].position.line == 13);
+  CHECK(reply.interim[0].position.column == 13);
+  CHECK(reply.interim[1].status == 100);
+  CHECK(reply.interim[1].headers.empty());
+  CHECK(reply.fault == stubborn::fault_kind::malformed_chunk);
+  CHECK(reply.chunks.count == 10);
+  CHECK(reply.chunks.over == 2s);
+  CHECK(reply.bandwidth == 0);
+  CHECK(reply.repeat == 1);
+  REQUIRE(slow.outage.has_value());
+  CHECK(slow.outage->rate == 0.25);
+  CHECK(slow.outage->every == 60s);
+  CHECK(slow.outage->duration == 15s);
+  CHECK(slow.outage->status == 502);
+  CHECK(slow.outage->fault == stubborn::fault_kind::reset);
+  CHECK(slow.outage->path.empty());
+  CHECK(slow.outage->position.line == 16);
+  CHECK(slow.outage->position.column == 1);
+
+  const auto& flaky = cfg.routes[1];
+  CHECK(flaky.then == stubborn::sequence_end::cycle);
+  CHECK(flaky.expect == stubborn::expect_mode::send_continue);
+  CHECK(flaky.continue_delay == 1500ms);
+  CHECK_FALSE(flaky.outage.has_value());
+  REQUIRE(flaky.replies.size() == 3);
+  const auto& first = flaky.replies[0];
+  CHECK(first.status == 503);
+  CHECK(first.repeat == 2);
+  REQUIRE(first.headers.size() == 1);
+  CHECK(first.headers[0].name == "Retry-After");
+  CHECK(first.delay.type == stubborn::delay_spec::kind::uniform);
+  CHECK(first.delay.min == 100ms);
+  CHECK(first.delay.max == 400ms);
+  CHECK(first.processing_every == 100ms);
+  CHECK(first.position.line == 29);
+  const auto& second = flaky.replies[1];
+  CHECK(second.status == 200);
+  CHECK(second.repeat == 1);
+  CHECK(second.body == "ok {{path.id}}");
+  CHECK(second.source == stubborn::body_source::inline_text);
+  CHECK(second.delay.type == stubborn::delay_spec::kind::lognormal);
+  CHECK(second.delay.median == 200ms);
+  CHECK(second.delay.sigma == 0.4);
+  CHECK(second.bandwidth == 100);
+  CHECK(second.position.line == 35);
+  const auto& third = flaky.replies[2];
+  CHECK(third.delay.sigma == 2.0);
+  CHECK(third.delay.median == 1s);
+  CHECK(third.fault == stubborn::fault_kind::truncate);
+  CHECK(third.bandwidth == 64 * 1024);
+
+  REQUIRE(cfg.outages.size() == 2);
+  CHECK(cfg.outages[0].path == "/api/*");
+  CHECK(cfg.outages[0].rate == 1.0);
+  CHECK(cfg.outages[0].status == 503);
+  CHECK(cfg.outages[0].fault == stubborn::fault_kind::none);
+  CHECK(cfg.outages[0].position.line == 44);
+  CHECK(cfg.outages[1].path == "/v1/{n}");
+  CHECK(cfg.outages[1].rate == 0);
+  CHECK(cfg.outages[1].every == 10s);
+  CHECK(cfg.outages[1].duration == 10s);
+  CHECK(cfg.outages[1].status == 504);
+  CHECK(cfg.outages[1].position.line == 47);
+}
+
+TEST_CASE("every fault name maps to its fault_kind", "[config][scripted]") {
+  const std::vector<std::pair<std::string, stubborn::fault_kind>> names = {
+      {"reset", stubborn::fault_kind::reset},
+      {"close", stubborn::fault_kind::close},
+      {"empty", stubborn::fault_kind::empty},
+      {"truncate", stubborn::fault_kind::truncate},
+      {"garbage", stubborn::fault_kind::garbage},
+      {"malformed-chunk", stubborn::fault_kind::malformed_chunk},
+  };
+  for (const auto& [name, kind] : names) {
+    INFO(name);
+    const config cfg = load_config_text(reply_table + "fault = \"" + name + "\"\n", "t.toml");
+    CHECK(cfg.routes.at(0).reply.fault == kind);
+  }
+}
+
+TEST_CASE("[[outage]] tables merge across files in file order", "[config][scripted]") {
+  temp_dir dir;
+  const std::string a = dir / "a.toml";
+  const std::string b = dir / "b.toml";
+  write_file(a, "[[outage]]\npath = \"/a/*\"\nrate = 1\n[[outage]]\npath = \"/b\"\nrate = 0.5\n");
+  write_file(b, "[[route]]\npath = \"/\"\n[[outage]]\npath = \"/c\"\nrate = 0.1\n");
+  const config cfg = load_config({a, b});
+  REQUIRE(cfg.outages.size() == 3);
+  CHECK(cfg.outages[0].path == "/a/*");
+  CHECK(cfg.outages[1].path == "/b");
+  CHECK(cfg.outages[2].path == "/c");
+  CHECK(cfg.outages[2].position.file == b);
+  CHECK(cfg.outages[2].position.line == 3);
+}
+
+TEST_CASE("every configs/*.toml loads without problems", "[config]") {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(STUBBORN_SOURCE_DIR "/configs")) {
+    if (entry.path().extension() == ".toml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  CHECK(files.size() >= 2);
+  for (const auto& file : files) {
+    INFO(file.string());
+    CHECK(problems_of_paths({file.string()}).empty());
+  }
+}
+
+TEST_CASE("configs/scripted.toml has the demo routes the README shows", "[config][scripted]") {
+  const config cfg = load_config({STUBBORN_SOURCE_DIR "/configs/scripted.toml"});
+  CHECK(cfg.server.listen.host == "127.0.0.1");
+  CHECK(cfg.server.listen.port == 8080);
+  CHECK(cfg.server.header_timeout == 2s);
+  CHECK(cfg.server.max_body_bytes == 1024 * 1024);
+  const auto find = [&](const std::string& path) -> const stubborn::route_spec* {
+    for (const auto& r : cfg.routes) {
+      if (r.path == path) return &r;
+    }
+    return nullptr;
+  };
+  REQUIRE(find("/gateway-timeout"));
+  REQUIRE(find("/upload"));
+  REQUIRE(find("/flaky"));
+  const auto& gateway = *find("/gateway-timeout");
+  CHECK(gateway.methods == std::vector<std::string>{"GET"});
+  CHECK(gateway.reply.status == 504);
+  CHECK(gateway.reply.delay.type == stubborn::delay_spec::kind::fixed);
+  CHECK(gateway.reply.delay.fixed == 3s);
+  const auto& upload = *find("/upload");
+  CHECK(upload.methods == std::vector<std::string>{"PUT"});
+  CHECK(upload.expect == stubborn::expect_mode::reject);
+  CHECK(upload.reply.status == 417);
+  const auto& flaky = *find("/flaky");
+  REQUIRE(flaky.replies.size() == 2);
+  CHECK(flaky.replies[0].status == 503);
+  CHECK(flaky.replies[0].repeat == 2);
+  REQUIRE(flaky.replies[0].headers.size() == 1);
+  CHECK(flaky.replies[0].headers[0].name == "Retry-After");
+  CHECK(flaky.replies[0].headers[0].value == "1");
+  CHECK(flaky.replies[1].status == 200);
 }

@@ -4,8 +4,11 @@
 
 namespace stubborn {
 
-std::string parse_listen_address(std::string_view text, listen_address& out) {
-  const std::string bad_form = "must be \"host:port\", e.g. \"127.0.0.1:8080\" or \"[::1]:8080\", not \"" +
+std::string parse_listen_address(std::string_view text, listen_address& out,
+                                 std::string_view subject) {
+  const std::string bad_form = std::string(subject) +
+                               " must be \"host:port\", e.g. \"127.0.0.1:8080\" or "
+                               "\"[::1]:8080\", not \"" +
                                std::string(text) + "\"";
   std::string_view host;
   std::string_view port;
@@ -22,7 +25,7 @@ std::string parse_listen_address(std::string_view text, listen_address& out) {
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
     if (host.find(':') != std::string_view::npos) {
-      return "needs brackets around an IPv6 address, e.g. \"[::1]:8080\"";
+      return "an IPv6 address in " + std::string(subject) + " needs brackets, e.g. \"[::1]:8080\"";
     }
   }
   bool host_ok = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
@@ -34,7 +37,8 @@ std::string parse_listen_address(std::string_view text, listen_address& out) {
   }
   const unsigned long number = std::stoul(std::string(port));
   if (number > 65535) {
-    return "needs a port 0..65535 (0 = any free port), not " + std::string(port);
+    return "the port in " + std::string(subject) + " must be 0..65535 (0 = any free port), not " +
+           std::string(port);
   }
   out.host = std::string(host);
   out.port = static_cast<std::uint16_t>(number);

@@ -39,14 +39,16 @@ constexpr int max_nesting = 32;
 // steady_clock counts nanoseconds in 64 bits: keep timers far from overflow.
 constexpr std::chrono::milliseconds max_timeout = std::chrono::hours{168};
 constexpr std::size_t min_header_bytes = 1024;
+constexpr std::size_t min_uri_bytes = 256;
 constexpr std::size_t max_header_bytes = 64 * 1024 * 1024;
 constexpr std::int64_t max_threads = 1024;
 
 constexpr std::array<std::string_view, 3> top_level_keys = {"server", "route", "outage"};
-constexpr std::array<std::string_view, 12> server_keys = {
+constexpr std::array<std::string_view, 15> server_keys = {
     "listen",          "threads",       "drain_timeout",    "idle_timeout",
     "header_timeout",  "body_timeout",  "max_header_bytes", "max_body_bytes",
-    "max_connections", "server_header", "max_hang",         "seed"};
+    "max_connections", "server_header", "max_hang",         "seed",
+    "max_uri_bytes",   "max_headers",   "max_requests_per_connection"};
 constexpr std::array<std::string_view, 14> route_keys = {
     "name",     "method", "path",    "path_regex", "query",          "headers", "body",
     "priority", "reply",  "replies", "then",       "continue_delay", "expect",  "outage"};
@@ -725,6 +727,25 @@ class loader {
         read_size(value, name, min_header_bytes, max_header_bytes, server.max_header_bytes);
       } else if (name == "max_body_bytes") {
         read_size(value, name, 0, std::numeric_limits<std::size_t>::max(), server.max_body_bytes);
+      } else if (name == "max_uri_bytes") {
+        read_size(value, name, min_uri_bytes, max_header_bytes, server.max_uri_bytes);
+      } else if (name == "max_headers") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 1 || *n > 10000) {
+            add(at(value), "'max_headers' must be 1..10000, not " + std::to_string(*n));
+          } else {
+            server.max_headers = static_cast<std::size_t>(*n);
+          }
+        }
+      } else if (name == "max_requests_per_connection") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 0) {
+            add(at(value), "'max_requests_per_connection' must be 0 (no limit) or more, not " +
+                               std::to_string(*n));
+          } else {
+            server.max_requests_per_connection = static_cast<std::size_t>(*n);
+          }
+        }
       } else if (name == "max_connections") {
         if (auto n = get_integer(value, name)) {
           if (*n < 1) {
@@ -759,48 +780,8 @@ class loader {
   void read_listen(const toml::node& node) {
     const std::string* text = get_string(node, "listen");
     if (!text) return;
-    const std::string_view s = *text;
-    const std::string bad_form =
-        "'listen' must be \"host:port\", e.g. \"127.0.0.1:8080\" or "
-        "\"[::1]:8080\", not \"" +
-        *text + "\"";
-    std::string_view host;
-    std::string_view port;
-    if (!s.empty() && s.front() == '[') {
-      const std::size_t close = s.find(']');
-      if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') {
-        add(at(node), bad_form);
-        return;
-      }
-      host = s.substr(1, close - 1);
-      port = s.substr(close + 2);
-    } else {
-      const std::size_t colon = s.rfind(':');
-      if (colon == std::string_view::npos) {
-        add(at(node), bad_form);
-        return;
-      }
-      host = s.substr(0, colon);
-      port = s.substr(colon + 1);
-      if (host.find(':') != std::string_view::npos) {
-        add(at(node), "an IPv6 address in 'listen' needs brackets, e.g. \"[::1]:8080\"");
-        return;
-      }
-    }
-    if (host.empty() || has_control(host) || host.find(' ') != std::string_view::npos ||
-        port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      add(at(node), bad_form);
-      return;
-    }
-    const unsigned long number = std::stoul(std::string(port));
-    if (number > 65535) {
-      add(at(node),
-          "the port in 'listen' must be 0..65535 (0 = any free port), not " + std::string(port));
-      return;
-    }
-    cfg_.server.listen.host = std::string(host);
-    cfg_.server.listen.port = static_cast<std::uint16_t>(number);
+    std::string problem = parse_listen_address(*text, cfg_.server.listen, "'listen'");
+    if (!problem.empty()) add(at(node), problem);
   }
 
   bool read_duration(const toml::node& node, std::string_view key, bool zero_allowed,

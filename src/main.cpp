@@ -123,8 +123,8 @@ int main(int argc, char** argv) {
   try {
     cfg = stubborn::load_config(opts.configs);
     if (!opts.listen.empty()) {
-      std::string problem = stubborn::parse_listen_address(opts.listen, cfg.server.listen);
-      if (!problem.empty()) usage_error("--listen " + problem);
+      std::string problem = stubborn::parse_listen_address(opts.listen, cfg.server.listen, "--listen");
+      if (!problem.empty()) usage_error(problem);
     }
     if (opts.threads >= 0) cfg.server.threads = static_cast<unsigned>(opts.threads);
   } catch (const stubborn::config_error& e) {

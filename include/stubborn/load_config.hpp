@@ -20,7 +20,9 @@ config load_config_text(std::string_view text, const std::string& name,
 
 namespace stubborn {
 
-/// Parses "host:port" or "[v6]:port" (port 0..65535) into `out`; returns "" or what is wrong.
-std::string parse_listen_address(std::string_view text, listen_address& out);
+/// Parses "host:port" or "[v6]:port" (port 0..65535) into `out`; returns "" or what is wrong,
+/// naming the value as `subject` (e.g. "'listen'" or "--listen").
+std::string parse_listen_address(std::string_view text, listen_address& out,
+                                 std::string_view subject);
 
 }  // namespace stubborn

@@ -176,3 +176,39 @@ TEST_CASE("Expect: 100-continue gets a 100 before the body", "[malformed]") {
   c.send("abc");
   CHECK(c.read_response().body == "ok");
 }
+
+TEST_CASE("max_requests_per_connection closes after that many replies", "[malformed]") {
+  running_server s(R"(
+[server]
+max_requests_per_connection = 2
+
+[[route]]
+path = "/ok"
+[route.reply]
+body = "ok"
+)");
+  raw_client c(s.port());
+  c.send(get("/ok") + get("/ok") + get("/ok"));
+  auto first = c.read_response();
+  CHECK_FALSE(first.has_header("Connection"));
+  auto second = c.read_response();
+  CHECK(second.header("Connection") == "close");
+  auto [rest, end] = c.read_until_close(3s);
+  CHECK(rest.empty());  // the third request is not answered on this connection
+  CHECK(end == connection_end::clean_close);
+}
+
+TEST_CASE("max_uri_bytes and max_headers are configurable", "[malformed]") {
+  running_server s(R"(
+[server]
+max_uri_bytes = 300
+max_headers = 3
+
+[[route]]
+path = "/*"
+)");
+  CHECK(exchange(s.port(), get("/" + std::string(290, 'a'))).status == 200);
+  CHECK(exchange(s.port(), get("/" + std::string(310, 'a'))).status == 414);
+  CHECK(exchange(s.port(), get("/", "A: 1\r\nB: 2\r\n")).status == 200);
+  CHECK(exchange(s.port(), get("/", "A: 1\r\nB: 2\r\nC: 3\r\n")).status == 431);
+}

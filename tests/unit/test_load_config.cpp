@@ -232,6 +232,11 @@ TEST_CASE("server values out of range are errors", "[config]") {
         "MB, MiB, GB, GiB), e.g. \"16KiB\", not \"8 MiB\""}},
       {"[server]\nmax_connections = 0\n",
        {"t.toml:2:19: 'max_connections' must be at least 1, not 0"}},
+      {"[server]\nmax_headers = 0\n", {"t.toml:2:15: 'max_headers' must be 1..10000, not 0"}},
+      {"[server]\nmax_requests_per_connection = -1\n",
+       {"t.toml:2:31: 'max_requests_per_connection' must be 0 (no limit) or more, not -1"}},
+      {"[server]\nmax_uri_byte = 100\n",
+       {"t.toml:2:1: unknown key 'max_uri_byte' in [server] (did you mean 'max_uri_bytes'?)"}},
       {"[server]\nserver_header = \"a\\r\\nX-Evil: 1\"\n",
        {"t.toml:2:17: 'server_header' must not contain CR, LF, NUL or other control characters"}},
   });

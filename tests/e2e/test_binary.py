@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+
+from e2e_support import check, curl, finish, start_server, stop_server
 
 BINARY, SOURCE = sys.argv[1], sys.argv[2]
 CONFIG = r'''
@@ -62,45 +63,15 @@ status = 204
 body = "not allowed"
 '''
 
-results = {"passed": 0, "failed": 0}
 
 
-def check(name, condition, detail=""):
-    if condition:
-        results["passed"] += 1
-        print(f"ok   {name}")
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name} {detail}")
 
 
-def wait_for_port(port_file, proc, deadline_s=10.0):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return None
-        try:
-            with open(port_file) as f:
-                text = f.read().strip()
-            if text:
-                return int(text)
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
-    return None
 
 
-class CurlResult:
-    def __init__(self, completed):
-        # Decoded by hand: text mode would turn the CRLFs we check into LFs.
-        self.returncode = completed.returncode
-        self.stdout = completed.stdout.decode("utf-8", "replace")
-        self.stderr = completed.stderr.decode("utf-8", "replace")
 
 
-def curl(*args):
-    return CurlResult(subprocess.run(["curl", "-sS", "--max-time", "10", *args],
-                                     capture_output=True, timeout=20))
+
 
 
 def main():
@@ -130,11 +101,8 @@ def main():
         r = subprocess.run([BINARY, "--bogus", config], capture_output=True, text=True, timeout=20)
         check("unknown option exits 2", r.returncode == 2, r.stderr)
 
-        port_file = os.path.join(work, "port")
-        proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                                 config], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc, port = start_server(BINARY, config, work)
         try:
-            port = wait_for_port(port_file, proc)
             check("the server starts and writes its port", port is not None)
             if port is None:
                 return
@@ -198,13 +166,7 @@ def main():
                   "HTTP/1.1 200 OK\r\n" in text and text.endswith("\r\n\r\nfinally"), text)
             check("the drained reply closes the connection", "Connection: close\r\n" in text, text)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = None
-            out, err = proc.communicate()
+            code, out, err = stop_server(proc)
             check("SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
             check("start-up line names url, routes and threads",
                   f"listening on http://127.0.0.1:{port} (3 routes, 2 threads)" in out, out)
@@ -214,5 +176,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    sys.exit(1 if results["failed"] else 0)
+    finish()

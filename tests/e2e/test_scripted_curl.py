@@ -7,75 +7,26 @@ Timing checks are lower bounds only (with slack): a slow machine may be later, n
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from e2e_support import check, curl, finish, read_until_close, start_server, stop_server
+
 BINARY, SOURCE = sys.argv[1], sys.argv[2]
 CONFIG = os.path.join(SOURCE, "configs", "scripted.toml")
 
-results = {"passed": 0, "failed": 0}
 
 
-def check(name, condition, detail=""):
-    if condition:
-        results["passed"] += 1
-        print(f"ok   {name}")
-    else:
-        results["failed"] += 1
-        print(f"FAIL {name} {detail}")
 
 
-def wait_for_port(port_file, proc, deadline_s=10.0):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return None
-        try:
-            with open(port_file) as f:
-                text = f.read().strip()
-            if text:
-                return int(text)
-        except FileNotFoundError:
-            pass
-        time.sleep(0.02)
-    return None
 
 
-class CurlResult:
-    def __init__(self, completed):
-        # Decoded by hand: text mode would turn the CRLFs we check into LFs.
-        self.returncode = completed.returncode
-        self.stdout = completed.stdout.decode("utf-8", "replace")
-        self.stderr = completed.stderr.decode("utf-8", "replace")
 
 
-def curl(*args):
-    return CurlResult(subprocess.run(["curl", "-sS", "--max-time", "10", *args],
-                                     capture_output=True, timeout=20))
 
-
-def read_until_close(sock, deadline_s):
-    """Everything the server sends until it closes (or the deadline passes)."""
-    data = b""
-    deadline = time.monotonic() + deadline_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return data, False
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(4096)
-        except socket.timeout:
-            return data, False
-        except ConnectionResetError:
-            return data, True
-        if not chunk:
-            return data, True
-        data += chunk
 
 
 def make_file(path, size):
@@ -90,12 +41,8 @@ def main():
                            timeout=20)
         check("--check passes configs/scripted.toml", r.returncode == 0, r.stdout + r.stderr)
 
-        port_file = os.path.join(work, "port")
-        proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                                 CONFIG], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        proc, port = start_server(BINARY, CONFIG, work)
         try:
-            port = wait_for_port(port_file, proc)
             check("the server starts and writes its port", port is not None)
             if port is None:
                 return
@@ -158,13 +105,7 @@ def main():
             check("GET /flaky three times: 503, 503, 200", seen == ["503", "503", "200"],
                   str(seen))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = None
-            out, err = proc.communicate()
+            code, out, err = stop_server(proc)
             check("SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -172,5 +113,4 @@ def main():
 
 if __name__ == "__main__":
     main()
-    print(f"{results['passed']} passed, {results['failed']} failed")
-    sys.exit(1 if results["failed"] else 0)
+    finish()

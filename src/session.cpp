@@ -120,6 +120,8 @@ class session {
   // flush() in two halves, so the per-request path can write without a nested coroutine.
   bool begin_write();
   void end_write();
+  // A view of buffers_: async_write copies its buffer sequence, and a vector copy would allocate.
+  std::span<const net::const_buffer> write_buffers() const { return buffers_; }
   net::awaitable<void> linger_close();
   void abort_connection(bool reset);
 
@@ -471,7 +473,7 @@ void session::end_write() {
 
 net::awaitable<bool> session::flush() {
   if (!begin_write()) co_return true;
-  auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
+  auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
   (void)written;
   end_write();
   co_return !ec;
@@ -621,7 +623,7 @@ net::awaitable<void> session::run() {
     if (close_after_flush_) break;
     if ((in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) &&
         begin_write()) {
-      auto [ec, written] = co_await net::async_write(socket_, buffers_, use_tuple);
+      auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
       (void)written;
       end_write();
       if (ec) {

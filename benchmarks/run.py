@@ -1,0 +1,1384 @@
+#!/usr/bin/env python3
+"""stubborn's benchmark runner: one command, Debian's python3, standard library only.
+
+    python3 benchmarks/run.py [--quick] [--only SCENARIO,...] [--duration S]
+
+Builds Release into build-bench/, starts stubborn (and nginx, side by side) on 127.0.0.1 only,
+drives them with wrk and with benchmarks/conn_bench.cpp, and writes
+benchmarks/results/<timestamp>.jsonl and .md; the markdown table is printed at the end.
+See docs/performance.md for what every figure means and what limits it.
+
+Scenarios: hello, pipelined, body-64k (stubborn and nginx interleaved A B A B ...), routes-1000
+(interleaved with stubborn's hello), delays, connections, startup, micro (Google Benchmark).
+Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+BUILD = ROOT / "build-bench"
+RESULTS = BENCH / "results"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+NPROC = os.cpu_count() or 1
+HOST = "127.0.0.1"  # every server and client here uses this address and no other
+
+DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
+                     "startup", "micro"]
+EXTRA_SCENARIOS = ["wrk-threads"]
+
+# wrk with two threads: with one, wrk itself is the bottleneck (its thread sits at 100% of a core
+# while the server idles part of the other); with two, both servers measured faster, so -t2 is
+# the higher ceiling on 2 cores (docs/performance.md has the numbers; re-measure with
+# --only wrk-threads). The same settings are used for nginx and stubborn.
+DEFAULT_WRK_THREADS = 2
+WRK_CONNECTIONS = 50
+PIPELINE_DEPTH = 16
+HELLO_BODY = "hello"
+BODY_64K_SIZE = 64 * 1024
+ROUTES_COUNT = 1000
+ROUTES_REQUEST = "/api/v1/last/12345"  # matches only the last of the 1,000 routes
+DELAY_CONNECTIONS = [1000, 10000]
+DELAY_ON_TIME_MS = 1050.0  # 1 s + 50 ms
+IDLE_CONNECTIONS = 10000
+MIB = 1024 * 1024
+
+started = []  # every process this runner started: stopped by pid at exit, never by name
+stop_problems = []  # servers that did not exit on their stop signal in time (reported)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
+    """Stops one process this runner started (by its pid), escalating to SIGKILL."""
+    if proc.poll() is None:
+        try:
+            proc.send_signal(sig)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            what = " ".join(str(a) for a in proc.args[:1])
+            log(f"  pid {proc.pid} ({what}) did not stop within {timeout:.0f} s of {sig.name}: "
+                "SIGKILL")
+            stop_problems.append(f"{Path(what).name} pid {proc.pid}: no exit within "
+                                 f"{timeout:.0f} s of {sig.name}")
+            proc.kill()
+            proc.wait()
+    if proc in started:
+        started.remove(proc)
+    return proc.returncode
+
+
+def stop_all():
+    for proc in list(started):
+        stop_process(proc, timeout=5.0)
+
+
+def start_process(cmd, **kwargs):
+    proc = subprocess.Popen([str(c) for c in cmd], **kwargs)
+    started.append(proc)
+    return proc
+
+
+def on_signal(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# ---- /proc -------------------------------------------------------------------------------------
+
+def proc_stat_fields(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        text = f.read()
+    return text[text.rindex(")") + 2:].split()  # fields from 3 (state) on
+
+
+def cpu_ticks(pid):
+    """utime + stime of a process (all its threads), in clock ticks."""
+    fields = proc_stat_fields(pid)
+    return int(fields[11]) + int(fields[12])
+
+
+def child_pids(pid):
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if int(proc_stat_fields(entry)[1]) == pid:
+                children.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return children
+
+
+def status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def pss_kib(pid):
+    """Proportional set size: pages shared between processes (nginx's master and workers)
+    counted once in total."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return status_kib(pid, "VmRSS")
+
+
+def system_ticks():
+    """(task, irq, steal, total) jiffies summed over all CPUs, from /proc/stat. `task` is time
+    charged to processes (user, nice, system); `irq` is interrupt and softirq time, which on
+    loopback is mostly packet processing and is charged to no process's /proc/PID/stat."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    task = user + nice + system
+    return task, irq + softirq, steal, task + irq + softirq + idle + iowait + steal
+
+
+def self_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# ---- servers -----------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def http_get(port, path, timeout=5.0):
+    """One GET on a fresh connection: (status, head bytes, body)."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
+                  .encode())
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    return status, len(head) + 4, body
+
+
+class Server:
+    """A server this runner started: its pids, CPU time, memory."""
+
+    def __init__(self, name, proc, port, log_path):
+        self.name, self.proc, self.port, self.log_path = name, proc, port, log_path
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def cpu_ticks(self):
+        return sum(cpu_ticks(p) for p in self.pids())
+
+    def rss_kib(self):
+        return sum(status_kib(p, "VmRSS") for p in self.pids())
+
+    def pss_kib(self):
+        return sum(pss_kib(p) for p in self.pids())
+
+    def hwm_kib(self):
+        return sum(status_kib(p, "VmHWM") for p in self.pids())
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        return stop_process(self.proc)
+
+    def log_tail(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+
+class Nginx(Server):
+    def pids(self):
+        # master + workers; the workers are the master's children
+        return [self.proc.pid] + child_pids(self.proc.pid)
+
+    def stop(self):
+        return stop_process(self.proc, signal.SIGQUIT)
+
+
+def start_stubborn(binary, config, threads, tmp, tag):
+    port_file = tmp / f"port-{tag}"
+    log_path = tmp / f"stubborn-{tag}.log"
+    if port_file.exists():
+        port_file.unlink()
+    with open(log_path, "w") as out:
+        proc = start_process([binary, "--listen", f"{HOST}:0", "--port-file", port_file,
+                              "--threads", threads, "--log-level", "warn", config],
+                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        if port_file.exists():
+            text = port_file.read_text().strip()
+            if text:
+                return Server("stubborn", proc, int(text), log_path)
+        time.sleep(0.005)
+    stop_process(proc)
+    raise RuntimeError(f"stubborn did not start: {Path(log_path).read_text(errors='replace')}")
+
+
+def nginx_config(prefix, port, threads, body_file):
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return f"""# generated by benchmarks/run.py: the same replies as stubborn's bench config
+worker_processes {threads};
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+daemon off;
+master_process on;
+worker_rlimit_nofile {nofile};
+events {{
+    # nginx preallocates its connection table: sized for the 10,000-connection scenario, not
+    # more, so that its memory figures are not inflated by our choice.
+    worker_connections {IDLE_CONNECTIONS + 1024};
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000000;
+    open_file_cache max=16 inactive=60s;
+    client_body_temp_path {prefix}/client_body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    types {{
+        text/plain txt;
+    }}
+    default_type application/octet-stream;
+    server {{
+        listen {HOST}:{port} backlog=4096;
+        location = /hello {{
+            default_type text/plain;
+            return 200 "{HELLO_BODY}";
+        }}
+        location = /body-64k {{
+            alias {body_file};
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(binary, threads, tmp, body_file):
+    prefix = tmp / "nginx"
+    prefix.mkdir(exist_ok=True)
+    os.chmod(prefix, 0o755)
+    port = free_port()
+    conf = prefix / "nginx.conf"
+    conf.write_text(nginx_config(prefix, port, threads, body_file))
+    log_path = prefix / "stderr.log"
+    with open(log_path, "w") as out:
+        proc = start_process([binary, "-p", prefix, "-c", conf], stdout=out,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    server = Nginx("nginx", proc, port, log_path)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and server.alive():
+        try:
+            if http_get(port, "/hello", timeout=1.0)[0] == 200 and \
+                    len(child_pids(proc.pid)) >= int(threads):
+                return server
+        except OSError:
+            pass
+        time.sleep(0.01)
+    stop_process(proc, signal.SIGQUIT)
+    raise RuntimeError(f"nginx did not start: {server.log_tail()}")
+
+
+# ---- configs -----------------------------------------------------------------------------------
+
+def bench_config(body_file):
+    return f"""# generated by benchmarks/run.py
+[server]
+listen = "{HOST}:0"
+
+[[route]]
+name = "hello"
+method = "GET"
+path = "/hello"
+[route.reply]
+headers = {{ Content-Type = "text/plain" }}
+body = "{HELLO_BODY}"
+
+[[route]]
+name = "body-64k"
+method = "GET"
+path = "/body-64k"
+[route.reply]
+body_file = "{body_file}"
+"""
+
+
+def filler_route(i):
+    """The same shapes as benchmarks/micro_bench.cpp: exact, {param} at the end, RE2 regex and
+    {param} in the middle, all under /api/v1/."""
+    head = f'[[route]]\nname = "r{i}"\nmethod = "GET"\n'
+    kind = i % 4
+    if kind == 0:
+        return head + f'path = "/api/v1/things-{i}/items"\n[route.reply]\nbody = "exact {i}"\n'
+    if kind == 1:
+        return head + (f'path = "/api/v1/things-{i}/{{id}}"\n[route.reply]\n'
+                       'body = "item {{path.id}}"\n')
+    if kind == 2:
+        return head + (f"path_regex = '^/api/v1/regex-{i}/(?P<id>[0-9]+)$'\n[route.reply]\n"
+                       'body = "regex {{path.id}}"\n')
+    return head + (f'path = "/api/v1/{{tenant}}/things-{i}"\n[route.reply]\n'
+                   'body = "tenant {{path.tenant}}"\n')
+
+
+def routes_config(count):
+    """count - 1 filler routes, then the one ROUTES_REQUEST matches: a {param} path with a
+    templated reply whose body is the 5-byte id, like hello's."""
+    parts = [f'# generated by benchmarks/run.py: {count} routes\n[server]\nlisten = "{HOST}:0"\n']
+    parts += [filler_route(i) for i in range(count - 1)]
+    parts.append('[[route]]\nname = "last"\nmethod = "GET"\npath = "/api/v1/last/{id}"\n'
+                 '[route.reply]\nheaders = { Content-Type = "text/plain" }\n'
+                 'body = "{{path.id}}"\n')
+    return "\n".join(parts)
+
+
+def delays_config():
+    return f"""# generated by benchmarks/run.py: needs the reply key `delay`
+[server]
+listen = "{HOST}:0"
+
+[[route]]
+name = "delay-1s"
+method = "GET"
+path = "/delay-1s"
+[route.reply]
+headers = {{ Content-Type = "text/plain" }}
+body = "{HELLO_BODY}"
+delay = "1s"
+"""
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+
+quiet_budget = [120.0]  # seconds of waiting for quiet left for the whole run
+retry_budget = [8]  # wrk runs that may be repeated because another process disturbed them
+
+
+def wait_quiet(max_wait, threshold_pct=10.0):
+    """Waits (up to max_wait s, and up to what is left of quiet_budget) for a half second in which
+    the machine is nearly idle, so that another process's build does not land in a measurement.
+    Returns (waited s, busy %)."""
+    max_wait = min(max_wait, quiet_budget[0])
+    start = time.monotonic()
+    busy_pct = 0.0
+    while True:
+        b0, i0, _, t0 = system_ticks()
+        time.sleep(0.5)
+        b1, i1, _, t1 = system_ticks()
+        busy_pct = 100.0 * (b1 - b0 + i1 - i0) / max(t1 - t0, 1)
+        waited = time.monotonic() - start
+        if busy_pct < threshold_pct or waited >= max_wait:
+            quiet_budget[0] = max(quiet_budget[0] - waited + 0.5, 0.0)
+            return round(waited, 1), round(busy_pct, 1)
+
+
+def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
+    threads = threads or ctx.wrk_threads
+    url = f"http://{HOST}:{server.port}{path}"
+    cmd = [ctx.wrk, f"-t{threads}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
+           "-s", str(BENCH / "wrk" / script), url]
+    if script_args:
+        cmd += ["--"] + [str(a) for a in script_args]
+    s0 = server.cpu_ticks()
+    b0, i0, st0, t0 = system_ticks()
+    c0 = children_cpu_seconds()
+    w0 = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    wall = time.monotonic() - w0
+    c1 = children_cpu_seconds()
+    b1, i1, st1, t1 = system_ticks()
+    s1 = server.cpu_ticks()
+    line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}")
+    w = json.loads(line[len("WRK_JSON "):])
+    requests = w["requests"]
+    server_s = (s1 - s0) / CLK_TCK
+    wrk_s = c1 - c0
+    total_s = (t1 - t0) / CLK_TCK
+    other_s = max((b1 - b0) / CLK_TCK - server_s - wrk_s, 0.0)
+    errors = sum(w[k] for k in ("errors_connect", "errors_read", "errors_write",
+                                "errors_status", "errors_timeout"))
+    return {
+        "requests": requests,
+        "rps": requests / (w["duration_us"] / 1e6),
+        "p50_us": w["lat_p50_us"], "p90_us": w["lat_p90_us"], "p99_us": w["lat_p99_us"],
+        "p999_us": w["lat_p999_us"], "max_us": w["lat_max_us"], "mean_us": w["lat_mean_us"],
+        "lat_method": w.get("lat_method", "wrk"),
+        "bytes_per_reply": w["bytes"] / requests if requests else 0,
+        "errors": errors, "wrk_errors": {k: w[k] for k in w if k.startswith("errors_")},
+        "server_cpu_s": round(server_s, 3),
+        "cpu_us_per_req": server_s * 1e6 / requests if requests else None,
+        "server_cpu_pct": round(100.0 * server_s / wall, 1),
+        "wrk_cpu_s": round(wrk_s, 3),
+        "other_cpu_pct": round(100.0 * other_s / max(total_s, 1e-9), 1),
+        "softirq_cpu_pct": round(100.0 * (i1 - i0) / max(t1 - t0, 1), 1),
+        "steal_pct": round(100.0 * (st1 - st0) / max(t1 - t0, 1), 1),
+        "wall_s": round(wall, 2),
+        "wrk_cmd": " ".join(str(c) for c in cmd),
+    }
+
+
+class CpuWindow:
+    """The machine's CPU over a stretch of time: how much went to processes other than the
+    ones measured (the servers we pass in, and our own children, e.g. the client)."""
+
+    def __init__(self, servers=()):
+        self.servers = list(servers)
+        self.s0 = sum(s.cpu_ticks() for s in self.servers)
+        self.b0, self.i0, _, self.t0 = system_ticks()
+        self.c0 = children_cpu_seconds() + self_cpu_seconds()
+
+    def finish(self, extra_ticks=0):
+        b1, i1, _, t1 = system_ticks()
+        s1 = sum(s.cpu_ticks() for s in self.servers if s.alive())
+        mine = (s1 - self.s0 + extra_ticks) / CLK_TCK + children_cpu_seconds() + \
+            self_cpu_seconds() - self.c0
+        other = max((b1 - self.b0) / CLK_TCK - mine, 0.0)
+        return round(100.0 * other / max((t1 - self.t0) / CLK_TCK, 1e-9), 1)
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+# ---- the run's context and output -----------------------------------------------------------------
+
+class Context:
+    def __init__(self, args):
+        self.args = args
+        self.duration = args.duration
+        self.reps = args.reps
+        self.wrk_threads = args.wrk_threads
+        self.threads = str(args.threads)
+        self.tmp = Path(tempfile.mkdtemp(prefix="stubborn-bench-"))
+        os.chmod(self.tmp, 0o755)  # nginx workers (user nobody when run as root) read body-64k
+        self.stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        self.jsonl_path = RESULTS / f"{self.stamp}.jsonl"
+        self.md_path = RESULTS / f"{self.stamp}.md"
+        self.jsonl = open(self.jsonl_path, "w")
+        self.summaries = {}
+        self.notes = []
+        self.stubborn = Path(args.stubborn).resolve() if args.stubborn else BUILD / "stubborn"
+        self.conn_bench = None
+        self.micro_bench = None
+        self.wrk = shutil.which("wrk")
+        self.nginx = shutil.which("nginx") or (
+            "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+        self.body_file = self.tmp / "body-64k.txt"
+        line = b"stubborn benchmark body: 64 KiB of printable text in lines of 64 bytes.\n"[-64:]
+        self.body_file.write_bytes(line * (BODY_64K_SIZE // len(line)))
+        os.chmod(self.body_file, 0o644)
+        self.bench_toml = self.tmp / "bench.toml"
+        self.bench_toml.write_text(bench_config(self.body_file.name))
+        self.routes_toml = self.tmp / "routes-1000.toml"
+        self.routes_toml.write_text(routes_config(ROUTES_COUNT))
+        self.delays_toml = self.tmp / "delays.toml"
+        self.delays_toml.write_text(delays_config())
+
+    def emit(self, record):
+        self.jsonl.write(json.dumps(record, sort_keys=True) + "\n")
+        self.jsonl.flush()
+
+    def summary(self, key, record):
+        self.summaries[key] = record
+        self.emit(dict(record, type="summary", key=key))
+
+    def close(self):
+        self.jsonl.close()
+        if not self.args.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# ---- set-up ------------------------------------------------------------------------------------
+
+def raise_open_file_limit(wanted=65_536, needed=IDLE_CONNECTIONS + 1024):
+    """`ulimit -n` for the runner and, inherited, every server and client it starts: the soft
+    limit up to the hard one, and the hard one up to `wanted` where the kernel lets us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    before = (soft, hard)
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+        except (OSError, ValueError) as e:
+            log(f"open-file limit: cannot raise the hard limit {hard} to {wanted} ({e})")
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    log(f"open-file limit (ulimit -n): soft/hard {before[0]}/{before[1]} -> {soft}/{hard} for the "
+        "runner and everything it starts (resource.setrlimit, inherited)")
+    if soft < needed:
+        log(f"  warning: {soft} is below the {needed} the 10,000-connection scenarios need")
+    return before[0], soft
+
+
+def install_missing(ctx):
+    wanted = {}
+    if not ctx.wrk:
+        wanted["wrk"] = "wrk"
+    if not ctx.nginx and not ctx.args.no_nginx:
+        wanted["nginx"] = "nginx-light"
+    if not wanted:
+        return
+    line = "apt-get install -y " + " ".join(sorted(wanted.values()))
+    if os.geteuid() != 0:
+        log(f"missing {', '.join(sorted(wanted))}: as root, run: {line}  (skipping what needs them)")
+        return
+    log(f"installing {', '.join(sorted(wanted.values()))} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", "--no-install-recommends"] + sorted(wanted.values())
+    if subprocess.run(cmd, env=env).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env)
+        subprocess.run(cmd, env=env)
+    ctx.wrk = shutil.which("wrk")
+    ctx.nginx = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
+
+
+def build(ctx):
+    if ctx.args.no_build:
+        log("--no-build: using the binaries already in build-bench/")
+    else:
+        ninja = shutil.which("ninja")
+        configure = ["cmake", "-S", ROOT, "-B", BUILD, "-DCMAKE_BUILD_TYPE=Release",
+                     "-DSTUBBORN_TESTS=OFF"]
+        if not (BUILD / "CMakeCache.txt").exists():
+            configure += ["-G", "Ninja" if ninja else "Unix Makefiles"]
+        log("building Release into build-bench/: " + " ".join(str(c) for c in configure))
+        subprocess.run([str(c) for c in configure], check=True, stdout=subprocess.DEVNULL)
+        # The build's own output goes to stderr: stdout carries only the results table.
+        targets = ["stubborn"]
+        cache = (BUILD / "CMakeCache.txt").read_text(errors="replace")
+        has_bench = "benchmark_DIR:PATH=" in cache and "benchmark_DIR:PATH=benchmark_DIR-NOTFOUND" \
+            not in cache
+        if has_bench:
+            targets += ["stubborn_conn_bench", "stubborn_micro_bench"]
+        cmd = ["cmake", "--build", str(BUILD), "-j", str(NPROC), "--target"] + targets
+        log("  " + " ".join(cmd))
+        subprocess.run(cmd, check=True, stdout=sys.stderr)
+        if not has_bench:
+            # No libbenchmark-dev: benchmarks/ is not part of the build; the client needs only
+            # the standard library.
+            log("  libbenchmark-dev not found: building the connection client directly; "
+                "micro-benchmarks skipped (apt-get install libbenchmark-dev)")
+            cxx = shutil.which("c++") or shutil.which("g++")
+            subprocess.run([cxx, "-O2", "-std=c++20", "-o", str(BUILD / "stubborn_conn_bench"),
+                            str(BENCH / "conn_bench.cpp")], check=True, stdout=sys.stderr)
+    for candidate in (BUILD / "benchmarks" / "stubborn_conn_bench",
+                      BUILD / "stubborn_conn_bench"):
+        if candidate.exists():
+            ctx.conn_bench = candidate
+            break
+    candidate = BUILD / "benchmarks" / "stubborn_micro_bench"
+    ctx.micro_bench = candidate if candidate.exists() else None
+    if not ctx.stubborn.exists():
+        raise SystemExit("build-bench/stubborn is missing")
+
+
+def machine_info():
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+
+    def version(cmd):
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            return (out.stdout + out.stderr).strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.TimeoutExpired):
+            return None
+
+    def git(*args):
+        try:
+            out = subprocess.run(["git", "-C", str(ROOT)] + list(args), capture_output=True,
+                                 text=True, timeout=10)
+            return out.stdout.strip() if out.returncode == 0 else None
+        except OSError:
+            return None
+
+    return {
+        "nproc": NPROC, "cpu_model": model, "kernel": platform.release(), "mem_mib": mem,
+        "python": platform.python_version(), "loadavg": os.getloadavg(),
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain")),
+    }
+
+
+# ---- scenarios -----------------------------------------------------------------------------------
+
+def describe(rec):
+    return (f"{rec['rps']:>11,.0f} req/s  p50 {rec['p50_us'] / 1000:6.2f} ms  "
+            f"p99 {rec['p99_us'] / 1000:6.2f} ms  cpu {rec['cpu_us_per_req']:6.2f} us/req  "
+            f"(other load {rec['other_cpu_pct']:.0f}%)")
+
+
+def summarise_wrk(records):
+    return {
+        "runs": len(records),
+        "rps": median([r["rps"] for r in records]),
+        "p50_us": median([r["p50_us"] for r in records]),
+        "p99_us": median([r["p99_us"] for r in records]),
+        "max_us": median([r["max_us"] for r in records]),
+        "cpu_us_per_req": median([r["cpu_us_per_req"] for r in records]),
+        "server_cpu_pct": median([r["server_cpu_pct"] for r in records]),
+        "bytes_per_reply": median([r["bytes_per_reply"] for r in records]),
+        "errors": sum(r["errors"] for r in records),
+        "other_cpu_pct_max": max(r["other_cpu_pct"] for r in records),
+        "softirq_cpu_pct": median([r["softirq_cpu_pct"] for r in records]),
+        "wrk_cpu_s": median([r["wrk_cpu_s"] for r in records]),
+        "lat_method": records[0]["lat_method"],
+        "rps_runs": [round(r["rps"]) for r in records],
+    }
+
+
+def interleaved(ctx, scenario, contenders, duration, script, script_args=(), threads=None):
+    """Runs the contenders (label, server, path) in turn, A B A B ..., ctx.reps times each, with
+    an unrecorded 1 s warm-up before each one's first run. Returns {label: summary}."""
+    records = {label: [] for label, _, _ in contenders}
+    for label, server, path in contenders:
+        run_wrk(ctx, server, path, 1, script, script_args, threads)
+    for rep in range(ctx.reps):
+        for label, server, path in contenders:
+            while True:
+                waited, busy = wait_quiet(ctx.args.quiet_wait)
+                rec = run_wrk(ctx, server, path, duration, script, script_args, threads)
+                rec.update(type="run", scenario=scenario, server=label, rep=rep + 1,
+                           waited_for_quiet_s=waited, busy_before_pct=busy)
+                noisy = rec["other_cpu_pct"] > ctx.args.max_other_load
+                if noisy and retry_budget[0] > 0:
+                    # Another process took CPU during the run: it is kept in the JSON lines,
+                    # marked, and run again (a bounded number of times per runner invocation).
+                    retry_budget[0] -= 1
+                    rec["discarded"] = "other processes used " \
+                        f"{rec['other_cpu_pct']:.0f}% of the CPU; run again"
+                    ctx.emit(rec)
+                    log(f"  [{scenario}] {label:<14} run {rep + 1}/{ctx.reps}: {describe(rec)} "
+                        "-> discarded, again")
+                    continue
+                break
+            ctx.emit(rec)
+            records[label].append(rec)
+            log(f"  [{scenario}] {label:<14} run {rep + 1}/{ctx.reps}: {describe(rec)}")
+    return {label: summarise_wrk(recs) for label, recs in records.items()}
+
+
+def check_reply(server, path, expect_body=None, expect_len=None):
+    status, head_len, body = http_get(server.port, path)
+    ok = status == 200 and (expect_body is None or body == expect_body.encode()) and \
+        (expect_len is None or len(body) == expect_len)
+    if not ok:
+        raise RuntimeError(f"{server.name} {path}: status {status}, {len(body)} body bytes "
+                           f"{body[:80]!r}")
+    return head_len
+
+
+def scenario_vs_nginx(ctx, servers, name):
+    specs = {
+        "hello": ("/hello", "report.lua", (), HELLO_BODY, None),
+        "pipelined": ("/hello", "pipeline.lua", (PIPELINE_DEPTH,), HELLO_BODY, None),
+        "body-64k": ("/body-64k", "report.lua", (), None, BODY_64K_SIZE),
+    }
+    path, script, script_args, body, length = specs[name]
+    contenders = [("stubborn", servers["stubborn"], path)]
+    heads = {"stubborn": check_reply(servers["stubborn"], path, body, length)}
+    if servers.get("nginx"):
+        contenders.append(("nginx", servers["nginx"], path))
+        heads["nginx"] = check_reply(servers["nginx"], path, body, length)
+    log(f"[{name}] {path}: reply head bytes {heads}; wrk -t{ctx.wrk_threads} "
+        f"-c{WRK_CONNECTIONS} -d{ctx.duration}s, {ctx.reps} runs each, interleaved")
+    result = interleaved(ctx, name, contenders, ctx.duration, script, script_args)
+    for label, summary in result.items():
+        summary["head_bytes"] = heads[label]
+        ctx.summary(f"{name}/{label}", dict(summary, scenario=name, server=label))
+    if "nginx" in result:
+        s, n = result["stubborn"], result["nginx"]
+        ratio = {
+            "rps_ratio": s["rps"] / n["rps"],
+            "p99_ratio": s["p99_us"] / n["p99_us"] if n["p99_us"] else None,
+            "cpu_ratio": s["cpu_us_per_req"] / n["cpu_us_per_req"],
+            "pair_rps_ratios": [round(a / b, 3) for a, b in zip(s["rps_runs"], n["rps_runs"])],
+        }
+        ctx.summary(f"{name}/ratio", dict(ratio, scenario=name))
+        log(f"[{name}] stubborn/nginx: throughput {ratio['rps_ratio']:.3f}x, "
+            f"p99 {ratio['p99_ratio']:.2f}x, cpu/req {ratio['cpu_ratio']:.2f}x")
+
+
+def scenario_routes(ctx, servers):
+    routes = start_stubborn(ctx.stubborn, ctx.routes_toml, ctx.threads, ctx.tmp, "routes")
+    try:
+        check_reply(routes, ROUTES_REQUEST, "12345")
+        hello = servers["stubborn"]
+        log(f"[routes-1000] {ROUTES_COUNT} routes, GET {ROUTES_REQUEST} (the last route, "
+            "templated reply), interleaved with stubborn's hello")
+        result = interleaved(ctx, "routes-1000", [("routes-1000", routes, ROUTES_REQUEST),
+                                                  ("stubborn-hello", hello, "/hello")],
+                             ctx.duration, "report.lua")
+    finally:
+        routes.stop()
+    r, h = result["routes-1000"], result["stubborn-hello"]
+    ctx.summary("routes-1000/stubborn", dict(r, scenario="routes-1000", server="stubborn"))
+    ctx.summary("routes-1000/hello-reference", dict(h, scenario="routes-1000",
+                                                    server="stubborn-hello"))
+    ratio = {"rps_ratio_to_hello": r["rps"] / h["rps"],
+             "pair_ratios": [round(a / b, 3) for a, b in zip(r["rps_runs"], h["rps_runs"])]}
+    ctx.summary("routes-1000/ratio", dict(ratio, scenario="routes-1000"))
+    log(f"[routes-1000] routes-1000 / hello: {ratio['rps_ratio_to_hello']:.3f}x")
+
+
+def run_conn_bench(ctx, port, mode, connections, path, extra=()):
+    cmd = [ctx.conn_bench, "--host", HOST, "--port", port, "--mode", mode, "--connections",
+           connections, "--path", path] + list(extra)
+    return [str(c) for c in cmd]
+
+
+def scenario_delays(ctx):
+    check = subprocess.run([str(ctx.stubborn), "--check", str(ctx.delays_toml)],
+                           capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        reason = (check.stderr or check.stdout).strip().splitlines()
+        reason = reason[0] if reason else f"exit {check.returncode}"
+        log(f"[delays] skipped: delay not supported yet ({reason})")
+        ctx.summary("delays", {"scenario": "delays", "skipped": "delay not supported yet",
+                               "check_output": reason})
+        return
+    for n in DELAY_CONNECTIONS:
+        runs = []
+        for rep in range(ctx.reps):
+            server = start_stubborn(ctx.stubborn, ctx.delays_toml, ctx.threads, ctx.tmp, "delays")
+            try:
+                wait_quiet(ctx.args.quiet_wait)
+                s0 = server.cpu_ticks()
+                window = CpuWindow([server])
+                fds_before = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+                client = start_process(
+                    run_conn_bench(ctx, server.port, "delays", n, "/delay-1s",
+                                   ["--on-time-ms", DELAY_ON_TIME_MS, "--timeout-seconds", 15,
+                                    "--wait-go"]),
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                try:
+                    connected = json.loads(read_line(client, 90))
+                    # How many of the connections the server had accepted when the requests
+                    # went out: the rest wait in the kernel's accept queue, their delay not
+                    # yet started.
+                    accepted = len(os.listdir(f"/proc/{server.proc.pid}/fd")) - fds_before
+                    client.stdin.write("go\n")
+                    client.stdin.flush()
+                    rec = json.loads(read_line(client, 90))
+                    client.wait(timeout=30)
+                finally:
+                    stop_process(client)
+                rec["accepted_at_send"] = accepted
+                rec["connect_ms"] = connected["connect_ms"]
+                rec["other_cpu_pct"] = window.finish()
+                ticks = server.cpu_ticks() - s0
+                rec.update(type="run", scenario="delays", server="stubborn", rep=rep + 1,
+                           peak_rss_kib=server.hwm_kib(), rss_kib=server.rss_kib(),
+                           server_cpu_s=ticks / CLK_TCK,
+                           cpu_us_per_req=(ticks / CLK_TCK * 1e6 / rec["replies"]
+                                           if rec["replies"] else None))
+            finally:
+                server.stop()
+            ctx.emit(rec)
+            runs.append(rec)
+            log(f"  [delays] {n:>6} connections run {rep + 1}/{ctx.reps}: on time "
+                f"{rec['on_time']}/{n}, p50 {rec['p50_ms']:.1f} ms, p99 {rec['p99_ms']:.1f} ms, "
+                f"max {rec['max_ms']:.1f} ms, peak RSS {rec['peak_rss_kib'] / 1024:.1f} MiB "
+                f"(accepted {rec['accepted_at_send']} when the requests went out, in "
+                f"{rec['send_ms']:.0f} ms)")
+        ctx.summary(f"delays/{n}", {
+            "scenario": "delays", "connections": n, "runs": len(runs),
+            "on_time_median": median([r["on_time"] for r in runs]),
+            "on_time_min": min(r["on_time"] for r in runs),
+            "replies_min": min(r["replies"] for r in runs),
+            "p50_ms": median([r["p50_ms"] for r in runs]),
+            "p99_ms": median([r["p99_ms"] for r in runs]),
+            "max_ms": median([r["max_ms"] for r in runs]),
+            "max_ms_worst": max(r["max_ms"] for r in runs),
+            "peak_rss_kib": median([r["peak_rss_kib"] for r in runs]),
+            "peak_rss_kib_max": max(r["peak_rss_kib"] for r in runs),
+            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in runs]),
+            "other_cpu_pct_max": max(r["other_cpu_pct"] for r in runs),
+            "send_ms": median([r["send_ms"] for r in runs]),
+            "accepted_at_send_min": min(r["accepted_at_send"] for r in runs),
+            "on_time_runs": [r["on_time"] for r in runs],
+        })
+
+
+def read_line(proc, timeout):
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        raise RuntimeError("conn_bench said nothing in time")
+    return proc.stdout.readline()
+
+
+def hold_idle_connections(ctx, server, label, rep):
+    """10,000 keep-alive connections, one request each, then held idle: the server's memory."""
+    client = None
+    try:
+        time.sleep(0.3)
+        rss_idle, pss_idle = server.rss_kib(), server.pss_kib()
+        s0 = server.cpu_ticks()
+        window = CpuWindow([server])
+        client = start_process(
+            run_conn_bench(ctx, server.port, "idle", IDLE_CONNECTIONS, "/hello",
+                           ["--hold-seconds", 60]),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holding = json.loads(read_line(client, 60))
+        time.sleep(1.0)  # let the server settle with every connection idle
+        rss_held, pss_held = server.rss_kib(), server.pss_kib()
+        client.stdin.close()
+        final = json.loads(read_line(client, 60))
+        client.wait(timeout=30)
+        started.remove(client)
+        client = None
+        ticks = server.cpu_ticks() - s0
+        other = window.finish()
+        time.sleep(0.5)
+        rss_after = server.rss_kib()
+    finally:
+        if client is not None:
+            stop_process(client)
+    served = holding["first_ok"] + final["second_ok"]
+    return {
+        "type": "run", "scenario": "connections", "server": label, "rep": rep + 1,
+        "connections": IDLE_CONNECTIONS, "connected": holding["connected"],
+        "first_ok": holding["first_ok"], "still_open": final["still_open"],
+        "second_ok": final["second_ok"],
+        "rss_idle_kib": rss_idle, "rss_held_kib": rss_held, "rss_after_kib": rss_after,
+        "pss_idle_kib": pss_idle, "pss_held_kib": pss_held,
+        "peak_rss_kib": server.hwm_kib(),
+        "kib_per_connection": (rss_held - rss_idle) / IDLE_CONNECTIONS,
+        "pss_kib_per_connection": (pss_held - pss_idle) / IDLE_CONNECTIONS,
+        "server_cpu_s": ticks / CLK_TCK,
+        "cpu_us_per_req": ticks / CLK_TCK * 1e6 / served if served else None,
+        "connect_ms": holding["connect_ms"], "other_cpu_pct": other,
+    }
+
+
+def scenario_connections(ctx):
+    labels = ["stubborn"] + (["nginx"] if ctx.nginx and not ctx.args.no_nginx else [])
+    runs = {label: [] for label in labels}
+    for rep in range(ctx.reps):
+        for label in labels:
+            if label == "stubborn":
+                server = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads, ctx.tmp,
+                                        "conns")
+            else:
+                server = start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file)
+            try:
+                rec = hold_idle_connections(ctx, server, label, rep)
+            finally:
+                server.stop()
+            ctx.emit(rec)
+            runs[label].append(rec)
+            log(f"  [connections] {label:<8} run {rep + 1}/{ctx.reps}: idle "
+                f"{rec['rss_idle_kib'] / 1024:.1f} MiB RSS ({rec['pss_idle_kib'] / 1024:.1f} PSS), "
+                f"{rec['connected']} connections held: {rec['rss_held_kib'] / 1024:.1f} MiB RSS "
+                f"({rec['pss_held_kib'] / 1024:.1f} PSS, {rec['pss_kib_per_connection']:.2f} "
+                f"KiB each), 2nd request answered on {rec['second_ok']}")
+    for label, recs in runs.items():
+        key = "connections" if label == "stubborn" else f"connections/{label}"
+        ctx.summary(key, {
+            "scenario": "connections", "server": label, "connections": IDLE_CONNECTIONS,
+            "runs": len(recs),
+            "rss_idle_kib": median([r["rss_idle_kib"] for r in recs]),
+            "rss_held_kib": median([r["rss_held_kib"] for r in recs]),
+            "rss_held_kib_max": max(r["rss_held_kib"] for r in recs),
+            "pss_idle_kib": median([r["pss_idle_kib"] for r in recs]),
+            "pss_held_kib": median([r["pss_held_kib"] for r in recs]),
+            "peak_rss_kib": median([r["peak_rss_kib"] for r in recs]),
+            "rss_after_kib": median([r["rss_after_kib"] for r in recs]),
+            "kib_per_connection": median([r["kib_per_connection"] for r in recs]),
+            "pss_kib_per_connection": median([r["pss_kib_per_connection"] for r in recs]),
+            "second_ok_min": min(r["second_ok"] for r in recs),
+            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in recs]),
+            "other_cpu_pct_max": max(r["other_cpu_pct"] for r in recs),
+        })
+
+
+def first_reply_ms(port, t0, deadline_s=10.0):
+    request = f"GET {ROUTES_REQUEST} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    while time.perf_counter() - t0 < deadline_s:
+        try:
+            with socket.create_connection((HOST, port), timeout=2.0) as s:
+                s.sendall(request)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                if data.startswith(b"HTTP/1.1 200"):
+                    return (time.perf_counter() - t0) * 1000.0
+        except OSError:
+            pass
+        time.sleep(0.0002)
+    raise RuntimeError("no reply within 10 s of exec")
+
+
+def scenario_startup(ctx):
+    runs = []
+    for rep in range(max(ctx.reps, 5)):
+        port = free_port()
+        log_path = ctx.tmp / "startup.log"
+        wait_quiet(ctx.args.quiet_wait)
+        window = CpuWindow()
+        with open(log_path, "w") as out:
+            t0 = time.perf_counter()
+            proc = start_process([ctx.stubborn, "--listen", f"{HOST}:{port}", "--threads",
+                                  ctx.threads, "--log-level", "warn", ctx.routes_toml],
+                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            ms = first_reply_ms(port, t0)
+            ticks = cpu_ticks(proc.pid)
+            rss = status_kib(proc.pid, "VmRSS")
+            other = window.finish(extra_ticks=ticks)
+        finally:
+            stop_process(proc)
+        rec = {"type": "run", "scenario": "startup", "server": "stubborn", "rep": rep + 1,
+               "routes": ROUTES_COUNT, "first_reply_ms": ms, "server_cpu_s": ticks / CLK_TCK,
+               "cpu_us_per_req": ticks / CLK_TCK * 1e6, "rss_kib": rss,
+               "other_cpu_pct": other}
+        ctx.emit(rec)
+        runs.append(rec)
+        log(f"  [startup] run {rep + 1}: first reply {ms:.1f} ms after exec "
+            f"({ROUTES_COUNT} routes), RSS {rss / 1024:.1f} MiB")
+    t0 = time.perf_counter()
+    subprocess.run([str(ctx.stubborn), "--check", str(ctx.routes_toml)], capture_output=True)
+    check_ms = (time.perf_counter() - t0) * 1000.0
+    ctx.summary("startup", {
+        "scenario": "startup", "routes": ROUTES_COUNT, "runs": len(runs),
+        "first_reply_ms": median([r["first_reply_ms"] for r in runs]),
+        "first_reply_ms_max": max(r["first_reply_ms"] for r in runs),
+        "first_reply_ms_min": min(r["first_reply_ms"] for r in runs),
+        "check_ms": check_ms,
+        "cpu_us_per_req": median([r["cpu_us_per_req"] for r in runs]),
+        "rss_kib": median([r["rss_kib"] for r in runs]),
+        "other_cpu_pct_max": max(r["other_cpu_pct"] for r in runs),
+    })
+
+
+def scenario_micro(ctx):
+    if not ctx.micro_bench:
+        log("[micro] skipped: stubborn_micro_bench not built (libbenchmark-dev missing)")
+        ctx.summary("micro", {"scenario": "micro", "skipped": "libbenchmark-dev not installed"})
+        return
+    reps = 1 if ctx.args.quick else 3
+    min_time = "0.05" if ctx.args.quick else "0.2"
+    cmd = [str(ctx.micro_bench), "--benchmark_format=json", f"--benchmark_repetitions={reps}",
+           f"--benchmark_min_time={min_time}"]
+    if reps > 1:
+        cmd.append("--benchmark_report_aggregates_only=true")
+    log("[micro] " + " ".join(cmd))
+    waited, busy = wait_quiet(ctx.args.quiet_wait)
+    window = CpuWindow()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True)
+    other = window.finish()
+    data = json.loads(out.stdout)
+    rows = {}
+    for b in data["benchmarks"]:
+        if reps > 1 and b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"]
+        scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+        # CPU time is the headline: on a shared machine real time also counts the time the
+        # benchmark thread waited for a core.
+        rows[name] = {"ns": b["cpu_time"] * scale, "real_ns": b["real_time"] * scale,
+                      "allocs_per_iter": b.get("allocs/iter")}
+        ctx.emit({"type": "run", "scenario": "micro", "name": name, **rows[name]})
+    for name, row in rows.items():
+        log(f"  [micro] {name:<28} {fmt_ns(row['ns']):>10}  allocs/iter "
+            f"{row['allocs_per_iter'] if row['allocs_per_iter'] is not None else '-'}")
+    ctx.summary("micro", {"scenario": "micro", "repetitions": reps, "statistic": "median",
+                          "benchmarks": rows, "busy_before_pct": busy,
+                          "other_cpu_pct_max": other})
+
+
+def scenario_wrk_threads(ctx, servers):
+    """Measures wrk -t1 against -t2 on hello, for both servers, interleaved."""
+    contenders = [("stubborn", servers["stubborn"], "/hello")]
+    if servers.get("nginx"):
+        contenders.append(("nginx", servers["nginx"], "/hello"))
+    for t in (1, 2):
+        log(f"[wrk-threads] wrk -t{t}")
+        result = interleaved(ctx, f"wrk-threads-t{t}", contenders, ctx.duration, "report.lua",
+                             threads=t)
+        for label, summary in result.items():
+            ctx.summary(f"wrk-threads/t{t}/{label}", dict(summary, scenario="wrk-threads",
+                                                         server=label, wrk_threads=t))
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+def fmt_ns(ns):
+    if ns is None:
+        return "-"
+    if ns < 1e3:
+        return f"{ns:.0f} ns"
+    if ns < 1e6:
+        return f"{ns / 1e3:.2f} us"
+    return f"{ns / 1e6:.2f} ms"
+
+
+def fmt_ms_us(us):
+    return "-" if us is None else f"{us / 1000:.2f} ms"
+
+
+def fmt_num(v, digits=0):
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("met" if ok else "MISSED")
+
+
+def targets(ctx):
+    s = ctx.summaries
+    rows = []
+
+    def add(name, target, measured, ok):
+        rows.append({"target": name, "wanted": target, "measured": measured, "result": verdict(ok)})
+
+    for name in ("hello", "pipelined"):
+        r = s.get(f"{name}/ratio")
+        if r:
+            add(f"{name}: throughput vs nginx", ">= 1.0x", f"{r['rps_ratio']:.3f}x",
+                r["rps_ratio"] >= 1.0)
+            add(f"{name}: p99 vs nginx", "<= 1.0x",
+                f"{r['p99_ratio']:.2f}x ({fmt_ms_us(s[name + '/stubborn']['p99_us'])} vs "
+                f"{fmt_ms_us(s[name + '/nginx']['p99_us'])})", r["p99_ratio"] <= 1.0)
+            add(f"{name}: CPU per request vs nginx", "<= nginx",
+                f"{s[name + '/stubborn']['cpu_us_per_req']:.2f} vs "
+                f"{s[name + '/nginx']['cpu_us_per_req']:.2f} us", r["cpu_ratio"] <= 1.0)
+    r = s.get("routes-1000/ratio")
+    if r:
+        add("routes-1000 vs hello", ">= 0.9x", f"{r['rps_ratio_to_hello']:.3f}x",
+            r["rps_ratio_to_hello"] >= 0.9)
+    m = s.get("micro")
+    if m and "benchmarks" in m:
+        worst = max((v["ns"], k) for k, v in m["benchmarks"].items() if k.endswith("/1000")
+                    and k.startswith("bm_match"))
+        add("match 1,000 routes (median, slowest kind)", "< 1 us",
+            f"{fmt_ns(worst[0])} ({worst[1]})", worst[0] < 1000)
+    d = s.get("delays/10000")
+    if s.get("delays", {}).get("skipped"):
+        add("delays: 10,000 on time; peak RSS", "10,000/10,000; < 64 MiB", "skipped: "
+            "delay not supported yet", None)
+    elif d:
+        add("delays: 10,000 on time (worst run)", "10,000/10,000", f"{d['on_time_min']:,}",
+            d["on_time_min"] == 10000)
+        add("delays: peak RSS (10,000)", "< 64 MiB", f"{d['peak_rss_kib_max'] / 1024:.1f} MiB",
+            d["peak_rss_kib_max"] < 64 * 1024)
+    c = s.get("connections")
+    if c:
+        add("connections: 10,000 idle, RSS", "< 64 MiB", f"{c['rss_held_kib_max'] / 1024:.1f} MiB",
+            c["rss_held_kib_max"] < 64 * 1024)
+        add("connections: idle server RSS", "< 10 MiB", f"{c['rss_idle_kib'] / 1024:.1f} MiB",
+            c["rss_idle_kib"] < 10 * 1024)
+    st = s.get("startup")
+    if st:
+        add("startup, 1,000 routes (median)", "< 100 ms",
+            f"{st['first_reply_ms']:.1f} ms (max {st['first_reply_ms_max']:.1f})",
+            st["first_reply_ms"] < 100)
+    return rows
+
+
+def markdown(ctx, meta):
+    s = ctx.summaries
+    out = [f"# stubborn benchmark {ctx.stamp}", ""]
+    out.append(f"Machine: {meta['nproc']} x {meta['cpu_model']}, Linux {meta['kernel']}, "
+               f"{meta['mem_mib']:,} MiB; git {meta['git_commit'] or '(no commit)'}"
+               f"{' + local changes' if meta['git_dirty'] else ''}. wrk -t{ctx.wrk_threads} "
+               f"-c{WRK_CONNECTIONS} -d{ctx.duration}s, keep-alive, server threads "
+               f"{ctx.threads} (nginx worker_processes {ctx.threads}); medians of {ctx.reps} "
+               f"runs, stubborn and nginx interleaved. Open-file limit (ulimit -n): "
+               f"{meta['nofile_before']} -> {meta['nofile']}, set by the runner.")
+    out.append("")
+    rows = []
+    for name in ("hello", "pipelined", "body-64k", "routes-1000"):
+        for label in ("stubborn", "nginx", "hello-reference"):
+            r = s.get(f"{name}/{label}")
+            if not r:
+                continue
+            if name == "routes-1000":
+                ratio = s[f"{name}/ratio"]["rps_ratio_to_hello"] if label == "stubborn" else None
+                ratio_text = f"{ratio:.3f}x hello" if ratio else "(hello, same run)"
+            else:
+                rr = s.get(f"{name}/ratio")
+                ratio_text = (f"**{rr['rps_ratio']:.3f}x** (p99 {rr['p99_ratio']:.2f}x, "
+                              f"CPU {rr['cpu_ratio']:.2f}x)" if rr and label == "stubborn"
+                              else "")
+            rows.append(f"| {name} | {label if label != 'hello-reference' else 'stubborn hello'} "
+                        f"| {fmt_num(r['rps'])} | {fmt_ms_us(r['p50_us'])} "
+                        f"| {fmt_ms_us(r['p99_us'])} | {fmt_ms_us(r['max_us'])} "
+                        f"| {r['cpu_us_per_req']:.2f} | {r['bytes_per_reply']:.0f} "
+                        f"| {ratio_text} | {r['errors']} | {r['other_cpu_pct_max']:.0f}% |")
+    if rows:
+        out += ["| scenario | server | req/s | p50 | p99 | max | server CPU us/req | bytes/reply "
+                "| stubborn / nginx | errors | other load (max) |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"] + rows + [""]
+        if s.get("pipelined/stubborn"):
+            out += ["Pipelined latencies are per batch of 16 (wrk times the batch's write to its "
+                    "16th reply).", ""]
+    if s.get("delays", {}).get("skipped"):
+        out += [f"delays: skipped: {s['delays']['skipped']} "
+                f"(`stubborn --check`: {s['delays']['check_output']})", ""]
+    drows = []
+    for n in DELAY_CONNECTIONS:
+        d = s.get(f"delays/{n}")
+        if d:
+            runs = ", ".join(f"{x:,}" for x in d["on_time_runs"])
+            drows.append(f"| {n:,} | {fmt_num(d['on_time_median'])} ({runs}) "
+                         f"| {d['p50_ms']:.1f} ms | {d['p99_ms']:.1f} ms | {d['max_ms']:.1f} ms "
+                         f"(worst {d['max_ms_worst']:.1f}) | {d['peak_rss_kib'] / 1024:.1f} MiB "
+                         f"| {d['cpu_us_per_req']:.1f} | {d['send_ms']:.0f} ms "
+                         f"| {d['accepted_at_send_min']:,} |")
+    if drows:
+        out += [f"| delays: connections, 1 s delay | on time (<= {DELAY_ON_TIME_MS:.0f} ms): "
+                "median (each run) | p50 | p99 | max | peak RSS | server CPU us/req "
+                "| client's send burst | accepted when sent (worst run) |",
+                "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"] + drows + [""]
+    crow = []
+    for key in ("connections", "connections/nginx"):
+        c = s.get(key)
+        if c:
+            crow.append(f"| {c['server']} | {c['rss_idle_kib'] / 1024:.1f} MiB "
+                        f"({c['pss_idle_kib'] / 1024:.1f}) | {c['rss_held_kib'] / 1024:.1f} MiB "
+                        f"({c['pss_held_kib'] / 1024:.1f}) | {c['pss_kib_per_connection']:.2f} "
+                        f"KiB | {c['rss_after_kib'] / 1024:.1f} MiB | {c['second_ok_min']:,} "
+                        f"| {c['cpu_us_per_req']:.1f} |")
+    if crow:
+        out += ["| connections: 10,000 idle keep-alive | idle server RSS (PSS) | RSS (PSS) with "
+                "10,000 held | PSS per connection | RSS after they close | answered a 2nd "
+                "request | server CPU us/req |", "|---|---:|---:|---:|---:|---:|---:|"]
+        out += crow + ["", "nginx's figures are its master and workers summed; PSS counts the "
+                       "pages they share once.", ""]
+    st = s.get("startup")
+    if st:
+        out += ["| startup | exec to first reply (median) | min | max | `--check` wall time "
+                "| server CPU | RSS |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+                f"| {st['routes']:,} routes | {st['first_reply_ms']:.1f} ms "
+                f"| {st['first_reply_ms_min']:.1f} ms | {st['first_reply_ms_max']:.1f} ms "
+                f"| {st['check_ms']:.1f} ms | {st['cpu_us_per_req'] / 1000:.1f} ms "
+                f"| {st['rss_kib'] / 1024:.1f} MiB |", ""]
+    m = s.get("micro")
+    if m and "benchmarks" in m:
+        out += [f"| micro-benchmark ({m['statistic']} of {m['repetitions']}) | CPU time "
+                "| real time | allocations per iteration |", "|---|---:|---:|---:|"]
+        for name, row in m["benchmarks"].items():
+            allocs = row["allocs_per_iter"]
+            out.append(f"| {name} | {fmt_ns(row['ns'])} | {fmt_ns(row['real_ns'])} | "
+                       f"{'-' if allocs is None else f'{allocs:g}'} |")
+        out.append("")
+    wt = [k for k in s if k.startswith("wrk-threads/")]
+    if wt:
+        out += ["| wrk threads | server | req/s | p99 | server CPU us/req | server CPU "
+                "(of one core) | wrk CPU (of one core) |", "|---|---|---:|---:|---:|---:|---:|"]
+        for k in sorted(wt):
+            r = s[k]
+            out.append(f"| -t{r['wrk_threads']} | {r['server']} | {fmt_num(r['rps'])} "
+                       f"| {fmt_ms_us(r['p99_us'])} | {r['cpu_us_per_req']:.2f} "
+                       f"| {r['server_cpu_pct']:.0f}% "
+                       f"| {100 * r['wrk_cpu_s'] / ctx.duration:.0f}% |")
+        out.append("")
+    t = targets(ctx)
+    if t:
+        out += ["| target | wanted | measured | result |", "|---|---|---|---|"]
+        out += [f"| {r['target']} | {r['wanted']} | {r['measured']} | {r['result']} |" for r in t]
+        out.append("")
+    for r in t:
+        ctx.emit(dict(r, type="target"))
+    noisy = [k for k, v in s.items() if isinstance(v, dict) and
+             (v.get("other_cpu_pct_max") or 0) > 10]
+    if noisy:
+        out += [f"Note: other processes used more than 10% of the CPU during some runs of "
+                f"{', '.join(sorted(noisy))}; see `other_cpu_pct` in the JSON lines.", ""]
+    repeated = 8 - retry_budget[0]
+    if repeated:
+        out += [f"{repeated} wrk run(s) were repeated because other processes used more than "
+                f"{ctx.args.max_other_load:g}% of the CPU during them (they are in the JSON lines, "
+                "marked `discarded`).", ""]
+    if stop_problems:
+        out += ["Servers that did not exit on their stop signal (killed after the timeout): "
+                + "; ".join(stop_problems) + ".", ""]
+    out.append(f"Command: `python3 benchmarks/run.py {' '.join(sys.argv[1:])}`".rstrip())
+    return "\n".join(out) + "\n"
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="short runs for iterating: 2 s, one run each, shorter micro-benchmarks")
+    p.add_argument("--only", default="",
+                   help="comma-separated scenarios: " + ",".join(DEFAULT_SCENARIOS + EXTRA_SCENARIOS))
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per wrk run (default 8, --quick 2)")
+    p.add_argument("--reps", type=int, default=None, help="runs per scenario (default 3)")
+    p.add_argument("--threads", type=int, default=NPROC,
+                   help="stubborn --threads and nginx worker_processes (default: nproc)")
+    p.add_argument("--wrk-threads", type=int, default=DEFAULT_WRK_THREADS)
+    p.add_argument("--quiet-wait", type=float, default=15.0,
+                   help="before each run, wait up to this long for other processes to go quiet "
+                        "(at most 120 s in all)")
+    p.add_argument("--max-other-load", type=float, default=10.0,
+                   help="a wrk run during which other processes used more than this %% of the "
+                        "machine's CPU is repeated (at most 8 repeats in all)")
+    p.add_argument("--no-build", action="store_true", help="use the binaries in build-bench/")
+    p.add_argument("--no-nginx", action="store_true", help="skip the nginx side by side")
+    p.add_argument("--keep", action="store_true", help="keep the generated configs (temp dir)")
+    p.add_argument("--stubborn", default=None,
+                   help="benchmark this stubborn binary instead of build-bench/stubborn")
+    args = p.parse_args()
+    if args.duration is None:
+        args.duration = 2 if args.quick else 8
+    if args.reps is None:
+        args.reps = 1 if args.quick else 3
+    args.duration = int(args.duration) if float(args.duration).is_integer() else args.duration
+    chosen = [x.strip() for x in args.only.split(",") if x.strip()] or DEFAULT_SCENARIOS
+    unknown = [x for x in chosen if x not in DEFAULT_SCENARIOS + EXTRA_SCENARIOS]
+    if unknown:
+        p.error(f"unknown scenario {', '.join(unknown)}")
+    args.scenarios = chosen
+    return args
+
+
+def main():
+    args = parse_args()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    limit_before, limit_after = raise_open_file_limit()
+    ctx = Context(args)
+    t_start = time.monotonic()
+    servers = {}
+    try:
+        install_missing(ctx)
+        build(ctx)
+        meta = machine_info()
+        meta.update(type="meta", stamp=ctx.stamp, argv=sys.argv[1:], duration_s=ctx.duration,
+                    reps=ctx.reps, wrk_threads=ctx.wrk_threads, wrk_connections=WRK_CONNECTIONS,
+                    server_threads=ctx.threads, wrk=ctx.wrk, nginx=ctx.nginx,
+                    nofile_before=limit_before, nofile=limit_after, configs=str(ctx.tmp),
+                    nginx_version=(subprocess.run([ctx.nginx, "-v"], capture_output=True,
+                                                  text=True).stderr.strip()
+                                   if ctx.nginx else None))
+        ctx.emit(meta)
+        log(f"machine: {meta['nproc']} x {meta['cpu_model']}, Linux {meta['kernel']}, "
+            f"load average {', '.join(f'{x:.2f}' for x in meta['loadavg'])}")
+        wrk_scenarios = [x for x in args.scenarios
+                         if x in ("hello", "pipelined", "body-64k", "routes-1000", "wrk-threads")]
+        if wrk_scenarios and not ctx.wrk:
+            log("wrk is not installed: skipping " + ", ".join(wrk_scenarios))
+            args.scenarios = [x for x in args.scenarios if x not in wrk_scenarios]
+            wrk_scenarios = []
+        if wrk_scenarios:
+            servers["stubborn"] = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads,
+                                                 ctx.tmp, "main")
+            nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads")
+                               for x in wrk_scenarios)
+            if nginx_wanted and ctx.nginx and not args.no_nginx:
+                servers["nginx"] = start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file)
+            elif nginx_wanted:
+                log("nginx is not available: stubborn runs alone, no ratios")
+        needs_client = any(x in ("delays", "connections") for x in args.scenarios)
+        if needs_client and not ctx.conn_bench:
+            raise SystemExit("stubborn_conn_bench was not built")
+        for name in args.scenarios:
+            if name in ("hello", "pipelined", "body-64k"):
+                scenario_vs_nginx(ctx, servers, name)
+            elif name == "routes-1000":
+                scenario_routes(ctx, servers)
+            elif name == "delays":
+                scenario_delays(ctx)
+            elif name == "connections":
+                scenario_connections(ctx)
+            elif name == "startup":
+                scenario_startup(ctx)
+            elif name == "micro":
+                scenario_micro(ctx)
+            elif name == "wrk-threads":
+                scenario_wrk_threads(ctx, servers)
+        for server in servers.values():
+            server.stop()
+        servers.clear()
+        text = markdown(ctx, meta)
+        text += f"\nTotal runner time: {time.monotonic() - t_start:.0f} s.\n"
+        ctx.md_path.write_text(text)
+        print(text)
+        log(f"results: {ctx.jsonl_path.relative_to(ROOT)} and {ctx.md_path.relative_to(ROOT)}")
+    finally:
+        for server in servers.values():
+            if server.alive():
+                server.stop()
+        stop_all()
+        ctx.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,6 +1,7 @@
 #include "stubborn/server.hpp"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -35,6 +36,7 @@ struct worker {
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
   net::steady_timer sweep_timer{io};
+  bool stopping = false;  // touched only on this worker's thread
   std::thread thread;
 };
 
@@ -42,7 +44,9 @@ net::awaitable<void> sweep_loop(worker* w) {
   for (;;) {
     w->sweep_timer.expires_after(connection_registry::sweep_interval);
     auto [ec] = co_await w->sweep_timer.async_wait(use_tuple);
-    if (ec) co_return;
+    // A completion already queued when stop() cancelled the timer arrives without an error:
+    // the flag keeps the loop from re-arming, so the io_context can run out of work.
+    if (ec || w->stopping) co_return;
     w->registry.sweep();
   }
 }
@@ -60,8 +64,7 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, std::list<worker>* wor
   for (;;) {
     worker& target = *next;
     if (++next == workers->end()) next = workers->begin();
-    connection_socket socket(target.io);
-    auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
+    auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
     if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
     if (ec) {
       if (is_descriptor_exhaustion(ec)) {
@@ -71,16 +74,30 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, std::list<worker>* wor
       }
       continue;
     }
+    boost::system::error_code ignored;
     if (state->open_connections.load(std::memory_order_relaxed) >= max_connections) {
       state->refused_connections.fetch_add(1, std::memory_order_relaxed);
-      boost::system::error_code ignored;
       socket.close(ignored);
       continue;
     }
-    boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    net::co_spawn(target.io, serve_connection(std::move(socket), state, &target.registry),
-                  net::detached);
+    // The descriptor is handed over bare and registered by the worker itself: its reactor runs
+    // without per-socket locks, so no other thread may touch a socket's reactor state.
+    net::generic::stream_protocol protocol(socket.local_endpoint(ignored).protocol().family(),
+                                           IPPROTO_TCP);
+    int fd = socket.release(ignored);
+    if (ignored) continue;
+    net::post(target.io, [fd, protocol, state, w = &target] {
+      boost::system::error_code assign_error;
+      connection_socket connection(w->io);
+      connection.assign(protocol, fd, assign_error);
+      if (assign_error) {
+        ::close(fd);
+        return;
+      }
+      net::co_spawn(w->io, serve_connection(std::move(connection), state, &w->registry),
+                    net::detached);
+    });
   }
 }
 
@@ -173,6 +190,7 @@ void server::stop(std::chrono::milliseconds drain) {
   // 3. Whatever is left is closed; the threads end when their work is done.
   for (auto& w : s.workers) {
     net::post(w.io, [&w] {
+      w.stopping = true;
       w.registry.close_all();
       w.sweep_timer.cancel();
       w.work.reset();

@@ -9,6 +9,23 @@ namespace stubborn {
 
 namespace {
 
+// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629 §4), 0 if none.
+std::size_t utf8_sequence_length(std::string_view s) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  unsigned char lead = byte(0);
+  std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 ? 2 : 0;
+  if (lead > 0xF4 || length == 0 || s.size() < length) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  // No overlong forms, surrogates or code points past U+10FFFF.
+  if (lead == 0xE0 && byte(1) < 0xA0) return 0;
+  if (lead == 0xED && byte(1) > 0x9F) return 0;
+  if (lead == 0xF0 && byte(1) < 0x90) return 0;
+  if (lead == 0xF4 && byte(1) > 0x8F) return 0;
+  return length;
+}
+
 void append_escaped(std::string_view value, template_escape escape, std::string& out) {
   switch (escape) {
     case template_escape::none:
@@ -24,7 +41,21 @@ void append_escaped(std::string_view value, template_escape escape, std::string&
       }
       return;
     case template_escape::json_string:
-      for (char c : value) {
+      // JSON text is UTF-8 (RFC 8259 §8.1): bytes that do not form UTF-8 become U+FFFD.
+      for (std::size_t i = 0; i < value.size();) {
+        auto lead = static_cast<unsigned char>(value[i]);
+        if (lead >= 0x80) {
+          std::size_t length = utf8_sequence_length(value.substr(i));
+          if (length == 0) {
+            out.append("\xEF\xBF\xBD");
+            ++i;
+          } else {
+            out.append(value.substr(i, length));
+            i += length;
+          }
+          continue;
+        }
+        char c = value[i++];
         auto u = static_cast<unsigned char>(c);
         switch (c) {
           case '"': out.append("\\\""); break;

@@ -7,7 +7,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -56,12 +55,16 @@ bool http_response::has_header(std::string_view name) const {
 
 raw_client::raw_client(std::uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd_ >= 0);
+  if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    int error = errno;
+    ::close(fd_);
+    throw std::runtime_error(std::string("connect: ") + std::strerror(error));
+  }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
@@ -95,7 +98,7 @@ http_response raw_client::read_response(bool no_body) {
   http_response r;
   std::size_t end;
   while ((end = buffer_.find("\r\n\r\n")) == std::string::npos) {
-    if (!fill(timeout_)) FAIL("no complete response head; got: " << buffer_);
+    if (!fill(timeout_)) throw std::runtime_error("no complete response head; got: " + buffer_);
   }
   r.head = buffer_.substr(0, end + 4);
   std::string_view head(r.head);
@@ -122,7 +125,7 @@ http_response raw_client::read_response(bool no_body) {
     if (r.has_header("Content-Length")) {
       std::size_t length = std::stoul(r.header("Content-Length"));
       while (buffer_.size() < length) {
-        if (!fill(timeout_)) FAIL("body shorter than Content-Length");
+        if (!fill(timeout_)) throw std::runtime_error("body shorter than Content-Length");
       }
       r.body = buffer_.substr(0, length);
       buffer_.erase(0, length);
@@ -130,11 +133,11 @@ http_response raw_client::read_response(bool no_body) {
       for (;;) {
         std::size_t eol;
         while ((eol = buffer_.find("\r\n")) == std::string::npos) {
-          if (!fill(timeout_)) FAIL("chunked body cut short");
+          if (!fill(timeout_)) throw std::runtime_error("chunked body cut short");
         }
         std::size_t size = std::stoul(buffer_.substr(0, eol), nullptr, 16);
         while (buffer_.size() < eol + 2 + size + 2) {
-          if (!fill(timeout_)) FAIL("chunk cut short");
+          if (!fill(timeout_)) throw std::runtime_error("chunk cut short");
         }
         r.body += buffer_.substr(eol + 2, size);
         buffer_.erase(0, eol + 2 + size + 2);

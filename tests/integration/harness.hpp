@@ -44,7 +44,8 @@ struct http_response {
 /// How a read until the end of the connection ended.
 enum class connection_end { clean_close, reset, timeout };
 
-/// A blocking TCP client for 127.0.0.1 with a receive timeout.
+/// A blocking TCP client for 127.0.0.1 with a receive timeout. It reports trouble by throwing
+/// std::runtime_error (never through Catch), so it may be used from several threads.
 class raw_client {
  public:
   explicit raw_client(std::uint16_t port,
@@ -54,7 +55,7 @@ class raw_client {
   raw_client& operator=(const raw_client&) = delete;
 
   void send(std::string_view bytes);
-  /// Reads one response; `no_body` for replies to HEAD. Fails the test on timeout or close.
+  /// Reads one response; `no_body` for replies to HEAD. Throws on timeout or close.
   http_response read_response(bool no_body = false);
   /// Reads everything until the peer closes or resets, or the timeout passes.
   std::pair<std::string, connection_end> read_until_close(

@@ -1,5 +1,6 @@
 #include "request_parser.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace stubborn {
@@ -32,6 +33,44 @@ void for_each_list_item(std::string_view list, F&& f) {
 }
 
 }  // namespace
+
+bool is_valid_host(std::string_view host) {
+  // RFC 9110 §7.2: Host = uri-host [ ":" port ]; RFC 3986 §3.2.2: IP-literal / IPv4 / reg-name.
+  auto is_hex = [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  };
+  auto is_alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  std::size_t i = 0;
+  if (!host.empty() && host.front() == '[') {
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    for (i = 1; i < close; ++i) {
+      char c = host[i];
+      if (!is_alnum(c) && (c == '\0' || std::strchr(":.-_~!$&'()*+,;=", c) == nullptr)) {
+        return false;
+      }
+    }
+    i = close + 1;
+  } else {
+    for (; i < host.size() && host[i] != ':'; ++i) {
+      char c = host[i];
+      if (c == '%') {
+        if (i + 2 >= host.size() || !is_hex(host[i + 1]) || !is_hex(host[i + 2])) return false;
+        i += 2;
+      } else if (!is_alnum(c) && (c == '\0' || std::strchr("-._~!$&'()*+,;=", c) == nullptr)) {
+        return false;
+      }
+    }
+  }
+  if (i == host.size()) return true;
+  if (host[i] != ':') return false;
+  for (++i; i < host.size(); ++i) {
+    if (host[i] < '0' || host[i] > '9') return false;
+  }
+  return true;
+}
 
 void request_storage::clear(std::size_t keep_capacity) {
   // A large request must not pin its memory for the life of a keep-alive connection.
@@ -118,7 +157,9 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_targ
     if (skip > 0) return head_check::incomplete;  // caller drops them and calls again
     // The method is checked as it arrives, so a TLS handshake or other binary junk is refused at
     // once instead of waiting for a line end that never comes.
-    for (std::size_t i = 0; i < size && data[i] != ' '; ++i) {
+    // Only as far as the line limit reaches, so a long line is 414 however it was split.
+    const std::size_t method_scan = std::min(size, max_target + 64);
+    for (std::size_t i = 0; i < method_scan && data[i] != ' '; ++i) {
       if (!is_tchar(data[i]) && !(data[i] == '\r' || data[i] == '\n')) return head_check::bad_request;
     }
     auto* nl = static_cast<char*>(std::memchr(data, '\n', size));
@@ -147,26 +188,34 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_targ
     scanned = line_end;
   }
   // RFC 9112 §5.2: obs-fold is rejected here (Beast would unfold it silently), and so is
-  // whitespace before the first field (§2.2).
+  // whitespace before the first field (§2.2). The head goes to the parser only once it is
+  // complete: Beast parses the first bytes it is given field by field and consumes what it has
+  // parsed, so a head handed over in pieces would move under `scanned` (letting obs-fold through)
+  // and could be judged differently depending on where the client's writes were cut.
+  constexpr std::size_t head_complete = static_cast<std::size_t>(-1) / 2;
   std::size_t pos = scanned;
   while (pos < size) {
     auto* nl = static_cast<char*>(std::memchr(data + pos, '\n', size - pos));
-    if (!nl) break;
+    if (!nl) {
+      pos = size;  // no line break yet: the next call starts where this one stopped
+      break;
+    }
     std::size_t at = static_cast<std::size_t>(nl - data);
-    if (at + 1 >= size) {
+    if (at + 1 >= size || (data[at + 1] == '\r' && at + 2 >= size)) {
       pos = at;  // look again at this line break when more bytes arrive
       break;
     }
     char next = data[at + 1];
     if (next == ' ' || next == '\t') return head_check::bad_request;
-    if (next == '\r' || next == '\n') {
-      pos = static_cast<std::size_t>(-1) / 2;  // end of the header block: done
-      break;
+    if (next == '\n' || (next == '\r' && data[at + 2] == '\n')) {
+      scanned = head_complete;  // the empty line ending the head
+      return head_check::ok;
     }
+    if (next == '\r') return head_check::bad_request;  // RFC 9112 §2.2: a bare CR
     pos = at + 1;
   }
   scanned = pos;
-  return head_check::ok;
+  return pos >= head_complete ? head_check::ok : head_check::incomplete;
 }
 
 void request_parser::reject(int status, std::string_view why, error_code& ec) {
@@ -189,8 +238,10 @@ void request_parser::on_request_impl(verb, string_view method_str, string_view t
   // CONNECT carries an authority-form target (RFC 9112 §3.2.3); the session refuses it anyway.
   if (method_str != "CONNECT" &&
       !split_target(std::string_view(target.data(), target.size()), path, query)) {
-    reject(400, "bad request target", ec);
+    return reject(400, "bad request target", ec);
   }
+  // RFC 9112 §3.2: no form of request-target has a fragment; a client must strip it.
+  if (target.find('#') != string_view::npos) reject(400, "fragment in the request target", ec);
 }
 
 void request_parser::on_field_impl(field name, string_view name_string, string_view value,
@@ -207,6 +258,8 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
   switch (name) {
     case field::host:
       ++host_count_;
+      // RFC 9112 §3.2: a Host with an invalid field value gets 400.
+      if (!is_valid_host(v)) return reject(400, "invalid Host header", ec);
       break;
     case field::content_length:
       // RFC 9112 §6.3: both framings present is a smuggling attempt or a broken intermediary.
@@ -242,9 +295,13 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
       });
       break;
     case field::expect:
-      // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
-      if (boost::beast::iequals(trim_ows(v), "100-continue")) storage_.expect_continue_ = true;
-      else return reject(417, "unsupported expectation", ec);
+      // RFC 9110 §10.1.1: 100-continue is the only expectation defined, and an HTTP/1.0
+      // request's 100-continue must be ignored (such a client may not understand 1xx).
+      if (boost::beast::iequals(trim_ows(v), "100-continue")) {
+        if (storage_.version_ >= 11) storage_.expect_continue_ = true;
+      } else {
+        return reject(417, "unsupported expectation", ec);
+      }
       break;
     default:
       break;

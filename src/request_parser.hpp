@@ -100,9 +100,13 @@ enum class head_check {
 /// Checks the request line and header block before Beast sees them (RFC 9112 §2.2, §2.3, §5.2):
 /// skips up to a few empty lines before the request line (returns how many bytes via `skip`),
 /// rewrites HTTP/1.x (x > 1) to HTTP/1.1 in place, and rejects obs-fold, which Beast would
-/// silently unfold. `scanned` carries progress between calls for the same request.
+/// silently unfold, and bare CRs between fields. Says `ok` only once the whole head (through its
+/// empty line) is buffered. `scanned` carries progress between calls for the same request.
 head_check check_request_head(char* data, std::size_t size, std::size_t max_target,
                               std::size_t& skip, std::size_t& scanned);
+
+/// True if `host` is a valid Host field value: uri-host [":" port], or empty (RFC 9110 §7.2).
+bool is_valid_host(std::string_view host);
 
 /// Splits a request target into path and query (origin-form and absolute-form); false if the
 /// target has neither form and is not "*".

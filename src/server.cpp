@@ -36,7 +36,11 @@ struct worker {
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
   net::steady_timer sweep_timer{io};
-  bool stopping = false;  // touched only on this worker's thread
+  // Every worker accepts on its own duplicate of the listening socket, so a connection is
+  // accepted and registered by the thread that will serve it.
+  std::optional<tcp::acceptor> acceptor;
+  bool accepting = true;  // touched only on this worker's thread, like the next one
+  bool stopping = false;
   std::thread thread;
 };
 
@@ -57,15 +61,12 @@ bool is_descriptor_exhaustion(const boost::system::error_code& ec) {
          ec == boost::system::errc::not_enough_memory || ec == net::error::no_buffer_space;
 }
 
-net::awaitable<void> accept_loop(tcp::acceptor* acceptor, std::list<worker>* workers,
-                                 server_state* state, std::size_t max_connections) {
-  net::steady_timer backoff(acceptor->get_executor());
-  auto next = workers->begin();
+net::awaitable<void> accept_loop(worker* w, server_state* state, std::size_t max_connections) {
+  net::steady_timer backoff(w->io);
   for (;;) {
-    worker& target = *next;
-    if (++next == workers->end()) next = workers->begin();
-    auto [ec, socket] = co_await acceptor->async_accept(use_tuple);
-    if (ec == net::error::operation_aborted || !acceptor->is_open()) co_return;
+    connection_socket socket(w->io);
+    auto [ec] = co_await w->acceptor->async_accept(socket, use_tuple);
+    if (ec == net::error::operation_aborted || !w->accepting) co_return;
     if (ec) {
       if (is_descriptor_exhaustion(ec)) {
         // Out of descriptors: keep the loop alive and retry shortly; never stop accepting.
@@ -81,23 +82,8 @@ net::awaitable<void> accept_loop(tcp::acceptor* acceptor, std::list<worker>* wor
       continue;
     }
     socket.set_option(tcp::no_delay(true), ignored);
-    // The descriptor is handed over bare and registered by the worker itself: its reactor runs
-    // without per-socket locks, so no other thread may touch a socket's reactor state.
-    net::generic::stream_protocol protocol(socket.local_endpoint(ignored).protocol().family(),
-                                           IPPROTO_TCP);
-    int fd = socket.release(ignored);
-    if (ignored) continue;
-    net::post(target.io, [fd, protocol, state, w = &target] {
-      boost::system::error_code assign_error;
-      connection_socket connection(w->io);
-      connection.assign(protocol, fd, assign_error);
-      if (assign_error) {
-        ::close(fd);
-        return;
-      }
-      net::co_spawn(w->io, serve_connection(std::move(connection), state, &w->registry),
-                    net::detached);
-    });
+    net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry),
+                  net::detached);
   }
 }
 
@@ -123,9 +109,8 @@ struct server::impl {
   config cfg;
   server_state state;
   std::list<worker> workers;
-  net::io_context accept_io{1};
+  net::io_context accept_io{1};  // owns the listening socket; never run
   std::optional<tcp::acceptor> acceptor;
-  std::thread accept_thread;
   std::uint16_t bound_port = 0;
   std::string bound_host;
   bool started = false;
@@ -161,25 +146,32 @@ void server::start() {
 
   for (unsigned i = 0; i < threads; ++i) {
     worker& w = s.workers.emplace_back();
+    int fd = ::dup(s.acceptor->native_handle());
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
+    w.acceptor.emplace(w.io, endpoint.protocol(), fd);
     net::co_spawn(w.io, sweep_loop(&w), net::detached);
+    net::co_spawn(w.io, accept_loop(&w, &s.state, sc.max_connections), net::detached);
     w.thread = std::thread([&w] { w.io.run(); });
   }
-  net::co_spawn(s.accept_io,
-                accept_loop(&*s.acceptor, &s.workers, &s.state, sc.max_connections),
-                net::detached);
-  s.accept_thread = std::thread([&s] { s.accept_io.run(); });
   s.started = true;
 }
 
 void server::stop(std::chrono::milliseconds drain) {
   impl& s = *impl_;
   if (!s.started || s.stopped) return;
-  // 1. Stop accepting.
-  net::post(s.accept_io, [&s] {
-    boost::system::error_code ignored;
-    s.acceptor->close(ignored);
-  });
-  s.accept_thread.join();
+  // 1. Stop accepting: every worker closes its duplicate, then the listening socket goes.
+  std::atomic<unsigned> closed{0};
+  for (auto& w : s.workers) {
+    net::post(w.io, [&w, &closed] {
+      w.accepting = false;
+      boost::system::error_code ignored;
+      w.acceptor->close(ignored);
+      closed.fetch_add(1);
+    });
+  }
+  while (closed.load() < s.workers.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  boost::system::error_code ignored;
+  s.acceptor->close(ignored);
   // 2. Drain: idle connections close now, busy ones after their reply.
   s.state.draining = true;
   for (auto& w : s.workers) net::post(w.io, [&w] { w.registry.begin_drain(); });

@@ -24,7 +24,9 @@
 #include <boost/json.hpp>
 
 #include "duration.hpp"
+#include "http_date.hpp"
 #include "path_pattern.hpp"
+#include "route_rules.hpp"
 #include "stubborn/config_error.hpp"
 #include "templates.hpp"
 
@@ -49,16 +51,21 @@ constexpr std::array<std::string_view, 15> server_keys = {
     "header_timeout",  "body_timeout",  "max_header_bytes", "max_body_bytes",
     "max_connections", "server_header", "max_hang",         "seed",
     "max_uri_bytes",   "max_headers",   "max_requests_per_connection"};
-constexpr std::array<std::string_view, 14> route_keys = {
-    "name",     "method", "path",    "path_regex", "query",          "headers", "body",
-    "priority", "reply",  "replies", "then",       "continue_delay", "expect",  "outage"};
+constexpr std::array<std::string_view, 21> route_keys = {
+    "name",     "method",   "path",          "path_regex", "query",         "headers",
+    "body",     "priority", "reply",         "replies",    "then",          "continue_delay",
+    "expect",   "outage",   "auth",          "etag",       "last_modified", "ranges",
+    "produces", "consumes", "require_length"};
 // [route.reply] is one reply: 'repeat' is reported on its own there, so it is not suggested.
-constexpr std::array<std::string_view, 13> reply_keys = {
-    "status", "reason",  "headers",          "body",  "body_file", "json",     "delay",
-    "hang",   "interim", "processing_every", "fault", "chunks",    "bandwidth"};
-constexpr std::array<std::string_view, 14> sequence_reply_keys = {
+constexpr std::array<std::string_view, 14> reply_keys = {
     "status", "reason",  "headers",          "body",  "body_file", "json",      "delay",
-    "hang",   "interim", "processing_every", "fault", "chunks",    "bandwidth", "repeat"};
+    "hang",   "interim", "processing_every", "fault", "chunks",    "bandwidth", "redirect"};
+constexpr std::array<std::string_view, 15> sequence_reply_keys = {
+    "status",  "reason",           "headers", "body",   "body_file", "json",   "delay",   "hang",
+    "interim", "processing_every", "fault",   "chunks", "bandwidth", "repeat", "redirect"};
+constexpr std::array<std::string_view, 3> auth_keys = {"bearer", "basic", "header"};
+constexpr std::array<std::string_view, 2> auth_header_keys = {"name", "value"};
+constexpr std::array<std::string_view, 2> redirect_keys = {"to", "status"};
 constexpr std::array<std::string_view, 4> delay_keys = {"min", "max", "median", "sigma"};
 constexpr std::array<std::string_view, 2> interim_keys = {"status", "headers"};
 constexpr std::array<std::string_view, 2> chunks_keys = {"count", "over"};
@@ -921,6 +928,18 @@ class loader {
         } else {
           type_error(value, "'outage'", "a table, written [route.outage]");
         }
+      } else if (name == "auth") {
+        route.auth = read_auth(value);
+      } else if (name == "etag") {
+        if (auto b = get_bool(value, name)) route.etag = *b;
+      } else if (name == "ranges") {
+        if (auto b = get_bool(value, name)) route.ranges = *b;
+      } else if (name == "require_length") {
+        if (auto b = get_bool(value, name)) route.require_length = *b;
+      } else if (name == "last_modified") {
+        read_last_modified(value, route.last_modified);
+      } else if (name == "produces" || name == "consumes") {
+        read_media_types(value, name, name == "produces" ? route.produces : route.consumes);
       } else {
         unknown_key(key, "in [[route]]", route_keys);
       }
@@ -1182,6 +1201,8 @@ class loader {
     }
     reply.position = at(node);
     bool status_ok = true;
+    const toml::node* status = nullptr;
+    const toml::node* redirect = nullptr;
     bool has_delay = false;
     const toml::node* processing_every = nullptr;
     std::vector<std::pair<std::string, const toml::node*>> bodies;
@@ -1189,6 +1210,7 @@ class loader {
     for (auto&& [key, value] : *table) {
       const std::string name(key.str());
       if (name == "status") {
+        status = &value;
         status_ok = read_status(value, reply.status);
       } else if (name == "reason") {
         if (const std::string* s = get_string(value, name)) {
@@ -1222,6 +1244,9 @@ class loader {
       } else if (name == "bandwidth") {
         pacing.emplace_back(name, &value);
         read_bandwidth(value, reply.bandwidth);
+      } else if (name == "redirect") {
+        redirect = &value;
+        reply.redirect = read_redirect(value, params);
       } else if (name == "repeat" && in_sequence) {
         read_repeat(value, reply.repeat);
       } else if (name == "repeat") {
@@ -1239,6 +1264,7 @@ class loader {
           "'processing_every' needs a 'delay': 102 Processing is sent only while a reply is "
           "delayed");
     }
+    check_redirect(*table, status, redirect, status_ok, reply);
     if (pacing.size() == 2) {
       // The body goes out as timed chunks or as a throttled stream; the server does not mix them.
       const std::size_t later =
@@ -1607,6 +1633,266 @@ class loader {
     }
     if (!ok || !window_ok || unknown) return std::nullopt;
     return outage;
+  }
+
+  // [route.auth]: exactly one of bearer = "token", basic = "user:pass", header = { name, value }.
+  std::optional<auth_spec> read_auth(const toml::node& node) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'auth'", "a table, written [route.auth]");
+      return std::nullopt;
+    }
+    std::optional<auth_spec> auth;
+    const toml::node* first = nullptr;
+    std::string first_name;
+    bool ok = true;
+    std::vector<std::pair<std::string, const toml::node*>> entries;
+    for (auto&& [key, value] : *table) {
+      if (is_known(key.str(), auth_keys)) {
+        entries.emplace_back(std::string(key.str()), &value);
+      } else {
+        unknown_key(key, "in [route.auth]", auth_keys);
+        ok = false;
+      }
+    }
+    // toml++ keeps keys sorted; the conflict is reported where the second one was written.
+    std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+      return x.second->source().begin < y.second->source().begin;
+    });
+    for (const auto& [name, node_ptr] : entries) {
+      const toml::node& value = *node_ptr;
+      if (first) {
+        add(at(value), "[route.auth] takes one of 'bearer', 'basic' and 'header', not both '" +
+                           first_name + "' and '" + name + "'");
+        ok = false;
+        continue;
+      }
+      first = &value;
+      first_name = name;
+      auth_spec spec;
+      spec.position = at(value);
+      if (name == "header") {
+        spec.kind = auth_kind::header;
+        if (!read_auth_header(value, spec)) ok = false;
+      } else {
+        spec.kind = name == "bearer" ? auth_kind::bearer : auth_kind::basic;
+        const std::string* secret = get_string(value, name);
+        if (!secret) {
+          ok = false;
+        } else if (secret->empty() || has_control(*secret)) {
+          add(at(value),
+              in_quotes(name) + " must be a non-empty string without control characters");
+          ok = false;
+        } else if (name == "bearer" && !is_token68(*secret)) {
+          // RFC 6750 §2.1: b64token, so that clients can send it as it is.
+          add(at(value),
+              "'bearer' must be a token68 (letters, digits and -._~+/, then any '='), "
+              "not \"" +
+                  *secret + "\"");
+          ok = false;
+        } else if (name == "basic" && secret->find(':') == std::string::npos) {
+          // RFC 7617 §2: user-id ":" password; the user-id cannot contain a colon.
+          add(at(value), "'basic' must be \"user:password\", not \"" + *secret + "\"");
+          ok = false;
+        }
+        if (secret) spec.secret = *secret;
+      }
+      auth = std::move(spec);
+    }
+    if (!first && ok) {
+      add(at(node), "[route.auth] needs one of 'bearer', 'basic' or 'header'");
+      return std::nullopt;
+    }
+    return ok ? auth : std::nullopt;
+  }
+
+  bool read_auth_header(const toml::node& node, auth_spec& spec) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'header'", "a table, e.g. { name = \"X-Api-Key\", value = \"k\" }");
+      return false;
+    }
+    bool ok = true;
+    const toml::node* name_node = nullptr;
+    const toml::node* value_node = nullptr;
+    for (auto&& [key, value] : *table) {
+      if (key.str() == "name") {
+        name_node = &value;
+      } else if (key.str() == "value") {
+        value_node = &value;
+      } else {
+        unknown_key(key, "in [route.auth] header", auth_header_keys);
+        ok = false;
+      }
+    }
+    if (!name_node || !value_node) {
+      add(at(node), "[route.auth] 'header' needs a 'name' and a 'value'");
+      return false;
+    }
+    if (const std::string* name = get_string(*name_node, "name")) {
+      if (!is_token(*name)) {
+        add(at(*name_node), "header name " + in_quotes(*name) +
+                                " is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)");
+        ok = false;
+      }
+      spec.header_name = *name;
+    } else {
+      ok = false;
+    }
+    if (const std::string* value = get_string(*value_node, "value")) {
+      if (value->empty() || has_control(*value) || value->front() == ' ' || value->back() == ' ') {
+        add(at(*value_node),
+            "'value' must be a non-empty string without control characters or "
+            "spaces at either end");
+        ok = false;
+      }
+      spec.secret = *value;
+    } else {
+      ok = false;
+    }
+    return ok;
+  }
+
+  static bool is_token68(std::string_view s) {
+    std::size_t i = 0;
+    auto plain = [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+             c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    };
+    while (i < s.size() && plain(s[i])) ++i;
+    if (i == 0) return false;
+    while (i < s.size() && s[i] == '=') ++i;
+    return i == s.size();
+  }
+
+  void read_last_modified(const toml::node& node, std::string& out) {
+    const std::string* s = get_string(node, "last_modified");
+    if (!s) return;
+    // RFC 9110 §5.6.7: we send it as written, so it must be the preferred IMF-fixdate form.
+    auto time = parse_http_date(*s);
+    char formatted[http_date_length];
+    if (time) format_http_date(static_cast<std::time_t>(*time), formatted);
+    if (!time || s->size() != http_date_length ||
+        std::string_view(formatted, http_date_length) != *s) {
+      add(at(node),
+          "'last_modified' must be an IMF-fixdate like "
+          "\"Sun, 06 Nov 1994 08:49:37 GMT\", not \"" +
+              *s + "\"");
+      return;
+    }
+    out = *s;
+  }
+
+  // produces / consumes: "type/subtype" or an array of them, kept in lower case.
+  void read_media_types(const toml::node& node, const std::string& key,
+                        std::vector<std::string>& out) {
+    std::vector<const toml::node*> items;
+    if (node.is_string()) {
+      items.push_back(&node);
+    } else if (const toml::array* array = node.as_array()) {
+      if (array->empty()) {
+        add(at(node), in_quotes(key) + " must not be an empty array (leave it out instead)");
+        return;
+      }
+      for (const toml::node& item : *array) items.push_back(&item);
+    } else {
+      type_error(node, in_quotes(key), "a string or an array of strings");
+      return;
+    }
+    for (const toml::node* item : items) {
+      const std::string* s = get_string(*item, "each " + in_quotes(key));
+      if (!s) continue;
+      const auto slash = s->find('/');
+      const bool ok = slash != std::string::npos && is_token(s->substr(0, slash)) &&
+                      is_token(s->substr(slash + 1)) && s->find('*') == std::string::npos;
+      if (!ok) {
+        add(at(*item), in_quotes(key) +
+                           " lists media types like \"application/json\" "
+                           "(no wildcards or parameters), not \"" +
+                           *s + "\"");
+        continue;
+      }
+      std::string lower;
+      for (char c : *s) lower.push_back(ascii_lower(c));
+      out.push_back(std::move(lower));
+    }
+  }
+
+  // redirect = { to = "/new/{{path.id}}", status = 308 }
+  std::optional<redirect_spec> read_redirect(
+      const toml::node& node, const std::optional<std::vector<std::string>>& params) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'redirect'", "a table, e.g. { to = \"/new\", status = 308 }");
+      return std::nullopt;
+    }
+    redirect_spec redirect;
+    redirect.position = at(node);
+    bool ok = true;
+    bool has_to = false;
+    for (auto&& [key, value] : *table) {
+      if (key.str() == "to") {
+        has_to = true;
+        const std::string* s = get_string(value, "to");
+        if (!s) {
+          ok = false;
+        } else if (s->empty() || has_control(*s)) {
+          add(at(value), "'to' must be a non-empty string without control characters");
+          ok = false;
+        } else if (params && !check_template(value, *s, *params, "'to'")) {
+          ok = false;
+        } else {
+          redirect.to = *s;
+        }
+      } else if (key.str() == "status") {
+        auto n = get_integer(value, "status");
+        if (!n) {
+          ok = false;
+        } else if (*n != 301 && *n != 302 && *n != 303 && *n != 307 && *n != 308) {
+          add(at(value),
+              "a redirect status must be 301, 302, 303, 307 or 308, not " + std::to_string(*n));
+          ok = false;
+        } else {
+          redirect.status = static_cast<int>(*n);
+        }
+      } else {
+        unknown_key(key, "in 'redirect'", redirect_keys);
+        ok = false;
+      }
+    }
+    if (!has_to) {
+      add(at(node), "a redirect needs 'to': the Location, e.g. { to = \"/new\" }");
+      ok = false;
+    }
+    if (!ok) return std::nullopt;
+    return redirect;
+  }
+
+  // A redirect owns the status and the Location; any other 3xx must bring its own Location.
+  void check_redirect(const toml::table& table, const toml::node* status,
+                      const toml::node* redirect, bool status_ok, const reply_spec& reply) {
+    const bool has_location =
+        std::any_of(reply.headers.begin(), reply.headers.end(),
+                    [](const name_value& h) { return iequal(h.name, "Location"); });
+    if (redirect) {
+      if (status) {
+        add(at(*status),
+            "a reply with 'redirect' takes its status from 'redirect.status'; "
+            "leave 'status' out");
+      }
+      if (has_location) {
+        add(at(*redirect), "a reply has 'redirect' or a 'Location' header, not both");
+      }
+      return;
+    }
+    // RFC 9110 §15.4: a redirect names its target in Location (304 is not a redirect).
+    if (status_ok && reply.status >= 300 && reply.status <= 399 && reply.status != 304 &&
+        !has_location) {
+      add(status ? at(*status) : at(table),
+          "a " + std::to_string(reply.status) +
+              " reply needs a Location: add headers = { "
+              "Location = \"...\" } or redirect = { to = \"...\" }");
+    }
   }
 
   bool read_status(const toml::node& node, int& out) {

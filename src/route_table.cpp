@@ -112,13 +112,22 @@ compiled_outage compile_outage(const outage_spec& spec, const std::string& serve
   return outage;
 }
 
+// A redirect is a status plus a Location header, whose value is a template like any header's.
+reply_spec with_redirect(const reply_spec& reply) {
+  if (!reply.redirect) return reply;
+  reply_spec out = reply;
+  out.status = reply.redirect->status;
+  out.headers.push_back({"Location", reply.redirect->to, reply.redirect->position});
+  return out;
+}
+
 reply_script compile_script(const route_spec& spec, std::span<const std::string> params,
                             const std::string& server_header) {
   reply_script script;
   std::uint64_t end = 0;
   bool random = false;
   auto add = [&](const reply_spec& reply) {
-    script.replies.push_back(compiled_reply::compile(reply, params, server_header));
+    script.replies.push_back(compiled_reply::compile(with_redirect(reply), params, server_header));
     end += std::max(1u, reply.repeat);
     script.ends.push_back(end);
     random = random || reply.delay.type == delay_spec::kind::uniform ||
@@ -131,6 +140,27 @@ reply_script compile_script(const route_spec& spec, std::span<const std::string>
   if (spec.outage) script.outage = compile_outage(*spec.outage, server_header);
   script.stateful = script.replies.size() > 1 || random || script.outage.has_value();
   return script;
+}
+
+// The literal text every match of a start-anchored regex begins with: the common prefix of RE2's
+// possible-match range. That range speaks of whole matches, so only its shared start is safe to
+// use for a partial match, and only when the pattern is anchored at the start ("" otherwise).
+std::string required_prefix(const re2::RE2& regex, std::string_view pattern) {
+  while (pattern.starts_with("(?")) {  // leading flag groups such as (?i)
+    std::size_t close = pattern.find(')');
+    if (close == std::string_view::npos ||
+        pattern.substr(2, close - 2).find_first_not_of("imsU-") != std::string_view::npos) {
+      return {};  // a group, not flags: the anchor (if any) is inside it
+    }
+    pattern.remove_prefix(close + 1);
+  }
+  if (!pattern.starts_with("^") && !pattern.starts_with("\\A")) return {};
+  std::string min, max;
+  if (!regex.PossibleMatchRange(&min, &max, 64)) return {};
+  std::size_t common = 0;
+  while (common < min.size() && common < max.size() && min[common] == max[common]) ++common;
+  min.resize(common);
+  return min;
 }
 
 std::string describe_route(const compiled_route& route) {
@@ -209,10 +239,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
           problems.push_back({spec.path_position, "bad path_regex: " + route->regex->error()});
           continue;
         }
-        if (!route->regex->PossibleMatchRange(&route->regex_min, &route->regex_max, 64)) {
-          route->regex_min.clear();
-          route->regex_max.clear();
-        }
+        route->regex_prefix = required_prefix(*route->regex, spec.path_regex);
         std::map<int, std::string> by_index;
         for (const auto& [name, index] : route->regex->NamedCapturingGroups()) by_index[index] = name;
         for (const auto& [index, name] : by_index) {
@@ -257,6 +284,12 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
       problems.push_back({spec.reply.body_position, e.what()});
       continue;
     }
+    std::vector<std::optional<std::string_view>> static_bodies;
+    for (const compiled_reply& reply : route->script.replies) {
+      static_bodies.push_back(reply.is_static() ? std::optional(reply.static_body())
+                                                : std::nullopt);
+    }
+    route->rules = compiled_rules::compile(spec, static_bodies);
     route->expect = spec.expect;
     route->continue_delay = spec.continue_delay;
     table->routes_.push_back(std::move(route));
@@ -275,6 +308,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
   std::uint32_t mask = 0;
   for (const auto& route : table->routes_) {
     mask |= route->any_method ? (1u << known_method_count) - 1 : route->method_mask;
+    table->any_method_route_ = table->any_method_route_ || route->any_method;
     for (const auto& m : route->custom_methods) table->custom_methods_.push_back(m);
   }
   if (mask & bit(known_method::GET)) mask |= bit(known_method::HEAD);
@@ -330,7 +364,39 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
                    [&](std::uint32_t a, std::uint32_t b) {
                      return table->routes_[a]->ranks_before(*table->routes_[b]);
                    });
+  // Bucket regex routes by the literal prefix every match must start with (the common prefix of
+  // RE2's possible-match range), cut after its last '/': a request then looks only at the buckets
+  // named by its own path's prefixes ("/", "/api/", "/api/v1/", ...) instead of every regex.
+  for (auto r : table->regex_routes_) {
+    std::string_view prefix = table->routes_[r]->regex_prefix;
+    std::size_t slash = prefix.rfind('/');
+    std::string key(slash == std::string_view::npos ? std::string_view{} : prefix.substr(0, slash + 1));
+    auto& buckets = table->regex_buckets_;
+    auto it = std::lower_bound(buckets.begin(), buckets.end(), key,
+                               [](const auto& b, const std::string& k) { return b.first < k; });
+    if (it == buckets.end() || it->first != key) it = buckets.insert(it, {key, {}});
+    it->second.push_back(r);  // regex_routes_ is in rank order, so each bucket is too
+  }
   return table;
+}
+
+void route_table::match_regex_bucket(std::string_view key, const request_view& request,
+                                     int method, match_scratch& scratch, route_match& best) const {
+  auto it = std::lower_bound(regex_buckets_.begin(), regex_buckets_.end(), key,
+                             [](const auto& b, std::string_view k) { return b.first < k; });
+  if (it == regex_buckets_.end() || it->first != key) return;
+  std::string_view path = request.path;
+  for (auto r : it->second) {
+    const compiled_route& route = *routes_[r];
+    if (best.route && !route.ranks_before(*best.route)) break;  // the bucket is in rank order
+    if (!path.starts_with(route.regex_prefix)) continue;
+    if (!re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex)) continue;
+    bool head_as_get = false;
+    if (!route_accepts(route, request, method, scratch, head_as_get)) continue;
+    best = route_match{};
+    best.route = &route;
+    best.head_as_get = head_as_get;
+  }
 }
 
 bool route_table::matches_except_method(const compiled_route& route, const request_view& request,
@@ -476,16 +542,12 @@ route_match route_table::match(const request_view& request, match_scratch& scrat
     std::array<std::string_view, max_path_params> captures{};
     walk(0, path.substr(1), 0, captures, request, method, scratch, best);
   }
-  for (auto r : regex_routes_) {
-    const compiled_route& route = *routes_[r];
-    if (best.route && !route.ranks_before(*best.route)) break;  // sorted by rank
-    if (!route.regex_min.empty() && (path < route.regex_min || path > route.regex_max)) continue;
-    if (!re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex)) continue;
-    bool head_as_get = false;
-    if (!route_accepts(route, request, method, scratch, head_as_get)) continue;
-    best = route_match{};
-    best.route = &route;
-    best.head_as_get = head_as_get;
+  if (!regex_buckets_.empty()) {
+    match_regex_bucket({}, request, method, scratch, best);
+    for (std::size_t slash = path.find('/'); slash != std::string_view::npos;
+         slash = path.find('/', slash + 1)) {
+      match_regex_bucket(path.substr(0, slash + 1), request, method, scratch, best);
+    }
   }
   if (best.route && best.route->regex && !best.route->regex_groups.empty()) {
     // Captures only for the winner: submatch extraction may allocate inside RE2.
@@ -507,7 +569,7 @@ route_match route_table::match(const request_view& request, match_scratch& scrat
 }
 
 bool route_table::knows_method(std::string_view method) const {
-  return method_index(method) >= 0 ||
+  return any_method_route_ || method_index(method) >= 0 ||
          std::binary_search(custom_methods_.begin(), custom_methods_.end(), method);
 }
 

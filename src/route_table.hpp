@@ -13,6 +13,7 @@
 
 #include "path_pattern.hpp"
 #include "reply_plan.hpp"
+#include "route_rules.hpp"
 #include "stubborn/config.hpp"
 
 namespace re2 {
@@ -89,7 +90,7 @@ class route_table {
 
   std::size_t size() const { return routes_.size(); }
   bool has_outages() const { return !outages_.empty(); }
-  /// A standard method, or one some route names.
+  /// A standard method, one some route names, or any method if a route takes every method.
   bool knows_method(std::string_view method) const;
   /// Every method some route serves, for `OPTIONS *`: "GET, HEAD, POST".
   const std::string& all_methods() const { return all_methods_; }
@@ -114,9 +115,15 @@ class route_table {
   server_config server_;
   std::vector<std::unique_ptr<compiled_route>> routes_;
   std::vector<node> nodes_;
+  void match_regex_bucket(std::string_view key, const request_view& request, int method,
+                          match_scratch& scratch, route_match& best) const;
+
   std::vector<std::uint32_t> regex_routes_;  // indices into routes_, best rank first
+  // Regex routes by required literal prefix (up to its last '/'), sorted by key; rank order inside.
+  std::vector<std::pair<std::string, std::vector<std::uint32_t>>> regex_buckets_;
   std::vector<compiled_outage> outages_;
   std::vector<std::string> custom_methods_;  // sorted, unique
+  bool any_method_route_ = false;            // some route takes every method
   std::string all_methods_;
   std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
   std::uint64_t seed_ = 0;
@@ -132,7 +139,7 @@ struct compiled_route {
   bool any_method = true;
   std::optional<path_pattern> pattern;
   std::unique_ptr<re2::RE2> regex;
-  std::string regex_min, regex_max;  ///< RE2::PossibleMatchRange, empty when unknown
+  std::string regex_prefix;          ///< literal start of every match; "" when unknown
   std::vector<int> regex_groups;     ///< RE2 group index of each path param, in order
   std::vector<std::string> param_names;
   std::vector<name_value> query;    ///< decoded names and values
@@ -141,6 +148,7 @@ struct compiled_route {
   std::unique_ptr<re2::RE2> body_regex;
   std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
   reply_script script;
+  compiled_rules rules;  ///< auth, negotiation, validators, ranges (rules.any: some)
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};
   route_spec spec;                  ///< as configured, for explanations and the admin API

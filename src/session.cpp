@@ -110,6 +110,11 @@ class session {
 
   void queue_rejection(int status, std::string_view why);
   handled handle_request();
+  handled handle_with_rules(const request_view& request, const route_match& match,
+                            connection_header connection, bool head_only);
+  void send_with_validators(const request_view& request, const route_match& match,
+                            const compiled_reply& reply, connection_header connection,
+                            bool head_only);
   net::awaitable<bool> execute_scripted();
   net::awaitable<bool> send_paced_body(std::string_view body, const reply_spec& script);
   net::awaitable<bool> wait_for(std::chrono::milliseconds duration,
@@ -228,6 +233,7 @@ session::handled session::handle_request() {
 
   route_match match = table_->match(request, scratch_);
   if (match.route) {
+    if (match.route->rules.any) return handle_with_rules(request, match, connection, head_only);
     const reply_script& script = match.route->script;
     plan_clock clock = script.stateful ? table_->clock_for(match.route->order) : plan_clock{};
     reply_plan plan = plan_reply(script, clock);
@@ -257,6 +263,170 @@ session::handled session::handle_request() {
                         out_);
   }
   return handled::done;
+}
+
+// The order is documented in docs/config.md: auth (401/403), require_length (411), consumes
+// (415), produces (406), the reply, validators (304/412), ranges (206/416).
+session::handled session::handle_with_rules(const request_view& request, const route_match& match,
+                                            connection_header connection, bool head_only) {
+  const compiled_route& route = *match.route;
+  const compiled_rules& rules = route.rules;
+  const server_config& server = table_->server();
+  // These answer at once, before the script: no sequence step is used, no delay or fault runs.
+  int status = 0;
+  std::string body;
+  std::string extra;
+  std::string_view value;
+  switch (rules.check_auth(request)) {
+    case auth_result::missing:
+      // RFC 9110 §15.5.2: a 401 carries the challenge (none exists for a custom header).
+      status = 401;
+      body = "Unauthorized: this route needs credentials\n";
+      extra = rules.challenge();
+      break;
+    case auth_result::wrong:
+      status = 403;
+      body = "Forbidden: the credentials were not accepted\n";
+      break;
+    case auth_result::granted:
+      break;
+  }
+  if (status == 0 && rules.require_length && request.find_header("Transfer-Encoding", value)) {
+    // RFC 9110 §15.5.12.
+    status = 411;
+    body = "Length Required: send the body with a Content-Length\n";
+  }
+  if (status == 0 && !rules.consumes.empty() && !request.body.empty() &&
+      (!request.find_header("Content-Type", value) ||
+       !content_type_listed(value, rules.consumes))) {
+    // RFC 9110 §15.5.16; Accept-Post (W3C LDP) and Accept-Patch (RFC 5789 §3.1) say what would do.
+    status = 415;
+    std::string types;
+    for (const auto& t : rules.consumes) types += (types.empty() ? "" : ", ") + t;
+    body = "Unsupported Media Type: send one of " + types + "\n";
+    if (request.method == "POST") extra = "Accept-Post: " + types + "\r\n";
+    if (request.method == "PATCH") extra = "Accept-Patch: " + types + "\r\n";
+  }
+  if (status == 0 && !rules.produces.empty() && request.find_header("Accept", value) &&
+      !accept_admits(value, rules.produces)) {
+    // RFC 9110 §15.5.7.
+    status = 406;
+    std::string types;
+    for (const auto& t : rules.produces) types += (types.empty() ? "" : ", ") + t;
+    body = "Not Acceptable: this route produces " + types + "\n";
+  }
+  if (status != 0) {
+    render_server_reply(status, body, extra, server.server_header, head_only, connection, out_);
+    return handled::done;
+  }
+
+  const reply_script& script = route.script;
+  plan_clock clock = script.stateful ? table_->clock_for(route.order) : plan_clock{};
+  reply_plan plan = plan_reply(script, clock);
+  if (plan.reply && plan.reply->status() == 408) {
+    // RFC 9110 §15.5.9: a server sending 408 closes the connection.
+    connection = connection_header::close;
+    close_after_flush_ = true;
+  }
+  if (!plan.is_plain()) {
+    // Delays, faults and pacing keep their script; validators and ranges apply to plain replies.
+    scripted_ = {plan, match, connection, head_only};
+    return handled::scripted;
+  }
+  send_with_validators(request, match, *plan.reply, connection, head_only);
+  return handled::done;
+}
+
+void session::send_with_validators(const request_view& request, const route_match& match,
+                                   const compiled_reply& reply, connection_header connection,
+                                   bool head_only) {
+  const compiled_route& route = *match.route;
+  const compiled_rules& rules = route.rules;
+  const auto params = std::span(match.params.data(), match.param_count);
+  const bool success = reply.status() >= 200 && reply.status() < 300;
+  const bool validators = success && (rules.etag || rules.last_modified_time);
+  const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
+  if (!validators && !ranged) {
+    std::string_view body =
+        reply.render(request, params, head_only, connection, out_, rendered_body_);
+    queue_body(body, reply.is_static());
+    return;
+  }
+  // The whole reply first: its body decides the ETag and the ranges.
+  std::string head;
+  std::string_view body =
+      reply.render(request, params, false, connection_header::none, head, rendered_body_);
+  std::string headers;
+  std::string etag;
+  if (validators && rules.etag) {
+    const auto& replies = route.script.replies;
+    const auto index = static_cast<std::size_t>(&reply - replies.data());
+    etag = index < rules.static_etags.size() && !rules.static_etags[index].empty()
+               ? rules.static_etags[index]
+               : body_etag(body);
+    headers.append("ETag: ").append(etag).append("\r\n");
+  }
+  if (validators && rules.last_modified_time) {
+    headers.append("Last-Modified: ").append(rules.last_modified).append("\r\n");
+  }
+  if (validators) {
+    switch (evaluate_conditions(request, etag, rules.last_modified_time)) {
+      case condition_outcome::not_modified:
+        render_not_modified(table_->server().server_header, headers, connection, out_);
+        return;
+      case condition_outcome::precondition_failed:
+        render_server_reply(412, "Precondition Failed\n", headers, table_->server().server_header,
+                            head_only, connection, out_);
+        return;
+      case condition_outcome::proceed:
+        break;
+    }
+  }
+  std::string_view range;
+  if (ranged) headers.append("Accept-Ranges: bytes\r\n");
+  // RFC 9110 §14.2: Range is for GET only; §13.1.5: If-Range that no longer matches: all of it.
+  std::string_view if_range;
+  if (ranged && request.method == "GET" && request.find_header("Range", range) &&
+      (!request.find_header("If-Range", if_range) ||
+       if_range_matches(if_range, etag, rules.last_modified_time))) {
+    std::vector<byte_range> ranges;
+    switch (parse_range(range, body.size(), ranges)) {
+      case range_outcome::unsatisfiable:
+        headers.append(content_range_line(nullptr, body.size()));
+        render_server_reply(416, "Range Not Satisfiable\n", headers, table_->server().server_header,
+                            false, connection, out_);
+        return;
+      case range_outcome::satisfiable: {
+        if (ranges.size() == 1) {
+          headers.append(content_range_line(&ranges[0], body.size()));
+          rewrite_head(head, "HTTP/1.1 206 Partial Content", false, headers, out_);
+          const std::uint64_t length = ranges[0].last - ranges[0].first + 1;
+          out_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
+          out_.append(connection_line(connection)).append("\r\n");
+          queue_body(body.substr(ranges[0].first, length), reply.is_static());
+          return;
+        }
+        const std::string boundary = "stubborn-" + body_etag(body).substr(1, 16);
+        std::string parts = multipart_byteranges(body, ranges, head_content_type(head), boundary);
+        headers.append("Content-Type: multipart/byteranges; boundary=").append(boundary);
+        headers.append("\r\n");
+        rewrite_head(head, "HTTP/1.1 206 Partial Content", true, headers, out_);
+        out_.append("Content-Length: ").append(std::to_string(parts.size())).append("\r\n");
+        out_.append(connection_line(connection)).append("\r\n");
+        out_.append(parts);
+        return;
+      }
+      case range_outcome::ignore:
+        break;
+    }
+  }
+  const std::string_view status_line = head.substr(0, head.find("\r\n"));
+  rewrite_head(head, status_line, false, headers, out_);
+  if (reply.has_body()) {
+    out_.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
+  }
+  out_.append(connection_line(connection)).append("\r\n");
+  if (!head_only) queue_body(body, reply.is_static());
 }
 
 void session::abort_connection(bool reset) {
@@ -586,7 +756,11 @@ net::awaitable<void> session::run() {
         break;
       }
       if (draining_ && phase_ == phase::idle) break;
-      std::size_t room = std::min<std::size_t>(16 * 1024, in_.max_size() - in_.size());
+      // Start small (an idle keep-alive connection should cost little) and grow by doubling
+      // only when a request needs more.
+      std::size_t room = in_.capacity() - in_.size();
+      if (room < 512) room = std::max<std::size_t>(2048, in_.size());
+      room = std::min(room, in_.max_size() - in_.size());
       if (room == 0) {
         queue_rejection(431, "Request Header Fields Too Large");
         continue;

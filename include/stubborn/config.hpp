@@ -98,6 +98,13 @@ struct chunks_spec {
 /// Where a reply's body came from (decides the default Content-Type).
 enum class body_source { none, inline_text, file, json };
 
+/// `redirect = { to = "/new/{{path.id}}", status = 308 }`: sets the status and a Location header.
+struct redirect_spec {
+  std::string to;    ///< a template, rendered like header values
+  int status = 302;  ///< 301, 302, 303, 307 or 308
+  source_position position;
+};
+
 /// The [route.reply] table: one scripted reply.
 struct reply_spec {
   int status = 200;
@@ -117,6 +124,7 @@ struct reply_spec {
   chunks_spec chunks;
   std::uint64_t bandwidth = 0;              ///< bytes per second for the body; 0 = unlimited
   unsigned repeat = 1;                      ///< in [[route.replies]]: times this reply is used
+  std::optional<redirect_spec> redirect;    ///< overrides `status`; adds Location (at compile)
 };
 
 /// What a route does when its sequence of replies is used up.
@@ -136,6 +144,17 @@ struct outage_spec {
   source_position position;
 };
 
+/// How [route.auth] expects credentials to be presented.
+enum class auth_kind { bearer, basic, header };
+
+/// [route.auth]: exactly one of `bearer`, `basic` or `header = { name, value }`.
+struct auth_spec {
+  auth_kind kind = auth_kind::bearer;
+  std::string header_name;  ///< for auth_kind::header
+  std::string secret;       ///< the token, "user:pass", or the header value
+  source_position position;
+};
+
 /// One [[route]]: matchers plus the reply.
 struct route_spec {
   std::string name;                  ///< unique; "" in the file becomes "METHOD path" at load
@@ -152,6 +171,13 @@ struct route_spec {
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};  ///< hold the 100 Continue back this long
   std::optional<outage_spec> outage;
+  std::optional<auth_spec> auth;      ///< 401 without credentials, 403 with wrong ones
+  bool require_length = false;        ///< a chunked request body gets 411
+  std::vector<std::string> consumes;  ///< media types (lower case); else a body gets 415
+  std::vector<std::string> produces;  ///< media types (lower case); Accept excluding all: 406
+  bool etag = false;                  ///< strong ETag from the body on 2xx; 304 / 412
+  std::string last_modified;          ///< an IMF-fixdate sent as Last-Modified ("" = none)
+  bool ranges = false;                ///< Accept-Ranges: bytes; 206 / 416 for GET
   source_position position;          ///< the [[route]] table
   source_position path_position;     ///< where path / path_regex was written
 };

@@ -181,3 +181,46 @@ path = "/a/b"
   CHECK(winner(*table, fake_request("GET", "http://example.com/a/b?x=1")) == "a");
   CHECK(winner(*table, fake_request("GET", "HTTP://example.com:80/a/b")) == "a");
 }
+
+TEST_CASE("regex routes in different prefix buckets still win by rank", "[routing]") {
+  auto table = table_of(R"(
+[[route]]
+name = "deep"
+path_regex = "^/api/v1/items/[0-9]+$"
+[[route]]
+name = "unanchored"
+path_regex = "items/7$"
+priority = 1
+[[route]]
+name = "root"
+path_regex = "^/a[a-z]+/v1/items/8$"
+priority = 2
+[[route]]
+name = "caseless"
+path_regex = "(?i)^/API/v1/items/9$"
+priority = 3
+[[route]]
+name = "other"
+path_regex = "^/api/v2/"
+)");
+  CHECK(winner(*table, fake_request("GET", "/api/v1/items/1")) == "deep");
+  CHECK(winner(*table, fake_request("GET", "/api/v1/items/7")) == "unanchored");
+  CHECK(winner(*table, fake_request("GET", "/api/v1/items/8")) == "root");
+  CHECK(winner(*table, fake_request("GET", "/api/v1/items/9")) == "caseless");
+  CHECK(winner(*table, fake_request("GET", "/Api/V1/items/9")) == "caseless");
+  CHECK(winner(*table, fake_request("GET", "/api/v2/x")) == "other");
+  CHECK(winner(*table, fake_request("GET", "/api/v3/x")) == "<none>");
+}
+
+TEST_CASE("a leading group is not mistaken for flags when bucketing regexes", "[routing]") {
+  auto table = table_of(R"toml(
+[[route]]
+name = "grouped"
+path_regex = "(?P<all>^/x/[0-9]+$)"
+[[route]]
+name = "flagged"
+path_regex = "(?i)^/Y/[0-9]+$"
+)toml");
+  CHECK(winner(*table, fake_request("GET", "/x/1")) == "grouped");
+  CHECK(winner(*table, fake_request("GET", "/y/2")) == "flagged");
+}

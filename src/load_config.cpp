@@ -431,6 +431,11 @@ bool read_whole_file(const fs::path& path, std::string& out, std::string& why) {
     why = "it is a folder";
     return false;
   }
+  if (!fs::is_regular_file(status)) {
+    // A FIFO, socket or device such as /dev/zero would block or never end.
+    why = "it is not a regular file";
+    return false;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     why = std::strerror(errno);

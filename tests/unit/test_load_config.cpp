@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -651,6 +653,7 @@ TEST_CASE("body_file is read relative to the config file and must stay inside it
   CHECK(cfg.routes[0].reply.body_position.line == 4);
   CHECK(cfg.routes[1].reply.body == cfg.routes[0].reply.body);
 
+  REQUIRE(::mkfifo((dir.path() / "conf" / "bodies" / "fifo").c_str(), 0600) == 0);
   const std::string absolute = dir / "secret.json";
   const std::vector<error_case> cases = {
       {route + "body_file = \"../secret.json\"\n",
@@ -668,6 +671,9 @@ TEST_CASE("body_file is read relative to the config file and must stay inside it
        {"t.toml:4:13: cannot read 'body_file' \"bodies/missing.json\": it does not exist"}},
       {route + "body_file = \"bodies/folder\"\n",
        {"t.toml:4:13: cannot read 'body_file' \"bodies/folder\": it is a folder"}},
+      // A FIFO would block the loader forever (a regression found by fuzzing).
+      {route + "body_file = \"bodies/fifo\"\n",
+       {"t.toml:4:13: cannot read 'body_file' \"bodies/fifo\": it is not a regular file"}},
       {route + "body_file = \"\"\n", {"t.toml:4:13: 'body_file' must not be empty"}},
   };
   for (const auto& c : cases) {

@@ -444,35 +444,41 @@ bool if_range_matches(std::string_view if_range, std::string_view etag,
   return date && last_modified && *date == *last_modified;
 }
 
-void rewrite_head(std::string_view head, std::string_view status_line, bool drop_content_type,
-                  std::string_view extra, std::string& out) {
-  out.append(status_line).append("\r\n");
+// Calls `f(line)` for each header line of a rendered head (status line and blank line skipped);
+// `f` returns false to stop.
+template <class F>
+void for_each_header_line(std::string_view head, F&& f) {
   std::size_t pos = head.find("\r\n");
   while (pos != std::string_view::npos) {
     pos += 2;
     const std::size_t end = head.find("\r\n", pos);
-    if (end == std::string_view::npos || end == pos) break;
-    std::string_view line = head.substr(pos, end - pos);
+    if (end == std::string_view::npos || end == pos) return;
+    if (!f(head.substr(pos, end - pos))) return;
+    pos = end;
+  }
+}
+
+void rewrite_head(std::string_view head, std::string_view status_line, bool drop_content_type,
+                  std::string_view extra, std::string& out) {
+  out.append(status_line).append("\r\n");
+  for_each_header_line(head, [&](std::string_view line) {
     const bool drop = starts_with_icase(line, "Content-Length:") ||
                       starts_with_icase(line, "Connection:") ||
                       (drop_content_type && starts_with_icase(line, "Content-Type:"));
     if (!drop) out.append(line).append("\r\n");
-    pos = end;
-  }
+    return true;
+  });
   out.append(extra);
 }
 
 std::string_view head_content_type(std::string_view head) {
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos) {
-    pos += 2;
-    const std::size_t end = head.find("\r\n", pos);
-    if (end == std::string_view::npos || end == pos) break;
-    std::string_view line = head.substr(pos, end - pos);
-    if (starts_with_icase(line, "Content-Type:")) return trim(line.substr(13));
-    pos = end;
-  }
-  return {};
+  std::string_view type;
+  for_each_header_line(head, [&](std::string_view line) {
+    if (!starts_with_icase(line, "Content-Type:")) return true;
+    type = trim(line.substr(13));
+    return false;
+  });
+  return type;
 }
 
 std::string_view connection_line(connection_header connection) {

@@ -420,7 +420,8 @@ void session::send_with_validators(const request_view& request, const route_matc
         break;
     }
   }
-  const std::string_view status_line = head.substr(0, head.find("\r\n"));
+  // A view into head (std::string::substr would return a temporary).
+  const std::string_view status_line = std::string_view(head).substr(0, head.find("\r\n"));
   rewrite_head(head, status_line, false, headers, out_);
   if (reply.has_body()) {
     out_.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");

@@ -26,13 +26,6 @@ void append_status_line(int status, std::string_view reason, std::string& out) {
   out.append("\r\n");
 }
 
-void append_connection(connection_header connection, std::string& out) {
-  switch (connection) {
-    case connection_header::none: break;
-    case connection_header::keep_alive: out.append("Connection: keep-alive\r\n"); break;
-    case connection_header::close: out.append("Connection: close\r\n"); break;
-  }
-}
 
 bool has_header(const std::vector<name_value>& headers, std::string_view name) {
   for (const auto& h : headers) {
@@ -174,10 +167,19 @@ std::string_view compiled_reply::render(const request_view& request,
       out.append("\r\n");
     }
   }
-  append_connection(connection, out);
+  out.append(connection_line(connection));
   out.append("\r\n");
   if (head_only || !body_allowed_) return {};
   return body;
+}
+
+std::string_view connection_line(connection_header connection) {
+  switch (connection) {
+    case connection_header::none: return {};
+    case connection_header::keep_alive: return "Connection: keep-alive\r\n";
+    case connection_header::close: return "Connection: close\r\n";
+  }
+  return {};
 }
 
 std::uint64_t random_bits(std::uint64_t seed, std::uint64_t stream, std::uint64_t n) {
@@ -276,7 +278,7 @@ void render_server_reply(int status, std::string_view body, std::string_view ext
   out.append("Content-Length: ");
   append_number(body.size(), out);
   out.append("\r\n");
-  append_connection(connection, out);
+  out.append(connection_line(connection));
   out.append("\r\n");
   if (!head_only) out.append(body);
 }

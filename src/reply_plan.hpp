@@ -29,6 +29,9 @@ enum class connection_header {
   close        ///< "Connection: close"
 };
 
+/// The header line for `connection` ("" for none), with its CRLF.
+std::string_view connection_line(connection_header connection);
+
 /// How the body is delimited on the wire.
 enum class body_framing { content_length, chunked };
 

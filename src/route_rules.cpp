@@ -481,18 +481,6 @@ std::string_view head_content_type(std::string_view head) {
   return type;
 }
 
-std::string_view connection_line(connection_header connection) {
-  switch (connection) {
-    case connection_header::none:
-      break;
-    case connection_header::keep_alive:
-      return "Connection: keep-alive\r\n";
-    case connection_header::close:
-      return "Connection: close\r\n";
-  }
-  return {};
-}
-
 void render_not_modified(std::string_view server_header, std::string_view validators,
                          connection_header connection, std::string& out) {
   out.append("HTTP/1.1 304 Not Modified\r\n");

@@ -109,8 +109,6 @@ void rewrite_head(std::string_view head, std::string_view status_line, bool drop
 /// The value of the Content-Type line of a rendered head, or "".
 std::string_view head_content_type(std::string_view head);
 
-/// The Connection line (with CRLF) for a connection decision, or "".
-std::string_view connection_line(connection_header connection);
 
 /// Appends a complete 304 head (RFC 9110 §15.4.5): no body, no Content-Length; `validators` are
 /// the ETag / Last-Modified lines the 200 would have carried.

@@ -212,3 +212,24 @@ path = "/*"
   CHECK(exchange(s.port(), get("/", "A: 1\r\nB: 2\r\n")).status == 200);
   CHECK(exchange(s.port(), get("/", "A: 1\r\nB: 2\r\nC: 3\r\n")).status == 431);
 }
+
+TEST_CASE("max_connections refuses connections beyond the limit and keeps serving", "[malformed]") {
+  running_server s(R"(
+[server]
+max_connections = 1
+
+[[route]]
+path = "/ok"
+[route.reply]
+body = "ok"
+)");
+  raw_client first(s.port());
+  first.send(get("/ok"));
+  REQUIRE(first.read_response().body == "ok");  // counted as open from here on
+  raw_client second(s.port());
+  auto [data, end] = second.read_until_close(3s);
+  CHECK(data.empty());
+  CHECK(end != connection_end::timeout);
+  first.send(get("/ok"));
+  CHECK(first.read_response().body == "ok");
+}

@@ -46,16 +46,22 @@ constexpr std::size_t max_header_bytes = 64 * 1024 * 1024;
 constexpr std::int64_t max_threads = 1024;
 
 constexpr std::array<std::string_view, 3> top_level_keys = {"server", "route", "outage"};
-constexpr std::array<std::string_view, 15> server_keys = {
+constexpr std::array<std::string_view, 16> server_keys = {
     "listen",          "threads",       "drain_timeout",    "idle_timeout",
     "header_timeout",  "body_timeout",  "max_header_bytes", "max_body_bytes",
     "max_connections", "server_header", "max_hang",         "seed",
-    "max_uri_bytes",   "max_headers",   "max_requests_per_connection"};
-constexpr std::array<std::string_view, 21> route_keys = {
+    "max_uri_bytes",   "max_headers",   "max_requests_per_connection", "rate_limit"};
+constexpr std::array<std::string_view, 22> route_keys = {
     "name",     "method",   "path",          "path_regex", "query",         "headers",
     "body",     "priority", "reply",         "replies",    "then",          "continue_delay",
     "expect",   "outage",   "auth",          "etag",       "last_modified", "ranges",
-    "produces", "consumes", "require_length"};
+    "produces", "consumes", "require_length", "rate_limit"};
+constexpr std::array<std::string_view, 8> rate_limit_keys = {
+    "requests", "per", "burst", "key", "algorithm", "headers", "max_keys", "reply"};
+constexpr std::array<std::string_view, 2> rate_limit_algorithm_names = {"token-bucket",
+                                                                        "fixed-window"};
+constexpr std::array<std::string_view, 3> rate_limit_header_names = {"ietf", "x-ratelimit",
+                                                                     "none"};
 // [route.reply] is one reply: 'repeat' is reported on its own there, so it is not suggested.
 constexpr std::array<std::string_view, 14> reply_keys = {
     "status", "reason",  "headers",          "body",  "body_file", "json",      "delay",
@@ -785,6 +791,8 @@ class loader {
             server.seed = static_cast<std::uint64_t>(*n);
           }
         }
+      } else if (name == "rate_limit") {
+        server.rate_limit = read_rate_limit(value, "[server.rate_limit]");
       }
     }
   }
@@ -945,6 +953,8 @@ class loader {
         read_last_modified(value, route.last_modified);
       } else if (name == "produces" || name == "consumes") {
         read_media_types(value, name, name == "produces" ? route.produces : route.consumes);
+      } else if (name == "rate_limit") {
+        route.rate_limit = read_rate_limit(value, "[route.rate_limit]");
       } else {
         unknown_key(key, "in [[route]]", route_keys);
       }
@@ -1638,6 +1648,119 @@ class loader {
     }
     if (!ok || !window_ok || unknown) return std::nullopt;
     return outage;
+  }
+
+  // [route.rate_limit] / [server.rate_limit]: requests per period, by key; 429 beyond.
+  std::optional<rate_limit_spec> read_rate_limit(const toml::node& node, std::string_view where) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'rate_limit'", "a table, written " + std::string(where));
+      return std::nullopt;
+    }
+    rate_limit_spec spec;
+    spec.position = at(node);
+    bool ok = true;
+    const toml::node* requests = nullptr;
+    const toml::node* burst = nullptr;
+    auto positive = [&](const toml::node& value, std::string_view key, std::int64_t max,
+                        std::uint64_t& out) {
+      auto n = get_integer(value, key);
+      if (!n) {
+        ok = false;
+      } else if (*n < 1 || *n > max) {
+        add(at(value), in_quotes(key) + " must be 1.." + std::to_string(max) + ", not " +
+                           std::to_string(*n));
+        ok = false;
+      } else {
+        out = static_cast<std::uint64_t>(*n);
+      }
+    };
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (name == "requests") {
+        requests = &value;
+        positive(value, name, 1'000'000'000, spec.requests);
+      } else if (name == "burst") {
+        burst = &value;
+        positive(value, name, 1'000'000'000, spec.burst);
+      } else if (name == "max_keys") {
+        std::uint64_t n = 0;
+        positive(value, name, 10'000'000, n);
+        spec.max_keys = static_cast<std::size_t>(n);
+      } else if (name == "per") {
+        if (!read_duration(value, name, false, spec.per)) ok = false;
+      } else if (name == "key") {
+        if (!read_rate_limit_key(value, spec)) ok = false;
+      } else if (name == "algorithm") {
+        if (auto index = get_choice(value, name, rate_limit_algorithm_names)) {
+          spec.algorithm = *index == 0 ? rate_limit_algorithm::token_bucket
+                                       : rate_limit_algorithm::fixed_window;
+        } else {
+          ok = false;
+        }
+      } else if (name == "headers") {
+        if (auto index = get_choice(value, name, rate_limit_header_names)) {
+          spec.headers = static_cast<rate_limit_headers>(*index);
+        } else {
+          ok = false;
+        }
+      } else if (name == "reply") {
+        auto reply = std::make_shared<reply_spec>();
+        reply->status = 429;
+        const std::size_t before = problems_.size();
+        // No path parameters: the limit may be server-wide, and templates see the request only.
+        read_reply(value, std::vector<std::string>{}, false, *reply);
+        if (problems_.size() != before) ok = false;
+        spec.reply = std::move(reply);
+      } else {
+        unknown_key(key, "in " + std::string(where), rate_limit_keys);
+        ok = false;
+      }
+    }
+    if (!requests && ok) {
+      add(at(node), std::string(where) + " needs 'requests', e.g. requests = 10 (per \"1s\")");
+      ok = false;
+    }
+    if (burst && spec.algorithm == rate_limit_algorithm::fixed_window) {
+      add(at(*burst), "'burst' is for the token bucket; a fixed window admits 'requests' per "
+                      "window");
+      ok = false;
+    }
+    return ok ? std::optional(std::move(spec)) : std::nullopt;
+  }
+
+  // key = "global" | "ip" | "header:NAME" | "query:NAME".
+  bool read_rate_limit_key(const toml::node& node, rate_limit_spec& spec) {
+    const std::string* text = get_string(node, "key");
+    if (!text) return false;
+    const std::string_view s = *text;
+    if (s == "global") {
+      spec.key = rate_limit_key::global;
+      return true;
+    }
+    if (s == "ip") {
+      spec.key = rate_limit_key::ip;
+      return true;
+    }
+    for (const auto& [prefix, kind] : {std::pair{std::string_view("header:"), rate_limit_key::header},
+                                       std::pair{std::string_view("query:"), rate_limit_key::query}}) {
+      if (s.substr(0, prefix.size()) != prefix) continue;
+      const std::string_view name = s.substr(prefix.size());
+      if (name.empty() || (kind == rate_limit_key::header && !is_token(name)) || has_control(name)) {
+        add(at(node), "'key' needs a " +
+                          std::string(kind == rate_limit_key::header ? "header" : "parameter") +
+                          " name after \"" + std::string(prefix) + "\", e.g. \"" +
+                          std::string(prefix) +
+                          (kind == rate_limit_key::header ? "X-Api-Key" : "api_key") + "\"");
+        return false;
+      }
+      spec.key = kind;
+      spec.key_name = std::string(name);
+      return true;
+    }
+    add(at(node), "'key' must be \"global\", \"ip\", \"header:NAME\" or \"query:NAME\", not \"" +
+                      *text + "\"");
+    return false;
   }
 
   // [route.auth]: exactly one of bearer = "token", basic = "user:pass", header = { name, value }.

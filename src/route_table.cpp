@@ -213,6 +213,29 @@ compiled_route::~compiled_route() = default;
 route_table::route_table() = default;
 route_table::~route_table() = default;
 
+namespace {
+
+// Random streams of 429 replies, apart from the routes' own (which use the route's order).
+constexpr std::uint64_t rate_limit_stream = std::uint64_t{1} << 62;
+
+compiled_rate_limit compile_rate_limit(const rate_limit_spec& spec, std::uint64_t stream,
+                                       const std::string& server_header) {
+  route_spec holder;
+  if (spec.reply) {
+    holder.reply = *spec.reply;
+  } else {
+    // RFC 6585 §4.
+    holder.reply.status = 429;
+    holder.reply.body =
+        "Too Many Requests: over the rate limit; retry after the time in Retry-After\n";
+    holder.reply.source = body_source::inline_text;
+  }
+  return {std::make_shared<rate_limiter>(spec), compile_script(holder, {}, server_header),
+          stream};
+}
+
+}  // namespace
+
 std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
   std::shared_ptr<route_table> table(new route_table());
   table->server_ = cfg.server;
@@ -292,6 +315,15 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
     route->rules = compiled_rules::compile(spec, static_bodies);
     route->expect = spec.expect;
     route->continue_delay = spec.continue_delay;
+    if (spec.rate_limit) {
+      try {
+        route->rate_limit = compile_rate_limit(*spec.rate_limit, rate_limit_stream + i,
+                                                cfg.server.server_header);
+      } catch (const template_error& e) {
+        problems.push_back({spec.rate_limit->position, e.what()});
+        continue;
+      }
+    }
     table->routes_.push_back(std::move(route));
   }
   for (const auto& spec : cfg.outages) {
@@ -303,6 +335,14 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
       continue;
     }
     table->outages_.push_back(std::move(outage));
+  }
+  if (cfg.server.rate_limit) {
+    try {
+      table->server_rate_limit_ = compile_rate_limit(*cfg.server.rate_limit, rate_limit_stream - 1,
+                                                   cfg.server.server_header);
+    } catch (const template_error& e) {
+      problems.push_back({cfg.server.rate_limit->position, e.what()});
+    }
   }
   if (!problems.empty()) throw config_error(std::move(problems));
   std::uint32_t mask = 0;
@@ -589,7 +629,9 @@ void route_table::reset_state() const {
   for (const auto& route : routes_) {
     route->script.state->reset();
     if (route->script.outage) route->script.outage->state->reset();
+    if (route->rate_limit) route->rate_limit->limiter->reset();
   }
+  if (server_rate_limit_) server_rate_limit_->limiter->reset();
   for (const auto& outage : outages_) outage.state->reset();
 }
 

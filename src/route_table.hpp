@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "path_pattern.hpp"
+#include "rate_limiter.hpp"
 #include "reply_plan.hpp"
 #include "route_rules.hpp"
 #include "stubborn/config.hpp"
@@ -52,6 +53,14 @@ class match_scratch {
 
 struct compiled_route;
 
+/// A rate limit with the 429 reply it sends (the limiter is shared state, kept across reloads
+/// of an unchanged route).
+struct compiled_rate_limit {
+  std::shared_ptr<rate_limiter> limiter;
+  reply_script script;  ///< one reply: the 429 (or its override, which may have a delay or fault)
+  std::uint64_t stream = 0;  ///< for the override's random choices
+};
+
 /// A matched route with its path captures.
 struct route_match {
   const compiled_route* route = nullptr;
@@ -83,7 +92,11 @@ class route_table {
   const compiled_outage* outage_for(std::string_view path) const;
   /// The inputs of random and time-based choices for one route (stream = route order).
   plan_clock clock_for(std::uint64_t stream) const;
-  /// Puts every sequence and outage back to its start.
+  /// [server.rate_limit], if any.
+  const compiled_rate_limit* server_rate_limit() const {
+    return server_rate_limit_ ? &*server_rate_limit_ : nullptr;
+  }
+  /// Puts every sequence, outage and rate limit back to its start.
   void reset_state() const;
   /// Explains a miss: 405 with Allow, or the nearest route for the 404 body.
   match_miss explain_miss(const request_view& request, match_scratch& scratch) const;
@@ -122,6 +135,7 @@ class route_table {
   // Regex routes by required literal prefix (up to its last '/'), sorted by key; rank order inside.
   std::vector<std::pair<std::string, std::vector<std::uint32_t>>> regex_buckets_;
   std::vector<compiled_outage> outages_;
+  std::optional<compiled_rate_limit> server_rate_limit_;
   std::vector<std::string> custom_methods_;  // sorted, unique
   bool any_method_route_ = false;            // some route takes every method
   std::string all_methods_;
@@ -149,6 +163,7 @@ struct compiled_route {
   std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
   reply_script script;
   compiled_rules rules;  ///< auth, negotiation, validators, ranges (rules.any: some)
+  std::optional<compiled_rate_limit> rate_limit;
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};
   route_spec spec;                  ///< as configured, for explanations and the admin API

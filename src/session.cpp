@@ -6,6 +6,10 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "log.hpp"
 #include "reply_plan.hpp"
 
@@ -36,6 +40,22 @@ namespace {
 
 enum class phase { idle, head, body, handling, writing, waiting, lingering };
 
+// The peer's IP address as text ("" for a UNIX socket or when it cannot be read).
+std::string peer_address(const connection_socket& socket) {
+  beast::error_code ec;
+  auto endpoint = socket.remote_endpoint(ec);
+  if (ec) return {};
+  char text[INET6_ADDRSTRLEN] = {};
+  const sockaddr* address = endpoint.data();
+  if (address->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+  } else if (address->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text,
+              sizeof text);
+  }
+  return text;
+}
+
 // Bodies at least this large are sent from the table's memory instead of being copied.
 constexpr std::size_t external_body_threshold = 2048;
 // Flush replies once this much is queued, even if more pipelined requests are buffered.
@@ -48,7 +68,10 @@ constexpr std::size_t kept_capacity = 64 * 1024;
 class session {
  public:
   session(connection_socket socket, server_state& state, connection_registry& registry)
-      : socket_(std::move(socket)), state_(state), registry_(registry) {
+      : socket_(std::move(socket)),
+        state_(state),
+        registry_(registry),
+        client_ip_(peer_address(socket_)) {
     registry_.add(this);
   }
   ~session() { registry_.remove(this); }
@@ -110,6 +133,8 @@ class session {
 
   void queue_rejection(int status, std::string_view why);
   handled handle_request();
+  bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
+                         connection_header connection, bool head_only, handled& result);
   handled handle_with_rules(const request_view& request, const route_match& match,
                             connection_header connection, bool head_only);
   void send_with_validators(const request_view& request, const route_match& match,
@@ -140,6 +165,8 @@ class session {
   connection_registry& registry_;
   std::shared_ptr<const route_table> table_;
   std::uint64_t table_generation_ = 0;
+  std::string client_ip_;
+  std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
   beast::flat_buffer in_;
   request_storage storage_;
@@ -213,6 +240,13 @@ session::handled session::handle_request() {
     return handled::done;
   }
 
+  rate_headers_.clear();
+  handled limited = handled::done;
+  if (const compiled_rate_limit* limit = table_->server_rate_limit();
+      limit && !within_rate_limit(*limit, request, connection, head_only, limited)) {
+    return limited;
+  }
+
   if (table_->has_outages()) {
     if (const compiled_outage* outage = table_->outage_for(request.path)) {
       std::uint64_t n = outage->state->planned.fetch_add(1, std::memory_order_relaxed);
@@ -233,6 +267,13 @@ session::handled session::handle_request() {
 
   route_match match = table_->match(request, scratch_);
   if (match.route) {
+    if (match.route->rate_limit) {
+      // The route's own limit speaks for this reply rather than the server's.
+      rate_headers_.clear();
+      if (!within_rate_limit(*match.route->rate_limit, request, connection, head_only, limited)) {
+        return limited;
+      }
+    }
     if (match.route->rules.any) return handle_with_rules(request, match, connection, head_only);
     const reply_script& script = match.route->script;
     plan_clock clock = script.stateful ? table_->clock_for(match.route->order) : plan_clock{};
@@ -245,7 +286,7 @@ session::handled session::handle_request() {
     if (plan.is_plain()) {
       std::string_view body =
           plan.reply->render(request, std::span(match.params.data(), match.param_count),
-                             head_only, connection, out_, rendered_body_);
+                             head_only, connection, out_, rendered_body_, rate_headers_);
       queue_body(body, plan.reply->is_static());
       return handled::done;
     }
@@ -263,6 +304,29 @@ session::handled session::handle_request() {
                         out_);
   }
   return handled::done;
+}
+
+bool session::within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
+                                connection_header connection, bool head_only, handled& result) {
+  rate_limiter& limiter = *limit.limiter;
+  rate_decision decision = limiter.admit(limiter.key_of(request, client_ip_));
+  limiter.append_headers(decision, rate_headers_);
+  if (decision.admitted) return true;
+  // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
+  const reply_script& script = limit.script;
+  reply_plan plan = plan_reply(script, script.stateful ? table_->clock_for(limit.stream)
+                                                       : plan_clock{});
+  if (plan.is_plain()) {
+    std::string_view body = plan.reply->render(request, {}, head_only, connection, out_,
+                                               rendered_body_, rate_headers_);
+    queue_body(body, plan.reply->is_static());
+    result = handled::done;
+  } else {
+    // An override with a delay or a fault of its own.
+    scripted_ = {plan, route_match{}, connection, head_only};
+    result = handled::scripted;
+  }
+  return false;
 }
 
 // The order is documented in docs/config.md: auth (401/403), require_length (411), consumes
@@ -348,7 +412,7 @@ void session::send_with_validators(const request_view& request, const route_matc
   const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
   if (!validators && !ranged) {
     std::string_view body =
-        reply.render(request, params, head_only, connection, out_, rendered_body_);
+        reply.render(request, params, head_only, connection, out_, rendered_body_, rate_headers_);
     queue_body(body, reply.is_static());
     return;
   }
@@ -356,7 +420,7 @@ void session::send_with_validators(const request_view& request, const route_matc
   std::string head;
   std::string_view body =
       reply.render(request, params, false, connection_header::none, head, rendered_body_);
-  std::string headers;
+  std::string headers = rate_headers_;
   std::string etag;
   if (validators && rules.etag) {
     const auto& replies = route.script.replies;
@@ -559,8 +623,8 @@ net::awaitable<bool> session::execute_scripted() {
     scripted_.connection = connection_header::close;
     close_after_flush_ = true;
   }
-  std::string extra;
-  if (plan.retry_after > 0) extra = "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
+  std::string extra = rate_headers_;
+  if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
   bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;
   std::string_view body = reply.render(
       request, std::span(match.params.data(), match.param_count), scripted_.head_only,

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,40 @@ struct listen_address {
   std::uint16_t port = 8080;
 };
 
+struct reply_spec;
+
+/// What a rate limit counts requests by.
+enum class rate_limit_key { global, ip, header, query };
+
+/// How a rate limit admits requests.
+enum class rate_limit_algorithm {
+  token_bucket,  ///< `burst` at once, then `requests` per `per`, smoothly (GCRA)
+  fixed_window   ///< `requests` in each window of length `per`, counted from the server's start
+};
+
+/// Which headers tell clients about the limit.
+enum class rate_limit_headers {
+  ietf,         ///< RateLimit-Policy and RateLimit (draft-ietf-httpapi-ratelimit-headers)
+  x_ratelimit,  ///< X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset
+  none
+};
+
+/// [route.rate_limit] or [server.rate_limit]; over the limit: 429 with Retry-After.
+struct rate_limit_spec {
+  std::uint64_t requests = 0;            ///< admitted per `per`
+  std::chrono::milliseconds per{1000};
+  std::uint64_t burst = 0;               ///< token bucket size; 0 = `requests`
+  rate_limit_key key = rate_limit_key::global;
+  std::string key_name;                  ///< the header or query parameter for those keys
+  rate_limit_algorithm algorithm = rate_limit_algorithm::token_bucket;
+  rate_limit_headers headers = rate_limit_headers::ietf;
+  std::size_t max_keys = 10'000;         ///< keys tracked at once; idle ones are evicted first
+  std::shared_ptr<const reply_spec> reply;  ///< [*.rate_limit.reply]: overrides the 429 reply
+  source_position position;
+
+  std::uint64_t bucket_size() const { return burst ? burst : requests; }
+};
+
 /// The [server] table.
 struct server_config {
   listen_address listen;
@@ -48,6 +83,7 @@ struct server_config {
   std::string server_header = "stubborn";            ///< value of the Server header ("" = none)
   std::chrono::milliseconds max_hang{300'000};       ///< `hang = true` gives up after this
   std::optional<std::uint64_t> seed;                 ///< makes every random choice repeatable
+  std::optional<rate_limit_spec> rate_limit;         ///< [server.rate_limit]: every request
 };
 
 /// How a route matches the request body.
@@ -178,6 +214,7 @@ struct route_spec {
   bool etag = false;                  ///< strong ETag from the body on 2xx; 304 / 412
   std::string last_modified;          ///< an IMF-fixdate sent as Last-Modified ("" = none)
   bool ranges = false;                ///< Accept-Ranges: bytes; 206 / 416 for GET
+  std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
   source_position position;          ///< the [[route]] table
   source_position path_position;     ///< where path / path_regex was written
 };

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -585,17 +586,32 @@ class loader {
   source_position at(const toml::source_region& region) const {
     return {file_, region.begin.line, region.begin.column};
   }
-  source_position at(const toml::node& node) const { return at(node.source()); }
+  source_position at(const toml::node& node) const { return at(region(node)); }
   source_position at(const toml::key& key) const { return at(key.source()); }
+
+  // Where a node was written. toml++ gives nodes built in code (from JSON) no source region and
+  // no way to set one, so theirs are kept in json_regions_; keys can carry their own.
+  const toml::source_region& region(const toml::node& node) const {
+    if (!json_regions_.empty()) {
+      const auto found = json_regions_.find(&node);
+      if (found != json_regions_.end()) return found->second;
+    }
+    return node.source();
+  }
+
+  // True when `a` was written before `b`: conflicts are reported at the later one.
+  bool before(const toml::node& a, const toml::node& b) const {
+    return region(a).begin < region(b).begin;
+  }
 
   // Points into a string value when its source text is exactly the value between two quotes
   // (one line, ASCII, no escapes); otherwise at the value itself.
   source_position at_offset(const toml::node& node, std::string_view value,
                             std::size_t offset) const {
     source_position where = at(node);
-    const toml::source_region& region = node.source();
-    if (region.begin.line == region.end.line && region.end.column > region.begin.column &&
-        region.end.column - region.begin.column == value.size() + 2 && is_ascii(value) &&
+    const toml::source_region& written = region(node);
+    if (written.begin.line == written.end.line && written.end.column > written.begin.column &&
+        written.end.column - written.begin.column == value.size() + 2 && is_ascii(value) &&
         offset <= value.size()) {
       where.column += static_cast<std::uint32_t>(1 + offset);
     }
@@ -953,8 +969,7 @@ class loader {
     // Path parameters, for checking templates; unknown (nullopt) when the path itself is bad.
     std::optional<std::vector<std::string>> params;
     if (path && path_regex) {
-      const toml::node& later =
-          path->source().begin < path_regex->source().begin ? *path_regex : *path;
+      const toml::node& later = before(*path, *path_regex) ? *path_regex : *path;
       add(at(later), "a route has 'path' or 'path_regex', not both");
     } else if (path) {
       route.path_position = at(*path);
@@ -974,7 +989,7 @@ class loader {
 
     route.reply.position = route.position;
     if (reply && replies) {
-      const toml::node& later = reply->source().begin < replies->source().begin ? *replies : *reply;
+      const toml::node& later = before(*reply, *replies) ? *replies : *reply;
       add(at(later), "a route has [route.reply] or [[route.replies]], not both");
     }
     if (reply) read_reply(*reply, params, false, route.reply);
@@ -1129,7 +1144,7 @@ class loader {
         continue;
       }
       if (chosen) {
-        const bool later = chosen->source().begin < value.source().begin;
+        const bool later = before(*chosen, value);
         add(at(later ? value : *chosen),
             "'body' has one of 'contains', 'equals', 'regex' or "
             "'json', not both '" +
@@ -1272,8 +1287,7 @@ class loader {
     check_redirect(*table, status, redirect, status_ok, reply);
     if (pacing.size() == 2) {
       // The body goes out as timed chunks or as a throttled stream; the server does not mix them.
-      const std::size_t later =
-          pacing[0].second->source().begin < pacing[1].second->source().begin ? 1 : 0;
+      const std::size_t later = before(*pacing[0].second, *pacing[1].second) ? 1 : 0;
       add(at(*pacing[later].second), "a reply has 'chunks' or 'bandwidth', not both");
     }
     const char* no_content = status_ok ? no_content_section(reply.status) : nullptr;
@@ -1285,9 +1299,8 @@ class loader {
     }
     if (bodies.empty()) return;
 
-    std::sort(bodies.begin(), bodies.end(), [](const auto& a, const auto& b) {
-      return a.second->source().begin < b.second->source().begin;
-    });
+    std::sort(bodies.begin(), bodies.end(),
+              [&](const auto& a, const auto& b) { return before(*a.second, *b.second); });
     for (std::size_t i = 1; i < bodies.size(); ++i) {
       add(at(*bodies[i].second),
           "a reply has at most one of 'body', 'body_file' and 'json', not "
@@ -1661,9 +1674,8 @@ class loader {
       }
     }
     // toml++ keeps keys sorted; the conflict is reported where the second one was written.
-    std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
-      return x.second->source().begin < y.second->source().begin;
-    });
+    std::sort(entries.begin(), entries.end(),
+              [&](const auto& x, const auto& y) { return before(*x.second, *y.second); });
     for (const auto& [name, node_ptr] : entries) {
       const toml::node& value = *node_ptr;
       if (first) {
@@ -2091,6 +2103,7 @@ class loader {
   std::size_t file_index_ = 0;
   std::size_t file_count_ = 0;
   fs::path base_dir_;
+  std::unordered_map<const toml::node*, toml::source_region> json_regions_;
 };
 
 }  // namespace

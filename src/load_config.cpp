@@ -11,20 +11,24 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <re2/re2.h>
 #include <toml++/toml.h>
 #include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
 
 #include "duration.hpp"
 #include "http_date.hpp"
+#include "json_token_scanner.hpp"
 #include "path_pattern.hpp"
 #include "route_rules.hpp"
 #include "stubborn/config_error.hpp"
@@ -422,6 +426,10 @@ class nesting_scanner {
   std::vector<frame> stack_;
 };
 
+// Routes sent as JSON join a running server; its settings come from the files.
+constexpr std::string_view server_not_here =
+    "[server] cannot be set here, only routes: server settings come from the configuration files";
+
 std::string too_deep_message() {
   return "values are nested more than " + std::to_string(max_nesting) + " levels deep";
 }
@@ -501,6 +509,161 @@ void write_json(const json::value& value, std::string& out) {
   }
 }
 
+toml::source_region region_of(const json_token& token) {
+  toml::source_region region;
+  region.begin = {token.begin.line, token.begin.column};
+  region.end = {token.end.line, token.end.column};
+  return region;
+}
+
+// A boost::json::basic_parser handler that builds toml++ nodes, so that routes sent as JSON are
+// read by the same code as routes in a file. Each node's place in the JSON text goes into
+// `regions`, keyed by its address (stable: toml++ containers own their nodes through pointers).
+// What TOML cannot hold (null, integers above 2^63 - 1, a key written twice) is a problem here,
+// as toml::parse would make it one.
+class json_to_toml {
+ public:
+  static constexpr std::size_t max_array_size = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t max_object_size = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t max_string_size = std::numeric_limits<std::size_t>::max();
+  static constexpr std::size_t max_key_size = std::numeric_limits<std::size_t>::max();
+
+  json_to_toml(std::string_view text, std::string name) : tokens_(text), name_(std::move(name)) {}
+
+  std::unique_ptr<toml::node> root;
+  std::unordered_map<const toml::node*, toml::source_region> regions;
+  std::vector<std::pair<toml::source_region, std::string>> problems;
+
+  bool on_document_begin(json::error_code&) { return true; }
+  bool on_document_end(json::error_code&) { return true; }
+  bool on_object_begin(json::error_code&) {
+    open(toml::table{});
+    return true;
+  }
+  bool on_object_end(std::size_t, json::error_code&) {
+    open_.pop_back();
+    return true;
+  }
+  bool on_array_begin(json::error_code&) {
+    open(toml::array{});
+    return true;
+  }
+  bool on_array_end(std::size_t, json::error_code&) {
+    open_.pop_back();
+    return true;
+  }
+  bool on_key_part(json::string_view part, std::size_t, json::error_code&) {
+    text_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_key(json::string_view part, std::size_t, json::error_code&) {
+    text_.append(part.data(), part.size());
+    key_ = toml::key(std::move(text_), region_of(tokens_.next()));
+    text_.clear();
+    return true;
+  }
+  bool on_string_part(json::string_view part, std::size_t, json::error_code&) {
+    text_.append(part.data(), part.size());
+    return true;
+  }
+  bool on_string(json::string_view part, std::size_t, json::error_code&) {
+    text_.append(part.data(), part.size());
+    place(toml::value<std::string>(std::move(text_)));
+    text_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, json::error_code&) { return true; }
+  bool on_int64(std::int64_t n, json::string_view, json::error_code&) {
+    place(toml::value<std::int64_t>(n));
+    return true;
+  }
+  bool on_uint64(std::uint64_t n, json::string_view, json::error_code&) {
+    problems.emplace_back(region_of(tokens_.next()),
+                          "integer " + std::to_string(n) + " is too large: at most " +
+                              std::to_string(std::numeric_limits<std::int64_t>::max()));
+    return true;
+  }
+  bool on_double(double d, json::string_view, json::error_code&) {
+    if (!std::isfinite(d)) {
+      problems.emplace_back(region_of(tokens_.next()), "number is too large for a double");
+      return true;
+    }
+    place(toml::value<double>(d));
+    return true;
+  }
+  bool on_bool(bool b, json::error_code&) {
+    place(toml::value<bool>(b));
+    return true;
+  }
+  bool on_null(json::error_code&) {
+    problems.emplace_back(region_of(tokens_.next()),
+                          "null is not allowed: leave the key out to get its default");
+    return true;
+  }
+  bool on_comment_part(json::string_view, json::error_code&) { return true; }
+  bool on_comment(json::string_view, json::error_code&) { return true; }
+
+ private:
+  // Puts a new value where the parser is: the root, the next array element, or the last key's.
+  template <typename Node>
+  toml::node& place(Node&& node) {
+    const toml::source_region region = region_of(tokens_.next());
+    toml::node* placed = nullptr;
+    if (open_.empty()) {
+      root = std::make_unique<std::decay_t<Node>>(std::forward<Node>(node));
+      placed = root.get();
+    } else if (toml::array* array = open_.back()->as_array()) {
+      array->push_back(std::forward<Node>(node));
+      placed = &array->back();
+    } else if (toml::table& table = *open_.back()->as_table(); table.contains(key_.str())) {
+      const toml::source_position first = table.find(key_.str())->first.source().begin;
+      problems.emplace_back(key_.source(), "key '" + std::string(key_.str()) +
+                                               "' is already set at " +
+                                               position_text({name_, first.line, first.column}));
+      // The parser goes on inside a container written twice; what it holds is dropped.
+      discarded_.push_back(std::make_unique<std::decay_t<Node>>(std::forward<Node>(node)));
+      placed = discarded_.back().get();
+    } else {
+      placed = &table.insert(key_, std::forward<Node>(node)).first->second;
+    }
+    regions.emplace(placed, region);
+    return *placed;
+  }
+
+  template <typename Container>
+  void open(Container&& container) {
+    open_.push_back(&place(std::forward<Container>(container)));
+  }
+
+  json_token_scanner tokens_;
+  std::string name_;
+  std::vector<toml::node*> open_;  // the containers being filled, innermost last
+  toml::key key_;
+  std::string text_;  // a string or key arriving in parts
+  std::vector<std::unique_ptr<toml::node>> discarded_;
+};
+
+// "invalid JSON: ..." for what Boost.JSON stopped at, at `offset` in `text`.
+std::string json_syntax_message(std::string_view text, std::size_t offset,
+                                const json::error_code& ec) {
+  if (ec == json::error::too_deep) return too_deep_message();
+  if (ec == json::error::incomplete) return "invalid JSON: the text ends before the value does";
+  if (ec == json::error::extra_data) return "invalid JSON: more text after the value";
+  std::string message = "invalid JSON: " + ec.message();
+  if (offset < text.size()) {
+    const auto byte = static_cast<unsigned char>(text[offset]);
+    if (byte > 0x20 && byte < 0x7f) {
+      message += " at '" + std::string(1, static_cast<char>(byte)) + "'";
+    } else {
+      static constexpr char hex[] = "0123456789abcdef";
+      message += " at byte 0x";
+      message += hex[byte >> 4];
+      message += hex[byte & 0xf];
+    }
+  }
+  return message;
+}
+
 // Everything about one route that matters only while loading.
 struct route_meta {
   std::size_t file_index = 0;
@@ -562,6 +725,83 @@ class loader {
     parse_and_read(text);
   }
 
+  // Routes written as JSON (see load_route_json): Boost.JSON parses, json_to_toml builds the
+  // toml++ nodes a file would have given, with their JSON positions, and the file's code reads
+  // them. A TOML syntax error stops its file; so do invalid JSON and what TOML cannot hold.
+  void load_json(std::string_view text, const std::string& name, const fs::path& base_dir,
+                 bool one_route) {
+    begin_file(name, base_dir);
+    json::parse_options options;
+    // Deep enough for anything a file could hold (the {"route": [...]} form is one level deeper
+    // than the file); too_deep() below is the exact check. Boost.JSON itself does not recurse.
+    options.max_depth = max_nesting + 1;
+    json::basic_parser<json_to_toml> parser(options, text, name);
+    json::error_code ec;
+    const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+    if (!ec && used < text.size()) ec = json::error::extra_data;
+    if (ec) {
+      const text_position where = json_token_scanner::position_of(text, used);
+      add({file_, where.line, where.column}, json_syntax_message(text, used, ec));
+      return;
+    }
+    json_to_toml& built = parser.handler();
+    for (auto& [where, message] : built.problems) add(at(where), std::move(message));
+    if (!built.problems.empty()) return;
+    const std::unique_ptr<toml::node> root = std::move(built.root);
+    json_regions_ = std::move(built.regions);
+    read_json_root(*root, one_route);
+    json_regions_.clear();
+  }
+
+  // The root as the equivalent file would have it: { route = [ ... ] }, then read like one.
+  void read_json_root(toml::node& root, bool one_route) {
+    const toml::source_region root_region = region(root);
+    toml::table document;
+    json_regions_[&document] = root_region;
+    toml::table* object = root.as_table();
+    toml::array* array = root.as_array();
+    const bool routes_document = object && !one_route && object->contains("route");
+    if (routes_document) {
+      document = std::move(*object);
+    } else if (object) {
+      if (const auto server = object->find("server"); server != object->end()) {
+        add(at(server->first), std::string(server_not_here));
+        object->erase(server);
+      }
+      auto& routes = document.insert(toml::key("route", root_region), toml::array{}).first->second;
+      json_regions_[&routes] = root_region;
+      routes.as_array()->push_back(std::move(*object));
+      json_regions_[&routes.as_array()->back()] = root_region;
+    } else if (array && !one_route) {
+      auto& routes =
+          document.insert(toml::key("route", root_region), std::move(*array)).first->second;
+      json_regions_[&routes] = root_region;
+    } else {
+      add(at(root),
+          std::string(one_route ? "expected a route (a JSON object)"
+                                : "expected a route (a JSON object) or an array of routes") +
+              ", not " + std::string(type_name(root)));
+      return;
+    }
+    if (const toml::node* deep = too_deep(document, 0)) {
+      add(at(*deep), too_deep_message());
+      return;
+    }
+    for (auto&& [key, value] : document) {
+      if (key == "route") {
+        read_routes(value);
+      } else if (key == "server") {
+        add(at(key), std::string(server_not_here));
+      } else if (key == "outage") {
+        add(at(key),
+            "[[outage]] cannot be set here, only routes (a route's own outage is its 'outage' "
+            "key)");
+      } else {
+        unknown_key(key, "at the top level", top_level_keys);
+      }
+    }
+  }
+
   // Names the routes, sorts the problems and throws if there are any.
   config finish() {
     name_routes();
@@ -591,17 +831,32 @@ class loader {
   source_position at(const toml::source_region& region) const {
     return {file_, region.begin.line, region.begin.column};
   }
-  source_position at(const toml::node& node) const { return at(node.source()); }
+  source_position at(const toml::node& node) const { return at(region(node)); }
   source_position at(const toml::key& key) const { return at(key.source()); }
+
+  // Where a node was written. toml++ gives nodes built in code (from JSON) no source region and
+  // no way to set one, so theirs are kept in json_regions_; keys can carry their own.
+  const toml::source_region& region(const toml::node& node) const {
+    if (!json_regions_.empty()) {
+      const auto found = json_regions_.find(&node);
+      if (found != json_regions_.end()) return found->second;
+    }
+    return node.source();
+  }
+
+  // True when `a` was written before `b`: conflicts are reported at the later one.
+  bool before(const toml::node& a, const toml::node& b) const {
+    return region(a).begin < region(b).begin;
+  }
 
   // Points into a string value when its source text is exactly the value between two quotes
   // (one line, ASCII, no escapes); otherwise at the value itself.
   source_position at_offset(const toml::node& node, std::string_view value,
                             std::size_t offset) const {
     source_position where = at(node);
-    const toml::source_region& region = node.source();
-    if (region.begin.line == region.end.line && region.end.column > region.begin.column &&
-        region.end.column - region.begin.column == value.size() + 2 && is_ascii(value) &&
+    const toml::source_region& written = region(node);
+    if (written.begin.line == written.end.line && written.end.column > written.begin.column &&
+        written.end.column - written.begin.column == value.size() + 2 && is_ascii(value) &&
         offset <= value.size()) {
       where.column += static_cast<std::uint32_t>(1 + offset);
     }
@@ -963,8 +1218,7 @@ class loader {
     // Path parameters, for checking templates; unknown (nullopt) when the path itself is bad.
     std::optional<std::vector<std::string>> params;
     if (path && path_regex) {
-      const toml::node& later =
-          path->source().begin < path_regex->source().begin ? *path_regex : *path;
+      const toml::node& later = before(*path, *path_regex) ? *path_regex : *path;
       add(at(later), "a route has 'path' or 'path_regex', not both");
     } else if (path) {
       route.path_position = at(*path);
@@ -984,7 +1238,7 @@ class loader {
 
     route.reply.position = route.position;
     if (reply && replies) {
-      const toml::node& later = reply->source().begin < replies->source().begin ? *replies : *reply;
+      const toml::node& later = before(*reply, *replies) ? *replies : *reply;
       add(at(later), "a route has [route.reply] or [[route.replies]], not both");
     }
     if (reply) read_reply(*reply, params, false, route.reply);
@@ -1139,7 +1393,7 @@ class loader {
         continue;
       }
       if (chosen) {
-        const bool later = chosen->source().begin < value.source().begin;
+        const bool later = before(*chosen, value);
         add(at(later ? value : *chosen),
             "'body' has one of 'contains', 'equals', 'regex' or "
             "'json', not both '" +
@@ -1282,8 +1536,7 @@ class loader {
     check_redirect(*table, status, redirect, status_ok, reply);
     if (pacing.size() == 2) {
       // The body goes out as timed chunks or as a throttled stream; the server does not mix them.
-      const std::size_t later =
-          pacing[0].second->source().begin < pacing[1].second->source().begin ? 1 : 0;
+      const std::size_t later = before(*pacing[0].second, *pacing[1].second) ? 1 : 0;
       add(at(*pacing[later].second), "a reply has 'chunks' or 'bandwidth', not both");
     }
     const char* no_content = status_ok ? no_content_section(reply.status) : nullptr;
@@ -1295,9 +1548,8 @@ class loader {
     }
     if (bodies.empty()) return;
 
-    std::sort(bodies.begin(), bodies.end(), [](const auto& a, const auto& b) {
-      return a.second->source().begin < b.second->source().begin;
-    });
+    std::sort(bodies.begin(), bodies.end(),
+              [&](const auto& a, const auto& b) { return before(*a.second, *b.second); });
     for (std::size_t i = 1; i < bodies.size(); ++i) {
       add(at(*bodies[i].second),
           "a reply has at most one of 'body', 'body_file' and 'json', not "
@@ -1784,9 +2036,8 @@ class loader {
       }
     }
     // toml++ keeps keys sorted; the conflict is reported where the second one was written.
-    std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
-      return x.second->source().begin < y.second->source().begin;
-    });
+    std::sort(entries.begin(), entries.end(),
+              [&](const auto& x, const auto& y) { return before(*x.second, *y.second); });
     for (const auto& [name, node_ptr] : entries) {
       const toml::node& value = *node_ptr;
       if (first) {
@@ -2214,6 +2465,7 @@ class loader {
   std::size_t file_index_ = 0;
   std::size_t file_count_ = 0;
   fs::path base_dir_;
+  std::unordered_map<const toml::node*, toml::source_region> json_regions_;
 };
 
 }  // namespace
@@ -2232,6 +2484,20 @@ config load_config_text(std::string_view text, const std::string& name,
   loader l;
   l.load_text(text, name, base_dir.empty() ? fs::path(".") : fs::path(base_dir));
   return l.finish();
+}
+
+route_spec load_route_json(std::string_view json_text, const std::string& source,
+                           const std::string& base_dir) {
+  loader l;
+  l.load_json(json_text, source, base_dir.empty() ? fs::path(".") : fs::path(base_dir), true);
+  return std::move(l.finish().routes.front());
+}
+
+std::vector<route_spec> load_routes_json(std::string_view json_text, const std::string& source,
+                                         const std::string& base_dir) {
+  loader l;
+  l.load_json(json_text, source, base_dir.empty() ? fs::path(".") : fs::path(base_dir), false);
+  return std::move(l.finish().routes);
 }
 
 }  // namespace stubborn

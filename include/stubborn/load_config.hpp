@@ -16,6 +16,18 @@ config load_config(const std::vector<std::string>& paths);
 config load_config_text(std::string_view text, const std::string& name,
                         const std::string& base_dir = ".");
 
+/// Parses one route written as a JSON object with the same keys as a [[route]] table, e.g.
+/// {"method":"GET","path":"/x","reply":{"status":200,"body":"hi"}}, validated exactly like a
+/// route in a file. `source` names the input in messages (e.g. "POST /__admin/routes");
+/// `base_dir` resolves body_file. Throws config_error listing every problem, each with
+/// source:line:col in the JSON text.
+route_spec load_route_json(std::string_view json_text, const std::string& source,
+                           const std::string& base_dir = ".");
+
+/// Same for several routes: one route object, an array of them, or {"route": [...]}.
+std::vector<route_spec> load_routes_json(std::string_view json_text, const std::string& source,
+                                         const std::string& base_dir = ".");
+
 }  // namespace stubborn
 
 namespace stubborn {

@@ -1,5 +1,7 @@
 #include "http_date.hpp"
 
+#include <cstdio>
+
 namespace stubborn {
 
 void format_http_date(std::time_t t, char* out) {
@@ -40,6 +42,18 @@ std::string_view current_http_date() {
     cached_second = now;
   }
   return {cached, http_date_length};
+}
+
+std::string rfc3339_utc(std::chrono::system_clock::time_point t) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch());
+  const auto seconds = static_cast<std::time_t>(us.count() / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&seconds, &tm);
+  char text[64];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<long long>(us.count() % 1'000'000));
+  return text;
 }
 
 }  // namespace stubborn

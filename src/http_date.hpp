@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <ctime>
+#include <string>
 #include <string_view>
 
 namespace stubborn {
@@ -13,5 +15,8 @@ std::string_view current_http_date();
 
 /// Formats `t` as an IMF-fixdate into `out` (at least http_date_length bytes).
 void format_http_date(std::time_t t, char* out);
+
+/// `t` as RFC 3339 UTC with microseconds: "2026-11-24T04:10:00.123456Z" (journal, access log).
+std::string rfc3339_utc(std::chrono::system_clock::time_point t);
 
 }  // namespace stubborn

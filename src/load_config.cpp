@@ -49,12 +49,15 @@ constexpr std::size_t min_uri_bytes = 256;
 constexpr std::size_t max_header_bytes = 64 * 1024 * 1024;
 constexpr std::int64_t max_threads = 1024;
 
-constexpr std::array<std::string_view, 3> top_level_keys = {"server", "route", "outage"};
-constexpr std::array<std::string_view, 16> server_keys = {
+constexpr std::array<std::string_view, 4> top_level_keys = {"server", "route", "outage", "admin"};
+constexpr std::array<std::string_view, 6> admin_keys = {"enabled", "prefix",  "listen",
+                                                       "token",   "journal", "journal_body_bytes"};
+constexpr std::array<std::string_view, 17> server_keys = {
     "listen",          "threads",       "drain_timeout",    "idle_timeout",
     "header_timeout",  "body_timeout",  "max_header_bytes", "max_body_bytes",
     "max_connections", "server_header", "max_hang",         "seed",
-    "max_uri_bytes",   "max_headers",   "max_requests_per_connection", "rate_limit"};
+    "max_uri_bytes",   "max_headers",   "max_requests_per_connection", "rate_limit",
+    "access_log"};
 constexpr std::array<std::string_view, 22> route_keys = {
     "name",     "method",   "path",          "path_regex", "query",         "headers",
     "body",     "priority", "reply",         "replies",    "then",          "continue_delay",
@@ -952,6 +955,8 @@ class loader {
         read_routes(value);
       } else if (key == "outage") {
         read_server_outages(value);
+      } else if (key == "admin") {
+        read_admin(value);
       } else {
         unknown_key(key, "at the top level", top_level_keys);
       }
@@ -1048,6 +1053,78 @@ class loader {
         }
       } else if (name == "rate_limit") {
         server.rate_limit = read_rate_limit(value, "[server.rate_limit]");
+      } else if (name == "access_log") {
+        if (const std::string* s = get_string(value, name)) {
+          if (s->empty() || has_control(*s)) {
+            add(at(value), "'access_log' must be a file path, or \"-\" for standard output");
+          } else {
+            server.access_log = *s;
+          }
+        }
+      }
+    }
+  }
+
+  void read_admin(const toml::node& node) {
+    const toml::table* table = node.as_table();
+    if (!table) {
+      type_error(node, "'admin'", "a table, written [admin]");
+      return;
+    }
+    admin_config& admin = cfg_.admin;
+    for (auto&& [key, value] : *table) {
+      const std::string name(key.str());
+      if (!is_known(name, admin_keys)) {
+        unknown_key(key, "in [admin]", admin_keys);
+        continue;
+      }
+      auto [first, inserted] = admin_keys_set_.emplace(name, at(key));
+      if (!inserted) {
+        add(at(key),
+            in_quotes(name) + " in [admin] is already set at " + position_text(first->second));
+        continue;
+      }
+      if (name == "enabled") {
+        if (auto b = get_bool(value, name)) admin.enabled = *b;
+      } else if (name == "prefix") {
+        const std::string* s = get_string(value, name);
+        if (!s) continue;
+        const bool bad_char = std::any_of(s->begin(), s->end(), [](char c) {
+          return c == '?' || c == '#' || c == '%' || c == ' ' || static_cast<unsigned char>(c) < 0x20 ||
+                 static_cast<unsigned char>(c) >= 0x7f;
+        });
+        if (s->size() < 2 || s->front() != '/' || s->back() == '/' || bad_char) {
+          add(at(value), "'prefix' must be a path like \"/__admin\": starting with '/', not "
+                         "ending with one, without spaces, '?', '#' or '%', not \"" + *s + "\"");
+        } else {
+          admin.prefix = *s;
+        }
+      } else if (name == "listen") {
+        if (const std::string* s = get_string(value, name)) {
+          listen_address address;
+          std::string problem = parse_listen_address(*s, address, "'listen'");
+          if (!problem.empty()) add(at(value), problem);
+          else admin.listen = address;
+        }
+      } else if (name == "token") {
+        if (const std::string* s = get_string(value, name)) {
+          if (s->empty() || !is_token68(*s)) {
+            add(at(value), "'token' must be a token68 (letters, digits and -._~+/, then any '='), "
+                           "sent as Authorization: Bearer <token>");
+          } else {
+            admin.token = *s;
+          }
+        }
+      } else if (name == "journal") {
+        if (auto n = get_integer(value, name)) {
+          if (*n < 0 || *n > 1'000'000) {
+            add(at(value), "'journal' must be 0 (off)..1000000, not " + std::to_string(*n));
+          } else {
+            admin.journal = static_cast<std::size_t>(*n);
+          }
+        }
+      } else if (name == "journal_body_bytes") {
+        read_size(value, name, 0, 64 * 1024 * 1024, admin.journal_body_bytes);
       }
     }
   }
@@ -2461,6 +2538,7 @@ class loader {
   std::vector<route_meta> route_meta_;  // parallel to cfg_.routes
   std::vector<indexed_problem> problems_;
   std::map<std::string, source_position> server_keys_set_;
+  std::map<std::string, source_position> admin_keys_set_;
   std::string file_;
   std::size_t file_index_ = 0;
   std::size_t file_count_ = 0;
@@ -2476,7 +2554,9 @@ config load_config(const std::vector<std::string>& paths) {
   }
   loader l;
   for (const std::string& path : paths) l.load_path(path);
-  return l.finish();
+  config cfg = l.finish();
+  cfg.sources = paths;
+  return cfg;
 }
 
 config load_config_text(std::string_view text, const std::string& name,

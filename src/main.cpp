@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
 
+#include "config_watcher.hpp"
 #include "log.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
@@ -32,20 +34,27 @@ options:
   --threads N          I/O threads (0 = number of cores); overrides [server] threads
   --check              validate the config, print every problem, exit 0 (valid) or 1
   --port-file PATH     once listening, write the bound port to PATH
+  --access-log PATH    one JSON line per request to PATH ("-" = standard output);
+                       overrides [server] access_log
+  --no-watch           do not reload when the config files change (SIGHUP and
+                       POST /__admin/reload still do)
   --log-level LEVEL    error, warn, info (default) or debug
   --version            print the version and exit
   --help               print this help and exit
 
 Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish (up to
-[server] drain_timeout), then exit 0.
+[server] drain_timeout), then exit 0. SIGHUP re-reads the config files; if they
+have problems, the routes already loaded keep serving.
 )";
 
 struct options {
   std::vector<std::string> configs;
   std::string listen;
   std::string port_file;
+  std::string access_log;
   long threads = -1;
   bool check = false;
+  bool watch = true;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -84,6 +93,11 @@ options parse_options(int argc, char** argv) {
         usage_error("--threads takes a number from 0 to 1024, not '" + v + "'");
       }
       opts.threads = n;
+    } else if (is("--access-log")) {
+      opts.access_log = value("--access-log");
+      if (opts.access_log.empty()) usage_error("--access-log needs a path, or - for stdout");
+    } else if (arg == "--no-watch") {
+      opts.watch = false;
     } else if (is("--port-file")) {
       opts.port_file = value("--port-file");
     } else if (is("--log-level")) {
@@ -127,6 +141,7 @@ int main(int argc, char** argv) {
       if (!problem.empty()) usage_error(problem);
     }
     if (opts.threads >= 0) cfg.server.threads = static_cast<unsigned>(opts.threads);
+    if (!opts.access_log.empty()) cfg.server.access_log = opts.access_log;
   } catch (const stubborn::config_error& e) {
     for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
     std::cerr << "stubborn: " << e.problems().size() << " problem"
@@ -162,16 +177,29 @@ int main(int argc, char** argv) {
               << std::endl;
     if (!opts.port_file.empty()) write_port_file(opts.port_file, server.port());
 
+    std::unique_ptr<stubborn::config_watcher> watcher;
+    if (opts.watch) {
+      try {
+        watcher = std::make_unique<stubborn::config_watcher>(
+            cfg.files, cfg.sources, [&server] { server.reload(); });
+      } catch (const std::system_error& e) {
+        stubborn::log(stubborn::log_level::warn,
+                      std::string("not watching the config files: ") + e.what());
+      }
+    }
+
     for (;;) {
       int signal_number = 0;
       if (sigwait(&signals, &signal_number) != 0) continue;
       if (signal_number == SIGHUP) {
-        stubborn::log(stubborn::log_level::warn, "SIGHUP ignored: config reload is not built yet");
+        stubborn::log(stubborn::log_level::info, "SIGHUP: re-reading the config files");
+        server.reload();  // logs the outcome
         continue;
       }
       stubborn::log(stubborn::log_level::info,
                     std::string("stopping on ") + strsignal(signal_number) +
                         ": finishing requests in flight");
+      watcher.reset();  // no reload may start while stopping
       server.stop(cfg.server.drain_timeout);
       stubborn::log(stubborn::log_level::info, "stopped");
       return 0;

@@ -27,6 +27,14 @@ std::int64_t pack_window(std::uint64_t window, std::uint64_t count) {
 
 }  // namespace
 
+bool rate_limit_spec::operator==(const rate_limit_spec& other) const {
+  const bool same_reply =
+      reply == other.reply || (reply && other.reply && *reply == *other.reply);
+  return requests == other.requests && per == other.per && burst == other.burst &&
+         key == other.key && key_name == other.key_name && algorithm == other.algorithm &&
+         headers == other.headers && max_keys == other.max_keys && same_reply;
+}
+
 std::uint64_t rate_decision::retry_after_seconds() const {
   return std::max<std::uint64_t>(1, ceil_div(retry_ms, 1000));
 }

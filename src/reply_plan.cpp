@@ -269,12 +269,13 @@ reply_plan plan_reply(const reply_script& script, const plan_clock& clock) {
 
 void render_server_reply(int status, std::string_view body, std::string_view extra_headers,
                          std::string_view server_header, bool head_only,
-                         connection_header connection, std::string& out) {
+                         connection_header connection, std::string& out,
+                         std::string_view content_type) {
   append_status_line(status, registered_reason(status), out);
   if (!server_header.empty()) out.append("Server: ").append(server_header).append("\r\n");
   out.append("Date: ").append(current_http_date()).append("\r\n");
   out.append(extra_headers);
-  if (!body.empty()) out.append("Content-Type: text/plain; charset=utf-8\r\n");
+  if (!body.empty()) out.append("Content-Type: ").append(content_type).append("\r\n");
   out.append("Content-Length: ");
   append_number(body.size(), out);
   out.append("\r\n");

@@ -148,6 +148,7 @@ std::chrono::milliseconds sample_delay(const delay_spec& delay, double u1, doubl
 /// Appends a plain-text reply the server generates itself (404, 405, 400, 505 ...).
 void render_server_reply(int status, std::string_view body, std::string_view extra_headers,
                          std::string_view server_header, bool head_only,
-                         connection_header connection, std::string& out);
+                         connection_header connection, std::string& out,
+                         std::string_view content_type = "text/plain; charset=utf-8");
 
 }  // namespace stubborn

@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <unordered_map>
 
 #include "status_reasons.hpp"
 
@@ -236,7 +237,8 @@ compiled_rate_limit compile_rate_limit(const rate_limit_spec& spec, std::uint64_
 
 }  // namespace
 
-std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
+std::shared_ptr<const route_table> route_table::compile(const config& cfg,
+                                                       const route_table* previous) {
   std::shared_ptr<route_table> table(new route_table());
   table->server_ = cfg.server;
   table->nodes_.emplace_back();
@@ -365,6 +367,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg) {
     table->all_methods_ += (table->all_methods_.empty() ? "" : ", ") + m;
   }
   table->seed_ = cfg.server.seed ? *cfg.server.seed : std::random_device{}() * 0x100000001ull;
+  if (previous) table->carry_state_from(*previous, cfg);
 
   // Index: path patterns into the segment trie, regex routes into a list by rank.
   for (std::uint32_t r = 0; r < table->routes_.size(); ++r) {
@@ -622,10 +625,14 @@ const compiled_outage* route_table::outage_for(std::string_view path) const {
 }
 
 plan_clock route_table::clock_for(std::uint64_t stream) const {
-  return {std::chrono::steady_clock::now() - epoch_, seed_, stream};
+  const std::chrono::steady_clock::time_point epoch(
+      std::chrono::steady_clock::duration(epoch_.load(std::memory_order_relaxed)));
+  return {std::chrono::steady_clock::now() - epoch, seed_, stream};
 }
 
 void route_table::reset_state() const {
+  epoch_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+               std::memory_order_relaxed);
   for (const auto& route : routes_) {
     route->script.state->reset();
     if (route->script.outage) route->script.outage->state->reset();
@@ -633,6 +640,34 @@ void route_table::reset_state() const {
   }
   if (server_rate_limit_) server_rate_limit_->limiter->reset();
   for (const auto& outage : outages_) outage.state->reset();
+}
+
+void route_table::carry_state_from(const route_table& previous, const config& cfg) {
+  epoch_.store(previous.epoch_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  // A seed the config does not fix stays the same, so random choices go on as they were.
+  if (!cfg.server.seed && !previous.server_.seed) seed_ = previous.seed_;
+  std::unordered_map<std::string_view, const compiled_route*> old;
+  for (const auto& route : previous.routes_) old.emplace(route->spec.name, route.get());
+  for (auto& route : routes_) {
+    auto found = old.find(route->spec.name);
+    if (found == old.end() || !(found->second->spec == route->spec)) continue;
+    const compiled_route& before = *found->second;
+    route->script.state = before.script.state;
+    if (route->script.outage && before.script.outage) {
+      route->script.outage->state = before.script.outage->state;
+    }
+    if (route->rate_limit && before.rate_limit) {
+      route->rate_limit->limiter = before.rate_limit->limiter;
+      route->rate_limit->script.state = before.rate_limit->script.state;
+    }
+  }
+  for (std::size_t i = 0; i < outages_.size() && i < previous.outages_.size(); ++i) {
+    if (outages_[i].spec == previous.outages_[i].spec) outages_[i].state = previous.outages_[i].state;
+  }
+  if (server_rate_limit_ && previous.server_rate_limit_ &&
+      server_rate_limit_->limiter->spec() == previous.server_rate_limit_->limiter->spec()) {
+    server_rate_limit_->limiter = previous.server_rate_limit_->limiter;
+  }
 }
 
 bool route_table::path_matches(const compiled_route& route, std::string_view path) const {

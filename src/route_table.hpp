@@ -4,6 +4,8 @@
 // whose possible-match range admits the path; on the hot path it allocates nothing.
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -78,8 +80,11 @@ struct match_miss {
 
 class route_table {
  public:
-  /// Compiles a validated config; throws config_error for what only compiling can find.
-  static std::shared_ptr<const route_table> compile(const config& cfg);
+  /// Compiles a validated config; throws config_error for what only compiling can find. With
+  /// `previous` (a reload), routes whose spec did not change keep their sequence, outage and
+  /// rate-limit state, and time-based choices keep counting from the first table's start.
+  static std::shared_ptr<const route_table> compile(const config& cfg,
+                                                    const route_table* previous = nullptr);
   ~route_table();
 
   /// The best route for the request (highest priority, then earliest), or a route_match with
@@ -113,6 +118,7 @@ class route_table {
  private:
   struct node;
   route_table();
+  void carry_state_from(const route_table& previous, const config& cfg);
   bool route_accepts(const compiled_route& route, const request_view& request, int method,
                      match_scratch& scratch, bool& head_as_get) const;
   bool matches_except_method(const compiled_route& route, const request_view& request,
@@ -139,7 +145,9 @@ class route_table {
   std::vector<std::string> custom_methods_;  // sorted, unique
   bool any_method_route_ = false;            // some route takes every method
   std::string all_methods_;
-  std::chrono::steady_clock::time_point epoch_ = std::chrono::steady_clock::now();
+  // Outage windows count from here; reset_state() moves it to now.
+  mutable std::atomic<std::chrono::steady_clock::rep> epoch_{
+      std::chrono::steady_clock::now().time_since_epoch().count()};
   std::uint64_t seed_ = 0;
 };
 

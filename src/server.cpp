@@ -12,12 +12,19 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
+#include <filesystem>
+#include <set>
 #include <list>
 #include <thread>
 
+#include "access_log.hpp"
+#include "admin.hpp"
 #include "log.hpp"
+#include "observer.hpp"
 #include "route_table.hpp"
 #include "session.hpp"
+#include "stubborn/config_error.hpp"
+#include "stubborn/load_config.hpp"
 
 namespace stubborn {
 
@@ -39,6 +46,9 @@ struct worker {
   // Every worker accepts on its own duplicate of the listening socket, so a connection is
   // accepted and registered by the thread that will serve it.
   std::optional<tcp::acceptor> acceptor;
+  std::optional<tcp::acceptor> admin_acceptor;  // [admin] listen, on the first worker only
+  std::unique_ptr<thread_observer> observer;
+  access_log* log = nullptr;
   bool accepting = true;  // touched only on this worker's thread, like the next one
   bool stopping = false;
   std::thread thread;
@@ -52,6 +62,7 @@ net::awaitable<void> sweep_loop(worker* w) {
     // the flag keeps the loop from re-arming, so the io_context can run out of work.
     if (ec || w->stopping) co_return;
     w->registry.sweep();
+    if (w->log) w->log->hand_over(w->registry.thread_index);
   }
 }
 
@@ -61,11 +72,12 @@ bool is_descriptor_exhaustion(const boost::system::error_code& ec) {
          ec == boost::system::errc::not_enough_memory || ec == net::error::no_buffer_space;
 }
 
-net::awaitable<void> accept_loop(worker* w, server_state* state, std::size_t max_connections) {
+net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_state* state,
+                                 std::size_t max_connections, listener_role role) {
   net::steady_timer backoff(w->io);
   for (;;) {
     connection_socket socket(w->io);
-    auto [ec] = co_await w->acceptor->async_accept(socket, use_tuple);
+    auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
     if (ec == net::error::operation_aborted || !w->accepting) co_return;
     if (ec) {
       if (is_descriptor_exhaustion(ec)) {
@@ -82,7 +94,7 @@ net::awaitable<void> accept_loop(worker* w, server_state* state, std::size_t max
       continue;
     }
     socket.set_option(tcp::no_delay(true), ignored);
-    net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry),
+    net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry, role),
                   net::detached);
   }
 }
@@ -103,15 +115,48 @@ void raise_open_file_limit(std::size_t wanted) {
 
 }  // namespace
 
-struct server::impl {
+struct server::impl : admin_host {
   explicit impl(config c) : cfg(std::move(c)), state(route_table::compile(cfg)) {}
 
-  config cfg;
+  // admin_host: called on the control thread (and by reload() from any thread).
+  reload_status reload() override;
+  reload_status last_reload() const override {
+    std::lock_guard lock(control_mutex);
+    return last;
+  }
+  std::vector<route_spec> runtime_routes() const override {
+    std::lock_guard lock(control_mutex);
+    return runtime;
+  }
+  std::string set_runtime_routes(std::vector<route_spec> routes) override;
+  std::vector<std::string> config_files() const override {
+    std::lock_guard lock(control_mutex);
+    return cfg.files;
+  }
+  std::string base_dir() const override {
+    std::lock_guard lock(control_mutex);
+    if (cfg.files.empty()) return ".";
+    std::string dir = std::filesystem::path(cfg.files.front()).parent_path().string();
+    return dir.empty() ? "." : dir;
+  }
+  // Compiles file routes plus runtime routes (which rank first) and swaps the table in.
+  void install(const config& files, const std::vector<route_spec>& routes);
+
+  config cfg;  // as read from the files (or given in code), without the runtime routes
   server_state state;
+  mutable std::mutex control_mutex;  // cfg, runtime, last; one table change at a time
+  std::vector<route_spec> runtime;
+  reload_status last;
+  net::io_context control_io{1};  // reloads and runtime route changes run here
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> control_work;
+  std::thread control_thread;
+  std::unique_ptr<admin_service> admin;
+  std::unique_ptr<access_log> log;
   std::list<worker> workers;
   net::io_context accept_io{1};  // owns the listening socket; never run
   std::optional<tcp::acceptor> acceptor;
   std::uint16_t bound_port = 0;
+  std::uint16_t admin_port = 0;
   std::string bound_host;
   bool started = false;
   bool stopped = false;
@@ -119,7 +164,86 @@ struct server::impl {
   std::condition_variable stop_cv;
 };
 
+void server::impl::install(const config& files, const std::vector<route_spec>& routes) {
+  config merged = files;
+  merged.routes = routes;
+  merged.routes.insert(merged.routes.end(), files.routes.begin(), files.routes.end());
+  std::set<std::string_view> names;
+  for (const auto& r : routes) names.insert(r.name);
+  std::vector<config_problem> clashes;
+  for (const auto& r : files.routes) {
+    if (names.count(r.name)) {
+      clashes.push_back({r.position, "the runtime route '" + r.name +
+                                         "' has the name of this file route; rename one"});
+    }
+  }
+  if (!clashes.empty()) throw config_error(std::move(clashes));
+  state.replace(route_table::compile(merged, state.table().get()));
+}
+
+reload_status server::impl::reload() {
+  std::lock_guard lock(control_mutex);
+  last.at = std::chrono::system_clock::now();
+  if (cfg.sources.empty()) {
+    last.ok = false;
+    last.error = "no config files to re-read: the config was given in code";
+    ++last.failures;
+    return last;
+  }
+  try {
+    config fresh = load_config(cfg.sources);
+    const server_config& was = cfg.server;
+    server_config& now = fresh.server;
+    if (!(now.listen == was.listen) || now.threads != was.threads ||
+        now.max_connections != was.max_connections || now.access_log != was.access_log ||
+        !(fresh.admin == cfg.admin)) {
+      stubborn::log(log_level::warn,
+                    "reload: [server] listen, threads, max_connections, access_log and [admin] "
+                    "keep their values until a restart");
+    }
+    now.listen = was.listen;
+    now.threads = was.threads;
+    now.max_connections = was.max_connections;
+    now.access_log = was.access_log;
+    fresh.admin = cfg.admin;
+    install(fresh, runtime);
+    cfg = std::move(fresh);
+    last.ok = true;
+    last.error.clear();
+    ++last.reloads;
+    stubborn::log(log_level::info, "reloaded " + std::to_string(cfg.files.size()) + " file" +
+                                       (cfg.files.size() == 1 ? "" : "s") + ": " +
+                                       std::to_string(state.table()->size()) + " routes");
+  } catch (const config_error& e) {
+    last.ok = false;
+    last.error.clear();
+    for (const auto& p : e.problems()) last.error += p.to_string() + "\n";
+    ++last.failures;
+    stubborn::log(log_level::error, "reload refused, the previous routes keep serving:\n" +
+                                        last.error.substr(0, last.error.size() - 1));
+  }
+  return last;
+}
+
+std::string server::impl::set_runtime_routes(std::vector<route_spec> routes) {
+  std::lock_guard lock(control_mutex);
+  try {
+    install(cfg, routes);
+  } catch (const config_error& e) {
+    std::string text;
+    for (const auto& p : e.problems()) text += (text.empty() ? "" : "; ") + p.to_string();
+    return text;
+  }
+  runtime = std::move(routes);
+  return {};
+}
+
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+
+reload_result server::reload() {
+  reload_status status = impl_->reload();
+  return {status.ok, status.error};
+}
 
 server::~server() {
   if (impl_ && impl_->started && !impl_->stopped) stop(std::chrono::milliseconds(0));
@@ -144,13 +268,51 @@ void server::start() {
   s.bound_port = s.acceptor->local_endpoint().port();
   s.bound_host = s.acceptor->local_endpoint().address().to_string();
 
+  const admin_config& ac = s.cfg.admin;
+  if (!sc.access_log.empty()) s.log = std::make_unique<access_log>(sc.access_log, threads);
+  std::vector<observed_thread> observed;
   for (unsigned i = 0; i < threads; ++i) {
     worker& w = s.workers.emplace_back();
     int fd = ::dup(s.acceptor->native_handle());
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
     w.acceptor.emplace(w.io, endpoint.protocol(), fd);
+    w.registry.thread_index = i;
+    w.log = s.log.get();
+    w.registry.access_log = s.log.get();
+    if (ac.enabled) {
+      w.observer = std::make_unique<thread_observer>(i, ac.journal, ac.journal_body_bytes);
+      w.registry.observer = w.observer.get();
+      observed.push_back({w.io.get_executor(), w.observer.get()});
+    }
+  }
+  s.control_work.emplace(s.control_io.get_executor());
+  s.control_thread = std::thread([&s] { s.control_io.run(); });
+  if (ac.enabled) {
+    s.admin = std::make_unique<admin_service>(ac, s.state, s, std::move(observed),
+                                              s.control_io.get_executor());
+  }
+  listener_role main_role;
+  if (s.admin && !ac.listen) main_role.admin = s.admin.get();
+  if (s.admin && ac.listen) {
+    worker& first = s.workers.front();
+    auto found = resolver.resolve(ac.listen->host, std::to_string(ac.listen->port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service);
+    tcp::endpoint admin_endpoint = found.begin()->endpoint();
+    first.admin_acceptor.emplace(first.io);
+    first.admin_acceptor->open(admin_endpoint.protocol());
+    first.admin_acceptor->set_option(tcp::acceptor::reuse_address(true));
+    first.admin_acceptor->bind(admin_endpoint);
+    first.admin_acceptor->listen(64);
+    s.admin_port = first.admin_acceptor->local_endpoint().port();
+    net::co_spawn(first.io,
+                  accept_loop(&first, &*first.admin_acceptor, &s.state, sc.max_connections,
+                              listener_role{s.admin.get(), true}),
+                  net::detached);
+  }
+  for (auto& w : s.workers) {
     net::co_spawn(w.io, sweep_loop(&w), net::detached);
-    net::co_spawn(w.io, accept_loop(&w, &s.state, sc.max_connections), net::detached);
+    net::co_spawn(w.io, accept_loop(&w, &*w.acceptor, &s.state, sc.max_connections, main_role),
+                  net::detached);
     w.thread = std::thread([&w] { w.io.run(); });
   }
   s.started = true;
@@ -166,6 +328,7 @@ void server::stop(std::chrono::milliseconds drain) {
       w.accepting = false;
       boost::system::error_code ignored;
       w.acceptor->close(ignored);
+      if (w.admin_acceptor) w.admin_acceptor->close(ignored);
       closed.fetch_add(1);
     });
   }
@@ -189,6 +352,13 @@ void server::stop(std::chrono::milliseconds drain) {
     });
   }
   for (auto& w : s.workers) w.thread.join();
+  s.control_work.reset();
+  s.control_thread.join();
+  if (s.log) {
+    // The I/O threads are gone: what they logged last is handed over from here.
+    for (auto& w : s.workers) s.log->hand_over(w.registry.thread_index);
+    s.log.reset();
+  }
   {
     std::lock_guard lock(s.stop_mutex);
     s.stopped = true;
@@ -202,6 +372,10 @@ void server::wait() {
 }
 
 std::uint16_t server::port() const { return impl_->bound_port; }
+
+std::uint16_t server::admin_port() const {
+  return impl_->admin_port ? impl_->admin_port : impl_->bound_port;
+}
 
 std::string server::url() const {
   const std::string& host = impl_->bound_host;

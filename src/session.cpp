@@ -10,8 +10,16 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <ctime>
+#include <tuple>
+
+#include "access_log.hpp"
+#include "admin.hpp"
+#include "http_date.hpp"
 #include "log.hpp"
+#include "observer.hpp"
 #include "reply_plan.hpp"
+#include "templates.hpp"
 
 namespace stubborn {
 
@@ -40,20 +48,24 @@ namespace {
 
 enum class phase { idle, head, body, handling, writing, waiting, lingering };
 
-// The peer's IP address as text ("" for a UNIX socket or when it cannot be read).
-std::string peer_address(const connection_socket& socket) {
+// The peer's IP address as text and its port ("" and 0 for a UNIX socket).
+std::pair<std::string, unsigned> peer_address(const connection_socket& socket) {
   beast::error_code ec;
   auto endpoint = socket.remote_endpoint(ec);
   if (ec) return {};
   char text[INET6_ADDRSTRLEN] = {};
   const sockaddr* address = endpoint.data();
+  unsigned port = 0;
   if (address->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, text, sizeof text);
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
+    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
+    port = ntohs(v4->sin_port);
   } else if (address->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, text,
-              sizeof text);
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
+    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
+    port = ntohs(v6->sin6_port);
   }
-  return text;
+  return {text, port};
 }
 
 // Bodies at least this large are sent from the table's memory instead of being copied.
@@ -67,11 +79,10 @@ constexpr std::size_t kept_capacity = 64 * 1024;
 
 class session {
  public:
-  session(connection_socket socket, server_state& state, connection_registry& registry)
-      : socket_(std::move(socket)),
-        state_(state),
-        registry_(registry),
-        client_ip_(peer_address(socket_)) {
+  session(connection_socket socket, server_state& state, connection_registry& registry,
+          listener_role role)
+      : socket_(std::move(socket)), state_(state), registry_(registry), role_(role) {
+    std::tie(client_ip_, client_port_) = peer_address(socket_);
     registry_.add(this);
   }
   ~session() { registry_.remove(this); }
@@ -111,6 +122,8 @@ class session {
     if (generation != table_generation_) {
       table_ = state_.table();
       table_generation_ = generation;
+      metrics_route_ = nullptr;
+      metrics_ = nullptr;
     }
   }
   void queue_body(std::string_view body, bool from_table) {
@@ -132,6 +145,19 @@ class session {
   enum class handled { done, scripted };
 
   void queue_rejection(int status, std::string_view why);
+  // render_server_reply(), remembering the status for metrics and the journal.
+  void server_reply(int status, std::string_view body, std::string_view extra_headers,
+                    std::string_view server_header, bool head_only, connection_header connection,
+                    std::string& out) {
+    served_status_ = status;
+    render_server_reply(status, body, extra_headers, server_header, head_only, connection, out);
+  }
+  bool observing() const { return registry_.observer || registry_.access_log; }
+  void begin_observing();
+  void observe(const request_view& request, bool admin);
+  void log_access(const request_view& request, std::chrono::microseconds latency, bool admin);
+  connection_header decide_connection(const request_view& request);
+  net::awaitable<void> handle_admin();
   handled handle_request();
   bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
                          connection_header connection, bool head_only, handled& result);
@@ -165,8 +191,21 @@ class session {
   connection_registry& registry_;
   std::shared_ptr<const route_table> table_;
   std::uint64_t table_generation_ = 0;
+  listener_role role_;
   std::string client_ip_;
+  unsigned client_port_ = 0;
   std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
+
+  // What was served, for metrics, the journal and the access log.
+  std::chrono::steady_clock::time_point request_start_;
+  const compiled_route* served_route_ = nullptr;
+  int served_status_ = 0;
+  fault_kind served_fault_ = fault_kind::none;
+  bool rate_limited_ = false;
+  std::string miss_;  // a 404/405's explanation, kept when the journal is on
+  // The metrics of the last route served, cached while the table stays the same.
+  const compiled_route* metrics_route_ = nullptr;
+  route_metrics* metrics_ = nullptr;
 
   beast::flat_buffer in_;
   request_storage storage_;
@@ -191,11 +230,27 @@ class session {
 };
 
 void session::queue_rejection(int status, std::string_view why) {
+  if (registry_.observer) {
+    // No request was read: counted under no route, with no latency to speak of.
+    registry_.observer->metrics_for({}).count(status, std::chrono::microseconds(0));
+  }
   std::string body(why);
   body.push_back('\n');
-  render_server_reply(status, body, {}, table_->server().server_header, false,
+  server_reply(status, body, {}, table_->server().server_header, false,
                       connection_header::close, out_);
   close_after_flush_ = true;
+}
+
+connection_header session::decide_connection(const request_view& request) {
+  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+  bool keep_alive = request.version >= 11 ? !storage_.connection_close_
+                                           : storage_.connection_keep_alive_ &&
+                                                 !storage_.connection_close_;
+  if (draining_ || state_.draining.load(std::memory_order_relaxed)) keep_alive = false;
+  if (!keep_alive) close_after_flush_ = true;
+  return !keep_alive              ? connection_header::close
+         : request.version < 11 ? connection_header::keep_alive
+                                : connection_header::none;
 }
 
 session::handled session::handle_request() {
@@ -203,20 +258,12 @@ session::handled session::handle_request() {
   scratch_.reset();
   const server_config& server = table_->server();
   bool head_only = request.method == "HEAD";
-  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-  bool keep_alive = request.version >= 11 ? !storage_.connection_close_
-                                           : storage_.connection_keep_alive_ &&
-                                                 !storage_.connection_close_;
-  if (draining_ || state_.draining.load(std::memory_order_relaxed)) keep_alive = false;
-  connection_header connection = !keep_alive           ? connection_header::close
-                                 : request.version < 11 ? connection_header::keep_alive
-                                                        : connection_header::none;
-  if (!keep_alive) close_after_flush_ = true;
+  connection_header connection = decide_connection(request);
 
   // Requests no route can serve, decided before matching.
   if (request.method == "CONNECT") {
     // Not a proxy: no tunnel will be opened, and the connection is not reused.
-    render_server_reply(501, "CONNECT is not supported: this server is not a proxy\n", {},
+    server_reply(501, "CONNECT is not supported: this server is not a proxy\n", {},
                         server.server_header, false, connection_header::close, out_);
     close_after_flush_ = true;
     return handled::done;
@@ -225,9 +272,9 @@ session::handled session::handle_request() {
     // RFC 9112 §3.2.4: the asterisk form is for a server-wide OPTIONS only.
     if (request.method == "OPTIONS") {
       std::string allow = "Allow: " + table_->all_methods() + "\r\n";
-      render_server_reply(200, {}, allow, server.server_header, false, connection, out_);
+      server_reply(200, {}, allow, server.server_header, false, connection, out_);
     } else {
-      render_server_reply(400, "the * target is only for OPTIONS\n", {}, server.server_header,
+      server_reply(400, "the * target is only for OPTIONS\n", {}, server.server_header,
                           head_only, connection_header::close, out_);
       close_after_flush_ = true;
     }
@@ -235,7 +282,7 @@ session::handled session::handle_request() {
   }
   if (!table_->knows_method(request.method)) {
     // RFC 9110 §9.1: a method the server does not recognise gets 501.
-    render_server_reply(501, "Not Implemented: no route knows this method\n", {},
+    server_reply(501, "Not Implemented: no route knows this method\n", {},
                         server.server_header, false, connection, out_);
     return handled::done;
   }
@@ -266,6 +313,7 @@ session::handled session::handle_request() {
   }
 
   route_match match = table_->match(request, scratch_);
+  served_route_ = match.route;
   if (match.route) {
     if (match.route->rate_limit) {
       // The route's own limit speaks for this reply rather than the server's.
@@ -284,6 +332,7 @@ session::handled session::handle_request() {
       close_after_flush_ = true;
     }
     if (plan.is_plain()) {
+      served_status_ = plan.reply->status();
       std::string_view body =
           plan.reply->render(request, std::span(match.params.data(), match.param_count),
                              head_only, connection, out_, rendered_body_, rate_headers_);
@@ -294,13 +343,14 @@ session::handled session::handle_request() {
     return handled::scripted;
   }
   match_miss miss = table_->explain_miss(request, scratch_);
+  if (registry_.observer && registry_.observer->journal_on()) miss_ = miss.explanation;
   if (miss.method_not_allowed) {
     // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
     std::string allow = "Allow: " + miss.allow + "\r\n";
-    render_server_reply(405, miss.explanation, allow, server.server_header, head_only, connection,
+    server_reply(405, miss.explanation, allow, server.server_header, head_only, connection,
                         out_);
   } else {
-    render_server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
+    server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
                         out_);
   }
   return handled::done;
@@ -312,11 +362,13 @@ bool session::within_rate_limit(const compiled_rate_limit& limit, const request_
   rate_decision decision = limiter.admit(limiter.key_of(request, client_ip_));
   limiter.append_headers(decision, rate_headers_);
   if (decision.admitted) return true;
+  rate_limited_ = true;
   // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
   const reply_script& script = limit.script;
   reply_plan plan = plan_reply(script, script.stateful ? table_->clock_for(limit.stream)
                                                        : plan_clock{});
   if (plan.is_plain()) {
+    served_status_ = plan.reply->status();
     std::string_view body = plan.reply->render(request, {}, head_only, connection, out_,
                                                rendered_body_, rate_headers_);
     queue_body(body, plan.reply->is_static());
@@ -380,7 +432,7 @@ session::handled session::handle_with_rules(const request_view& request, const r
     body = "Not Acceptable: this route produces " + types + "\n";
   }
   if (status != 0) {
-    render_server_reply(status, body, extra, server.server_header, head_only, connection, out_);
+    server_reply(status, body, extra, server.server_header, head_only, connection, out_);
     return handled::done;
   }
 
@@ -410,6 +462,7 @@ void session::send_with_validators(const request_view& request, const route_matc
   const bool success = reply.status() >= 200 && reply.status() < 300;
   const bool validators = success && (rules.etag || rules.last_modified_time);
   const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
+  served_status_ = reply.status();
   if (!validators && !ranged) {
     std::string_view body =
         reply.render(request, params, head_only, connection, out_, rendered_body_, rate_headers_);
@@ -436,10 +489,11 @@ void session::send_with_validators(const request_view& request, const route_matc
   if (validators) {
     switch (evaluate_conditions(request, etag, rules.last_modified_time)) {
       case condition_outcome::not_modified:
+        served_status_ = 304;
         render_not_modified(table_->server().server_header, headers, connection, out_);
         return;
       case condition_outcome::precondition_failed:
-        render_server_reply(412, "Precondition Failed\n", headers, table_->server().server_header,
+        server_reply(412, "Precondition Failed\n", headers, table_->server().server_header,
                             head_only, connection, out_);
         return;
       case condition_outcome::proceed:
@@ -457,12 +511,13 @@ void session::send_with_validators(const request_view& request, const route_matc
     switch (parse_range(range, body.size(), ranges)) {
       case range_outcome::unsatisfiable:
         headers.append(content_range_line(nullptr, body.size()));
-        render_server_reply(416, "Range Not Satisfiable\n", headers, table_->server().server_header,
+        server_reply(416, "Range Not Satisfiable\n", headers, table_->server().server_header,
                             false, connection, out_);
         return;
       case range_outcome::satisfiable: {
         if (ranges.size() == 1) {
           headers.append(content_range_line(&ranges[0], body.size()));
+          served_status_ = 206;
           rewrite_head(head, "HTTP/1.1 206 Partial Content", false, headers, out_);
           const std::uint64_t length = ranges[0].last - ranges[0].first + 1;
           out_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
@@ -474,6 +529,7 @@ void session::send_with_validators(const request_view& request, const route_matc
         std::string parts = multipart_byteranges(body, ranges, head_content_type(head), boundary);
         headers.append("Content-Type: multipart/byteranges; boundary=").append(boundary);
         headers.append("\r\n");
+        served_status_ = 206;
         rewrite_head(head, "HTTP/1.1 206 Partial Content", true, headers, out_);
         out_.append("Content-Length: ").append(std::to_string(parts.size())).append("\r\n");
         out_.append(connection_line(connection)).append("\r\n");
@@ -585,6 +641,8 @@ net::awaitable<bool> session::execute_scripted() {
   const reply_plan& plan = scripted_.plan;
   const route_match& match = scripted_.match;
   request_view request = storage_.view();
+  served_fault_ = plan.fault;
+  served_status_ = 0;  // until a head is written
   switch (plan.fault) {
     case fault_kind::reset:
     case fault_kind::close:
@@ -610,6 +668,7 @@ net::awaitable<bool> session::execute_scripted() {
   const reply_spec& script = reply.script();
   out_.append(reply.interim_bytes());
   if (script.hang) {
+    served_status_ = 0;
     if (co_await flush()) co_await hang(table_->server().max_hang);
     abort_connection(false);
     co_return false;
@@ -623,6 +682,7 @@ net::awaitable<bool> session::execute_scripted() {
     scripted_.connection = connection_header::close;
     close_after_flush_ = true;
   }
+  served_status_ = reply.status();
   std::string extra = rate_headers_;
   if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
   bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;
@@ -667,6 +727,8 @@ net::awaitable<bool> session::answer_expectation() {
     const reply_script& script = pre.route->script;
     plan_clock clock = script.stateful ? table_->clock_for(pre.route->order) : plan_clock{};
     reply_plan plan = plan_reply(script, clock);
+    served_route_ = pre.route;
+    served_status_ = plan.reply->status();
     std::string_view body =
         plan.reply->render(head, std::span(pre.params.data(), pre.param_count),
                            head.method == "HEAD", connection_header::close, out_, rendered_body_);
@@ -679,6 +741,103 @@ net::awaitable<bool> session::answer_expectation() {
   }
   out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   co_return co_await flush();
+}
+
+void session::begin_observing() {
+  request_start_ = std::chrono::steady_clock::now();
+  served_route_ = nullptr;
+  served_status_ = 0;
+  served_fault_ = fault_kind::none;
+  rate_limited_ = false;
+  miss_.clear();
+}
+
+void session::observe(const request_view& request, bool admin) {
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - request_start_);
+  if (registry_.access_log) log_access(request, latency, admin);
+  thread_observer* observer = registry_.observer;
+  if (!observer || admin) return;  // the admin API's own traffic is not the user's to verify
+  if (!metrics_ || metrics_route_ != served_route_) {
+    metrics_ = &observer->metrics_for(served_route_ ? std::string_view(served_route_->name)
+                                                    : std::string_view());
+    metrics_route_ = served_route_;
+  }
+  metrics_->count(served_status_, latency);
+  if (rate_limited_) ++metrics_->rate_limited;
+  if (served_fault_ != fault_kind::none) ++metrics_->faults;
+  if (!observer->journal_on()) return;
+  journal_entry e;
+  e.time = std::chrono::system_clock::now() - latency;
+  if (!client_ip_.empty()) {
+    const bool v6 = client_ip_.find(':') != std::string::npos;
+    e.client = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
+  }
+  e.method = request.method;
+  e.target = request.target;
+  e.path = request.path;
+  e.headers.reserve(request.headers.size());
+  for (const auto& h : request.headers) e.headers.emplace_back(h.name, h.value);
+  e.body = request.body.substr(0, observer->body_bytes());
+  e.body_bytes = request.body.size();
+  if (served_route_) e.route = served_route_->name;
+  e.status = served_status_;
+  switch (served_fault_) {
+    case fault_kind::none: break;
+    case fault_kind::reset: e.fault = "reset"; break;
+    case fault_kind::close: e.fault = "close"; break;
+    case fault_kind::empty: e.fault = "empty"; break;
+    case fault_kind::truncate: e.fault = "truncate"; break;
+    case fault_kind::garbage: e.fault = "garbage"; break;
+    case fault_kind::malformed_chunk: e.fault = "malformed-chunk"; break;
+  }
+  e.latency = latency;
+  e.miss = std::move(miss_);
+  observer->record(std::move(e));
+}
+
+void session::log_access(const request_view& request, std::chrono::microseconds latency,
+                         bool admin) {
+  std::string& line = registry_.access_log->buffer(registry_.thread_index);
+  line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
+  line.append("\",\"client\":\"");
+  append_json_escaped(client_ip_, line);
+  line.append("\",\"method\":\"");
+  append_json_escaped(request.method, line);
+  line.append("\",\"target\":\"");
+  append_json_escaped(request.target, line);
+  line.append("\",\"status\":").append(std::to_string(served_status_));
+  line.append(",\"route\":");
+  if (admin) {
+    line.append("\"(admin)\"");
+  } else if (served_route_) {
+    line.push_back('"');
+    append_json_escaped(served_route_->name, line);
+    line.push_back('"');
+  } else {
+    line.append("null");
+  }
+  line.append(",\"latency_us\":").append(std::to_string(latency.count()));
+  line.append(",\"request_bytes\":").append(std::to_string(request.body.size()));
+  if (served_fault_ != fault_kind::none) line.append(",\"fault\":true");
+  line.append("}\n");
+}
+
+net::awaitable<void> session::handle_admin() {
+  request_view request = storage_.view();
+  connection_header connection = decide_connection(request);
+  admin_reply reply;
+  if (!role_.admin->owns(request.path)) {
+    // The admin listener serves the admin API only.
+    reply.status = 404;
+    reply.body = "{\"error\":\"this listener serves only the admin API, under " +
+                 role_.admin->config().prefix + "\"}\n";
+  } else {
+    reply = co_await role_.admin->handle(request, client_ip_);
+  }
+  served_status_ = reply.status;
+  render_server_reply(reply.status, reply.body, reply.extra_headers, table_->server().server_header,
+                      request.method == "HEAD", connection, out_, reply.content_type);
 }
 
 bool session::begin_write() {
@@ -855,9 +1014,18 @@ net::awaitable<void> session::run() {
         requests_served >= server->max_requests_per_connection) {
       draining_ = true;  // this reply says Connection: close
     }
-    if (handle_request() == handled::scripted && !co_await execute_scripted()) {
-      clean_close = false;
-      break;
+    if (observing()) begin_observing();
+    if (role_.admin && (role_.admin_only || role_.admin->owns(storage_.view().path))) {
+      co_await handle_admin();
+      if (observing()) observe(storage_.view(), true);
+    } else {
+      const bool scripted = handle_request() == handled::scripted;
+      const bool carry_on = !scripted || co_await execute_scripted();
+      if (observing()) observe(storage_.view(), false);
+      if (!carry_on) {
+        clean_close = false;
+        break;
+      }
     }
     if (close_after_flush_) break;
     if ((in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) &&
@@ -913,10 +1081,10 @@ void connection_registry::close_all() {
 }
 
 net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
-                                      connection_registry* registry) {
+                                      connection_registry* registry, listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
-    session s(std::move(socket), *state, *registry);
+    session s(std::move(socket), *state, *registry, role);
     co_await s.run();
   } catch (const std::exception& e) {
     // Unexpected: this connection ends; it is logged once, the server goes on.

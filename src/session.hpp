@@ -42,6 +42,9 @@ class server_state {
 };
 
 class session;
+class thread_observer;
+class access_log;
+class admin_service;
 
 /// The live sessions of one I/O thread: deadlines (checked by a periodic sweep, so a request
 /// costs a store, not a timer operation) and drain. Touched only from its own thread.
@@ -61,6 +64,12 @@ class connection_registry {
   clock::time_point now() const { return now_; }
   std::size_t size() const { return count_; }
 
+  /// This thread's metrics and journal; null when nothing observes (e.g. in fuzz targets).
+  thread_observer* observer = nullptr;
+  /// The access log and this thread's index in it; null when off.
+  stubborn::access_log* access_log = nullptr;
+  unsigned thread_index = 0;
+
   /// How often sweep() should run.
   static constexpr std::chrono::milliseconds sweep_interval{50};
 
@@ -73,9 +82,17 @@ class connection_registry {
 /// A connected stream socket: TCP from the listener, or a UNIX socketpair in fuzz targets.
 using connection_socket = boost::asio::generic::stream_protocol::socket;
 
+/// What a listener serves: routes, and the admin API under its prefix (when `admin` is set), or
+/// the admin API only (its own [admin] listen).
+struct listener_role {
+  admin_service* admin = nullptr;
+  bool admin_only = false;
+};
+
 /// Runs one connection to its end; owns the session in the coroutine frame.
 boost::asio::awaitable<void> serve_connection(connection_socket socket,
                                               server_state* state,
-                                              connection_registry* registry);
+                                              connection_registry* registry,
+                                              listener_role role = {});
 
 }  // namespace stubborn

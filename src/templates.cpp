@@ -77,6 +77,14 @@ void append_escaped(std::string_view value, template_escape escape, std::string&
   }
 }
 
+}  // namespace
+
+void append_json_escaped(std::string_view value, std::string& out) {
+  append_escaped(value, template_escape::json_string, out);
+}
+
+namespace {
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
   while (!s.empty() && s.back() == ' ') s.remove_suffix(1);

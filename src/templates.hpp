@@ -19,6 +19,9 @@ struct template_error : std::runtime_error {
   std::size_t offset;
 };
 
+/// Appends `value` escaped for the inside of a JSON string (invalid UTF-8 becomes U+FFFD).
+void append_json_escaped(std::string_view value, std::string& out);
+
 /// How values are escaped where they are inserted.
 enum class template_escape {
   none,         ///< inserted as they are

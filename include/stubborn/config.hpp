@@ -17,6 +17,9 @@ struct source_position {
   std::string file;
   std::uint32_t line = 0;
   std::uint32_t column = 0;
+  /// Positions take no part in comparing configs: a route moved down the file by an edit above
+  /// it is still the same route (and keeps its state across a reload).
+  friend bool operator==(const source_position&, const source_position&) { return true; }
 };
 
 /// A header or query parameter: a name, a value, and where it was written.
@@ -24,12 +27,14 @@ struct name_value {
   std::string name;
   std::string value;
   source_position position;
+  bool operator==(const name_value&) const = default;
 };
 
 /// Host and port to listen on; port 0 asks the kernel for any free port.
 struct listen_address {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
+  bool operator==(const listen_address&) const = default;
 };
 
 struct reply_spec;
@@ -64,6 +69,8 @@ struct rate_limit_spec {
   source_position position;
 
   std::uint64_t bucket_size() const { return burst ? burst : requests; }
+  /// Same limit (the replies compared by value).
+  bool operator==(const rate_limit_spec& other) const;
 };
 
 /// The [server] table.
@@ -84,6 +91,7 @@ struct server_config {
   std::chrono::milliseconds max_hang{300'000};       ///< `hang = true` gives up after this
   std::optional<std::uint64_t> seed;                 ///< makes every random choice repeatable
   std::optional<rate_limit_spec> rate_limit;         ///< [server.rate_limit]: every request
+  std::string access_log;                            ///< JSON lines to this file; "-" = stdout
 };
 
 /// How a route matches the request body.
@@ -94,6 +102,7 @@ struct body_matcher_spec {
   body_match_kind kind = body_match_kind::contains;
   std::string text;
   source_position position;
+  bool operator==(const body_matcher_spec&) const = default;
 };
 
 /// A pause before a reply: fixed, uniform in [min, max], or log-normal around a median.
@@ -105,6 +114,7 @@ struct delay_spec {
   std::chrono::milliseconds max{0};
   std::chrono::milliseconds median{0};
   double sigma = 0;  ///< log-normal shape: the standard deviation of ln(delay)
+  bool operator==(const delay_spec&) const = default;
 };
 
 /// A broken reply, as a failing server or network produces it.
@@ -123,12 +133,14 @@ struct interim_spec {
   int status = 103;
   std::vector<name_value> headers;
   source_position position;
+  bool operator==(const interim_spec&) const = default;
 };
 
 /// Chunked transfer of the body dribbled over time: `chunks = { count = 10, over = "2s" }`.
 struct chunks_spec {
   unsigned count = 0;  ///< 0 = not chunked
   std::chrono::milliseconds over{0};
+  bool operator==(const chunks_spec&) const = default;
 };
 
 /// Where a reply's body came from (decides the default Content-Type).
@@ -139,6 +151,7 @@ struct redirect_spec {
   std::string to;    ///< a template, rendered like header values
   int status = 302;  ///< 301, 302, 303, 307 or 308
   source_position position;
+  bool operator==(const redirect_spec&) const = default;
 };
 
 /// The [route.reply] table: one scripted reply.
@@ -161,6 +174,7 @@ struct reply_spec {
   std::uint64_t bandwidth = 0;              ///< bytes per second for the body; 0 = unlimited
   unsigned repeat = 1;                      ///< in [[route.replies]]: times this reply is used
   std::optional<redirect_spec> redirect;    ///< overrides `status`; adds Location (at compile)
+  bool operator==(const reply_spec&) const = default;
 };
 
 /// What a route does when its sequence of replies is used up.
@@ -178,6 +192,7 @@ struct outage_spec {
   fault_kind fault = fault_kind::none;   ///< or a fault instead of a reply
   std::string path;                      ///< server-wide [[outage]] only: a path pattern
   source_position position;
+  bool operator==(const outage_spec&) const = default;
 };
 
 /// How [route.auth] expects credentials to be presented.
@@ -189,6 +204,7 @@ struct auth_spec {
   std::string header_name;  ///< for auth_kind::header
   std::string secret;       ///< the token, "user:pass", or the header value
   source_position position;
+  bool operator==(const auth_spec&) const = default;
 };
 
 /// One [[route]]: matchers plus the reply.
@@ -217,14 +233,28 @@ struct route_spec {
   std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
   source_position position;          ///< the [[route]] table
   source_position path_position;     ///< where path / path_regex was written
+  bool operator==(const route_spec&) const = default;
+};
+
+/// The [admin] table: the runtime API, the request journal and the metrics.
+struct admin_config {
+  bool enabled = true;
+  std::string prefix = "/__admin";       ///< admin paths start with this
+  std::optional<listen_address> listen;  ///< its own listener; unset = the main one
+  std::string token;                     ///< "" = open; else `Authorization: Bearer <token>`
+  std::size_t journal = 1000;            ///< the newest requests kept; 0 = no journal
+  std::size_t journal_body_bytes = 4096; ///< request body bytes kept per journal entry
+  bool operator==(const admin_config&) const = default;
 };
 
 /// A whole validated configuration, possibly merged from several files.
 struct config {
   server_config server;
+  admin_config admin;
   std::vector<route_spec> routes;  ///< in file order (files in the order given)
   std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
   std::vector<std::string> files;  ///< the TOML files read, in order
+  std::vector<std::string> sources;  ///< the paths given to load_config (files or folders)
 };
 
 }  // namespace stubborn

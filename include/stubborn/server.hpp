@@ -10,6 +10,12 @@
 
 namespace stubborn {
 
+/// The outcome of server::reload().
+struct reload_result {
+  bool ok = true;
+  std::string error;  ///< the config's problems, one per line, when !ok
+};
+
 /// An HTTP/1.1 stub server serving one validated config on its own threads.
 class server {
  public:
@@ -29,8 +35,16 @@ class server {
 
   /// The port actually bound (useful with port 0); valid after start().
   std::uint16_t port() const;
+  /// The port of the admin API: [admin] listen's, or port() when it shares the main listener.
+  std::uint16_t admin_port() const;
   /// "http://host:port".
   std::string url() const;
+  /// Re-reads the config's files (config::sources) and swaps the new route table in, atomically:
+  /// requests in flight finish on the table they started with, and routes that did not change
+  /// keep their sequence, outage and rate-limit state. If the files have problems, the current
+  /// table keeps serving and the problems are returned (and shown by GET /__admin/status).
+  /// [server] listen, threads and max_connections, [admin] and access_log need a restart.
+  reload_result reload();
   /// Number of routes in the current table.
   std::size_t route_count() const;
   /// Number of I/O threads.

@@ -1,0 +1,772 @@
+#include "admin.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <ctime>
+#include <optional>
+
+#include "http_date.hpp"
+#include "path_pattern.hpp"
+#include "request.hpp"
+#include "route_rules.hpp"
+#include "route_table.hpp"
+#include "session.hpp"
+#include "stubborn/config_error.hpp"
+#include "stubborn/load_config.hpp"
+#include "stubborn/version.hpp"
+
+namespace stubborn {
+
+namespace net = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+admin_reply json_reply(int status, const json::value& value) {
+  admin_reply reply;
+  reply.status = status;
+  reply.body = json::serialize(value);
+  reply.body.push_back('\n');
+  return reply;
+}
+
+admin_reply error_reply(int status, std::string_view message) {
+  return json_reply(status, json::object{{"error", message}});
+}
+
+admin_reply problems_reply(const config_error& e) {
+  json::array problems;
+  for (const auto& p : e.problems()) problems.emplace_back(p.to_string());
+  return json_reply(400, json::object{{"error", "the route is not valid"}, {"problems", problems}});
+}
+
+admin_reply method_not_allowed(std::string_view allow) {
+  admin_reply reply = error_reply(405, "method not allowed here; allowed: " + std::string(allow));
+  reply.extra_headers = "Allow: " + std::string(allow) + "\r\n";
+  return reply;
+}
+
+// "2026-11-24T10:00:00Z", with optional fractional seconds, or milliseconds since the epoch.
+std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
+  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::chrono::system_clock::time_point(std::chrono::milliseconds(std::stoll(std::string(text))));
+  }
+  std::tm tm{};
+  int consumed = 0;
+  const std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  std::int64_t micros = 0;
+  std::size_t i = static_cast<std::size_t>(consumed);
+  if (i < s.size() && s[i] == '.') {
+    std::int64_t scale = 100'000;
+    for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i) {
+      micros += (s[i] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (i + 1 != s.size() || (s[i] != 'Z' && s[i] != 'z')) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: it ends in 2262.
+  if (tm.tm_year + 1900 >= 2262) return std::chrono::system_clock::time_point::max();
+  const std::time_t seconds = timegm(&tm);
+  return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
+}
+
+bool valid_utf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = 0;
+    if (c >= 0x80) {
+      if ((c >> 5) == 6) extra = 1;
+      else if ((c >> 4) == 14) extra = 2;
+      else if ((c >> 3) == 30) extra = 3;
+      else return false;
+    }
+    if (s.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    }
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+json::object entry_json(const journal_entry& e) {
+  json::object headers;
+  for (const auto& [name, value] : e.headers) {
+    // RFC 9110 §5.3: repeated fields combine into one list, in order.
+    auto found = headers.find(name);
+    if (found != headers.end()) {
+      std::string joined(found->value().as_string());
+      found->value() = joined + ", " + value;
+    } else {
+      headers[name] = value;
+    }
+  }
+  json::object o{{"id", e.id},
+                 {"time", rfc3339_utc(e.time)},
+                 {"client", e.client},
+                 {"method", e.method},
+                 {"target", e.target},
+                 {"path", e.path},
+                 {"headers", std::move(headers)}};
+  if (valid_utf8(e.body)) o["body"] = e.body;
+  else o["body_base64"] = base64(e.body);
+  o["body_bytes"] = e.body_bytes;
+  o["body_truncated"] = e.body.size() < e.body_bytes;
+  o["route"] = e.route.empty() ? json::value(nullptr) : json::value(e.route);
+  o["status"] = e.status == 0 ? json::value(nullptr) : json::value(e.status);
+  if (!e.fault.empty()) o["fault"] = e.fault;
+  o["latency_us"] = e.latency.count();
+  return o;
+}
+
+// The filters of /requests, /requests/count and /unmatched.
+struct journal_filter {
+  std::string route;   // a name, or "none" for requests no route took
+  std::string method;
+  std::string path;    // exact, or a prefix when it ends in '*'
+  int status = 0;      // exact
+  int status_class = 0;  // "4xx" -> 4
+  std::optional<std::chrono::system_clock::time_point> since;
+  std::size_t limit = 0;  // 0 = all
+  bool unmatched = false;
+
+  bool admits(const journal_entry& e) const {
+    if (unmatched && !e.route.empty()) return false;
+    if (!route.empty() && !(route == "none" ? e.route.empty() : e.route == route)) return false;
+    if (!method.empty() && e.method != method) return false;
+    if (!path.empty()) {
+      if (path.back() == '*') {
+        if (e.path.compare(0, path.size() - 1, path, 0, path.size() - 1) != 0) return false;
+      } else if (e.path != path) {
+        return false;
+      }
+    }
+    if (status && e.status != status) return false;
+    if (status_class && e.status / 100 != status_class) return false;
+    if (since && e.time < *since) return false;
+    return true;
+  }
+};
+
+// Parses the filter parameters; "" or what is wrong.
+std::string parse_filter(std::string_view query, journal_filter& f) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;
+    const std::size_t eq = pair.find('=');
+    std::string name;
+    std::string value;
+    append_percent_decoded(pair.substr(0, eq), name, true);
+    if (eq != std::string_view::npos) append_percent_decoded(pair.substr(eq + 1), value, true);
+    if (name == "route") {
+      f.route = value;
+    } else if (name == "method") {
+      f.method = value;
+    } else if (name == "path") {
+      f.path = value;
+    } else if (name == "status") {
+      if (value.size() == 3 && value[0] >= '1' && value[0] <= '9' &&
+          (value.substr(1) == "xx" || value.substr(1) == "XX")) {
+        f.status_class = value[0] - '0';
+      } else if (value.size() == 3 && std::all_of(value.begin(), value.end(), ::isdigit)) {
+        f.status = std::stoi(value);
+      } else {
+        return "status must be a status code like 404 or a class like 4xx, not '" + value + "'";
+      }
+    } else if (name == "since") {
+      f.since = parse_time(value);
+      if (!f.since) {
+        return "since must be a UTC time like 2026-11-24T10:00:00Z (fractions allowed) or "
+               "milliseconds since 1970, not '" + value + "'";
+      }
+    } else if (name == "limit") {
+      if (value.empty() || value.size() > 9 || !std::all_of(value.begin(), value.end(), ::isdigit)) {
+        return "limit must be a number, not '" + value + "'";
+      }
+      f.limit = static_cast<std::size_t>(std::stoul(value));
+    } else {
+      return "unknown parameter '" + name + "'; filters are route, method, path, status, since "
+             "and limit";
+    }
+  }
+  return {};
+}
+
+std::string_view fault_name(fault_kind fault) {
+  switch (fault) {
+    case fault_kind::none: return "";
+    case fault_kind::reset: return "reset";
+    case fault_kind::close: return "close";
+    case fault_kind::empty: return "empty";
+    case fault_kind::truncate: return "truncate";
+    case fault_kind::garbage: return "garbage";
+    case fault_kind::malformed_chunk: return "malformed-chunk";
+  }
+  return "";
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  const auto ms = d.count();
+  if (ms % 3'600'000 == 0 && ms) return std::to_string(ms / 3'600'000) + "h";
+  if (ms % 60'000 == 0 && ms) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0 && ms) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+json::object pairs_json(const std::vector<name_value>& pairs) {
+  json::object o;
+  for (const auto& p : pairs) o[p.name] = p.value;
+  return o;
+}
+
+json::object reply_json(const reply_spec& r) {
+  json::object o{{"status", r.status}};
+  if (!r.reason.empty()) o["reason"] = r.reason;
+  if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
+  switch (r.source) {
+    case body_source::inline_text: o["body"] = r.body; break;
+    case body_source::file: o["body_file"] = r.body_file; break;
+    case body_source::json: {
+      json::error_code ec;
+      json::value parsed = json::parse(r.body, ec);
+      o["json"] = ec ? json::value(r.body) : parsed;
+      break;
+    }
+    case body_source::none: break;
+  }
+  switch (r.delay.type) {
+    case delay_spec::kind::none: break;
+    case delay_spec::kind::fixed: o["delay"] = duration_text(r.delay.fixed); break;
+    case delay_spec::kind::uniform:
+      o["delay"] = json::object{{"min", duration_text(r.delay.min)}, {"max", duration_text(r.delay.max)}};
+      break;
+    case delay_spec::kind::lognormal:
+      o["delay"] = json::object{{"median", duration_text(r.delay.median)}, {"sigma", r.delay.sigma}};
+      break;
+  }
+  if (r.hang) o["hang"] = true;
+  if (r.fault != fault_kind::none) o["fault"] = fault_name(r.fault);
+  if (r.chunks.count) {
+    o["chunks"] = json::object{{"count", r.chunks.count}, {"over", duration_text(r.chunks.over)}};
+  }
+  if (r.bandwidth) o["bandwidth"] = r.bandwidth;
+  if (r.repeat != 1) o["repeat"] = r.repeat;
+  if (r.processing_every.count()) o["processing_every"] = duration_text(r.processing_every);
+  if (!r.interim.empty()) {
+    json::array interim;
+    for (const auto& i : r.interim) {
+      interim.push_back(json::object{{"status", i.status}, {"headers", pairs_json(i.headers)}});
+    }
+    o["interim"] = std::move(interim);
+  }
+  if (r.redirect) o["redirect"] = json::object{{"to", r.redirect->to}, {"status", r.redirect->status}};
+  return o;
+}
+
+json::object rate_limit_json(const rate_limit_spec& r) {
+  json::object o{{"requests", r.requests}, {"per", duration_text(r.per)}, {"burst", r.bucket_size()}};
+  switch (r.key) {
+    case rate_limit_key::global: o["key"] = "global"; break;
+    case rate_limit_key::ip: o["key"] = "ip"; break;
+    case rate_limit_key::header: o["key"] = "header:" + r.key_name; break;
+    case rate_limit_key::query: o["key"] = "query:" + r.key_name; break;
+  }
+  o["algorithm"] = r.algorithm == rate_limit_algorithm::token_bucket ? "token-bucket" : "fixed-window";
+  o["headers"] = r.headers == rate_limit_headers::ietf          ? "ietf"
+                 : r.headers == rate_limit_headers::x_ratelimit ? "x-ratelimit"
+                                                                 : "none";
+  o["max_keys"] = r.max_keys;
+  if (r.reply) o["reply"] = reply_json(*r.reply);
+  return o;
+}
+
+// A route as JSON, with the keys of the TOML file (so it can be edited and posted back).
+json::object route_json(const route_spec& r) {
+  json::object o{{"name", r.name}};
+  if (!r.methods.empty()) {
+    json::array methods;
+    for (const auto& m : r.methods) methods.emplace_back(m);
+    o["method"] = std::move(methods);
+  }
+  if (!r.path_regex.empty()) o["path_regex"] = r.path_regex;
+  else o["path"] = r.path;
+  if (!r.query.empty()) o["query"] = pairs_json(r.query);
+  if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
+  if (r.body) {
+    static constexpr const char* kinds[] = {"contains", "equals", "regex", "json"};
+    json::object body;
+    if (r.body->kind == body_match_kind::json) {
+      json::error_code ec;
+      body["json"] = json::parse(r.body->text, ec);
+    } else {
+      body[kinds[static_cast<int>(r.body->kind)]] = r.body->text;
+    }
+    o["body"] = std::move(body);
+  }
+  if (r.priority) o["priority"] = r.priority;
+  if (r.replies.empty()) {
+    o["reply"] = reply_json(r.reply);
+  } else {
+    json::array replies;
+    for (const auto& reply : r.replies) replies.push_back(reply_json(reply));
+    o["replies"] = std::move(replies);
+    o["then"] = r.then == sequence_end::cycle ? "cycle" : "repeat-last";
+  }
+  if (r.expect == expect_mode::reject) o["expect"] = "reject";
+  if (r.continue_delay.count()) o["continue_delay"] = duration_text(r.continue_delay);
+  if (r.outage) {
+    json::object outage{{"status", r.outage->status}};
+    if (r.outage->rate > 0) outage["rate"] = r.outage->rate;
+    if (r.outage->every.count()) {
+      outage["every"] = duration_text(r.outage->every);
+      outage["duration"] = duration_text(r.outage->duration);
+    }
+    if (r.outage->fault != fault_kind::none) outage["fault"] = fault_name(r.outage->fault);
+    o["outage"] = std::move(outage);
+  }
+  if (r.auth) {
+    // Secrets are not echoed: only which kind of credentials the route wants.
+    o["auth"] = r.auth->kind == auth_kind::bearer  ? "bearer"
+                : r.auth->kind == auth_kind::basic ? "basic"
+                                                   : "header:" + r.auth->header_name;
+  }
+  if (r.require_length) o["require_length"] = true;
+  auto list = [](const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& s : v) a.emplace_back(s);
+    return a;
+  };
+  if (!r.consumes.empty()) o["consumes"] = list(r.consumes);
+  if (!r.produces.empty()) o["produces"] = list(r.produces);
+  if (r.etag) o["etag"] = true;
+  if (!r.last_modified.empty()) o["last_modified"] = r.last_modified;
+  if (r.ranges) o["ranges"] = true;
+  if (r.rate_limit) o["rate_limit"] = rate_limit_json(*r.rate_limit);
+  return o;
+}
+
+// Prometheus label values: backslash, double quote and newline escaped.
+std::string label(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+admin_service::admin_service(admin_config config, server_state& state, admin_host& host,
+                             std::vector<observed_thread> threads, net::any_io_executor control)
+    : config_(std::move(config)),
+      state_(state),
+      host_(host),
+      threads_(std::move(threads)),
+      control_(std::move(control)) {}
+
+bool admin_service::owns(std::string_view path) const {
+  const std::string& prefix = config_.prefix;
+  return path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+namespace {
+
+// Runs `work` where it is co_spawned. A named coroutine taking its argument by value: g++ 12
+// has miscompiled coroutine lambdas with captures (double frees), see DESIGN.md. It also
+// destroys twice a by-value argument whose destructor does something when the argument is a
+// temporary in a co_await expression: so `work` captures only references and pointers (the
+// awaiting coroutine is suspended until it is done, so they stay valid), and it must not
+// throw (the loader's exceptions are caught inside it).
+template <typename F>
+net::awaitable<std::invoke_result_t<F&>> run_work(F work) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+    work();
+    co_return;
+  } else {
+    co_return work();
+  }
+}
+
+}  // namespace
+
+template <typename F>
+net::awaitable<decltype(std::declval<F>()())> admin_service::on_control(F work) {
+  co_return co_await net::co_spawn(control_, run_work(std::move(work)), net::use_awaitable);
+}
+
+net::awaitable<std::vector<journal_entry>> admin_service::journal() {
+  std::vector<journal_entry> all;
+  for (const auto& t : threads_) {
+    thread_observer* observer = t.observer;
+    auto part = co_await net::co_spawn(
+        t.executor, run_work([observer] { return observer->journal_copy(); }), net::use_awaitable);
+    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const journal_entry& a, const journal_entry& b) { return a.time < b.time; });
+  // Each thread keeps `journal` entries; together, the newest `journal` of all of them.
+  if (all.size() > config_.journal) all.erase(all.begin(), all.end() - static_cast<long>(config_.journal));
+  co_return all;
+}
+
+net::awaitable<std::vector<std::pair<std::string, route_metrics>>> admin_service::metrics() {
+  std::vector<std::pair<std::string, route_metrics>> merged;
+  for (const auto& t : threads_) {
+    thread_observer* observer = t.observer;
+    auto part = co_await net::co_spawn(
+        t.executor, run_work([observer] { return observer->metrics_copy(); }), net::use_awaitable);
+    for (auto& [name, m] : part) {
+      auto found = std::find_if(merged.begin(), merged.end(),
+                                [&](const auto& x) { return x.first == name; });
+      if (found == merged.end()) merged.emplace_back(name, std::move(m));
+      else found->second.merge(m);
+    }
+  }
+  std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  co_return merged;
+}
+
+net::awaitable<void> admin_service::clear_journal() {
+  for (const auto& t : threads_) {
+    thread_observer* observer = t.observer;
+    co_await net::co_spawn(t.executor, run_work([observer] { observer->clear_journal(); }),
+                           net::use_awaitable);
+  }
+}
+
+net::awaitable<admin_reply> admin_service::handle(const request_view& request, std::string client) {
+  (void)client;
+  if (!config_.token.empty()) {
+    std::string_view authorization;
+    const bool present = request.find_header("Authorization", authorization);
+    std::string_view presented;
+    if (present && authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer ")) {
+      presented = authorization.substr(7);
+    }
+    if (!present) {
+      admin_reply reply = error_reply(401, "the admin API needs Authorization: Bearer <token>");
+      reply.extra_headers = "WWW-Authenticate: Bearer realm=\"stubborn admin\"\r\n";
+      co_return reply;
+    }
+    if (!constant_time_equals(presented, config_.token)) {
+      co_return error_reply(403, "the admin token was not accepted");
+    }
+  }
+  std::string_view rest = request.path.substr(config_.prefix.size());
+  if (!rest.empty() && rest.back() == '/' && rest.size() > 1) rest.remove_suffix(1);
+  const std::string_view method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+
+  if (rest == "/status") {
+    if (!get) co_return method_not_allowed("GET, HEAD");
+    co_return status_reply();
+  }
+  if (rest == "/routes" || rest.substr(0, 8) == "/routes/") co_return co_await routes(request, rest);
+  if (rest == "/reset") {
+    if (method != "POST") co_return method_not_allowed("POST");
+    state_.table()->reset_state();
+    co_await clear_journal();
+    co_return json_reply(200, json::object{{"reset", true}});
+  }
+  if (rest == "/reload") {
+    if (method != "POST") co_return method_not_allowed("POST");
+    admin_host* host = &host_;
+    reload_status result = co_await on_control([host] { return host->reload(); });
+    if (!result.ok) {
+      co_return json_reply(422, json::object{{"reloaded", false}, {"error", result.error}});
+    }
+    co_return json_reply(200, json::object{{"reloaded", true}, {"routes", state_.table()->size()}});
+  }
+  if (rest == "/metrics") {
+    if (!get) co_return method_not_allowed("GET, HEAD");
+    admin_reply reply;
+    reply.body = metrics_text(co_await metrics());
+    reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    co_return reply;
+  }
+  if (rest == "/requests" || rest == "/requests/count" || rest == "/unmatched") {
+    if (rest == "/requests" && method == "DELETE") {
+      co_await clear_journal();
+      co_return json_reply(200, json::object{{"cleared", true}});
+    }
+    if (!get) co_return method_not_allowed(rest == "/requests" ? "GET, HEAD, DELETE" : "GET, HEAD");
+    journal_filter filter;
+    filter.unmatched = rest == "/unmatched";
+    if (std::string problem = parse_filter(request.query, filter); !problem.empty()) {
+      co_return error_reply(400, problem);
+    }
+    if (config_.journal == 0) {
+      co_return error_reply(409, "the journal is off ([admin] journal = 0)");
+    }
+    std::vector<journal_entry> entries = co_await journal();
+    std::vector<const journal_entry*> chosen;
+    for (const auto& e : entries) {
+      if (filter.admits(e)) chosen.push_back(&e);
+    }
+    if (rest == "/requests/count") {
+      co_return json_reply(200, json::object{{"count", chosen.size()}});
+    }
+    if (filter.limit && chosen.size() > filter.limit) {
+      chosen.erase(chosen.begin(), chosen.end() - static_cast<long>(filter.limit));
+    }
+    json::array list;
+    for (const journal_entry* e : chosen) {
+      json::object o = entry_json(*e);
+      if (filter.unmatched) o["nearest"] = e->miss;
+      list.push_back(std::move(o));
+    }
+    co_return json_reply(200, json::object{{"requests", std::move(list)}});
+  }
+  co_return error_reply(404, "no admin endpoint " + std::string(request.path) +
+                                 "; see docs/admin.md");
+}
+
+net::awaitable<admin_reply> admin_service::routes(const request_view& request, std::string_view rest) {
+  const std::string_view method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  admin_host* host = &host_;
+  std::string name;
+  if (rest.size() > 8) append_percent_decoded(rest.substr(8), name);
+  auto table = state_.table();
+  std::vector<route_spec> runtime = co_await on_control([host] { return host->runtime_routes(); });
+  auto is_runtime = [&](std::string_view n) {
+    return std::any_of(runtime.begin(), runtime.end(), [&](const route_spec& r) { return r.name == n; });
+  };
+  auto listed = [&](const compiled_route& route) {
+    json::object o = route_json(route.spec);
+    const bool from_runtime = is_runtime(route.spec.name);
+    o["source"] = from_runtime ? "runtime" : "file";
+    if (!from_runtime && !route.spec.position.file.empty()) {
+      o["defined_at"] = route.spec.position.file + ":" + std::to_string(route.spec.position.line);
+    }
+    return o;
+  };
+
+  if (name.empty()) {
+    if (get) {
+      json::array list;
+      for (std::size_t i = 0; i < table->size(); ++i) list.push_back(listed(table->route(i)));
+      co_return json_reply(200, json::object{{"routes", std::move(list)}});
+    }
+    if (method == "DELETE") {
+      // Every runtime route goes; the file routes stay.
+      std::string problem = co_await on_control([host] { return host->set_runtime_routes({}); });
+      if (!problem.empty()) co_return error_reply(500, problem);
+      co_return json_reply(200, json::object{{"deleted", runtime.size()}});
+    }
+    if (method != "POST") co_return method_not_allowed("GET, HEAD, POST, DELETE");
+  } else if (method != "PUT" && method != "DELETE" && !get) {
+    co_return method_not_allowed("GET, HEAD, PUT, DELETE");
+  }
+
+  if (get) {
+    for (std::size_t i = 0; i < table->size(); ++i) {
+      if (table->route(i).spec.name == name) co_return json_reply(200, listed(table->route(i)));
+    }
+    co_return error_reply(404, "no route named '" + name + "'");
+  }
+  auto in_table = [&](std::string_view n) {
+    for (std::size_t i = 0; i < table->size(); ++i) {
+      if (table->route(i).spec.name == n) return true;
+    }
+    return false;
+  };
+  const bool exists_in_table = in_table(name);
+  if (method == "DELETE") {
+    if (!is_runtime(name)) {
+      co_return error_reply(exists_in_table ? 409 : 404,
+                            exists_in_table ? "'" + name + "' is a file route: edit the file to change it"
+                                            : "no route named '" + name + "'");
+    }
+    std::erase_if(runtime, [&](const route_spec& r) { return r.name == name; });
+    std::string problem = co_await on_control(
+        [&] { return host->set_runtime_routes(runtime); });
+    if (!problem.empty()) co_return error_reply(500, problem);
+    co_return json_reply(200, json::object{{"deleted", name}});
+  }
+
+  // POST (a new route) or PUT (this name, new or replaced).
+  std::string text(request.body);
+  std::string source = std::string(method) + " " + std::string(request.path);
+  std::string base_dir = co_await on_control([host] { return host->base_dir(); });
+  // The loader reports problems by throwing: caught here, before they reach a coroutine.
+  auto parsed = co_await on_control([&] {
+    std::pair<route_spec, std::optional<config_error>> out;
+    try {
+      out.first = load_route_json(text, source, base_dir);
+    } catch (const config_error& e) {
+      out.second = e;
+    }
+    return out;
+  });
+  if (parsed.second) co_return problems_reply(*parsed.second);
+  route_spec spec = std::move(parsed.first);
+  if (method == "PUT") {
+    // A name in the body must agree with the URL's; without one, the URL names the route.
+    json::error_code ec;
+    json::value body = json::parse(text, ec);
+    const json::value* written = !ec && body.is_object() ? body.as_object().if_contains("name") : nullptr;
+    if (written && written->is_string() && written->as_string() != name) {
+      co_return error_reply(400, "the body names the route '" + spec.name +
+                                     "' but the URL names '" + name + "'");
+    }
+    spec.name = name;
+    if (exists_in_table && !is_runtime(name)) {
+      co_return error_reply(409, "'" + name + "' is a file route: edit the file to change it");
+    }
+  } else if (in_table(spec.name)) {
+    co_return error_reply(409, "a route named '" + spec.name + "' exists; PUT " + config_.prefix +
+                                   "/routes/NAME replaces a runtime route");
+  }
+  const bool replaced = is_runtime(spec.name);
+  if (replaced) {
+    for (auto& r : runtime) {
+      if (r.name == spec.name) r = spec;
+    }
+  } else {
+    // The newest runtime route ranks first among equals.
+    runtime.insert(runtime.begin(), spec);
+  }
+  std::string problem = co_await on_control([&] { return host->set_runtime_routes(runtime); });
+  if (!problem.empty()) co_return error_reply(400, problem);
+  auto now = state_.table();
+  for (std::size_t i = 0; i < now->size(); ++i) {
+    if (now->route(i).spec.name == spec.name) {
+      co_return json_reply(replaced ? 200 : 201, listed(now->route(i)));
+    }
+  }
+  co_return error_reply(500, "the route was installed but is not in the table");
+}
+
+admin_reply admin_service::status_reply() {
+  const reload_status reload = host_.last_reload();
+  json::array files;
+  for (const auto& f : host_.config_files()) files.emplace_back(f);
+  const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+  json::object o{{"version", version},
+                 {"uptime_seconds", uptime.count()},
+                 {"config_files", std::move(files)},
+                 {"routes", state_.table()->size()},
+                 {"open_connections", state_.open_connections.load(std::memory_order_relaxed)},
+                 {"refused_connections", state_.refused_connections.load(std::memory_order_relaxed)},
+                 {"threads", threads_.size()},
+                 {"journal", config_.journal}};
+  json::object last{{"ok", reload.ok}, {"reloads", reload.reloads}, {"failures", reload.failures}};
+  if (reload.at.time_since_epoch().count() != 0) last["at"] = rfc3339_utc(reload.at);
+  if (!reload.ok) last["error"] = reload.error;
+  o["last_reload"] = std::move(last);
+  return json_reply(200, o);
+}
+
+std::string admin_service::metrics_text(
+    const std::vector<std::pair<std::string, route_metrics>>& metrics) {
+  std::string out;
+  auto route_label = [](const std::string& name) {
+    return name.empty() ? std::string("route=\"\"") : "route=\"" + label(name) + "\"";
+  };
+  out += "# HELP stubborn_requests_total Requests answered, by route (\"\" = no route) and status "
+         "(\"none\" = no reply: a fault or a hang).\n# TYPE stubborn_requests_total counter\n";
+  for (const auto& [name, m] : metrics) {
+    auto statuses = m.statuses;
+    std::sort(statuses.begin(), statuses.end());
+    for (const auto& [status, n] : statuses) {
+      out += "stubborn_requests_total{" + route_label(name) + ",status=\"" +
+             (status ? std::to_string(status) : std::string("none")) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  out += "# HELP stubborn_request_duration_seconds From the request read to its reply handed to "
+         "the socket (delays included).\n# TYPE stubborn_request_duration_seconds histogram\n";
+  for (const auto& [name, m] : metrics) {
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < m.latency.size(); ++i) {
+      cumulative += m.latency[i];
+      char le[32];
+      if (i < latency_bounds_us.size()) {
+        std::snprintf(le, sizeof le, "%g", static_cast<double>(latency_bounds_us[i]) / 1e6);
+      } else {
+        std::snprintf(le, sizeof le, "+Inf");
+      }
+      out += "stubborn_request_duration_seconds_bucket{" + route_label(name) + ",le=\"" + le +
+             "\"} " + std::to_string(cumulative) + "\n";
+    }
+    char sum[48];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(m.latency_sum_us) / 1e6);
+    out += "stubborn_request_duration_seconds_sum{" + route_label(name) + "} " + sum + "\n";
+    out += "stubborn_request_duration_seconds_count{" + route_label(name) + "} " +
+           std::to_string(cumulative) + "\n";
+  }
+  out += "# HELP stubborn_rate_limited_total Requests refused by a rate limit.\n"
+         "# TYPE stubborn_rate_limited_total counter\n";
+  for (const auto& [name, m] : metrics) {
+    if (m.rate_limited) {
+      out += "stubborn_rate_limited_total{" + route_label(name) + "} " + std::to_string(m.rate_limited) + "\n";
+    }
+  }
+  out += "# HELP stubborn_faults_total Replies broken on purpose (fault, or an outage's fault).\n"
+         "# TYPE stubborn_faults_total counter\n";
+  for (const auto& [name, m] : metrics) {
+    if (m.faults) {
+      out += "stubborn_faults_total{" + route_label(name) + "} " + std::to_string(m.faults) + "\n";
+    }
+  }
+  const reload_status reload = host_.last_reload();
+  out += "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections gauge\n";
+  out += "stubborn_open_connections " +
+         std::to_string(state_.open_connections.load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP stubborn_refused_connections_total Connections refused at max_connections.\n"
+         "# TYPE stubborn_refused_connections_total counter\n";
+  out += "stubborn_refused_connections_total " +
+         std::to_string(state_.refused_connections.load(std::memory_order_relaxed)) + "\n";
+  out += "# HELP stubborn_reloads_total Successful config reloads.\n# TYPE stubborn_reloads_total counter\n";
+  out += "stubborn_reloads_total " + std::to_string(reload.reloads) + "\n";
+  out += "# HELP stubborn_reload_failures_total Reloads refused because the config was broken.\n"
+         "# TYPE stubborn_reload_failures_total counter\n";
+  out += "stubborn_reload_failures_total " + std::to_string(reload.failures) + "\n";
+  out += "# HELP stubborn_routes Routes in the table now.\n# TYPE stubborn_routes gauge\n";
+  out += "stubborn_routes " + std::to_string(state_.table()->size()) + "\n";
+  return out;
+}
+
+}  // namespace stubborn

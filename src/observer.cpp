@@ -1,0 +1,58 @@
+#include "observer.hpp"
+
+#include <algorithm>
+
+namespace stubborn {
+
+void route_metrics::count(int status, std::chrono::microseconds latency) {
+  auto found = std::find_if(statuses.begin(), statuses.end(),
+                            [status](const auto& s) { return s.first == status; });
+  if (found != statuses.end()) ++found->second;
+  else statuses.emplace_back(status, 1);
+  const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count()));
+  const auto bucket = std::lower_bound(latency_bounds_us.begin(), latency_bounds_us.end(), us);
+  ++this->latency[static_cast<std::size_t>(bucket - latency_bounds_us.begin())];
+  latency_sum_us += us;
+}
+
+void route_metrics::merge(const route_metrics& other) {
+  for (const auto& [status, n] : other.statuses) {
+    auto found = std::find_if(statuses.begin(), statuses.end(),
+                              [status](const auto& s) { return s.first == status; });
+    if (found != statuses.end()) found->second += n;
+    else statuses.emplace_back(status, n);
+  }
+  for (std::size_t i = 0; i < latency.size(); ++i) latency[i] += other.latency[i];
+  latency_sum_us += other.latency_sum_us;
+  rate_limited += other.rate_limited;
+  faults += other.faults;
+}
+
+thread_observer::thread_observer(unsigned thread_index, std::size_t journal_capacity,
+                                 std::size_t body_bytes)
+    : thread_index_(thread_index), capacity_(journal_capacity), body_bytes_(body_bytes) {}
+
+route_metrics& thread_observer::metrics_for(std::string_view route) {
+  auto found = routes_.find(route);
+  if (found == routes_.end()) found = routes_.emplace(std::string(route), route_metrics{}).first;
+  return found->second;
+}
+
+void thread_observer::record(journal_entry entry) {
+  if (capacity_ == 0) return;
+  entry.id = (++next_ << 8) | (thread_index_ & 0xff);
+  if (journal_.size() == capacity_) journal_.pop_front();
+  journal_.push_back(std::move(entry));
+}
+
+std::vector<std::pair<std::string, route_metrics>> thread_observer::metrics_copy() const {
+  return {routes_.begin(), routes_.end()};
+}
+
+std::vector<journal_entry> thread_observer::journal_copy() const {
+  return {journal_.begin(), journal_.end()};
+}
+
+void thread_observer::clear_journal() { journal_.clear(); }
+
+}  // namespace stubborn

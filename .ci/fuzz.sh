@@ -18,7 +18,7 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     -DSTUBBORN_BENCHMARKS=OFF >/dev/null
 fi
 cmake --build "$build_dir" -j 2 --target \
-  fuzz_request_path fuzz_fragmentation fuzz_config fuzz_templates_matchers
+  fuzz_request_path fuzz_fragmentation fuzz_config fuzz_route_json fuzz_templates_matchers
 
 # The corpus each run grows is kept out of the tree (in FUZZ_WORK_DIR if set, so a long run can
 # be resumed); the seeds stay as committed.
@@ -31,11 +31,13 @@ else
 fi
 failed=0
 summary=()
-for target in fuzz_request_path fuzz_fragmentation fuzz_config fuzz_templates_matchers; do
+for target in fuzz_request_path fuzz_fragmentation fuzz_config fuzz_route_json \
+  fuzz_templates_matchers; do
   dict=()
   case $target in
     fuzz_request_path | fuzz_fragmentation) dict=(-dict=tests/fuzz/http.dict) ;;
     fuzz_config) dict=(-dict=tests/fuzz/toml.dict) ;;
+    fuzz_route_json) dict=(-dict=tests/fuzz/json.dict) ;;
   esac
   mkdir -p "$work/$target"
   log="$work/$target.log"

@@ -449,9 +449,9 @@ TEST_CASE("body_file in JSON is relative to the given folder", "[config][json]")
   CHECK(route.reply.source == stubborn::body_source::file);
   CHECK(problems_of(R"({"path": "/", "reply": {"body_file": "../x.json"}})", false, base) ==
         lines{"j:1:38: 'body_file' \"../x.json\" is outside the config file's folder"});
-  CHECK(problems_of(R"({"path": "/", "reply": {"body_file": "/etc/hostname"}})", false, base) ==
+  CHECK(problems_of(R"({"path": "/", "reply": {"body_file": "/bodies/user.json"}})", false, base) ==
         lines{"j:1:38: 'body_file' must be relative to the config file's folder, not an "
-              "absolute path: \"/etc/hostname\""});
+              "absolute path: \"/bodies/user.json\""});
 }
 
 TEST_CASE("json_token_scanner finds keys and values in document order", "[config][json]") {

@@ -684,7 +684,8 @@ admin_reply admin_service::status_reply() {
   const reload_status reload = host_.last_reload();
   json::array files;
   for (const auto& f : host_.config_files()) files.emplace_back(f);
-  const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_);
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
   json::object o{{"version", version},
                  {"uptime_seconds", uptime.count()},
                  {"config_files", std::move(files)},

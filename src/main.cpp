@@ -137,11 +137,13 @@ int main(int argc, char** argv) {
   try {
     cfg = stubborn::load_config(opts.configs);
     if (!opts.listen.empty()) {
-      std::string problem = stubborn::parse_listen_address(opts.listen, cfg.server.listen, "--listen");
+      stubborn::listen_address address;
+      std::string problem = stubborn::parse_listen_address(opts.listen, address, "--listen");
       if (!problem.empty()) usage_error(problem);
+      cfg.overrides.listen = address;
     }
-    if (opts.threads >= 0) cfg.server.threads = static_cast<unsigned>(opts.threads);
-    if (!opts.access_log.empty()) cfg.server.access_log = opts.access_log;
+    if (opts.threads >= 0) cfg.overrides.threads = static_cast<unsigned>(opts.threads);
+    if (!opts.access_log.empty()) cfg.overrides.access_log = opts.access_log;
   } catch (const stubborn::config_error& e) {
     for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
     std::cerr << "stubborn: " << e.problems().size() << " problem"
@@ -168,8 +170,9 @@ int main(int argc, char** argv) {
     try {
       server.start();
     } catch (const std::system_error& e) {
-      std::cerr << "stubborn: cannot listen on " << cfg.server.listen.host << ":"
-                << cfg.server.listen.port << ": " << e.code().message() << "\n";
+      const stubborn::listen_address listen = cfg.overrides.listen.value_or(cfg.server.listen);
+      std::cerr << "stubborn: cannot listen on " << listen.host << ":" << listen.port << ": "
+                << e.code().message() << " (or on [admin] listen, if set)\n";
       return 1;
     }
     std::cout << "stubborn " << stubborn::version << " listening on " << server.url() << " ("

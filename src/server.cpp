@@ -116,7 +116,16 @@ void raise_open_file_limit(std::size_t wanted) {
 }  // namespace
 
 struct server::impl : admin_host {
-  explicit impl(config c) : cfg(std::move(c)), state(route_table::compile(cfg)) {}
+  explicit impl(config c) : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)) {}
+
+  // The command line's values over the file's.
+  static config with_overrides(config c) {
+    const config_overrides& o = c.overrides;
+    if (o.listen) c.server.listen = *o.listen;
+    if (o.threads) c.server.threads = *o.threads;
+    if (o.access_log) c.server.access_log = *o.access_log;
+    return c;
+  }
 
   // admin_host: called on the control thread (and by reload() from any thread).
   reload_status reload() override;
@@ -192,6 +201,8 @@ reload_status server::impl::reload() {
   }
   try {
     config fresh = load_config(cfg.sources);
+    fresh.overrides = cfg.overrides;
+    fresh = with_overrides(std::move(fresh));
     const server_config& was = cfg.server;
     server_config& now = fresh.server;
     if (!(now.listen == was.listen) || now.threads != was.threads ||

@@ -247,6 +247,13 @@ struct admin_config {
   bool operator==(const admin_config&) const = default;
 };
 
+/// Values given on the command line, which win over the files' (now and after each reload).
+struct config_overrides {
+  std::optional<listen_address> listen;
+  std::optional<unsigned> threads;
+  std::optional<std::string> access_log;
+};
+
 /// A whole validated configuration, possibly merged from several files.
 struct config {
   server_config server;
@@ -255,6 +262,7 @@ struct config {
   std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
   std::vector<std::string> files;  ///< the TOML files read, in order
   std::vector<std::string> sources;  ///< the paths given to load_config (files or folders)
+  config_overrides overrides;        ///< applied by the server over `server`; never by the loader
 };
 
 }  // namespace stubborn

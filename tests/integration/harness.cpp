@@ -31,8 +31,8 @@ running_server::running_server(const std::string& toml, const std::string& base_
     : running_server(load_config_text(toml, "test.toml", base_dir)) {}
 
 running_server::running_server(config cfg) {
-  cfg.server.listen = {"127.0.0.1", 0};
-  if (cfg.server.threads == 0) cfg.server.threads = 2;
+  cfg.overrides.listen = listen_address{"127.0.0.1", 0};
+  if (cfg.server.threads == 0) cfg.overrides.threads = 2;
   server_ = std::make_unique<stubborn::server>(std::move(cfg));
   server_->start();
 }

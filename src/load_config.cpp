@@ -963,6 +963,23 @@ class loader {
     }
   }
 
+  // [server] and [admin] keys: known, and set only once across all files (else reported).
+  template <std::size_t N>
+  bool known_and_first(const toml::key& key, const std::string& name, std::string_view table,
+                       const std::array<std::string_view, N>& known,
+                       std::map<std::string, source_position>& seen) {
+    if (!is_known(name, known)) {
+      unknown_key(key, "in " + std::string(table), known);
+      return false;
+    }
+    auto [first, inserted] = seen.emplace(name, at(key));
+    if (!inserted) {
+      add(at(key), in_quotes(name) + " in " + std::string(table) + " is already set at " +
+                       position_text(first->second));
+    }
+    return inserted;
+  }
+
   void read_server(const toml::node& node) {
     const toml::table* table = node.as_table();
     if (!table) {
@@ -972,16 +989,7 @@ class loader {
     server_config& server = cfg_.server;
     for (auto&& [key, value] : *table) {
       const std::string name(key.str());
-      if (!is_known(name, server_keys)) {
-        unknown_key(key, "in [server]", server_keys);
-        continue;
-      }
-      auto [first, inserted] = server_keys_set_.emplace(name, at(key));
-      if (!inserted) {
-        add(at(key),
-            in_quotes(name) + " in [server] is already set at " + position_text(first->second));
-        continue;
-      }
+      if (!known_and_first(key, name, "[server]", server_keys, server_keys_set_)) continue;
       if (name == "listen") {
         read_listen(value);
       } else if (name == "threads") {
@@ -1074,16 +1082,7 @@ class loader {
     admin_config& admin = cfg_.admin;
     for (auto&& [key, value] : *table) {
       const std::string name(key.str());
-      if (!is_known(name, admin_keys)) {
-        unknown_key(key, "in [admin]", admin_keys);
-        continue;
-      }
-      auto [first, inserted] = admin_keys_set_.emplace(name, at(key));
-      if (!inserted) {
-        add(at(key),
-            in_quotes(name) + " in [admin] is already set at " + position_text(first->second));
-        continue;
-      }
+      if (!known_and_first(key, name, "[admin]", admin_keys, admin_keys_set_)) continue;
       if (name == "enabled") {
         if (auto b = get_bool(value, name)) admin.enabled = *b;
       } else if (name == "prefix") {

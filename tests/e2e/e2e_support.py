@@ -41,10 +41,14 @@ def wait_for_port(port_file, proc, deadline_s=10.0):
     return None
 
 
-def start_server(binary, config, work):
-    """Starts the binary on 127.0.0.1:0; returns (process, port or None)."""
+def start_server(binary, config, work, *flags):
+    """Starts the binary on 127.0.0.1:0 (with extra command-line flags); returns (process, port
+    or None)."""
     port_file = os.path.join(work, "port")
-    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--port-file", port_file, config],
+    if os.path.exists(port_file):
+        os.remove(port_file)
+    proc = subprocess.Popen([binary, "--listen", "127.0.0.1:0", "--port-file", port_file, *flags,
+                             config],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, wait_for_port(port_file, proc)
 

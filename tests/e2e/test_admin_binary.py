@@ -7,38 +7,16 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e_support import check, finish, wait_for_port  # noqa: E402
+from e2e_support import check, finish, start_server, stop_server  # noqa: E402
 
 BINARY = sys.argv[1]
 PROJECT = sys.argv[2]
-
-
-def start(config, work, *flags):
-    port_file = os.path.join(work, "port")
-    if os.path.exists(port_file):
-        os.remove(port_file)
-    proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", "--port-file", port_file,
-                             *flags, config], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    return proc, wait_for_port(port_file, proc)
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        code = proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        code = None
-    out, err = proc.communicate()
-    return code, out, err
 
 
 def http(port, path, method="GET", body=None, headers=None):
@@ -86,7 +64,7 @@ def main():
         access_log = os.path.join(work, "access.log")
 
         # Watching (the default): edits reload by themselves.
-        proc, port = start(config, work, "--access-log", access_log)
+        proc, port = start_server(BINARY, config, work, "--access-log", access_log)
         check("starts with --access-log", port is not None)
         if port is None:
             return
@@ -106,7 +84,7 @@ def main():
         http(port, "/missing")
         requests = json.loads(http(port, "/__admin/requests")[1])["requests"]
         served = [r for r in requests]
-        code, out, err = stop(proc)
+        code, out, err = stop_server(proc)
         check("SIGTERM exits 0", code == 0, err)
         check("the log says the reload was refused", "reload refused" in err, err)
         with open(access_log) as f:
@@ -125,7 +103,7 @@ def main():
 
         # --no-watch: only SIGHUP (or POST /__admin/reload) reloads.
         write_config(config, "ada")
-        proc, port = start(config, work, "--no-watch")
+        proc, port = start_server(BINARY, config, work, "--no-watch")
         check("starts with --no-watch", port is not None)
         if port is None:
             return
@@ -138,7 +116,7 @@ def main():
         status, body = http(port, "/__admin/reload", method="POST")
         check("POST /__admin/reload: 200", status == 200, body)
         check("POST /__admin/reload reloaded", http(port, "/user")[1] == "babbage")
-        code, out, err = stop(proc)
+        code, out, err = stop_server(proc)
         check("SIGTERM exits 0 (no-watch)", code == 0, err)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -10,8 +10,8 @@
 // Counted: send, sendto, sendmsg, recv, recvfrom, recvmsg, and read/readv/write/writev on sockets.
 // Not counted: sendfile, splice, sendmmsg/recvmmsg (stubborn uses none of them on this path).
 //
-// Build: c++ -O2 -std=c++20 -shared -fPIC -o libstubborn_socket_counters.so socket_counters.cpp
-// -ldl
+// Built by benchmarks/run.py (soak) into build-bench/libstubborn_socket_counters.so with
+//   c++ -O2 -std=c++20 -shared -fPIC -o LIB benchmarks/socket_counters.cpp -ldl
 
 #include <dlfcn.h>
 #include <fcntl.h>

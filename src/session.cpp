@@ -979,7 +979,13 @@ net::awaitable<void> session::run() {
         clean_close = false;
         break;
       }
-      if (draining_ && phase_ == phase::idle) break;
+      if (draining_ && phase_ == phase::idle) {
+        // Draining, and every request read is answered: close now, as drain() closes the
+        // connections it finds idle. Our last reply said keep-alive, so a lingering close would
+        // read the client's next request and throw it away; left unread, it draws a reset.
+        clean_close = false;
+        break;
+      }
       // Start small (an idle keep-alive connection should cost little) and grow by doubling
       // only when a request needs more.
       std::size_t room = in_.capacity() - in_.size();

@@ -56,6 +56,16 @@ bool http_response::has_header(std::string_view name) const {
 raw_client::raw_client(std::uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  connect_to(port);
+}
+
+raw_client::raw_client(open_socket socket, std::uint16_t port, std::chrono::milliseconds timeout)
+    : fd_(socket.fd), timeout_(timeout) {
+  if (fd_ < 0) throw std::runtime_error("raw_client: no socket");
+  connect_to(port);
+}
+
+void raw_client::connect_to(std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -63,6 +73,7 @@ raw_client::raw_client(std::uint16_t port, std::chrono::milliseconds timeout) : 
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     int error = errno;
     ::close(fd_);
+    fd_ = -1;
     throw std::runtime_error(std::string("connect: ") + std::strerror(error));
   }
   int one = 1;

@@ -44,12 +44,21 @@ struct http_response {
 /// How a read until the end of the connection ended.
 enum class connection_end { clean_close, reset, timeout };
 
+/// A TCP socket the caller opened (at a descriptor number of its choosing) for raw_client to
+/// connect and own.
+struct open_socket {
+  int fd = -1;
+};
+
 /// A blocking TCP client for 127.0.0.1 with a receive timeout. It reports trouble by throwing
 /// std::runtime_error (never through Catch), so it may be used from several threads.
 class raw_client {
  public:
   explicit raw_client(std::uint16_t port,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  /// Connects `socket` and owns it from now on (closed even if the connect fails).
+  raw_client(open_socket socket, std::uint16_t port,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   ~raw_client();
   raw_client(const raw_client&) = delete;
   raw_client& operator=(const raw_client&) = delete;
@@ -65,6 +74,7 @@ class raw_client {
 
  private:
   bool fill(std::chrono::milliseconds timeout);
+  void connect_to(std::uint16_t port);
   int fd_ = -1;
   std::string buffer_;
   std::chrono::milliseconds timeout_;

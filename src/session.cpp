@@ -157,8 +157,8 @@ class session {
   void observe(const request_view& request, bool admin);
   void log_access(const request_view& request, std::chrono::microseconds latency, bool admin);
   connection_header decide_connection(const request_view& request);
-  net::awaitable<void> handle_admin();
-  handled handle_request();
+  net::awaitable<void> handle_admin(const request_view& request);
+  handled handle_request(const request_view& request);
   bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
                          connection_header connection, bool head_only, handled& result);
   handled handle_with_rules(const request_view& request, const route_match& match,
@@ -253,8 +253,7 @@ connection_header session::decide_connection(const request_view& request) {
                                 : connection_header::none;
 }
 
-session::handled session::handle_request() {
-  request_view request = storage_.view();
+session::handled session::handle_request(const request_view& request) {
   scratch_.reset();
   const server_config& server = table_->server();
   bool head_only = request.method == "HEAD";
@@ -823,8 +822,7 @@ void session::log_access(const request_view& request, std::chrono::microseconds 
   line.append("}\n");
 }
 
-net::awaitable<void> session::handle_admin() {
-  request_view request = storage_.view();
+net::awaitable<void> session::handle_admin(const request_view& request) {
   connection_header connection = decide_connection(request);
   admin_reply reply;
   if (!role_.admin->owns(request.path)) {
@@ -1021,13 +1019,15 @@ net::awaitable<void> session::run() {
       draining_ = true;  // this reply says Connection: close
     }
     if (observing()) begin_observing();
-    if (role_.admin && (role_.admin_only || role_.admin->owns(storage_.view().path))) {
-      co_await handle_admin();
-      if (observing()) observe(storage_.view(), true);
+    // One view per request: it is rebuilt from the parser's storage each time it is taken.
+    const request_view request = storage_.view();
+    if (role_.admin && (role_.admin_only || role_.admin->owns(request.path))) {
+      co_await handle_admin(request);
+      if (observing()) observe(request, true);
     } else {
-      const bool scripted = handle_request() == handled::scripted;
+      const bool scripted = handle_request(request) == handled::scripted;
       const bool carry_on = !scripted || co_await execute_scripted();
-      if (observing()) observe(storage_.view(), false);
+      if (observing()) observe(request, false);
       if (!carry_on) {
         clean_close = false;
         break;

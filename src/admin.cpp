@@ -228,18 +228,6 @@ std::string parse_filter(std::string_view query, journal_filter& f) {
   return {};
 }
 
-std::string_view fault_name(fault_kind fault) {
-  switch (fault) {
-    case fault_kind::none: return "";
-    case fault_kind::reset: return "reset";
-    case fault_kind::close: return "close";
-    case fault_kind::empty: return "empty";
-    case fault_kind::truncate: return "truncate";
-    case fault_kind::garbage: return "garbage";
-    case fault_kind::malformed_chunk: return "malformed-chunk";
-  }
-  return "";
-}
 
 std::string duration_text(std::chrono::milliseconds d) {
   const auto ms = d.count();

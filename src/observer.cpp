@@ -38,11 +38,16 @@ route_metrics& thread_observer::metrics_for(std::string_view route) {
   return found->second;
 }
 
-void thread_observer::record(journal_entry entry) {
-  if (capacity_ == 0) return;
-  entry.id = (++next_ << 8) | (thread_index_ & 0xff);
-  if (journal_.size() == capacity_) journal_.pop_front();
-  journal_.push_back(std::move(entry));
+journal_entry& thread_observer::next_slot() {
+  journal_entry* slot;
+  if (ring_.size() < capacity_) {
+    slot = &ring_.emplace_back();
+  } else {
+    slot = &ring_[head_];
+    head_ = (head_ + 1) % capacity_;
+  }
+  slot->id = (++next_ << 8) | (thread_index_ & 0xff);
+  return *slot;
 }
 
 std::vector<std::pair<std::string, route_metrics>> thread_observer::metrics_copy() const {
@@ -50,9 +55,16 @@ std::vector<std::pair<std::string, route_metrics>> thread_observer::metrics_copy
 }
 
 std::vector<journal_entry> thread_observer::journal_copy() const {
-  return {journal_.begin(), journal_.end()};
+  std::vector<journal_entry> out;
+  out.reserve(ring_.size());
+  out.insert(out.end(), ring_.begin() + static_cast<long>(head_), ring_.end());
+  out.insert(out.end(), ring_.begin(), ring_.begin() + static_cast<long>(head_));
+  return out;
 }
 
-void thread_observer::clear_journal() { journal_.clear(); }
+void thread_observer::clear_journal() {
+  ring_.clear();
+  head_ = 0;
+}
 
 }  // namespace stubborn

@@ -6,7 +6,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -60,8 +59,9 @@ class thread_observer {
   /// The counters for a route name ("" = no route). The reference stays valid for the life of
   /// the observer (map nodes do not move), so a session may cache it.
   route_metrics& metrics_for(std::string_view route);
-  /// Keeps the entry in the ring (the oldest goes when full); assigns its id.
-  void record(journal_entry entry);
+  /// The ring's next slot, to be filled in place (when full, the oldest entry's: its strings keep
+  /// their capacity, so a busy journal stops allocating); its id is assigned. Journal on only.
+  journal_entry& next_slot();
   bool journal_on() const { return capacity_ > 0; }
   std::size_t body_bytes() const { return body_bytes_; }
 
@@ -79,7 +79,8 @@ class thread_observer {
   std::size_t capacity_;
   std::size_t body_bytes_;
   std::uint64_t next_ = 0;
-  std::deque<journal_entry> journal_;
+  std::vector<journal_entry> ring_;  // up to capacity_ entries; when full, head_ is the oldest
+  std::size_t head_ = 0;
   std::unordered_map<std::string, route_metrics, name_hash, std::equal_to<>> routes_;
 };
 

@@ -284,4 +284,17 @@ void render_server_reply(int status, std::string_view body, std::string_view ext
   if (!head_only) out.append(body);
 }
 
+std::string_view fault_name(fault_kind fault) {
+  switch (fault) {
+    case fault_kind::none: return "";
+    case fault_kind::reset: return "reset";
+    case fault_kind::close: return "close";
+    case fault_kind::empty: return "empty";
+    case fault_kind::truncate: return "truncate";
+    case fault_kind::garbage: return "garbage";
+    case fault_kind::malformed_chunk: return "malformed-chunk";
+  }
+  return "";
+}
+
 }  // namespace stubborn

@@ -29,6 +29,9 @@ enum class connection_header {
   close        ///< "Connection: close"
 };
 
+/// A fault's name as the config writes it ("reset", "malformed-chunk"; "" for none).
+std::string_view fault_name(fault_kind fault);
+
 /// The header line for `connection` ("" for none), with its CRLF.
 std::string_view connection_line(connection_header connection);
 

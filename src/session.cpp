@@ -194,6 +194,7 @@ class session {
   listener_role role_;
   std::string client_ip_;
   unsigned client_port_ = 0;
+  std::string client_text_;  // "address:port", made when the journal first needs it
   std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
   // What was served, for metrics, the journal and the access log.
@@ -766,33 +767,29 @@ void session::observe(const request_view& request, bool admin) {
   if (rate_limited_) ++metrics_->rate_limited;
   if (served_fault_ != fault_kind::none) ++metrics_->faults;
   if (!observer->journal_on()) return;
-  journal_entry e;
+  // Filled in place with assign(): in a full ring the strings reuse their capacity.
+  journal_entry& e = observer->next_slot();
   e.time = std::chrono::system_clock::now() - latency;
-  if (!client_ip_.empty()) {
+  if (client_text_.empty() && !client_ip_.empty()) {
     const bool v6 = client_ip_.find(':') != std::string::npos;
-    e.client = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
+    client_text_ = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
   }
-  e.method = request.method;
-  e.target = request.target;
-  e.path = request.path;
-  e.headers.reserve(request.headers.size());
-  for (const auto& h : request.headers) e.headers.emplace_back(h.name, h.value);
-  e.body = request.body.substr(0, observer->body_bytes());
+  e.client.assign(client_text_);
+  e.method.assign(request.method);
+  e.target.assign(request.target);
+  e.path.assign(request.path);
+  e.headers.resize(request.headers.size());
+  for (std::size_t i = 0; i < request.headers.size(); ++i) {
+    e.headers[i].first.assign(request.headers[i].name);
+    e.headers[i].second.assign(request.headers[i].value);
+  }
+  e.body.assign(request.body.substr(0, observer->body_bytes()));
   e.body_bytes = request.body.size();
-  if (served_route_) e.route = served_route_->name;
+  e.route.assign(served_route_ ? std::string_view(served_route_->name) : std::string_view());
   e.status = served_status_;
-  switch (served_fault_) {
-    case fault_kind::none: break;
-    case fault_kind::reset: e.fault = "reset"; break;
-    case fault_kind::close: e.fault = "close"; break;
-    case fault_kind::empty: e.fault = "empty"; break;
-    case fault_kind::truncate: e.fault = "truncate"; break;
-    case fault_kind::garbage: e.fault = "garbage"; break;
-    case fault_kind::malformed_chunk: e.fault = "malformed-chunk"; break;
-  }
+  e.fault.assign(fault_name(served_fault_));
   e.latency = latency;
-  e.miss = std::move(miss_);
-  observer->record(std::move(e));
+  e.miss.assign(miss_);
 }
 
 void session::log_access(const request_view& request, std::chrono::microseconds latency,

@@ -52,6 +52,8 @@ admin_reply method_not_allowed(std::string_view allow) {
 // "2026-11-24T10:00:00Z", with optional fractional seconds, or milliseconds since the epoch.
 std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
   if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    // Up to 15 digits: nothing here may throw (this runs inside a coroutine).
+    if (text.size() > 15) return std::nullopt;
     return std::chrono::system_clock::time_point(std::chrono::milliseconds(std::stoll(std::string(text))));
   }
   std::tm tm{};
@@ -464,8 +466,7 @@ net::awaitable<void> admin_service::clear_journal() {
   }
 }
 
-net::awaitable<admin_reply> admin_service::handle(const request_view& request, std::string client) {
-  (void)client;
+net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
   if (!config_.token.empty()) {
     std::string_view authorization;
     const bool present = request.find_header("Authorization", authorization);

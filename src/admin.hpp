@@ -69,7 +69,7 @@ class admin_service {
   /// True if this path belongs to the admin API (the prefix, then '/' or the end).
   bool owns(std::string_view path) const;
   /// Answers one admin request; runs on the calling session's thread.
-  boost::asio::awaitable<admin_reply> handle(const request_view& request, std::string client);
+  boost::asio::awaitable<admin_reply> handle(const request_view& request);
 
   const admin_config& config() const { return config_; }
 

@@ -828,7 +828,7 @@ net::awaitable<void> session::handle_admin(const request_view& request) {
     reply.body = "{\"error\":\"this listener serves only the admin API, under " +
                  role_.admin->config().prefix + "\"}\n";
   } else {
-    reply = co_await role_.admin->handle(request, client_ip_);
+    reply = co_await role_.admin->handle(request);
   }
   served_status_ = reply.status;
   render_server_reply(reply.status, reply.body, reply.extra_headers, table_->server().server_header,

@@ -447,11 +447,12 @@ net::awaitable<std::vector<std::pair<std::string, route_metrics>>> admin_service
     thread_observer* observer = t.observer;
     auto part = co_await net::co_spawn(
         t.executor, run_work([observer] { return observer->metrics_copy(); }), net::use_awaitable);
-    for (auto& [name, m] : part) {
+    for (auto& entry : part) {
+      const std::string& name = entry.first;  // clang 14 cannot capture a structured binding
       auto found = std::find_if(merged.begin(), merged.end(),
                                 [&](const auto& x) { return x.first == name; });
-      if (found == merged.end()) merged.emplace_back(name, std::move(m));
-      else found->second.merge(m);
+      if (found == merged.end()) merged.push_back(std::move(entry));
+      else found->second.merge(entry.second);
     }
   }
   std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first < b.first; });

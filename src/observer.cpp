@@ -16,11 +16,12 @@ void route_metrics::count(int status, std::chrono::microseconds latency) {
 }
 
 void route_metrics::merge(const route_metrics& other) {
-  for (const auto& [status, n] : other.statuses) {
+  for (const auto& entry : other.statuses) {
+    const int status = entry.first;  // clang 14 cannot capture a structured binding
     auto found = std::find_if(statuses.begin(), statuses.end(),
                               [status](const auto& s) { return s.first == status; });
-    if (found != statuses.end()) found->second += n;
-    else statuses.emplace_back(status, n);
+    if (found != statuses.end()) found->second += entry.second;
+    else statuses.push_back(entry);
   }
   for (std::size_t i = 0; i < latency.size(); ++i) latency[i] += other.latency[i];
   latency_sum_us += other.latency_sum_us;

@@ -984,7 +984,7 @@ net::awaitable<void> session::run() {
       // Start small (an idle keep-alive connection should cost little) and grow by doubling
       // only when a request needs more.
       std::size_t room = in_.capacity() - in_.size();
-      if (room < 512) room = std::max<std::size_t>(2048, in_.size());
+      if (room < 512) room = std::max<std::size_t>(1024, in_.size());
       room = std::min(room, in_.max_size() - in_.size());
       if (room == 0) {
         queue_rejection(431, "Request Header Fields Too Large");

@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <ctime>
 #include <tuple>
 
@@ -74,6 +75,17 @@ constexpr std::size_t external_body_threshold = 2048;
 constexpr std::size_t flush_threshold = 64 * 1024;
 // Per-connection buffers shrink back to this after a large request.
 constexpr std::size_t kept_capacity = 64 * 1024;
+
+// Whether the unparsed bytes hold an LF that no CR precedes.
+bool has_bare_lf(const beast::flat_buffer& buffer) {
+  const auto* data = static_cast<const char*>(buffer.data().data());
+  const std::size_t size = buffer.size();
+  for (const char* p = data; (p = static_cast<const char*>(std::memchr(p, '\n', size - (p - data))));
+       ++p) {
+    if (p == data || p[-1] != '\r') return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -936,6 +948,13 @@ net::awaitable<void> session::run() {
           std::size_t used = parser_->put(in_.data(), ec);
           in_.consume(used);
           if (ec == http::error::need_more) {
+            if (parser_->is_header_done() && parser_->chunked() && has_bare_lf(in_)) {
+              // RFC 9112 §7.1: chunk lines end in CRLF. Beast 1.81 waits for one that never
+              // comes; it consumes all chunk data it is given, so what it left is a chunk or
+              // trailer line, where a bare LF is an error rather than something to wait for.
+              queue_rejection(400, "Bad Request: a chunk line must end in CRLF");
+              continue;
+            }
             need_read = true;
           } else if (ec) {
             const request_rejection& r = parser_->rejection();

@@ -233,3 +233,35 @@ body = "ok"
   first.send(get("/ok"));
   CHECK(first.read_response().body == "ok");
 }
+
+TEST_CASE("line feeds inside chunk data are data, however the chunks arrive", "[malformed]") {
+  // The bare-LF check looks only at bytes the parser left unconsumed (chunk and trailer lines);
+  // chunk data full of LFs, sent a byte at a time, must still be served.
+  running_server server(R"(
+[[route]]
+method = "POST"
+path = "/ok"
+body = { equals = "a\nb\n\nc\n" }
+[route.reply]
+body = "ok"
+)");
+  const std::string request =
+      "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\na\nb\r\n4\r\n\n\nc\n\r\n0\r\n\r\n";
+  raw_client whole(server.port());
+  whole.send(request);
+  http_response r = whole.read_response();
+  CHECK(r.status == 200);
+  CHECK(r.body == "ok");
+  raw_client trickle(server.port());
+  for (char c : request) trickle.send(std::string_view(&c, 1));
+  http_response t = trickle.read_response();
+  CHECK(t.status == 200);
+  CHECK(t.body == "ok");
+  // And a bare LF after a chunk's data is refused at once, not after the body timeout.
+  raw_client bad(server.port(), 2s);
+  bad.send("POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n");
+  auto [bytes, end] = bad.read_until_close(2s);
+  CHECK(bytes.rfind("HTTP/1.1 400 ", 0) == 0);
+  CHECK(end != connection_end::timeout);
+}

@@ -166,6 +166,9 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_targ
     // Room for the method and version around the target before calling the line too long.
     if (!nl) return size > max_target + 64 ? head_check::uri_too_long : head_check::incomplete;
     std::size_t line_end = static_cast<std::size_t>(nl - data);
+    // Judged as if the line had come in pieces: without its LF, a line this long is 414 above,
+    // so it is 414 here too, whatever else is wrong with it.
+    if (line_end > max_target + 64) return head_check::uri_too_long;
     if (line_end == 0 || data[line_end - 1] != '\r') return head_check::bad_request;
     std::string_view line(data, line_end - 1);
     std::size_t sp1 = line.find(' ');

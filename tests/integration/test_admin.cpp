@@ -359,3 +359,20 @@ TEST_CASE("reload under load: no request fails or is lost while the table change
                            std::to_string(ok.load()) + "\n";
   CHECK(metrics.body.find(line) != std::string::npos);
 }
+
+TEST_CASE("journal = 0: no journal endpoints, metrics still count", "[admin]") {
+  running_server server(R"(
+[admin]
+journal = 0
+[[route]]
+name = "x"
+path = "/x"
+)");
+  CHECK(call(server.port(), get("/x")).status == 200);
+  CHECK(call(server.port(), get("/__admin/requests")).status == 409);
+  CHECK(call(server.port(), get("/__admin/requests/count")).status == 409);
+  CHECK(call(server.port(), get("/__admin/unmatched")).status == 409);
+  http_response metrics = call(server.port(), get("/__admin/metrics"));
+  CHECK(metrics.body.find("stubborn_requests_total{route=\"x\",status=\"200\"} 1\n") !=
+        std::string::npos);
+}

@@ -106,7 +106,6 @@ class session {
   session(connection_socket socket, server_state& state, connection_registry& registry,
           listener_role role)
       : socket_(std::move(socket)), state_(state), registry_(registry), role_(role) {
-    std::tie(client_ip_, client_port_) = peer_address(socket_);
     registry_.add(this);
   }
   ~session() { registry_.remove(this); }
@@ -216,8 +215,18 @@ class session {
   std::shared_ptr<const route_table> table_;
   std::uint64_t table_generation_ = 0;
   listener_role role_;
+  // The peer's address, read (getpeername) only when an ip rate limit, the journal or the
+  // access log first needs it: a connection that needs none of them pays no system call.
+  const std::string& client_ip() {
+    if (!client_known_) {
+      std::tie(client_ip_, client_port_) = peer_address(socket_);
+      client_known_ = true;
+    }
+    return client_ip_;
+  }
   std::string client_ip_;
   unsigned client_port_ = 0;
+  bool client_known_ = false;
   std::string client_text_;  // "address:port", made when the journal first needs it
   std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
@@ -383,7 +392,7 @@ session::handled session::handle_request(const request_view& request) {
 bool session::within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
                                 connection_header connection, bool head_only, handled& result) {
   rate_limiter& limiter = *limit.limiter;
-  rate_decision decision = limiter.admit(limiter.key_of(request, client_ip_));
+  rate_decision decision = limiter.admit(limiter.key_of(request, client_ip()));
   limiter.append_headers(decision, rate_headers_);
   if (decision.admitted) return true;
   rate_limited_ = true;
@@ -794,7 +803,7 @@ void session::observe(const request_view& request, bool admin) {
   // Filled in place with assign(): in a full ring the strings reuse their capacity.
   journal_entry& e = observer->next_slot();
   e.time = std::chrono::system_clock::now() - latency;
-  if (client_text_.empty() && !client_ip_.empty()) {
+  if (client_text_.empty() && !client_ip().empty()) {
     const bool v6 = client_ip_.find(':') != std::string::npos;
     client_text_ = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
   }
@@ -821,7 +830,7 @@ void session::log_access(const request_view& request, std::chrono::microseconds 
   std::string& line = registry_.access_log->buffer(registry_.thread_index);
   line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
   line.append("\",\"client\":\"");
-  append_json_escaped(client_ip_, line);
+  append_json_escaped(client_ip(), line);
   line.append("\",\"method\":\"");
   append_json_escaped(request.method, line);
   line.append("\",\"target\":\"");

@@ -48,7 +48,6 @@ struct worker {
   std::optional<tcp::acceptor> acceptor;
   std::optional<tcp::acceptor> admin_acceptor;  // [admin] listen, on the first worker only
   std::unique_ptr<thread_observer> observer;
-  access_log* log = nullptr;
   bool accepting = true;  // touched only on this worker's thread, like the next one
   bool stopping = false;
   std::thread thread;
@@ -62,7 +61,7 @@ net::awaitable<void> sweep_loop(worker* w) {
     // the flag keeps the loop from re-arming, so the io_context can run out of work.
     if (ec || w->stopping) co_return;
     w->registry.sweep();
-    if (w->log) w->log->hand_over(w->registry.thread_index);
+    if (w->registry.access_log) w->registry.access_log->hand_over(w->registry.thread_index);
   }
 }
 
@@ -323,7 +322,6 @@ void server::start() {
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
     w.acceptor.emplace(w.io, endpoint.protocol(), fd);
     w.registry.thread_index = i;
-    w.log = s.log.get();
     w.registry.access_log = s.log.get();
     if (ac.enabled) {
       w.observer = std::make_unique<thread_observer>(i, ac.journal, ac.journal_body_bytes);

@@ -634,7 +634,7 @@ net::awaitable<void> session::hang(std::chrono::milliseconds limit) {
   set_phase(phase::waiting, limit);
   for (;;) {
     in_.consume(in_.size());
-    auto [ec, n] = co_await socket_.async_read_some(in_.prepare(4096), use_tuple);
+    auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(4096), use_tuple);
     if (ec) co_return;
     in_.commit(n);
   }
@@ -911,7 +911,7 @@ net::awaitable<void> session::linger_close() {
   std::size_t discarded = 0;
   while (discarded < 1024 * 1024) {
     in_.clear();
-    auto [read_ec, n] = co_await socket_.async_read_some(in_.prepare(16 * 1024), use_tuple);
+    auto [read_ec, n] = co_await socket_.async_read_drained(in_.prepare(16 * 1024), use_tuple);
     if (read_ec) break;
     discarded += n;
   }
@@ -1043,7 +1043,7 @@ net::awaitable<void> session::run() {
         queue_rejection(431, "Request Header Fields Too Large");
         continue;
       }
-      auto [ec, n] = co_await socket_.async_read_some(in_.prepare(room), use_tuple);
+      auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(room), use_tuple);
       if (ec) {
         if (timed_out_ && !forced_ && (phase_ == phase::head || phase_ == phase::body)) {
           // RFC 9110 §15.5.9: part of a request arrived, then nothing: 408, then close.

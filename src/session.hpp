@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "connection_socket.hpp"
 #include "request_parser.hpp"
 #include "route_table.hpp"
 
@@ -78,9 +79,6 @@ class connection_registry {
   std::size_t count_ = 0;
   clock::time_point now_ = clock::now();
 };
-
-/// A connected stream socket: TCP from the listener, or a UNIX socketpair in fuzz targets.
-using connection_socket = boost::asio::generic::stream_protocol::socket;
 
 /// What a listener serves: routes, and the admin API under its prefix (when `admin` is set), or
 /// the admin API only (its own [admin] listen).

@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <tuple>
@@ -198,6 +200,10 @@ class session {
   net::awaitable<bool> flush();
   // flush() in two halves, so the per-request path can write without a nested coroutine.
   bool begin_write();
+  // Sends what the kernel takes now, as nginx does, so that most replies need no asynchronous
+  // write (no posted completion, no extra trip round the reactor). False on a broken connection;
+  // leaves in buffers_ what is still to send.
+  bool send_now();
   void end_write();
   // A view of buffers_: async_write copies its buffer sequence, and a vector copy would allocate.
   std::span<const net::const_buffer> write_buffers() const { return buffers_; }
@@ -893,12 +899,44 @@ void session::end_write() {
   if (out_.capacity() > kept_capacity) out_ = std::string();
 }
 
+bool session::send_now() {
+  // Asio sends at most 64 buffers per call too; more are rare (many pipelined file bodies).
+  constexpr std::size_t max_vectors = 64;
+  iovec vectors[max_vectors];
+  const std::size_t count = std::min(buffers_.size(), max_vectors);
+  for (std::size_t i = 0; i < count; ++i) {
+    vectors[i].iov_base = const_cast<void*>(buffers_[i].data());
+    vectors[i].iov_len = buffers_[i].size();
+  }
+  msghdr message{};
+  message.msg_iov = vectors;
+  message.msg_iovlen = count;
+  ssize_t sent;
+  do {
+    sent = ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+  auto done = static_cast<std::size_t>(sent);
+  std::size_t whole = 0;
+  while (whole < buffers_.size() && buffers_[whole].size() <= done) {
+    done -= buffers_[whole].size();
+    ++whole;
+  }
+  buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(whole));
+  if (!buffers_.empty()) buffers_.front() += done;
+  return true;
+}
+
 net::awaitable<bool> session::flush() {
   if (!begin_write()) co_return true;
-  auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
-  (void)written;
+  bool ok = send_now();
+  if (ok && !buffers_.empty()) {
+    auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+    (void)written;
+    ok = !ec;
+  }
   end_write();
-  co_return !ec;
+  co_return ok;
 }
 
 net::awaitable<void> session::linger_close() {
@@ -1086,10 +1124,14 @@ net::awaitable<void> session::run() {
     if (close_after_flush_) break;
     if ((in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) &&
         begin_write()) {
-      auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
-      (void)written;
+      bool ok = send_now();
+      if (ok && !buffers_.empty()) {
+        auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+        (void)written;
+        ok = !ec;
+      }
       end_write();
-      if (ec) {
+      if (!ok) {
         clean_close = false;
         break;
       }

@@ -81,8 +81,7 @@ inline ad::reactor_op::status receive_and_probe(int fd, void* data, std::size_t 
   }
   // got == 1: the probe found the socket empty (an error after the data is kept by the kernel
   // for the next call, and the next write or timeout ends the connection).
-  return got == 1 && received < size ? ad::reactor_op::done_and_exhausted
-                                     : ad::reactor_op::done;
+  return got == 1 && received < size ? ad::reactor_op::done_and_exhausted : ad::reactor_op::done;
 }
 
 template <class Handler, class IoExecutor>
@@ -90,10 +89,8 @@ class receive_op : public ad::reactor_op {
  public:
   BOOST_ASIO_DEFINE_HANDLER_PTR(receive_op);
 
-  receive_op(int fd, boost::asio::mutable_buffer buffer, Handler& handler,
-             const IoExecutor& io_ex)
-      : ad::reactor_op(boost::system::error_code(), &receive_op::perform,
-                       &receive_op::complete),
+  receive_op(int fd, boost::asio::mutable_buffer buffer, Handler& handler, const IoExecutor& io_ex)
+      : ad::reactor_op(boost::system::error_code(), &receive_op::perform, &receive_op::complete),
         fd_(fd),
         buffer_(buffer),
         handler_(std::move(handler)),
@@ -113,8 +110,8 @@ class receive_op : public ad::reactor_op {
     ad::handler_work<Handler, IoExecutor> work(std::move(self->work_));
     // Move the handler and its arguments out, then free the op before the upcall: the handler
     // usually starts the next read, which can reuse this memory.
-    ad::binder2<Handler, boost::system::error_code, std::size_t> bound(
-        self->handler_, self->ec_, self->bytes_transferred_);
+    ad::binder2<Handler, boost::system::error_code, std::size_t> bound(self->handler_, self->ec_,
+                                                                       self->bytes_transferred_);
     p.h = std::addressof(bound.handler_);
     p.reset();
     if (owner) {
@@ -137,8 +134,8 @@ class receive_cancellation {
       : reactor_(reactor), data_(data), fd_(fd) {}
   void operator()(boost::asio::cancellation_type_t type) {
     using boost::asio::cancellation_type;
-    if (!!(type & (cancellation_type::terminal | cancellation_type::partial |
-                   cancellation_type::total))) {
+    if (!!(type &
+           (cancellation_type::terminal | cancellation_type::partial | cancellation_type::total))) {
       reactor_->cancel_ops_by_key(fd_, *data_, ad::reactor::read_op, this);
     }
   }

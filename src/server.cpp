@@ -1,6 +1,9 @@
 #include "stubborn/server.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -81,53 +84,67 @@ struct connection_dealer {
   worker* deal() { return workers[next.fetch_add(1, std::memory_order_relaxed) % workers.size()]; }
 };
 
+// Starts serving an accepted descriptor on worker `w`, on w's own thread.
+void serve_on(worker* w, int fd, const net::ip::tcp& protocol, server_state* state,
+              listener_role role) {
+  connection_socket socket(w->io);
+  boost::system::error_code ec;
+  socket.assign(net::generic::stream_protocol(protocol.family(), protocol.protocol()), fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry, role),
+                net::detached);
+}
+
+// Takes connections with accept4() straight into non-blocking descriptors, as many as are
+// waiting, then waits for the listener to be readable again. A descriptor joins a reactor only
+// on the worker that serves it: accepting into an Asio socket registered it with the accepting
+// worker's epoll, and dealing it to another worker then cost a getsockname and an epoll_ctl
+// DEL + ADD more per connection.
 net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_state* state,
                                  std::size_t max_connections, listener_role role,
                                  connection_dealer* dealer) {
   net::steady_timer backoff(w->io);
+  boost::system::error_code ignored;
+  const tcp protocol = acceptor->local_endpoint(ignored).protocol();
+  acceptor->non_blocking(true, ignored);  // accept4 must say EAGAIN, never block the worker
   for (;;) {
-    connection_socket socket(w->io);
-    auto [ec] = co_await acceptor->async_accept(socket, use_tuple);
-    if (ec == net::error::operation_aborted || !w->accepting) co_return;
-    if (ec) {
-      if (is_descriptor_exhaustion(ec)) {
+    if (!w->accepting) co_return;
+    const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      const int error = errno;
+      if (error == EAGAIN || error == EWOULDBLOCK) {
+        auto [ec] = co_await acceptor->async_wait(tcp::acceptor::wait_read, use_tuple);
+        if (ec == net::error::operation_aborted) co_return;
+      } else if (is_descriptor_exhaustion({error, boost::system::system_category()})) {
         // Out of descriptors: keep the loop alive and retry shortly; never stop accepting.
         backoff.expires_after(std::chrono::milliseconds(50));
         co_await backoff.async_wait(use_tuple);
+      } else if (error == EBADF || error == EINVAL) {
+        co_return;  // the listener was closed (stop)
       }
+      // Anything else (ECONNABORTED, EINTR, EPROTO, ...) concerns that one connection.
       continue;
     }
-    boost::system::error_code ignored;
     if (state->open_connections.load(std::memory_order_relaxed) >= max_connections) {
       state->refused_connections.fetch_add(1, std::memory_order_relaxed);
-      socket.close(ignored);
+      ::close(fd);
       continue;
     }
-    socket.set_option(tcp::no_delay(true), ignored);
+    const int on = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     worker* target = dealer ? dealer->deal() : w;
     if (target == w) {
-      net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry, role),
-                    net::detached);
+      serve_on(w, fd, protocol, state, role);
       continue;
     }
-    // The descriptor leaves this thread's reactor here and joins the target's on the target's
-    // own thread: with the UNSAFE_IO hint a reactor must not be touched from another thread.
-    const auto protocol = socket.local_endpoint(ignored).protocol();
-    const int fd = socket.release(ignored);
-    if (ignored) {
-      socket.close(ignored);
-      continue;
-    }
-    net::post(target->io, [target, state, role, protocol, fd] {
-      connection_socket moved(target->io);
-      boost::system::error_code assign_error;
-      moved.assign(protocol, fd, assign_error);
-      if (assign_error) {
-        ::close(fd);
-        return;
-      }
-      net::co_spawn(target->io, serve_connection(std::move(moved), state, &target->registry, role),
-                    net::detached);
+    // With the UNSAFE_IO hint a reactor must not be touched from another thread: the target
+    // registers the descriptor itself.
+    net::post(target->io, [target, fd, protocol, state, role] {
+      serve_on(target, fd, protocol, state, role);
     });
   }
 }

@@ -78,8 +78,8 @@ struct read_result {
 
 net::awaitable<void> read_once(stubborn::connection_socket& socket, read_result& out) {
   char buffer[64];
-  auto [ec, n] = co_await socket.async_read_drained(net::buffer(buffer),
-                                                    net::as_tuple(net::use_awaitable));
+  auto [ec, n] =
+      co_await socket.async_read_drained(net::buffer(buffer), net::as_tuple(net::use_awaitable));
   out.ec = ec;
   out.bytes.assign(buffer, n);
   out.done = true;

@@ -7,8 +7,10 @@
 // Counters live in a shared file mapping named by STUBBORN_SOCKET_COUNTERS, so the runner reads
 // them while the process runs and after it has exited. Layout: eight little-endian uint64:
 //   magic, pid, bytes_sent, send_calls, bytes_received, receive_calls, eof_reads, reserved
-// Counted: send, sendto, sendmsg, recv, recvfrom, recvmsg, and read/readv/write/writev on sockets.
-// Not counted: sendfile, splice, sendmmsg/recvmmsg (stubborn uses none of them on this path).
+// Counted: send, sendto, sendmsg, sendmmsg, recv, recvfrom, recvmsg, recvmmsg, and
+// read/readv/write/writev on sockets. A recvmmsg message that asked for 0 bytes (stubborn's
+// probe for a pending FIN, src/connection_socket.hpp) counts neither bytes nor an end of stream.
+// Not counted: sendfile, splice (stubborn uses neither on this path).
 //
 // Built by benchmarks/run.py (soak) into build-bench/libstubborn_socket_counters.so with
 //   c++ -O2 -std=c++20 -shared -fPIC -o LIB benchmarks/socket_counters.cpp -ldl
@@ -51,6 +53,8 @@ using sendmsg_fn = ssize_t (*)(int, const msghdr*, int);
 using recv_fn = ssize_t (*)(int, void*, size_t, int);
 using recvfrom_fn = ssize_t (*)(int, void*, size_t, int, sockaddr*, socklen_t*);
 using recvmsg_fn = ssize_t (*)(int, msghdr*, int);
+using sendmmsg_fn = int (*)(int, mmsghdr*, unsigned, int);
+using recvmmsg_fn = int (*)(int, mmsghdr*, unsigned, int, timespec*);
 using write_fn = ssize_t (*)(int, const void*, size_t);
 using writev_fn = ssize_t (*)(int, const iovec*, int);
 using read_fn = ssize_t (*)(int, void*, size_t);
@@ -78,6 +82,8 @@ std::atomic<sendmsg_fn> real_sendmsg;
 std::atomic<recv_fn> real_recv;
 std::atomic<recvfrom_fn> real_recvfrom;
 std::atomic<recvmsg_fn> real_recvmsg;
+std::atomic<sendmmsg_fn> real_sendmmsg;
+std::atomic<recvmmsg_fn> real_recvmmsg;
 std::atomic<write_fn> real_write;
 std::atomic<writev_fn> real_writev;
 std::atomic<read_fn> real_read;
@@ -153,6 +159,24 @@ ssize_t recvfrom(int fd, void* buf, size_t len, int flags, sockaddr* from, sockl
 
 ssize_t recvmsg(int fd, msghdr* msg, int flags) {
   return received(real(real_recvmsg, "recvmsg")(fd, msg, flags));
+}
+
+int sendmmsg(int fd, mmsghdr* messages, unsigned count, int flags) {
+  int got = real(real_sendmmsg, "sendmmsg")(fd, messages, count, flags);
+  for (int i = 0; i < got; ++i) sent(static_cast<ssize_t>(messages[i].msg_len));
+  return got;
+}
+
+int recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags, timespec* timeout) {
+  int got = real(real_recvmmsg, "recvmmsg")(fd, messages, count, flags, timeout);
+  for (int i = 0; i < got; ++i) {
+    std::size_t asked = 0;
+    for (std::size_t v = 0; v < messages[i].msg_hdr.msg_iovlen; ++v) {
+      asked += messages[i].msg_hdr.msg_iov[v].iov_len;
+    }
+    if (asked > 0) received(static_cast<ssize_t>(messages[i].msg_len));
+  }
+  return got;
 }
 
 ssize_t write(int fd, const void* buf, size_t len) {

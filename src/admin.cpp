@@ -742,6 +742,22 @@ std::string admin_service::metrics_text(
       out += "stubborn_faults_total{" + route_label(name) + "} " + std::to_string(m.faults) + "\n";
     }
   }
+  // Keys a full limiter had to forget while their buckets were still in use (each one's next
+  // request starts with a full burst): max_keys is too small for the clients seen.
+  out += "# HELP stubborn_rate_limit_evictions_total Busy rate-limit keys dropped because "
+         "max_keys was reached.\n# TYPE stubborn_rate_limit_evictions_total counter\n";
+  const auto table = state_.table();
+  if (const auto* limit = table->server_rate_limit()) {
+    out += "stubborn_rate_limit_evictions_total{limit=\"server\"} " +
+           std::to_string(limit->limiter->evictions()) + "\n";
+  }
+  for (std::size_t i = 0; i < table->size(); ++i) {
+    const auto& route = table->route(i);
+    if (route.rate_limit) {
+      out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(route.spec.name) +
+             "} " + std::to_string(route.rate_limit->limiter->evictions()) + "\n";
+    }
+  }
   const reload_status reload = host_.last_reload();
   out += "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections gauge\n";
   out += "stubborn_open_connections " +

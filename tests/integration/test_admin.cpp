@@ -288,6 +288,39 @@ TEST_CASE("metrics: requests by route and status, latency histogram, rate limits
   CHECK(m.find("stubborn_reloads_total 0\n") != std::string::npos);
 }
 
+TEST_CASE("metrics: busy rate-limit keys dropped at max_keys are counted", "[admin]") {
+  running_server server(R"(
+[server.rate_limit]
+requests = 1000
+per = "1s"
+
+[[route]]
+name = "by-key"
+path = "/by-key"
+[route.reply]
+body = "ok"
+[route.rate_limit]
+requests = 1
+per = "1h"
+key = "header:X-Key"
+max_keys = 16
+)");
+  const auto port = server.port();
+  // Each key's bucket stays in use for an hour: past 16 keys, each new one drops a busy one.
+  for (int i = 0; i < 40; ++i) {
+    CHECK(call(port, request("GET", "/by-key", {}, "X-Key: k" + std::to_string(i) + "\r\n"))
+              .status == 200);
+  }
+  const std::string m = call(port, get("/__admin/metrics")).body;
+  const std::string prefix = "stubborn_rate_limit_evictions_total{limit=\"route\",route=\"by-key\"} ";
+  const auto at = m.find(prefix);
+  REQUIRE(at != std::string::npos);
+  const long evicted = std::stol(m.substr(at + prefix.size()));
+  CHECK(evicted >= 40 - 16);
+  CHECK(evicted <= 40);
+  CHECK(m.find("stubborn_rate_limit_evictions_total{limit=\"server\"} 0\n") != std::string::npos);
+}
+
 TEST_CASE("reload: the file is re-read; a broken file keeps the old table and says why",
           "[admin][reload]") {
   temp_file file(app_config);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The binary's reloads and access log: a file edit reloads (inotify, also when the editor
 renames a new file over the old), SIGHUP reloads with --no-watch, a broken edit keeps the old
-routes and shows why in /__admin/status, and --access-log writes one JSON line per request.
+routes and shows why in /__admin/status, --access-log writes one JSON line per request, and a
+folder given as the config reloads when a file appears in it ([server] access_log there).
 Usage: test_admin_binary.py STUBBORN_BINARY PROJECT_DIR"""
 import json
 import os
@@ -118,6 +119,33 @@ def main():
         check("POST /__admin/reload reloaded", http(port, "/user")[1] == "babbage")
         code, out, err = stop_server(proc)
         check("SIGTERM exits 0 (no-watch)", code == 0, err)
+
+        # A folder as the config: its *.toml files in name order; a file that appears in it is
+        # loaded by the next reload. The access log comes from [server] access_log this time.
+        folder = os.path.join(work, "conf.d")
+        os.mkdir(folder)
+        folder_log = os.path.join(work, "folder-access.log")
+        with open(os.path.join(folder, "00-server.toml"), "w") as f:
+            f.write(f'[server]\naccess_log = "{folder_log}"\n')
+        write_config(os.path.join(folder, "10-user.toml"), "turing")
+        proc, port = start_server(BINARY, folder, work)
+        check("starts on a folder", port is not None)
+        if port is None:
+            return
+        check("the folder's files are served", http(port, "/user") == (200, "turing"))
+        check("a route not yet in the folder is a 404", http(port, "/added")[0] == 404)
+        with open(os.path.join(folder, "20-added.toml.new"), "w") as f:
+            f.write('[[route]]\nname = "added"\npath = "/added"\n[route.reply]\nbody = "new"\n')
+        os.replace(os.path.join(folder, "20-added.toml.new"), os.path.join(folder, "20-added.toml"))
+        check("a file added to the folder is loaded within 3 s",
+              wait_for_body(port, "/added", "new", 3))
+        check("the other files still serve", http(port, "/user") == (200, "turing"))
+        code, out, err = stop_server(proc)
+        check("SIGTERM exits 0 (folder)", code == 0, err)
+        with open(folder_log) as f:
+            targets = [json.loads(line)["target"] for line in f]
+        check("[server] access_log writes the lines", "/user" in targets and "/added" in targets,
+              str(targets))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

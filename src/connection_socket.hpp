@@ -155,6 +155,17 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   using base_socket = boost::asio::generic::stream_protocol::socket;
   using base_socket::base_socket;
 
+  /// Tells Asio what it cannot know of a descriptor from accept4(SOCK_NONBLOCK) that was never
+  /// duplicated: it is non-blocking already (no FIONBIO ioctl before the first operation), and
+  /// closing it takes it out of epoll (no EPOLL_CTL_DEL first). Two system calls per connection.
+  void adopt_accepted() {
+#ifdef STUBBORN_DRAINED_READ
+    namespace ops = boost::asio::detail::socket_ops;
+    auto& state = this->impl_.get_implementation().state_;
+    state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
+#endif
+  }
+
   /// Reads some bytes, like async_read_some, but a read that drains the socket lets the next
   /// read wait for the reactor's next edge instead of first trying a recv() bound to fail.
   template <class Token>

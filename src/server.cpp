@@ -94,6 +94,7 @@ void serve_on(worker* w, int fd, const net::ip::tcp& protocol, server_state* sta
     ::close(fd);
     return;
   }
+  socket.adopt_accepted();
   net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry, role),
                 net::detached);
 }

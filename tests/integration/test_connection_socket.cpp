@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -21,6 +22,23 @@
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;
+
+#ifdef STUBBORN_DRAINED_READ
+// The test binary links with -Wl,--wrap=recvmmsg: every recvmmsg() call in it, the library's
+// included, comes here first, so a test can count the calls made on one descriptor.
+namespace {
+std::atomic<int> watched_fd{-1};
+std::atomic<int> watched_calls{0};
+}  // namespace
+
+extern "C" int __real_recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags,
+                               timespec* timeout);
+extern "C" int __wrap_recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags,
+                               timespec* timeout) {
+  if (fd == watched_fd.load()) watched_calls.fetch_add(1);
+  return __real_recvmmsg(fd, messages, count, flags, timeout);
+}
+#endif
 
 namespace {
 
@@ -175,6 +193,60 @@ TEST_CASE("after a drained read, the next bytes still complete the waiting read"
 }
 
 #ifdef STUBBORN_DRAINED_READ
+TEST_CASE(
+    "after a read that drained the socket, the next read makes no system call until bytes come",
+    "[socket]") {
+  socket_pair pair;
+  make_tcp_pair(pair);
+  net::io_context io(1);
+  stubborn::connection_socket socket(io, net::generic::stream_protocol(AF_INET, IPPROTO_TCP),
+                                     pair.server);
+  const int client = pair.client;
+  watched_fd = pair.server;
+  watched_calls = 0;
+  pair.server = -1;
+
+  read_result first;
+  start_read(io, socket, first);  // nothing there yet: one attempt, EAGAIN, then the reactor
+  const int before_bytes = watched_calls.load();
+  CHECK(before_bytes == 1);
+  send_all(client, "short");
+  finish_read(io, socket, first);
+  REQUIRE(first.done);
+  CHECK(watched_calls.load() == before_bytes + 1);  // the edge: one call, data and probe
+
+  // The socket is drained: Asio's reactor must not try a read on the spot.
+  read_result second;
+  start_read(io, socket, second);
+  CHECK(!second.done);
+  CHECK(watched_calls.load() == before_bytes + 1);
+  send_all(client, "next");
+  finish_read(io, socket, second);
+  REQUIRE(second.done);
+  CHECK(second.bytes == "next");
+  CHECK(watched_calls.load() == before_bytes + 2);
+
+  // A read that filled its buffer may have left bytes behind: the next one tries at once.
+  send_all(client, std::string(64 + 10, 'x'));  // read_once reads into 64 bytes
+  {
+    pollfd p{socket.native_handle(), POLLIN, 0};
+    REQUIRE(::poll(&p, 1, 2000) == 1);
+  }
+  read_result full;
+  start_read(io, socket, full);
+  finish_read(io, socket, full);
+  REQUIRE(full.done);
+  CHECK(full.bytes.size() == 64);
+  const int after_full = watched_calls.load();
+  read_result rest;
+  start_read(io, socket, rest);
+  finish_read(io, socket, rest);
+  REQUIRE(rest.done);
+  CHECK(rest.bytes == std::string(10, 'x'));
+  CHECK(watched_calls.load() == after_full + 1);  // taken on the spot, no edge needed
+  watched_fd = -1;
+}
+
 TEST_CASE("receive_and_probe tells a drained socket from a full buffer and a pending FIN",
           "[socket]") {
   using stubborn::drained_read_detail::receive_and_probe;

@@ -10,7 +10,8 @@ See docs/performance.md for what every figure means and what limits it.
 
 Scenarios: hello, pipelined, body-64k (stubborn and nginx interleaved A B A B ...), routes-1000
 (interleaved with stubborn's hello), delays, connections, startup, micro (Google Benchmark).
-Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers) and soak
+Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), syscalls (system
+calls per hello request, both servers, counted with perf), journal and soak
 (`python3 benchmarks/run.py soak`: 10,000,000 keep-alive requests with the server's own count
 checked against wrk's, 10,000 connections opened and closed with descriptors, threads and RSS
 checked against a baseline, and SIGTERM under load; exit status 1 if it fails).
@@ -44,7 +45,7 @@ HOST = "127.0.0.1"  # every server and client here uses this address and no othe
 
 DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
                      "startup", "micro"]
-EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal"]
+EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal", "syscalls"]
 
 # wrk with two threads: with one, wrk itself is the bottleneck (its thread sits at 100% of a core
 # while the server idles part of the other); with two, both servers measured faster, so -t2 is
@@ -1159,6 +1160,57 @@ def scenario_wrk_threads(ctx, servers):
                                                          server=label, wrk_threads=t))
 
 
+# System calls a server makes per `hello` request, counted by the kernel's syscall tracepoints
+# (perf, Debian package linux-perf; root or kernel.perf_event_paranoid <= 1). Deterministic where
+# wall-clock CPU per request is not: on this machine CPU per request moves by 10 % and more from
+# run to run, while these counts repeat to the second decimal.
+SYSCALL_NAMES = ["recvfrom", "recvmsg", "recvmmsg", "read", "sendto", "sendmsg", "writev",
+                 "write", "epoll_wait", "epoll_pwait", "epoll_ctl"]
+
+
+def scenario_syscalls(ctx, servers):
+    perf = shutil.which("perf")
+    if not perf:
+        log("[syscalls] perf is not installed (apt-get install linux-perf): skipped")
+        ctx.summary("syscalls", {"scenario": "syscalls", "skipped": "perf is not installed"})
+        return
+    events = [f"syscalls:sys_enter_{n}" for n in SYSCALL_NAMES] + ["context-switches"]
+    for label in ("stubborn", "nginx"):
+        server = servers.get(label)
+        if not server:
+            continue
+        run_wrk(ctx, server, "/hello", 1, "report.lua")  # warm-up, not counted
+        url = f"http://{HOST}:{server.port}/hello"
+        wrk = [ctx.wrk, f"-t{ctx.wrk_threads}", f"-c{WRK_CONNECTIONS}", f"-d{ctx.duration}s",
+               "--timeout", "5s", "-s", str(BENCH / "wrk" / "report.lua"), url]
+        # perf counts the server's processes for as long as wrk runs.
+        cmd = [perf, "stat", "-x,", "-e", ",".join(events), "-p",
+               ",".join(str(p) for p in server.pids()), "--"] + wrk
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=ctx.duration + 60)
+        line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
+        if out.returncode != 0 or line is None:
+            log(f"[syscalls] {label}: perf stat failed ({out.returncode}): "
+                f"{out.stderr.strip()[-300:]}")
+            ctx.summary("syscalls", {"scenario": "syscalls",
+                                     "skipped": "perf stat failed: " + out.stderr.strip()[-200:]})
+            return
+        requests = json.loads(line[len("WRK_JSON "):])["requests"]
+        counts = {}
+        for row in out.stderr.splitlines():
+            fields = row.split(",")
+            if len(fields) >= 3 and fields[2] in events:
+                try:
+                    counts[fields[2].replace("syscalls:sys_enter_", "")] = int(fields[0])
+                except ValueError:  # "<not counted>" / "<not supported>"
+                    continue
+        per_request = {k: v / requests for k, v in counts.items() if requests}
+        ctx.summary(f"syscalls/{label}", {"scenario": "syscalls", "server": label,
+                                          "requests": requests, "counts": counts,
+                                          "per_request": per_request})
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in per_request.items() if v >= 0.0005)
+        log(f"[syscalls] {label}: {requests:,} requests; per request: {shown}")
+
+
 # ---- soak --------------------------------------------------------------------------------------
 #
 # The server's own count: stubborn has no request counter (yet), and /proc/PID/io cannot stand in
@@ -1917,6 +1969,18 @@ def markdown(ctx, meta):
             out.append(f"| {name} | {fmt_ns(row['ns'])} | {fmt_ns(row['real_ns'])} | "
                        f"{'-' if allocs is None else f'{allocs:g}'} |")
         out.append("")
+    sc = [label for label in ("stubborn", "nginx") if s.get(f"syscalls/{label}")]
+    if sc:
+        names = [n for n in SYSCALL_NAMES + ["context-switches"]
+                 if any(s[f"syscalls/{label}"]["per_request"].get(n, 0) >= 0.0005 for label in sc)]
+        out += ["| per `hello` request (perf) | " + " | ".join(sc) + " |",
+                "|---|" + "---:|" * len(sc)]
+        for n in names:
+            out.append(f"| {n} | " + " | ".join(
+                f"{s[f'syscalls/{label}']['per_request'].get(n, 0):.3f}" for label in sc) + " |")
+        out.append("")
+    elif s.get("syscalls", {}).get("skipped"):
+        out += [f"syscalls: skipped: {s['syscalls']['skipped']}", ""]
     wt = [k for k in s if k.startswith("wrk-threads/")]
     if wt:
         out += ["| wrk threads | server | req/s | p99 | server CPU us/req | server CPU "
@@ -2030,7 +2094,7 @@ def main():
             f"load average {', '.join(f'{x:.2f}' for x in meta['loadavg'])}")
         wrk_scenarios = [x for x in args.scenarios
                          if x in ("hello", "pipelined", "body-64k", "routes-1000", "wrk-threads",
-                                  "journal")]
+                                  "journal", "syscalls")]
         if wrk_scenarios and not ctx.wrk:
             log("wrk is not installed: skipping " + ", ".join(wrk_scenarios))
             args.scenarios = [x for x in args.scenarios if x not in wrk_scenarios]
@@ -2038,7 +2102,7 @@ def main():
         if wrk_scenarios:
             servers["stubborn"] = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads,
                                                  ctx.tmp, "main")
-            nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads")
+            nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads", "syscalls")
                                for x in wrk_scenarios)
             if nginx_wanted and ctx.nginx and not args.no_nginx:
                 servers["nginx"] = start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file)
@@ -2064,6 +2128,8 @@ def main():
                 scenario_wrk_threads(ctx, servers)
             elif name == "journal":
                 scenario_journal(ctx, servers)
+            elif name == "syscalls":
+                scenario_syscalls(ctx, servers)
             elif name == "soak":
                 if not ctx.wrk:
                     raise SystemExit("soak needs wrk (apt-get install wrk)")

@@ -172,7 +172,7 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   auto async_read_drained(boost::asio::mutable_buffer buffer, Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code, std::size_t)>(
         [this](auto handler, boost::asio::mutable_buffer into) {
-          start_read(std::move(handler), into);
+          this->start_read(std::move(handler), into);
         },
         token, buffer);
   }

@@ -911,6 +911,21 @@ bool session::send_now() {
   msghdr message{};
   message.msg_iov = vectors;
   message.msg_iovlen = count;
+  // A small batch goes out from the staging buffer: the kernel then reads a page it has read
+  // before, not this connection's fresh one (see staging_buffer()).
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i) total += vectors[i].iov_len;
+  iovec staged;
+  if (total <= staging_bytes) {
+    char* at = staging_buffer();
+    for (std::size_t i = 0; i < count; ++i) {
+      std::memcpy(at, vectors[i].iov_base, vectors[i].iov_len);
+      at += vectors[i].iov_len;
+    }
+    staged = {staging_buffer(), total};
+    message.msg_iov = &staged;
+    message.msg_iovlen = 1;
+  }
   ssize_t sent;
   do {
     sent = ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);

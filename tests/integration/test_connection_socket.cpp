@@ -15,7 +15,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "connection_socket.hpp"
@@ -277,5 +279,36 @@ TEST_CASE("receive_and_probe tells a drained socket from a full buffer and a pen
         status::done_and_exhausted);
   CHECK(received == 0);
   CHECK(ec == net::error::eof);
+}
+TEST_CASE("receive_and_probe delivers the same bytes through the staging buffer and around it",
+          "[socket]") {
+  using stubborn::drained_read_detail::receive_and_probe;
+  socket_pair pair;
+  make_unix_pair(pair);
+  boost::system::error_code ec;
+  std::size_t received = 0;
+  std::string pattern(40000, '\0');
+  for (std::size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<char>('a' + i % 26);
+
+  // Larger than the staging buffer: read in place.
+  send_all(pair.client, pattern);
+  std::string large(stubborn::staging_bytes * 4, '-');
+  std::size_t at = 0;
+  while (at < pattern.size()) {
+    receive_and_probe(pair.server, large.data() + at, large.size() - at, ec, received);
+    REQUIRE(!ec);
+    REQUIRE(received > 0);
+    at += received;
+  }
+  CHECK(large.substr(0, pattern.size()) == pattern);
+  CHECK(large.substr(pattern.size()) == std::string(large.size() - pattern.size(), '-'));
+
+  // Small: staged, then copied; nothing past what was received is written.
+  send_all(pair.client, "0123456789");
+  char small[16];
+  std::memset(small, '-', sizeof small);
+  receive_and_probe(pair.server, small, sizeof small, ec, received);
+  REQUIRE(received == 10);
+  CHECK(std::string_view(small, sizeof small) == "0123456789------");
 }
 #endif

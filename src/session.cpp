@@ -133,14 +133,14 @@ class session {
     expire();
   }
 
-  connection_registry::clock::time_point deadline_;
-  session* prev_ = nullptr;
-  session* next_ = nullptr;
+  // This session's entry in the registry's deadline array; kept current by the registry.
+  std::size_t registry_slot_ = 0;
 
  private:
+  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot_); }
   void set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
-    deadline_ = registry_.now() + timeout;
+    deadline() = registry_.now() + timeout;
   }
   void refresh_table() {
     std::uint64_t generation = state_.generation();
@@ -604,7 +604,7 @@ net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
                                        std::chrono::milliseconds processing_every) {
   if (!timer_) timer_.emplace(socket_.get_executor());
   phase previous = phase_;
-  auto previous_deadline = deadline_;
+  auto previous_deadline = deadline();
   // The sweep must not take a long wait for a stalled connection.
   set_phase(phase::waiting, duration + table_->server().idle_timeout);
   auto end = std::chrono::steady_clock::now() + duration;
@@ -631,7 +631,7 @@ net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
     }
   }
   phase_ = previous;
-  deadline_ = previous_deadline;
+  deadline() = previous_deadline;
   co_return ok;
 }
 
@@ -885,14 +885,14 @@ bool session::begin_write() {
   }
   if (out_.size() > pos) buffers_.emplace_back(out_.data() + pos, out_.size() - pos);
   saved_phase_ = phase_;
-  saved_deadline_ = deadline_;
+  saved_deadline_ = deadline();
   set_phase(phase::writing, table_->server().idle_timeout);
   return true;
 }
 
 void session::end_write() {
   phase_ = saved_phase_;
-  deadline_ = saved_deadline_;
+  deadline() = saved_deadline_;
   out_.clear();
   external_.clear();
   queued_external_bytes_ = 0;
@@ -1162,35 +1162,33 @@ net::awaitable<void> session::run() {
 }
 
 void connection_registry::add(session* s) {
-  s->next_ = head_;
-  if (head_) head_->prev_ = s;
-  head_ = s;
-  ++count_;
+  s->registry_slot_ = entries_.size();
+  entries_.push_back({clock::time_point::max(), s});
 }
 
 void connection_registry::remove(session* s) {
-  if (s->prev_) s->prev_->next_ = s->next_;
-  else head_ = s->next_;
-  if (s->next_) s->next_->prev_ = s->prev_;
-  s->prev_ = s->next_ = nullptr;
-  --count_;
+  // The last entry fills the gap, and its session learns its new slot.
+  const std::size_t slot = s->registry_slot_;
+  entries_[slot] = entries_.back();
+  entries_[slot].owner->registry_slot_ = slot;
+  entries_.pop_back();
 }
 
 void connection_registry::sweep() {
   now_ = clock::now();
-  for (session* s = head_; s;) {
-    session* next = s->next_;
-    if (s->deadline_ <= now_) s->expire();
-    s = next;
+  // Backwards, so that a session removed during the walk (none is today: expire() only cancels)
+  // could only pull in an entry already checked.
+  for (std::size_t i = entries_.size(); i-- > 0;) {
+    if (entries_[i].deadline <= now_) entries_[i].owner->expire();
   }
 }
 
 void connection_registry::begin_drain() {
-  for (session* s = head_; s; s = s->next_) s->drain();
+  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->drain();
 }
 
 void connection_registry::close_all() {
-  for (session* s = head_; s; s = s->next_) s->force_close();
+  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->force_close();
 }
 
 net::awaitable<void> serve_connection(connection_socket socket, server_state* state,

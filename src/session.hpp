@@ -49,12 +49,20 @@ class admin_service;
 
 /// The live sessions of one I/O thread: deadlines (checked by a periodic sweep, so a request
 /// costs a store, not a timer operation) and drain. Touched only from its own thread.
+///
+/// Deadlines live in one dense array, not in the sessions: the sweep then reads contiguous
+/// memory (16 bytes a session) instead of chasing a pointer into every session, which with
+/// 10,000 idle connections cost 2 % of a core on its own.
 class connection_registry {
  public:
   using clock = std::chrono::steady_clock;
 
+  /// Registers a session with no deadline yet; returns its slot, which remove() of another
+  /// session may change (the session is told through its registry_slot_ member).
   void add(session* s);
   void remove(session* s);
+  /// The deadline of the session in `slot`.
+  clock::time_point& deadline(std::size_t slot) { return entries_[slot].deadline; }
   /// Times out sessions whose deadline has passed; refreshes the coarse clock.
   void sweep();
   /// Closes idle sessions; busy ones close after their current reply.
@@ -63,7 +71,7 @@ class connection_registry {
   void close_all();
   /// The clock as of the last sweep (deadlines are this coarse: one sweep interval).
   clock::time_point now() const { return now_; }
-  std::size_t size() const { return count_; }
+  std::size_t size() const { return entries_.size(); }
 
   /// This thread's metrics and journal; null when nothing observes (e.g. in fuzz targets).
   thread_observer* observer = nullptr;
@@ -75,8 +83,11 @@ class connection_registry {
   static constexpr std::chrono::milliseconds sweep_interval{50};
 
  private:
-  session* head_ = nullptr;
-  std::size_t count_ = 0;
+  struct entry {
+    clock::time_point deadline;
+    session* owner;
+  };
+  std::vector<entry> entries_;
   clock::time_point now_ = clock::now();
 };
 

@@ -134,6 +134,47 @@ body = "ok"
   }
 }
 
+TEST_CASE("each connection keeps its own deadline while others open and close around it",
+          "[scripted][timeouts]") {
+  // The registry keeps deadlines in a dense array and fills a closed connection's slot with the
+  // last one: a slot mix-up would time out the wrong connection, or none.
+  running_server s(R"(
+[server]
+header_timeout = "300ms"
+idle_timeout = "30s"
+
+[[route]]
+path = "/ok"
+[route.reply]
+body = "ok"
+)");
+  std::vector<std::unique_ptr<raw_client>> clients;
+  for (int i = 0; i < 12; ++i) clients.push_back(std::make_unique<raw_client>(s.port()));
+  auto wait_for_open = [&](std::size_t wanted) {
+    const auto deadline = clock_type::now() + 5s;
+    while (s.get().open_connections() != wanted && clock_type::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(s.get().open_connections() == wanted);
+  };
+  wait_for_open(12);
+  // Close the first half: on both I/O threads, later connections move into their slots.
+  for (int i = 0; i < 6; ++i) clients[i].reset();
+  wait_for_open(6);
+  // Two of the rest start a head and stall; the others stay idle.
+  clients[7]->send("GET /ok HTTP/1.1\r\nHost: t\r\n");
+  clients[10]->send("GET /ok HTTP/1.1\r\nHost: t\r\n");
+  for (int i : {7, 10}) {
+    auto r = clients[i]->read_response();
+    CHECK(r.status == 408);
+  }
+  wait_for_open(4);
+  for (int i : {6, 8, 9, 11}) {
+    clients[i]->send(get("/ok"));
+    CHECK(clients[i]->read_response().body == "ok");
+  }
+}
+
 TEST_CASE("hang = true never answers and gives up at max_hang", "[scripted]") {
   running_server s(R"(
 [server]

@@ -191,6 +191,11 @@ class session {
   void send_with_validators(const request_view& request, const route_match& match,
                             const compiled_reply& reply, connection_header connection,
                             bool head_only);
+  // A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing. run() waits for
+  // it in its own frame, so 10,000 waiting connections allocate no coroutine frames.
+  bool is_delay_only() const;
+  // The scripted reply's head, queued after any wait; returns its body, still to be queued.
+  std::string_view render_scripted(const request_view& request, body_framing framing);
   net::awaitable<bool> execute_scripted();
   net::awaitable<bool> send_paced_body(std::string_view body, const reply_spec& script);
   net::awaitable<bool> wait_for(std::chrono::milliseconds duration,
@@ -676,9 +681,33 @@ net::awaitable<bool> session::send_paced_body(std::string_view body, const reply
   co_return true;
 }
 
-net::awaitable<bool> session::execute_scripted() {
+bool session::is_delay_only() const {
+  const reply_plan& plan = scripted_.plan;
+  if (plan.fault != fault_kind::none || plan.reply == nullptr) return false;
+  const reply_spec& script = plan.reply->script();
+  return !script.hang && script.processing_every.count() == 0 && script.chunks.count == 0 &&
+         script.bandwidth == 0;
+}
+
+std::string_view session::render_scripted(const request_view& request, body_framing framing) {
   const reply_plan& plan = scripted_.plan;
   const route_match& match = scripted_.match;
+  const compiled_reply& reply = *plan.reply;
+  if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
+    // The server began to drain during the wait: say so in this last reply.
+    scripted_.connection = connection_header::close;
+    close_after_flush_ = true;
+  }
+  served_status_ = reply.status();
+  std::string extra = rate_headers_;
+  if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
+  return reply.render(request, std::span(match.params.data(), match.param_count),
+                      scripted_.head_only, scripted_.connection, out_, rendered_body_, extra,
+                      framing);
+}
+
+net::awaitable<bool> session::execute_scripted() {
+  const reply_plan& plan = scripted_.plan;
   request_view request = storage_.view();
   served_fault_ = plan.fault;
   served_status_ = 0;  // until a head is written
@@ -716,19 +745,9 @@ net::awaitable<bool> session::execute_scripted() {
     if (!co_await flush()) co_return false;  // interim responses go out before the wait
     if (!co_await wait_for(plan.delay, script.processing_every)) co_return false;
   }
-  if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
-    // The server began to drain during the wait: say so in this last reply.
-    scripted_.connection = connection_header::close;
-    close_after_flush_ = true;
-  }
-  served_status_ = reply.status();
-  std::string extra = rate_headers_;
-  if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
   bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;
-  std::string_view body = reply.render(
-      request, std::span(match.params.data(), match.param_count), scripted_.head_only,
-      scripted_.connection, out_, rendered_body_, extra,
-      chunked ? body_framing::chunked : body_framing::content_length);
+  std::string_view body =
+      render_scripted(request, chunked ? body_framing::chunked : body_framing::content_length);
   switch (plan.fault) {
     case fault_kind::empty:
       // The head promises a body that never comes.
@@ -1128,8 +1147,37 @@ net::awaitable<void> session::run() {
       co_await handle_admin(request);
       if (observing()) observe(request, true);
     } else {
-      const bool scripted = handle_request(request) == handled::scripted;
-      const bool carry_on = !scripted || co_await execute_scripted();
+      bool carry_on = true;
+      if (handle_request(request) == handled::scripted) {
+        if (is_delay_only()) {
+          const compiled_reply& reply = *scripted_.plan.reply;
+          const auto delay = scripted_.plan.delay;
+          served_fault_ = fault_kind::none;
+          served_status_ = 0;  // until the head is written
+          // Replies already rendered and interim responses go out before the wait.
+          out_.append(reply.interim_bytes());
+          if (delay.count() > 0 && (!out_.empty() || !external_.empty())) {
+            carry_on = co_await flush();
+          }
+          if (carry_on && delay.count() > 0) {
+            if (!timer_) timer_.emplace(socket_.get_executor());
+            const phase previous = phase_;
+            const auto previous_deadline = deadline();
+            // The sweep must not take a long wait for a stalled connection.
+            set_phase(phase::waiting, delay + server->idle_timeout);
+            timer_->expires_after(delay);
+            auto [wait_ec] = co_await timer_->async_wait(use_tuple);
+            phase_ = previous;
+            deadline() = previous_deadline;
+            carry_on = !wait_ec && !forced_;
+          }
+          if (carry_on) {
+            queue_body(render_scripted(request, body_framing::content_length), reply.is_static());
+          }
+        } else {
+          carry_on = co_await execute_scripted();
+        }
+      }
       if (observing()) observe(request, false);
       if (!carry_on) {
         clean_close = false;

@@ -47,6 +47,33 @@ delay = "400ms"
   CHECK(elapsed_ms(start) >= 390);
 }
 
+TEST_CASE("before a delay, replies already due and interim responses go out", "[scripted][delay]") {
+  running_server s(R"(
+[[route]]
+path = "/fast"
+[route.reply]
+body = "fast"
+
+[[route]]
+path = "/slow/{id}"
+[route.reply]
+delay = "400ms"
+interim = [ { status = 103, headers = { Link = "</a.css>; rel=preload" } } ]
+body = "late {{path.id}} {{query.q}}"
+)");
+  raw_client c(s.port());
+  c.send(get("/fast") + get("/slow/7?q=x") + get("/fast"));
+  CHECK(c.read_response().body == "fast");
+  auto early = c.read_response();
+  CHECK(early.status == 103);
+  const auto interim_at = clock_type::now();
+  auto late = c.read_response();
+  CHECK(late.status == 200);
+  CHECK(late.body == "late 7 x");  // the request is still there to render after the wait
+  CHECK(elapsed_ms(interim_at) >= 300);  // the 103 came before the wait, not with the reply
+  CHECK(c.read_response().body == "fast");
+}
+
 TEST_CASE("random delays stay in range and repeat with a seed", "[scripted][delay]") {
   const char* config = R"(
 [server]

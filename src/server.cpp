@@ -100,7 +100,8 @@ void serve_on(worker* w, int fd, const net::ip::tcp& protocol, server_state* sta
 }
 
 // Takes connections with accept4() straight into non-blocking descriptors, as many as are
-// waiting, then waits for the listener to be readable again. A descriptor joins a reactor only
+// waiting (letting the worker's other handlers run after every accept_batch of them), then
+// waits for the listener to be readable again. A descriptor joins a reactor only
 // on the worker that serves it: accepting into an Asio socket registered it with the accepting
 // worker's epoll, and dealing it to another worker then cost a getsockname and an epoll_ctl
 // DEL + ADD more per connection.
@@ -111,13 +112,23 @@ net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_stat
   boost::system::error_code ignored;
   const tcp protocol = acceptor->local_endpoint(ignored).protocol();
   acceptor->non_blocking(true, ignored);  // accept4 must say EAGAIN, never block the worker
+  // Accepting a burst of thousands in one go would hold back the requests of connections
+  // already accepted, on this worker and (through the posted hand-offs) on the others.
+  constexpr int accept_batch = 16;
+  int accepted_in_turn = 0;
   for (;;) {
     if (!w->accepting) co_return;
+    if (accepted_in_turn == accept_batch) {
+      accepted_in_turn = 0;
+      co_await net::post(w->io, use_tuple);
+      if (!w->accepting) co_return;
+    }
     const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr,
                              SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
       if (error == EAGAIN || error == EWOULDBLOCK) {
+        accepted_in_turn = 0;
         auto [ec] = co_await acceptor->async_wait(tcp::acceptor::wait_read, use_tuple);
         if (ec == net::error::operation_aborted) co_return;
       } else if (is_descriptor_exhaustion({error, boost::system::system_category()})) {
@@ -135,6 +146,7 @@ net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_stat
       ::close(fd);
       continue;
     }
+    ++accepted_in_turn;
     const int on = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     worker* target = dealer ? dealer->deal() : w;

@@ -255,6 +255,21 @@ TEST_CASE("many clients at once on the thread pool", "[server]") {
   CHECK(ok == 16 * 50);
 }
 
+TEST_CASE("a burst of connections is accepted in turns and every one is served", "[server]") {
+  // The kernel completes the handshakes before the server accepts: 300 connections wait in the
+  // accept queue at once, many times the accept loop's batch, after which it lets other work run.
+  running_server s(routes);
+  std::vector<std::unique_ptr<raw_client>> clients;
+  for (int i = 0; i < 300; ++i) clients.push_back(std::make_unique<raw_client>(s.port()));
+  for (int i = 0; i < 300; ++i) clients[i]->send(get("/users/" + std::to_string(i)));
+  int ok = 0;
+  for (int i = 0; i < 300; ++i) {
+    auto r = clients[i]->read_response();
+    ok += r.status == 200 && r.header("X-User") == std::to_string(i);
+  }
+  CHECK(ok == 300);
+}
+
 TEST_CASE("stop lets a request in progress finish and closes idle connections", "[server][drain]") {
   auto s = std::make_unique<running_server>(routes);
   raw_client idle(s->port());

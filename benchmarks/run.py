@@ -8,7 +8,7 @@ drives them with wrk and with benchmarks/conn_bench.cpp, and writes
 benchmarks/results/<timestamp>.jsonl and .md; the markdown table is printed at the end.
 See docs/performance.md for what every figure means and what limits it.
 
-Scenarios: hello, pipelined, body-64k (stubborn and nginx interleaved A B A B ...), routes-1000
+Scenarios: hello, pipelined, body-64k (stubborn and nginx interleaved A B, B A, A B ...), routes-1000
 (interleaved with stubborn's hello), delays, connections, startup, micro (Google Benchmark).
 Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), syscalls (system
 calls per hello request, both servers, counted with perf), journal and soak
@@ -750,13 +750,17 @@ def summarise_wrk(records):
 
 
 def interleaved(ctx, scenario, contenders, duration, script, script_args=(), threads=None):
-    """Runs the contenders (label, server, path) in turn, A B A B ..., ctx.reps times each, with
-    an unrecorded 1 s warm-up before each one's first run. Returns {label: summary}."""
+    """Runs the contenders (label, server, path) in turn, ctx.reps times each, with an
+    unrecorded 1 s warm-up before each one's first run. The order alternates from one pair of
+    runs to the next (A B, B A, A B, ...): this machine's speed drifts by 10-30 % within a
+    scenario, and with A always first, a machine that sped up favoured B in every pair (seen:
+    nginx second and 5-12 % faster in each of 3 pairs). Returns {label: summary}."""
     records = {label: [] for label, _, _ in contenders}
     for label, server, path in contenders:
         run_wrk(ctx, server, path, 1, script, script_args, threads)
     for rep in range(ctx.reps):
-        for label, server, path in contenders:
+        order = contenders if rep % 2 == 0 else list(reversed(contenders))
+        for label, server, path in order:
             while True:
                 waited, busy = wait_quiet(ctx.args.quiet_wait)
                 rec = run_wrk(ctx, server, path, duration, script, script_args, threads)

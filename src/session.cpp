@@ -142,6 +142,24 @@ class session {
     phase_ = p;
     deadline() = registry_.now() + timeout;
   }
+  // The phase and deadline that a wait or a write stands in for, put back when it ends.
+  struct saved_phase {
+    phase p;
+    connection_registry::clock::time_point deadline;
+  };
+  saved_phase save_phase() { return {phase_, deadline()}; }
+  void restore_phase(const saved_phase& saved) {
+    phase_ = saved.p;
+    deadline() = saved.deadline;
+  }
+  // Enters the waiting phase for `duration` with the timer ready; the sweep must not take a
+  // long wait for a stalled connection, so the deadline is the wait plus idle_timeout.
+  saved_phase begin_wait(std::chrono::milliseconds duration) {
+    if (!timer_) timer_.emplace(socket_.get_executor());
+    saved_phase saved = save_phase();
+    set_phase(phase::waiting, duration + table_->server().idle_timeout);
+    return saved;
+  }
   void refresh_table() {
     std::uint64_t generation = state_.generation();
     if (generation != table_generation_) {
@@ -266,8 +284,7 @@ class session {
   std::size_t queued_external_bytes_ = 0;
 
   phase phase_ = phase::idle;
-  phase saved_phase_ = phase::idle;
-  connection_registry::clock::time_point saved_deadline_;
+  saved_phase before_write_{};  // begin_write() to end_write()
   bool timed_out_ = false;
   bool draining_ = false;
   bool forced_ = false;
@@ -607,11 +624,7 @@ void session::abort_connection(bool reset) {
 
 net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
                                        std::chrono::milliseconds processing_every) {
-  if (!timer_) timer_.emplace(socket_.get_executor());
-  phase previous = phase_;
-  auto previous_deadline = deadline();
-  // The sweep must not take a long wait for a stalled connection.
-  set_phase(phase::waiting, duration + table_->server().idle_timeout);
+  const saved_phase before = begin_wait(duration);
   auto end = std::chrono::steady_clock::now() + duration;
   bool ok = true;
   for (;;) {
@@ -635,8 +648,7 @@ net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
       }
     }
   }
-  phase_ = previous;
-  deadline() = previous_deadline;
+  restore_phase(before);
   co_return ok;
 }
 
@@ -903,15 +915,13 @@ bool session::begin_write() {
     pos = e.head_end;
   }
   if (out_.size() > pos) buffers_.emplace_back(out_.data() + pos, out_.size() - pos);
-  saved_phase_ = phase_;
-  saved_deadline_ = deadline();
+  before_write_ = save_phase();
   set_phase(phase::writing, table_->server().idle_timeout);
   return true;
 }
 
 void session::end_write() {
-  phase_ = saved_phase_;
-  deadline() = saved_deadline_;
+  restore_phase(before_write_);
   out_.clear();
   external_.clear();
   queued_external_bytes_ = 0;
@@ -1160,15 +1170,10 @@ net::awaitable<void> session::run() {
             carry_on = co_await flush();
           }
           if (carry_on && delay.count() > 0) {
-            if (!timer_) timer_.emplace(socket_.get_executor());
-            const phase previous = phase_;
-            const auto previous_deadline = deadline();
-            // The sweep must not take a long wait for a stalled connection.
-            set_phase(phase::waiting, delay + server->idle_timeout);
+            const saved_phase before = begin_wait(delay);
             timer_->expires_after(delay);
             auto [wait_ec] = co_await timer_->async_wait(use_tuple);
-            phase_ = previous;
-            deadline() = previous_deadline;
+            restore_phase(before);
             carry_on = !wait_ec && !forced_;
           }
           if (carry_on) {

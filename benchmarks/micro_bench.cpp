@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "reply_plan.hpp"
-#include "request.hpp"
-#include "route_table.hpp"
+#include "respond/reply_plan.hpp"
+#include "routing/request.hpp"
+#include "routing/route_table.hpp"
 #include "stubborn/config.hpp"
 #include "stubborn/load_config.hpp"
 

@@ -14,7 +14,7 @@
 #include <system_error>
 #include <vector>
 
-#include "config_watcher.hpp"
+#include "control/config_watcher.hpp"
 #include "log.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"

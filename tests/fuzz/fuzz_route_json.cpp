@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "route_table.hpp"
+#include "routing/route_table.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 

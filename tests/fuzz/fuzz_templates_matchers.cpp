@@ -13,11 +13,11 @@
 #include <string_view>
 #include <vector>
 
-#include "path_pattern.hpp"
-#include "request.hpp"
-#include "request_parser.hpp"
+#include "routing/path_pattern.hpp"
+#include "routing/request.hpp"
+#include "wire/request_parser.hpp"
 #include "session_driver.hpp"
-#include "templates.hpp"
+#include "routing/templates.hpp"
 
 namespace {
 

@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "route_table.hpp"
-#include "session.hpp"
+#include "routing/route_table.hpp"
+#include "wire/session.hpp"
 #include "stubborn/load_config.hpp"
 
 namespace stubborn::fuzz {

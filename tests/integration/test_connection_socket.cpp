@@ -20,7 +20,7 @@
 #include <string_view>
 #include <utility>
 
-#include "connection_socket.hpp"
+#include "wire/connection_socket.hpp"
 
 namespace net = boost::asio;
 using namespace std::chrono_literals;

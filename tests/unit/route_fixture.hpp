@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "request.hpp"
-#include "request_parser.hpp"
+#include "routing/request.hpp"
+#include "wire/request_parser.hpp"
 
 namespace stubborn::testing {
 

@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "duration.hpp"
+#include "config/duration.hpp"
 
 using stubborn::parse_duration;
 using stubborn::parse_size;

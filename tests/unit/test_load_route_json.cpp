@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "json_token_scanner.hpp"
+#include "config/json_token_scanner.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 

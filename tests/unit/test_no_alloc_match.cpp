@@ -6,7 +6,7 @@
 #include <new>
 
 #include "route_fixture.hpp"
-#include "route_table.hpp"
+#include "routing/route_table.hpp"
 #include "stubborn/load_config.hpp"
 
 namespace {

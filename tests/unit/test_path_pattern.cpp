@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "path_pattern.hpp"
+#include "routing/path_pattern.hpp"
 
 using stubborn::path_pattern;
 

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "rate_limiter.hpp"
+#include "respond/rate_limiter.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 

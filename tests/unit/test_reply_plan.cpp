@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "reply_plan.hpp"
+#include "respond/reply_plan.hpp"
 
 using namespace stubborn;
 using namespace std::chrono_literals;

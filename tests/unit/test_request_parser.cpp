@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "request_parser.hpp"
+#include "wire/request_parser.hpp"
 
 using namespace stubborn;
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "route_fixture.hpp"
-#include "route_table.hpp"
+#include "routing/route_table.hpp"
 #include "stubborn/load_config.hpp"
 
 using stubborn::route_table;

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "request.hpp"
-#include "templates.hpp"
+#include "routing/request.hpp"
+#include "routing/templates.hpp"
 
 using stubborn::compiled_template;
 using stubborn::template_escape;

@@ -1,9 +1,9 @@
-#include "templates.hpp"
+#include "routing/templates.hpp"
 
 #include <cstdio>
 
-#include "path_pattern.hpp"
-#include "request.hpp"
+#include "routing/path_pattern.hpp"
+#include "routing/request.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "route_table.hpp"
+#include "routing/route_table.hpp"
 
 #include <re2/re2.h>
 
@@ -10,9 +10,9 @@
 #include <random>
 #include <unordered_map>
 
-#include "status_reasons.hpp"
+#include "respond/status_reasons.hpp"
 
-#include "request.hpp"
+#include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
 
 namespace stubborn {

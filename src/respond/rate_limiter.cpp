@@ -1,10 +1,10 @@
-#include "rate_limiter.hpp"
+#include "respond/rate_limiter.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <limits>
 
-#include "request.hpp"
+#include "routing/request.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "duration.hpp"
+#include "config/duration.hpp"
 
 #include <cstdint>
 #include <limits>

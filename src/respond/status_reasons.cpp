@@ -1,4 +1,4 @@
-#include "status_reasons.hpp"
+#include "respond/status_reasons.hpp"
 
 namespace stubborn {
 

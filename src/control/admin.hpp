@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "observer.hpp"
+#include "control/observer.hpp"
 #include "stubborn/config.hpp"
 
 namespace stubborn {

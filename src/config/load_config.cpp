@@ -26,13 +26,13 @@
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
-#include "duration.hpp"
-#include "http_date.hpp"
-#include "json_token_scanner.hpp"
-#include "path_pattern.hpp"
-#include "route_rules.hpp"
+#include "config/duration.hpp"
+#include "respond/http_date.hpp"
+#include "config/json_token_scanner.hpp"
+#include "routing/path_pattern.hpp"
+#include "respond/route_rules.hpp"
 #include "stubborn/config_error.hpp"
-#include "templates.hpp"
+#include "routing/templates.hpp"
 
 namespace stubborn {
 namespace {

@@ -1,4 +1,4 @@
-#include "observer.hpp"
+#include "control/observer.hpp"
 
 #include <algorithm>
 

@@ -14,9 +14,9 @@
 #include <string_view>
 #include <vector>
 
-#include "path_pattern.hpp"
+#include "routing/path_pattern.hpp"
 #include "stubborn/config.hpp"
-#include "templates.hpp"
+#include "routing/templates.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "path_pattern.hpp"
+#include "routing/path_pattern.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "access_log.hpp"
+#include "control/access_log.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-#include "request_parser.hpp"
+#include "wire/request_parser.hpp"
 
 #include <algorithm>
 #include <cstring>

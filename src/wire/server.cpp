@@ -20,12 +20,12 @@
 #include <list>
 #include <thread>
 
-#include "access_log.hpp"
-#include "admin.hpp"
+#include "control/access_log.hpp"
+#include "control/admin.hpp"
 #include "log.hpp"
-#include "observer.hpp"
-#include "route_table.hpp"
-#include "session.hpp"
+#include "control/observer.hpp"
+#include "routing/route_table.hpp"
+#include "wire/session.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "request.hpp"
+#include "routing/request.hpp"
 
 namespace stubborn {
 

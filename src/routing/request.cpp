@@ -1,6 +1,6 @@
-#include "request.hpp"
+#include "routing/request.hpp"
 
-#include "path_pattern.hpp"
+#include "routing/path_pattern.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "session.hpp"
+#include "wire/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,13 +16,13 @@
 #include <ctime>
 #include <tuple>
 
-#include "access_log.hpp"
-#include "admin.hpp"
-#include "http_date.hpp"
+#include "control/access_log.hpp"
+#include "control/admin.hpp"
+#include "respond/http_date.hpp"
 #include "log.hpp"
-#include "observer.hpp"
-#include "reply_plan.hpp"
-#include "templates.hpp"
+#include "control/observer.hpp"
+#include "respond/reply_plan.hpp"
+#include "routing/templates.hpp"
 
 namespace stubborn {
 
@@ -31,21 +31,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using token = net::as_tuple_t<net::use_awaitable_t<>>;
 constexpr token use_tuple{};
-
-server_state::server_state(std::shared_ptr<const route_table> table) : table_(std::move(table)) {}
-
-std::shared_ptr<const route_table> server_state::table() const {
-  std::lock_guard lock(mutex_);
-  return table_;
-}
-
-void server_state::replace(std::shared_ptr<const route_table> table) {
-  {
-    std::lock_guard lock(mutex_);
-    table_ = std::move(table);
-  }
-  generation_.fetch_add(1, std::memory_order_acq_rel);
-}
 
 namespace {
 

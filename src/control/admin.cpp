@@ -1,4 +1,4 @@
-#include "admin.hpp"
+#include "control/admin.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -8,12 +8,12 @@
 #include <ctime>
 #include <optional>
 
-#include "http_date.hpp"
-#include "path_pattern.hpp"
-#include "request.hpp"
-#include "route_rules.hpp"
-#include "route_table.hpp"
-#include "session.hpp"
+#include "respond/http_date.hpp"
+#include "routing/path_pattern.hpp"
+#include "routing/request.hpp"
+#include "respond/route_rules.hpp"
+#include "routing/route_table.hpp"
+#include "wire/server_state.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 #include "stubborn/version.hpp"

@@ -1,11 +1,11 @@
-#include "reply_plan.hpp"
+#include "respond/reply_plan.hpp"
 
 #include <charconv>
 #include <cmath>
 
-#include "http_date.hpp"
-#include "request.hpp"
-#include "status_reasons.hpp"
+#include "respond/http_date.hpp"
+#include "routing/request.hpp"
+#include "respond/status_reasons.hpp"
 
 namespace stubborn {
 

@@ -1,11 +1,11 @@
-#include "route_rules.hpp"
+#include "respond/route_rules.hpp"
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 
-#include "http_date.hpp"
-#include "request.hpp"
+#include "respond/http_date.hpp"
+#include "routing/request.hpp"
 
 namespace stubborn {
 

@@ -1,4 +1,4 @@
-#include "config_watcher.hpp"
+#include "control/config_watcher.hpp"
 
 #include <poll.h>
 #include <sys/eventfd.h>

@@ -1,4 +1,4 @@
-#include "json_token_scanner.hpp"
+#include "config/json_token_scanner.hpp"
 
 namespace stubborn {
 namespace {

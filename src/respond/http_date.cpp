@@ -1,4 +1,4 @@
-#include "http_date.hpp"
+#include "respond/http_date.hpp"
 
 #include <cstdio>
 

@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "path_pattern.hpp"
-#include "rate_limiter.hpp"
-#include "reply_plan.hpp"
-#include "route_rules.hpp"
+#include "routing/path_pattern.hpp"
+#include "respond/rate_limiter.hpp"
+#include "respond/reply_plan.hpp"
+#include "respond/route_rules.hpp"
 #include "stubborn/config.hpp"
 
 namespace re2 {

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "reply_plan.hpp"
+#include "respond/reply_plan.hpp"
 #include "stubborn/config.hpp"
 
 namespace stubborn {

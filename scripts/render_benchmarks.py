@@ -344,7 +344,8 @@ def block_instructions(r):
     out.append(f"From `{i['file']}`: `{i.get('command', 'python3 benchmarks/instructions.py')}` "
                f"on {commit_text(i)}; stubborn `{build.get('binary', '?')}` "
                f"({build.get('build_type') or 'build type unknown'}), "
-               f"{i.get('nginx_version') or 'no nginx'}, {i.get('valgrind') or 'valgrind'}.")
+               f"{(i.get('nginx_version') or 'no nginx').replace('nginx version: ', '')}, "
+               f"{i.get('valgrind') or 'valgrind'}.")
     return "\n".join(out)
 
 

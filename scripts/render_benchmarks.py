@@ -44,7 +44,10 @@ class RenderError(Exception):
 def result_names(root):
     """(names of the result files to read, names present but not tracked by git)."""
     folder = root / RESULTS
-    present = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    present = []
+    if folder.is_dir():
+        present = sorted(p.name for p in folder.iterdir()
+                         if p.is_file() and (STAMP.match(p.name) or JSON_STAMP.match(p.name)))
     try:
         listed = subprocess.run(["git", "-C", str(root), "ls-files", "-z", "--", RESULTS],
                                 capture_output=True, text=True, timeout=60)

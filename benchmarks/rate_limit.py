@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Rate-limit accuracy under load (issue 6): offers about 20,000 requests/s for 10 s from 64
+"""Rate-limit accuracy under load: offers about 20,000 requests/s for 10 s from 64
 keep-alive connections on 2 wrk threads against a route limited to 100 requests/s with a burst
 of 100, and counts what was admitted. A token bucket that starts full admits the burst plus
 100/s for the run: 100 + 100 x 10 = 1,100. Pass: within 1 %.
 
-    python3 benchmarks/rate_limit.py [--duration 10] [--runs 3] [--no-build]
+    python3 benchmarks/rate_limit.py [--duration 10] [--runs 3] [--no-build] [--out PATH]
 
 Builds Release into build-bench/ like run.py, starts stubborn on 127.0.0.1:0 with a generated
-config, and stops only what it started. Prints one JSON line per run and a summary line."""
+config, and stops only what it started. Prints one JSON line per run and a summary line, and
+writes them with the settings and the commit to benchmarks/results/rate-limit-<UTC
+timestamp>.json (--out to choose; --out "" writes none), from which scripts/render_benchmarks.py
+renders the docs' figures once the file is committed."""
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -75,7 +79,13 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--pause-ms", type=int, default=2, help="per connection between requests")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--out", default=None,
+                        help="result file (default benchmarks/results/rate-limit-STAMP.json; "
+                             "an empty string writes none)")
     args = parser.parse_args()
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out = (ROOT / "benchmarks" / "results" / f"rate-limit-{stamp}.json" if args.out is None
+           else Path(args.out) if args.out else None)
     wrk = shutil.which("wrk")
     if not wrk:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -126,7 +136,39 @@ def main():
     offered = ", ".join(str(r["offered_rps"]) for r in results)
     print(f"rate-limit: admitted {admitted} of an expected {expected} (offered {offered} "
           f"requests/s); worst deviation {worst:.2f} %: {'PASS' if ok else 'FAIL'}")
+    if out:
+        write_result(out, args, stamp, expected, results, worst, ok)
     sys.exit(0 if ok else 1)
+
+
+def git(*args):
+    try:
+        done = subprocess.run(["git", "-C", str(ROOT)] + list(args), capture_output=True,
+                              text=True, timeout=30)
+        return done.stdout.strip() if done.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def write_result(path, args, stamp, expected, runs, worst, ok):
+    """One small JSON object: the runs, the settings and the commit they were measured on."""
+    record = {
+        "type": "rate-limit", "stamp": stamp,
+        "command": "python3 benchmarks/rate_limit.py " + " ".join(sys.argv[1:]),
+        "git_commit": git("rev-parse", "--short", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "settings": {"duration_s": args.duration, "requests_per_s": args.requests,
+                     "burst": args.burst, "connections": args.connections,
+                     "pause_ms": args.pause_ms, "wrk_threads": 2},
+        "expected": expected, "runs": runs, "worst_deviation_pct": worst, "pass": ok,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    try:
+        shown = path.resolve().relative_to(ROOT)
+    except ValueError:
+        shown = path
+    print(f"result: {shown}")
 
 
 if __name__ == "__main__":

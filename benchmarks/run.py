@@ -76,6 +76,11 @@ started = []  # every process this runner started: stopped by pid at exit, never
 stop_problems = []  # servers that did not exit on their stop signal in time (reported)
 
 
+def repo_relative(text):
+    """text with this checkout's absolute path left out, as result files are committed."""
+    return text.replace(str(ROOT) + "/", "")
+
+
 def log(message):
     print(message, file=sys.stderr, flush=True)
 
@@ -581,7 +586,8 @@ class Context:
         self.soak_toml.write_text(soak_config())
 
     def emit(self, record):
-        self.jsonl.write(json.dumps(record, sort_keys=True) + "\n")
+        # Result files are committed: paths inside the checkout are written relative to it.
+        self.jsonl.write(repo_relative(json.dumps(record, sort_keys=True)) + "\n")
         self.jsonl.flush()
 
     def summary(self, key, record):
@@ -2159,7 +2165,7 @@ def main():
         servers.clear()
         text = markdown(ctx, meta)
         text += f"\nTotal runner time: {time.monotonic() - t_start:.0f} s.\n"
-        ctx.md_path.write_text(text)
+        ctx.md_path.write_text(repo_relative(text))
         print(text)
         for note in ctx.notes:
             print(note)

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""Tests of scripts/render_benchmarks.py on synthetic result files in a temporary checkout.
+
+    python3 tests/scripts/test_render_benchmarks.py [SOURCE_DIR]
+
+The synthetic benchmarks/run.py result is built with the runner's own functions where it has
+them (summarise_wrk, targets), so a change to the runner's output shows up here."""
+
+import importlib.util
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+SOURCE = Path(sys.argv.pop(1)).resolve() if len(sys.argv) > 1 else \
+    Path(__file__).resolve().parent.parent.parent
+
+
+def load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+render = load_module("render_benchmarks", SOURCE / "scripts" / "render_benchmarks.py")
+runner = load_module("bench_run", SOURCE / "benchmarks" / "run.py")
+
+README = """# project
+
+## Performance
+
+<!-- benchmarks:begin summary -->
+typed by hand
+<!-- benchmarks:end summary -->
+
+Soak:
+
+<!-- benchmarks:begin soak-brief -->
+<!-- benchmarks:end soak-brief -->
+
+Rate limits:
+<!-- benchmarks:begin rate-limit-brief -->
+<!-- benchmarks:end rate-limit-brief -->
+"""
+
+PERFORMANCE = """# Performance
+
+<!-- benchmarks:begin results -->
+<!-- benchmarks:end results -->
+
+<!-- benchmarks:begin instructions -->
+<!-- benchmarks:end instructions -->
+
+<!-- benchmarks:begin syscalls -->
+<!-- benchmarks:end syscalls -->
+
+<!-- benchmarks:begin journal -->
+<!-- benchmarks:end journal -->
+
+<!-- benchmarks:begin wrk-threads -->
+<!-- benchmarks:end wrk-threads -->
+
+<!-- benchmarks:begin rate-limit -->
+<!-- benchmarks:end rate-limit -->
+"""
+
+RELIABILITY = """# Reliability
+
+<!-- benchmarks:begin soak -->
+<!-- benchmarks:end soak -->
+"""
+
+
+def wrk_run(scenario, server, rep, rps, p99_us, cpu_us):
+    """One record as benchmarks/run.py's run_wrk() returns it, plus what interleaved() adds."""
+    requests = int(rps * 8)
+    return {"requests": requests, "rps": rps, "p50_us": 310, "p90_us": 700, "p99_us": p99_us,
+            "p999_us": p99_us * 2, "max_us": p99_us * 5, "mean_us": 400, "lat_method": "wrk",
+            "bytes_per_reply": 152 if server == "nginx" else 124, "errors": 0,
+            "wrk_errors": {"errors_connect": 0, "errors_read": 0, "errors_write": 0,
+                           "errors_status": 0, "errors_timeout": 0},
+            "server_cpu_s": cpu_us * requests / 1e6, "cpu_us_per_req": cpu_us,
+            "server_cpu_pct": 95.0, "wrk_cpu_s": 8.1, "other_cpu_pct": 0.0,
+            "softirq_cpu_pct": 14.0, "steal_pct": 0.0, "wall_s": 8.02,
+            "wrk_cmd": "/usr/bin/wrk -t2 -c50 -d8s --timeout 5s -s benchmarks/wrk/report.lua "
+                       "http://127.0.0.1:40000/hello",
+            "type": "run", "scenario": scenario, "server": server, "rep": rep,
+            "waited_for_quiet_s": 0.5, "busy_before_pct": 2.0}
+
+
+class FakeContext:
+    """What benchmarks/run.py's targets() reads of its context."""
+
+    def __init__(self):
+        self.summaries = {}
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def summary(self, key, record):
+        self.summaries[key] = record
+        self.emit(dict(record, type="summary", key=key))
+
+
+def full_run(stamp, commit, hello_rps=108864.0, argv=(), extra=()):
+    """The JSON lines of a full default run (and the extra scenarios named), runner-shaped."""
+    ctx = FakeContext()
+    ctx.emit({"type": "meta", "stamp": stamp, "argv": list(argv), "duration_s": 8, "reps": 3,
+              "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+              "cpu_model": "AMD EPYC", "kernel": "6.1.0", "mem_mib": 24000, "python": "3.11.2",
+              "loadavg": [0.1, 0.2, 0.3], "git_commit": commit, "git_dirty": False,
+              "wrk": "/usr/bin/wrk", "nginx": "/usr/sbin/nginx", "nofile_before": 20000,
+              "nofile": 20000, "configs": "/tmp/stubborn-bench-x",
+              "nginx_version": "nginx version: nginx/1.22.1"})
+    for name, scale in (("hello", 1.0), ("pipelined", 11.4), ("body-64k", 0.33)):
+        runs = {"stubborn": [], "nginx": []}
+        for rep in range(3):
+            runs["stubborn"].append(wrk_run(name, "stubborn", rep + 1, hello_rps * scale,
+                                            1070, 8.40 / scale))
+            runs["nginx"].append(wrk_run(name, "nginx", rep + 1, 99509.0 * scale,
+                                         2640, 9.22 / scale))
+        for records in runs.values():
+            for record in records:
+                ctx.emit(record)
+        result = {label: runner.summarise_wrk(records) for label, records in runs.items()}
+        for label, summary in result.items():
+            summary["head_bytes"] = 119 if label == "stubborn" else 147
+            ctx.summary(f"{name}/{label}", dict(summary, scenario=name, server=label))
+        s, n = result["stubborn"], result["nginx"]
+        pairs = {key: [a / b for a, b in zip(s[key + "_runs"], n[key + "_runs"])]
+                 for key in ("rps", "p99_us", "cpu_us_per_req")}
+        ctx.summary(f"{name}/ratio", {
+            "scenario": name, "rps_ratio": s["rps"] / n["rps"],
+            "p99_ratio": s["p99_us"] / n["p99_us"], "cpu_ratio": s["cpu_us_per_req"] /
+            n["cpu_us_per_req"], "pair_rps_ratios": pairs["rps"],
+            "pair_p99_ratios": pairs["p99_us"], "pair_cpu_ratios": pairs["cpu_us_per_req"],
+            "pair_rps_ratio_median": runner.median(pairs["rps"]),
+            "pair_p99_ratio_median": runner.median(pairs["p99_us"]),
+            "pair_cpu_ratio_median": runner.median(pairs["cpu_us_per_req"])})
+    routes = runner.summarise_wrk([wrk_run("routes-1000", "routes-1000", r, 104372.0, 1840, 8.96)
+                                   for r in (1, 2, 3)])
+    hello = runner.summarise_wrk([wrk_run("routes-1000", "stubborn-hello", r, 99161.0, 2780, 9.3)
+                                  for r in (1, 2, 3)])
+    ctx.summary("routes-1000/stubborn", dict(routes, scenario="routes-1000", server="stubborn"))
+    ctx.summary("routes-1000/hello-reference", dict(hello, scenario="routes-1000",
+                                                    server="stubborn-hello"))
+    ctx.summary("routes-1000/ratio", {"scenario": "routes-1000",
+                                      "rps_ratio_to_hello": routes["rps"] / hello["rps"],
+                                      "pair_ratios": [1.05, 1.06, 1.04]})
+    for n, p99 in ((1000, 1002.2), (10000, 1020.6)):
+        ctx.summary(f"delays/{n}", {
+            "scenario": "delays", "connections": n, "runs": 3, "on_time_median": n,
+            "on_time_min": n, "replies_min": n, "p50_ms": 1003.7, "p99_ms": p99,
+            "max_ms": p99 + 1.3, "max_ms_worst": p99 + 2.7, "peak_rss_kib": 54476,
+            "peak_rss_kib_max": 54500, "cpu_us_per_req": 55.0, "other_cpu_pct_max": 0.0,
+            "send_ms": 103.0, "accepted_at_send_min": n, "accept_wait_ms_max": 37.0,
+            "on_time_runs": [n, n, n]})
+    for label, held in (("stubborn", 53555), ("nginx", 29388)):
+        key = "connections" if label == "stubborn" else "connections/nginx"
+        ctx.summary(key, {
+            "scenario": "connections", "server": label, "connections": 10000, "runs": 3,
+            "rss_idle_kib": 5836, "rss_held_kib": held, "rss_held_kib_max": held + 10,
+            "pss_idle_kib": 2765, "pss_held_kib": held - 3000, "peak_rss_kib": held,
+            "rss_after_kib": held, "kib_per_connection": 4.77, "pss_kib_per_connection": 4.75,
+            "second_ok_min": 10000, "cpu_us_per_req": 28.5, "other_cpu_pct_max": 0.0})
+    ctx.summary("startup", {
+        "scenario": "startup", "routes": 1000, "runs": 5, "first_reply_ms": 46.3,
+        "first_reply_ms_max": 53.4, "first_reply_ms_min": 43.3, "check_ms": 47.8,
+        "cpu_us_per_req": 30000.0, "rss_kib": 15565, "other_cpu_pct_max": 4.0})
+    ctx.summary("micro", {
+        "scenario": "micro", "repetitions": 3, "statistic": "median",
+        "benchmarks": {f"bm_match_{kind}/1000": {"ns": 185.0 + i, "real_ns": 186.0 + i,
+                                                 "allocs_per_iter": 0}
+                       for i, kind in enumerate(("exact", "param", "regex"))},
+        "busy_before_pct": 1.0, "other_cpu_pct_max": 0.0})
+    if "syscalls" in extra:
+        for label in ("stubborn", "nginx"):
+            ctx.summary(f"syscalls/{label}", {
+                "scenario": "syscalls", "server": label, "requests": 800000,
+                "counts": {}, "per_request": {"recvmmsg" if label == "stubborn" else
+                                              "recvfrom": 1.0, "epoll_wait": 0.231}})
+    for target in runner.targets(ctx):
+        ctx.emit(dict(target, type="target"))
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+
+
+def soak_run(stamp, commit):
+    """A `run.py soak` result: meta and the soak summary only."""
+    snap = {"fds": 17, "threads": 5, "rss_kib": 8755}
+    records = [
+        {"type": "meta", "stamp": stamp, "argv": ["soak"], "duration_s": 8, "reps": 3,
+         "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+         "cpu_model": "AMD EPYC", "kernel": "6.1.0", "git_commit": commit, "git_dirty": False},
+        {"type": "summary", "key": "soak", "scenario": "soak", "pass": True,
+         "requests": 10000000, "reply_bytes": 124, "closing_reply_bytes": 143,
+         "request_bytes": 46, "wrk_completed": 10000000, "wrk_issued": 10000000,
+         "wrk_errors": {"errors_connect": 0, "errors_read": 0, "errors_write": 0,
+                        "errors_status": 0, "errors_timeout": 0},
+         "wrk_bytes": 1240000000, "statuses": {"200": 10000000},
+         "server_replies_written": 10000000, "server_requests_read": 10000000,
+         "server_bytes_sent": 1240000000, "server_bytes_received": 460000000,
+         "server_send_calls": 10000000, "server_receive_calls": 10000000,
+         "kernel": {"sockets": 50, "bytes_acked": 1240000000, "bytes_received": 460000000},
+         "elapsed_s": 98.4, "rps": 101626.0, "p50_us": 310, "p99_us": 3310, "max_us": 40000,
+         "server_cpu_s": 87.9, "cpu_us_per_req": 8.79, "other_cpu_pct_max": 0.0,
+         "wrk_cmd": "/usr/bin/wrk -t2 -c50 --timeout 5s -s benchmarks/wrk/soak.lua",
+         "start": dict(snap, rss_kib=5100), "baseline": snap, "after_requests": snap,
+         "after_connections": dict(snap, rss_kib=8765), "rss_tolerance_kib": 2048,
+         "churn": {}, "connections": 10000, "batch": 500, "exit_code": 0,
+         "drains": [{"path": "/hello", "exit_code": 0, "exit_ms": 16.0, "requests_read": 91218,
+                     "closing_replies": 3, "wrk_completed": 91218, "answered_all": True}],
+         "checks": [{"check": "wrk: zero errors", "ok": True, "detail": "0"}]},
+    ]
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+
+
+def instructions_result(stamp, stubborn, nginx):
+    return json.dumps({
+        "type": "instructions", "stamp": stamp,
+        "command": "python3 benchmarks/instructions.py --stubborn build/stubborn",
+        "git_commit": "abc1234", "git_dirty": False,
+        "stubborn": {"binary": "build/stubborn", "build_type": "RelWithDebInfo",
+                     "version": "stubborn 0.1.0"},
+        "nginx_version": "nginx version: nginx/1.22.1", "valgrind": "valgrind-3.19.0",
+        "machine": {"nproc": 2, "cpu_model": "AMD EPYC", "kernel": "6.1.0"},
+        "requests": 10000, "first": 1000,
+        "servers": {"stubborn": {"per_request": stubborn, "requests": [1000, 11000],
+                                 "totals": [9744847, 9744847 + int(stubborn * 10000)]},
+                    "nginx": {"per_request": nginx, "requests": [1000, 11000],
+                              "totals": [16024333, 16024333 + int(nginx * 10000)]}},
+        "ratio": stubborn / nginx}, indent=2)
+
+
+class RenderTest(unittest.TestCase):
+    def setUp(self):
+        self.root = Path(tempfile.mkdtemp(prefix="render-benchmarks-test-"))
+        (self.root / "docs").mkdir()
+        (self.root / "benchmarks" / "results").mkdir(parents=True)
+        (self.root / "README.md").write_text(README)
+        (self.root / "docs" / "performance.md").write_text(PERFORMANCE)
+        (self.root / "docs" / "reliability.md").write_text(RELIABILITY)
+
+    def tearDown(self):
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def result(self, name, text):
+        (self.root / "benchmarks" / "results" / name).write_text(text)
+
+    def run_script(self, *args):
+        done = subprocess.run([sys.executable, str(SOURCE / "scripts" / "render_benchmarks.py"),
+                               "--root", str(self.root)] + list(args),
+                              capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stdout + done.stderr
+
+    def doc(self, name):
+        return (self.root / name).read_text()
+
+    def test_without_results_says_how_to_make_them(self):
+        code, out = self.run_script("--check")
+        self.assertEqual(code, 1, out)  # "typed by hand" differs from the render
+        self.assertEqual(self.doc("README.md"), README, "--check must change nothing")
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        readme = self.doc("README.md")
+        self.assertNotIn("typed by hand", readme)
+        self.assertIn("No full run is committed yet: run `python3 benchmarks/run.py` on a quiet "
+                      "machine", readme)
+        self.assertIn("No instruction count is committed yet", readme)
+        self.assertIn("No soak run is committed yet", readme)
+        self.assertIn("No full run is committed yet", self.doc("docs/performance.md"))
+        self.assertIn("No soak run is committed yet", self.doc("docs/reliability.md"))
+        self.assertEqual(self.run_script("--check")[0], 0)
+
+    def test_full_run_and_instructions(self):
+        self.result("20261205T031056Z.jsonl", full_run("20261205T031056Z", "9756399"))
+        self.result("20261205T031056Z.md", "# the runner's tables: not read\n")
+        self.result("instructions-20261206T140811Z.json", instructions_result(
+            "20261206T140811Z", 6608.1232, 8193.5822))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        readme = self.doc("README.md")
+        self.assertIn("| hello: throughput vs nginx | >= 1.0x | 1.094x (pairs: 1.094x) | met |", readme)
+        self.assertIn("| delays: 10,000 on time (worst run) | 10,000/10,000 | 10,000 | met |",
+                      readme)
+        self.assertIn("From `benchmarks/results/20261205T031056Z.jsonl`: `python3 "
+                      "benchmarks/run.py` on commit `9756399`", readme)
+        self.assertIn("stubborn 6,608, nginx 8,194 (0.81x); from "
+                      "`benchmarks/results/instructions-20261206T140811Z.json`, commit "
+                      "`abc1234`, RelWithDebInfo build.", readme)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("| hello | stubborn | 108,864 | 0.31 ms | 1.07 ms | 5.35 ms | 8.40 | 124 "
+                      "| **1.094x** (p99 0.41x, CPU 0.91x) | 0 | 0% |", perf)
+        self.assertIn("| 10,000 | 10,000 (10,000, 10,000, 10,000) | 1,003.7 ms | 1,020.6 ms", perf)
+        self.assertIn("| stubborn | 5.7 MiB (2.7) | 52.3 MiB (49.4) | 4.75 KiB |", perf)
+        self.assertIn("| 1,000 routes | 46.3 ms | 43.3 ms | 53.4 ms |", perf)
+        self.assertIn("| bm_match_regex/1000 | 187 ns | 188 ns | 0 |", perf)
+        self.assertIn("| stubborn | 6,608 | 9,744,847 for 1,000 |", perf)
+        self.assertIn("No run with the syscalls scenario is committed yet", perf)
+        self.assertEqual(self.run_script("--check")[0], 0)
+        # Rendering again changes nothing.
+        self.assertEqual(self.run_script()[0], 0)
+        self.assertEqual(self.doc("docs/performance.md"), perf)
+
+    def test_latest_full_run_wins_and_partial_runs_do_not_count_as_full(self):
+        self.result("20261201T000000Z.jsonl", full_run("20261201T000000Z", "1111111", 90000.0))
+        self.result("20261202T000000Z.jsonl", full_run("20261202T000000Z", "2222222", 95000.0,
+                                                       extra=("syscalls",)))
+        self.result("20261203T000000Z.jsonl", full_run("20261203T000000Z", "3333333", 50000.0,
+                                                       argv=("--quick",)))
+        self.result("20261204T000000Z.jsonl", soak_run("20261204T000000Z", "4444444"))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("From `benchmarks/results/20261202T000000Z.jsonl`", perf)
+        self.assertIn("| hello | stubborn | 95,000 |", perf)
+        self.assertNotIn("3333333", perf)
+        self.assertIn("| recvmmsg | 1.000 | 0.000 |", perf)
+        reliability = self.doc("docs/reliability.md")
+        self.assertIn("**SOAK PASS**", reliability)
+        self.assertIn("From `benchmarks/results/20261204T000000Z.jsonl`: `python3 "
+                      "benchmarks/run.py soak` on commit `4444444`", reliability)
+        self.assertIn("10,000,000 requests at 101,626 req/s, 0 errors, the server's count "
+                      "10,000,000 = wrk's 10,000,000; 17 descriptors and 5 threads at the "
+                      "baseline, 17 and 5 after, RSS +10 KiB", self.doc("README.md"))
+
+    def test_unbalanced_or_unknown_markers_are_errors(self):
+        (self.root / "docs" / "performance.md").write_text(
+            "<!-- benchmarks:begin results -->\ntext\n")
+        code, out = self.run_script("--check")
+        self.assertEqual(code, 2)
+        self.assertIn("docs/performance.md:1: block 'results' is never ended", out)
+        (self.root / "docs" / "performance.md").write_text(
+            "<!-- benchmarks:begin nonsense -->\n<!-- benchmarks:end nonsense -->\n")
+        code, out = self.run_script()
+        self.assertEqual(code, 2)
+        self.assertIn("unknown block 'nonsense'", out)
+
+    def test_a_broken_result_file_is_an_error(self):
+        self.result("20261201T000000Z.jsonl", '{"type": "meta"\n')
+        code, out = self.run_script("--check")
+        self.assertEqual(code, 2)
+        self.assertIn("benchmarks/results/20261201T000000Z.jsonl:1: not JSON", out)
+
+    @unittest.skipUnless(shutil.which("git"), "git is not installed")
+    def test_in_a_checkout_only_tracked_files_count(self):
+        self.result("20261201T000000Z.jsonl", full_run("20261201T000000Z", "1111111", 90000.0))
+
+        def git(*args):
+            subprocess.run(["git", "-C", str(self.root), "-c", "user.name=t", "-c",
+                            "user.email=t@example.com"] + list(args), check=True,
+                           capture_output=True, timeout=60)
+
+        git("init", "-q")
+        git("add", "-A")
+        git("commit", "-q", "-m", "docs and one result")
+        self.result("20261202T000000Z.jsonl", full_run("20261202T000000Z", "2222222", 95000.0))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        self.assertIn("20261202T000000Z.jsonl is not tracked by git", out)
+        self.assertIn("| hello | stubborn | 90,000 |", self.doc("docs/performance.md"))
+        git("add", "benchmarks/results/20261202T000000Z.jsonl")  # staged counts as tracked
+        self.assertEqual(self.run_script("--check")[0], 1)
+        self.assertEqual(self.run_script()[0], 0)
+        self.assertIn("| hello | stubborn | 95,000 |", self.doc("docs/performance.md"))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -87,7 +87,7 @@ void plan_step_reply(response& out, const request_view& request,
     out.head.extra = scratch.head;
   }
   out.body = reply.render_body(request, params, scratch.body);
-  out.body_from_table = reply.is_static();
+  out.body_from_table = reply.has_static_body();
   out.head.content_length = out.body.size();
 }
 
@@ -219,7 +219,7 @@ void plan_with_validators(response& out, const request_view& request,
           h.append(lines).append(content_range_line(&ranges[0], body.size()));
           out.head.fields = reply.static_headers();
           out.body = body.substr(ranges[0].first, ranges[0].last - ranges[0].first + 1);
-          out.body_from_table = reply.is_static();
+          out.body_from_table = reply.has_static_body();
         } else {
           // RFC 9110 §14.6: the parts carry the type; the whole is multipart/byteranges.
           std::string type(reply.static_content_type());
@@ -254,7 +254,7 @@ void plan_with_validators(response& out, const request_view& request,
   out.head.extra = scratch.head;
   out.head.has_body = reply.has_body();
   out.body = body;
-  out.body_from_table = reply.is_static();
+  out.body_from_table = reply.has_static_body();
   out.head.content_length = body.size();
 }
 

@@ -76,6 +76,8 @@ class compiled_reply {
   /// No delay, hang, interim, fault or pacing: written at once, on the fast path.
   bool is_plain() const { return plain_; }
   bool has_body() const { return body_allowed_; }
+  /// The body is no template: render_body() returns a view into this reply.
+  bool has_static_body() const { return body_template_.is_static(); }
   /// The static body (when is_static()).
   std::string_view static_body() const { return body_; }
   /// Pre-rendered interim (1xx) responses, back to back; empty if none.

@@ -119,7 +119,8 @@ bool plan_refusal(response& out, const request_view& request, const compiled_rul
   if (!rules.consumes.empty() && !request.body.empty() &&
       (!request.find_header("Content-Type", value) ||
        !content_type_listed(value, rules.consumes))) {
-    // RFC 9110 §15.5.16; Accept-Post (W3C LDP) and Accept-Patch (RFC 5789 §3.1) say what would do.
+    // RFC 9110 §15.5.16; Accept-Post (W3C LDP) and Accept-Patch (RFC 5789 §3.1) say what
+    // would do.
     const std::string types = joined(rules.consumes);
     scratch.body = "Unsupported Media Type: send one of " + types + "\n";
     std::string accept;

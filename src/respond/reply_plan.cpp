@@ -174,11 +174,9 @@ void compiled_reply::render_header_lines(const request_view& request,
   }
 }
 
-std::string_view compiled_reply::render_body(const request_view& request,
-                                             std::span<const std::string_view> params,
-                                             std::string& scratch) const {
-  if (!body_allowed_) return {};
-  if (body_template_.is_static()) return body_;
+std::string_view compiled_reply::render_body_template(const request_view& request,
+                                                      std::span<const std::string_view> params,
+                                                      std::string& scratch) const {
   scratch.clear();
   body_template_.render(template_context{request, params}, body_escape_, scratch);
   return scratch;

@@ -109,7 +109,11 @@ class compiled_reply {
   /// into `scratch`.
   std::string_view render_body(const request_view& request,
                                std::span<const std::string_view> params,
-                               std::string& scratch) const;
+                               std::string& scratch) const {
+    if (!body_allowed_) return {};
+    if (body_template_.is_static()) return body_;
+    return render_body_template(request, params, scratch);
+  }
 
   /// Appends the head to `out` (ending in the blank line) and returns the body to send after it
   /// (a view into this reply for static bodies, into `scratch` for rendered ones). With
@@ -121,6 +125,10 @@ class compiled_reply {
                           body_framing framing = body_framing::content_length) const;
 
  private:
+  std::string_view render_body_template(const request_view& request,
+                                        std::span<const std::string_view> params,
+                                        std::string& scratch) const;
+
   struct header_template {
     std::string name;
     compiled_template value;

@@ -32,7 +32,8 @@ bool within_rate_limit(const compiled_rate_limit& limit, const request_view& req
   if (decision.admitted) return true;
   // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
   out.rate_limited = true;
-  out.plan = plan_reply(limit.script, clock_of(limit.script, table, limit.stream, connection.clock));
+  out.plan =
+      plan_reply(limit.script, clock_of(limit.script, table, limit.stream, connection.clock));
   plan_step_reply(out, request, {}, scratch);
   return false;
 }
@@ -75,8 +76,7 @@ void plan_route_reply(response& out, const request_view& request, const route_ma
                       respond_scratch& scratch) {
   const compiled_route& route = *match.route;
   const std::string_view server_header = table.server().server_header;
-  out.plan = plan_reply(route.script, clock_of(route.script, table, route.order,
-                                               connection.clock));
+  out.plan = plan_reply(route.script, clock_of(route.script, table, route.order, connection.clock));
   if (out.plan.reply && out.plan.reply->status() == 408) {
     // RFC 9110 §15.5.9: a server sending 408 closes the connection.
     out.head.connection = connection_header::close;
@@ -91,19 +91,21 @@ void plan_route_reply(response& out, const request_view& request, const route_ma
 
 }  // namespace
 
-std::chrono::steady_clock::time_point steady_now() { return std::chrono::steady_clock::now(); }
+std::chrono::steady_clock::time_point steady_now() {
+  return std::chrono::steady_clock::now();
+}
 
 connection_header decide_connection(unsigned version, const connection_facts& connection) {
   const bool keep_alive = !connection.draining && !connection.wants_close &&
                           (version >= 11 || connection.wants_keep_alive);
-  return !keep_alive     ? connection_header::close
+  return !keep_alive    ? connection_header::close
          : version < 11 ? connection_header::keep_alive
                         : connection_header::none;
 }
 
 void respond(const request_view& request, const route_table& table,
              const connection_facts& connection, respond_scratch& scratch, response& out) {
-  out = response{};
+  out.reset();
   scratch.match.reset();
   scratch.rate.clear();
   const std::string_view server_header = table.server().server_header;
@@ -145,8 +147,7 @@ void respond(const request_view& request, const route_table& table,
     if (route.rate_limit &&
         !within_rate_limit(*route.rate_limit, request, table, connection, scratch, out)) {
       // The route's limit answered.
-    } else if (route.rules.any &&
-               plan_refusal(out, request, route.rules, server_header, scratch)) {
+    } else if (route.rules.any && plan_refusal(out, request, route.rules, server_header, scratch)) {
       // Access, framing or negotiation answered.
     } else {
       plan_route_reply(out, request, match, table, connection, scratch);
@@ -164,12 +165,11 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
   if (pre.route->expect != expect_mode::reject) return {false, pre.route->continue_delay};
   // Answer now with the route's reply, at once and as it is (no wait, fault or rate-limit
   // fields); the body is never read, so the connection closes.
-  reply = response{};
+  reply.reset();
   scratch.rate.clear();
   reply.route = pre.route;
-  const reply_plan step = plan_reply(pre.route->script, clock_of(pre.route->script, table,
-                                                                 pre.route->order,
-                                                                 connection.clock));
+  const reply_plan step = plan_reply(
+      pre.route->script, clock_of(pre.route->script, table, pre.route->order, connection.clock));
   reply.plan.reply = step.reply;
   reply.head.connection = connection_header::close;
   reply.head_only = head.method == "HEAD";

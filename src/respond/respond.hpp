@@ -74,6 +74,16 @@ struct response {
   bool head_only = false;        ///< HEAD: the head describes the body, which is not sent
   bool close_after = false;      ///< the connection closes after this reply
 
+  /// Forgets the previous request's decision (only the fields every plan does not set itself:
+  /// this runs on every request, and clearing the whole struct would cost more).
+  void reset() {
+    route = nullptr;
+    miss = {};
+    rate_limited = false;
+    plan = {};
+    head.framing = body_framing::content_length;
+    body_from_table = false;
+  }
   /// Interim (1xx) responses to send first, back to back.
   std::string_view interim() const { return plan.reply ? plan.reply->interim_bytes() : ""; }
   /// The script's timing and pacing keys (102 interval, chunks, bandwidth, hang).

@@ -181,8 +181,11 @@ class session {
   connection_header decide_connection(const request_view& request);
   net::awaitable<void> handle_admin(const request_view& request);
   handled handle_request(const request_view& request);
-  // What respond() needs to know of this connection.
-  connection_facts respond_facts();
+  // What respond() needs to know of this connection, brought up to date.
+  const connection_facts& respond_facts();
+  static std::string_view client_ip_of(void* self) {
+    return static_cast<session*>(self)->client_ip();
+  }
   // Queues a plan that is written at once: its head, with the Date value, and its body.
   void queue_plan(const response& plan);
   // A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing. run() waits for
@@ -249,6 +252,7 @@ class session {
   request_storage storage_;
   std::optional<request_parser> parser_;
   respond_scratch respond_scratch_;
+  connection_facts facts_{.client_ip = {this, &session::client_ip_of}, .clock = {}};
   response scripted_;  // the plan respond() made; the scripted (slow) path writes it
   std::optional<net::steady_timer> timer_;  // made on first use: delays and pacing only
 
@@ -284,15 +288,11 @@ connection_header session::decide_connection(const request_view& request) {
   return connection;
 }
 
-connection_facts session::respond_facts() {
-  connection_facts facts;
-  facts.wants_close = storage_.connection_close_;
-  facts.wants_keep_alive = storage_.connection_keep_alive_;
-  facts.draining = draining_ || state_.draining.load(std::memory_order_relaxed);
-  facts.client_ip = {this, [](void* self) -> std::string_view {
-                       return static_cast<session*>(self)->client_ip();
-                     }};
-  return facts;
+const connection_facts& session::respond_facts() {
+  facts_.wants_close = storage_.connection_close_;
+  facts_.wants_keep_alive = storage_.connection_keep_alive_;
+  facts_.draining = draining_ || state_.draining.load(std::memory_order_relaxed);
+  return facts_;
 }
 
 void session::queue_plan(const response& plan) {

@@ -22,7 +22,9 @@ constexpr std::string_view test_date = "Sun, 06 Nov 1994 08:49:37 GMT";
 
 // The injected clock: tests move it; respond() reads it only when a choice needs the time.
 std::chrono::steady_clock::time_point fake_now;
-std::chrono::steady_clock::time_point read_fake_now() { return fake_now; }
+std::chrono::steady_clock::time_point read_fake_now() {
+  return fake_now;
+}
 
 struct responder {
   std::shared_ptr<const stubborn::route_table> table;
@@ -47,8 +49,8 @@ struct responder {
                       std::vector<std::pair<std::string, std::string>> headers = {},
                       std::string body = {}) {
     // Kept alive with the plan: the plan's views may point into the request.
-    last_ = std::make_unique<fake_request>(std::move(method), std::move(target),
-                                           std::move(headers), std::move(body));
+    last_ = std::make_unique<fake_request>(std::move(method), std::move(target), std::move(headers),
+                                           std::move(body));
     return ask(*last_);
   }
   // True if the head has this exact line.
@@ -140,10 +142,9 @@ TEST_CASE("respond: 403 for wrong credentials, without a challenge", "[respond]"
 
 TEST_CASE("respond: 411 for a chunked body where a length is required", "[respond]") {
   responder r(rules_config);
-  const response& p = r.ask("POST", "/upload",
-                            {{"Content-Type", "application/json"},
-                             {"Transfer-Encoding", "chunked"}},
-                            "{}");
+  const response& p =
+      r.ask("POST", "/upload",
+            {{"Content-Type", "application/json"}, {"Transfer-Encoding", "chunked"}}, "{}");
   CHECK(p.status == 411);
   CHECK(p.body == "Length Required: send the body with a Content-Length\n");
 }
@@ -228,11 +229,14 @@ TEST_CASE("respond: 206 multipart/byteranges for several ranges", "[respond]") {
   const std::string boundary_line = r.head.substr(type_at + type_line.size());
   const std::string boundary = boundary_line.substr(0, boundary_line.find("\r\n"));
   CHECK_FALSE(r.has_line("Content-Type: text/plain"));  // the parts carry it
-  const std::string expected = "\r\n--" + boundary +
-                               "\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/10\r\n\r\n01"
-                               "\r\n--" + boundary +
-                               "\r\nContent-Type: text/plain\r\nContent-Range: bytes 8-9/10\r\n\r\n89"
-                               "\r\n--" + boundary + "--\r\n";
+  const std::string expected =
+      "\r\n--" + boundary +
+      "\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-1/10\r\n\r\n01"
+      "\r\n--" +
+      boundary +
+      "\r\nContent-Type: text/plain\r\nContent-Range: bytes 8-9/10\r\n\r\n89"
+      "\r\n--" +
+      boundary + "--\r\n";
   CHECK(p.body == expected);
   CHECK(r.has_line("Content-Length: " + std::to_string(expected.size())));
   CHECK_FALSE(p.body_from_table);
@@ -257,8 +261,9 @@ TEST_CASE("respond: auth, then 411, then 415, then 406, then the reply", "[respo
             .status == 411);
   CHECK(r.ask("POST", "/ordered", {token, html, {"Content-Type", "text/plain"}}, "x").status ==
         415);
-  CHECK(r.ask("POST", "/ordered", {token, html, {"Content-Type", "application/json"}}, "{}")
-            .status == 406);
+  CHECK(
+      r.ask("POST", "/ordered", {token, html, {"Content-Type", "application/json"}}, "{}").status ==
+      406);
   CHECK(r.ask("POST", "/ordered", {token, {"Content-Type", "application/json"}}, "{}").status ==
         200);
   CHECK(r.plan.body == "reply");
@@ -282,8 +287,8 @@ TEST_CASE("respond: an If-Range that no longer matches gives the whole body", "[
   CHECK_FALSE(r.has_header("Content-Range"));
   CHECK(r.has_line("Accept-Ranges: bytes"));
   // A matching date does give the range.
-  CHECK(r.ask("GET", "/doc/1", {{"Range", "bytes=0-1"},
-                                {"If-Range", "Sun, 06 Nov 1994 08:49:37 GMT"}})
+  CHECK(r.ask("GET", "/doc/1",
+              {{"Range", "bytes=0-1"}, {"If-Range", "Sun, 06 Nov 1994 08:49:37 GMT"}})
             .status == 206);
   // A HEAD describes the whole body and sends none.
   const response& head = r.ask("HEAD", "/doc/1");
@@ -343,7 +348,7 @@ body = "users"
   CHECK(r.has_line("Retry-After: 9"));
   CHECK_FALSE(down.is_plain());  // Retry-After: the writer's scripted path sends it
   CHECK(r.ask("GET", "/missing").status == 404);  // outside the outage's path
-  fake_now += 20s;  // after the window
+  fake_now += 20s;                                // after the window
   const response& up = r.ask("GET", "/api/users");
   CHECK(up.status == 200);
   CHECK(up.body == "users");
@@ -499,8 +504,8 @@ continue_delay = "300ms"
   CHECK(r.plan.route != nullptr);
 
   fake_request slow("PUT", "/slow", {{"Expect", "100-continue"}});
-  const auto held = stubborn::respond_to_expectation(slow.view, *r.table, r.facts, r.scratch,
-                                                     r.plan);
+  const auto held =
+      stubborn::respond_to_expectation(slow.view, *r.table, r.facts, r.scratch, r.plan);
   CHECK_FALSE(held.reject);
   CHECK(held.delay == 300ms);
 }

@@ -55,8 +55,8 @@ struct respond_scratch {
 /// Views point into the route table (static replies: pre-rendered at load) or into the caller's
 /// respond_scratch; both outlive the reply. The Date value is written by the writer into the
 /// slot `head.date` marks. A delayed reply that must close because the server began to drain
-/// during the wait: the writer sets `head.connection` to close before append_head() (the
-/// Connection line is always written last, from that field, so nothing else changes).
+/// during the wait: the writer calls close_connection() before append_head() (the Connection
+/// line is always written last, from `head.connection`, so nothing else changes).
 struct response {
   // What was decided, for the journal and metrics.
   const compiled_route* route = nullptr;  ///< the route matched (or that rejected an expectation)
@@ -92,6 +92,11 @@ struct response {
   bool is_plain() const {
     return plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
            (plan.reply == nullptr || plan.reply->is_plain());
+  }
+  /// Makes this reply the connection's last: "Connection: close", then close.
+  void close_connection() {
+    head.connection = connection_header::close;
+    close_after = true;
   }
   /// The framing the writer picks for a paced or malformed-chunk body.
   void set_framing(body_framing framing) { head.framing = framing; }

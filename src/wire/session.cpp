@@ -410,7 +410,7 @@ bool session::is_delay_only() const {
 std::string_view session::render_scripted(const request_view&, body_framing framing) {
   if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
     // The server began to drain during the wait: say so in this last reply.
-    scripted_.head.connection = connection_header::close;
+    scripted_.close_connection();
     close_after_flush_ = true;
   }
   served_status_ = scripted_.status;

@@ -17,14 +17,6 @@ void append_number(std::size_t n, std::string& out) {
   out.append(buf, end);
 }
 
-void append_status_line(int status, std::string_view reason, std::string& out) {
-  out.append("HTTP/1.1 ");
-  append_number(static_cast<std::size_t>(status), out);
-  // RFC 9112 §4: the SP before the reason is required even when the reason is empty.
-  out.push_back(' ');
-  out.append(reason);
-  out.append("\r\n");
-}
 
 
 bool has_header(const std::vector<name_value>& headers, std::string_view name) {
@@ -64,6 +56,15 @@ std::string_view content_type_for_file(std::string_view file) {
 
 }  // namespace
 
+void append_status_line(int status, std::string_view reason, std::string& out) {
+  out.append("HTTP/1.1 ");
+  append_number(static_cast<std::size_t>(status), out);
+  // RFC 9112 §4: the SP before the reason is required even when the reason is empty.
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\n");
+}
+
 compiled_reply compiled_reply::compile(const reply_spec& spec,
                                        std::span<const std::string> path_params,
                                        const std::string& server_header) {
@@ -76,12 +77,15 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   std::string_view reason = spec.reason.empty() ? registered_reason(spec.status)
                                                 : std::string_view{spec.reason};
   append_status_line(spec.status, reason, reply.head_start_);
+  reply.status_line_size_ = reply.head_start_.size();
   if (!server_header.empty() && !has_header(spec.headers, "Server")) {
     reply.head_start_.append("Server: ").append(server_header).append("\r\n");
   }
   if (reply.send_date_) {
     reply.head_start_.append("Date: ");
     reply.static_headers_.append("\r\n");
+    reply.static_headers_untyped_.append("\r\n");
+    reply.not_modified_headers_.append("\r\n");
   }
 
   std::string content_type;
@@ -95,12 +99,20 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
       default: content_type = "text/plain; charset=utf-8"; break;
     }
     reply.static_headers_.append("Content-Type: ").append(content_type).append("\r\n");
+    reply.content_type_ = content_type;
   }
 
   for (const auto& h : spec.headers) {
     auto value = compiled_template::compile(h.value, path_params);
     if (value.is_static()) {
-      reply.static_headers_.append(h.name).append(": ").append(value.static_text()).append("\r\n");
+      std::string line = h.name + ": " + std::string(value.static_text()) + "\r\n";
+      reply.static_headers_.append(line);
+      if (iequals(h.name, "Content-Type")) {
+        if (reply.content_type_.empty()) reply.content_type_ = value.static_text();
+      } else {
+        reply.static_headers_untyped_.append(line);
+      }
+      if (sent_with_not_modified(h.name)) reply.not_modified_headers_.append(line);
     } else {
       reply.header_templates_.push_back({h.name, std::move(value)});
     }
@@ -135,42 +147,84 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   return reply;
 }
 
+bool compiled_reply::templated_content_type(const request_view& request,
+                                            std::span<const std::string_view> params,
+                                            std::string& out) const {
+  for (const auto& h : header_templates_) {
+    if (!iequals(h.name, "Content-Type")) continue;
+    h.value.render(template_context{request, params}, template_escape::header_value, out);
+    return true;
+  }
+  return false;
+}
+
+void compiled_reply::render_header_lines(const request_view& request,
+                                         std::span<const std::string_view> params,
+                                         header_selection selection, std::string& out) const {
+  if (header_templates_.empty()) return;
+  template_context context{request, params};
+  for (const auto& h : header_templates_) {
+    if (selection == header_selection::without_content_type && iequals(h.name, "Content-Type")) {
+      continue;
+    }
+    if (selection == header_selection::not_modified && !sent_with_not_modified(h.name)) continue;
+    out.append(h.name).append(": ");
+    h.value.render(context, template_escape::header_value, out);
+    out.append("\r\n");
+  }
+}
+
+std::string_view compiled_reply::render_body_template(const request_view& request,
+                                                      std::span<const std::string_view> params,
+                                                      std::string& scratch) const {
+  scratch.clear();
+  body_template_.render(template_context{request, params}, body_escape_, scratch);
+  return scratch;
+}
+
 std::string_view compiled_reply::render(const request_view& request,
                                         std::span<const std::string_view> params, bool head_only,
                                         connection_header connection, std::string& out,
                                         std::string& scratch, std::string_view extra_headers,
                                         body_framing framing) const {
-  out.append(head_start_);
-  if (send_date_) out.append(current_http_date());
-  out.append(static_headers_);
-  std::string_view body = body_;
-  if (!is_static_) {
-    template_context context{request, params};
-    for (const auto& h : header_templates_) {
-      out.append(h.name).append(": ");
-      h.value.render(context, template_escape::header_value, out);
-      out.append("\r\n");
-    }
-    if (!body_template_.is_static() && body_allowed_) {
-      scratch.clear();
-      body_template_.render(context, body_escape_, scratch);
-      body = scratch;
-    }
-  }
-  out.append(extra_headers);
-  if (body_allowed_) {
-    if (framing == body_framing::chunked) {
+  std::string extra;
+  render_header_lines(request, params, header_selection::all, extra);
+  extra.append(extra_headers);
+  const std::string_view body = render_body(request, params, scratch);
+  reply_head head{head_start_, send_date_, static_headers_, extra, body_allowed_, framing,
+                  body.size(), connection};
+  append_head(head, current_http_date(), out);
+  if (head_only) return {};
+  return body;
+}
+
+void append_head(const reply_head& head, std::string_view date, std::string& out) {
+  out.append(head.start);
+  if (head.date) out.append(date);
+  out.append(head.fields);
+  out.append(head.extra);
+  if (head.has_body) {
+    if (head.framing == body_framing::chunked) {
       out.append("Transfer-Encoding: chunked\r\n");
     } else {
       out.append("Content-Length: ");
-      append_number(body.size(), out);
+      append_number(head.content_length, out);
       out.append("\r\n");
     }
   }
-  out.append(connection_line(connection));
+  out.append(connection_line(head.connection));
   out.append("\r\n");
-  if (head_only || !body_allowed_) return {};
-  return body;
+}
+
+bool sent_with_not_modified(std::string_view name) {
+  // RFC 9110 §15.4.5: a 304 carries what a 200 would among these; Last-Modified helps caches.
+  static constexpr std::string_view names[] = {"Cache-Control", "Content-Location", "Date",
+                                               "ETag",          "Expires",          "Vary",
+                                               "Last-Modified"};
+  for (std::string_view n : names) {
+    if (iequals(n, name)) return true;
+  }
+  return false;
 }
 
 std::string_view connection_line(connection_header connection) {

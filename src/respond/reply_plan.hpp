@@ -38,6 +38,33 @@ std::string_view connection_line(connection_header connection);
 /// How the body is delimited on the wire.
 enum class body_framing { content_length, chunked };
 
+/// A reply's head as parts: pre-rendered text (the table's memory, or a caller's buffer), the
+/// slot for the Date value, and the framing and connection lines, which are written last because
+/// a wait may change them. Nothing here owns memory.
+struct reply_head {
+  std::string_view start;   ///< status line and the lines before Date ("Date: " last when `date`)
+  bool date = false;        ///< the writer puts the Date value (http_date_length bytes) here
+  std::string_view fields;  ///< pre-rendered lines after it (starting with the Date line's CRLF)
+  std::string_view extra;   ///< lines rendered for this request
+  bool has_body = true;     ///< false for 1xx/204/304: no Content-Length, no Transfer-Encoding
+  body_framing framing = body_framing::content_length;
+  std::size_t content_length = 0;  ///< of the whole body, also for HEAD
+  connection_header connection = connection_header::none;
+};
+
+/// Appends the head to `out`, ending in the blank line; `date` is the current IMF-fixdate.
+void append_head(const reply_head& head, std::string_view date, std::string& out);
+
+/// Which of a reply's templated header lines render_header_lines() writes.
+enum class header_selection {
+  all,
+  without_content_type,  ///< a multipart/byteranges 206: the parts carry the type
+  not_modified           ///< a 304: the lines a 200 would send that RFC 9110 §15.4.5 keeps
+};
+
+/// True for the header names a 304 repeats from its 200 (RFC 9110 §15.4.5, and Last-Modified).
+bool sent_with_not_modified(std::string_view name);
+
 class compiled_reply {
  public:
   /// Compiles a reply spec; throws template_error for bad templates.
@@ -49,11 +76,44 @@ class compiled_reply {
   /// No delay, hang, interim, fault or pacing: written at once, on the fast path.
   bool is_plain() const { return plain_; }
   bool has_body() const { return body_allowed_; }
+  /// The body is no template: render_body() returns a view into this reply.
+  bool has_static_body() const { return body_template_.is_static(); }
   /// The static body (when is_static()).
   std::string_view static_body() const { return body_; }
   /// Pre-rendered interim (1xx) responses, back to back; empty if none.
   std::string_view interim_bytes() const { return interim_; }
   const reply_spec& script() const { return script_; }
+  /// Status line, Server, then "Date: " when sends_date(): everything before the Date value.
+  std::string_view head_start() const { return head_start_; }
+  /// head_start() without its status line.
+  std::string_view head_start_after_status() const {
+    return std::string_view(head_start_).substr(status_line_size_);
+  }
+  /// False when the reply configures its own Date header.
+  bool sends_date() const { return send_date_; }
+  /// The static lines after the Date value ("\r\n" first when sends_date()).
+  std::string_view static_headers() const { return static_headers_; }
+  /// static_headers() without Content-Type lines.
+  std::string_view static_headers_without_type() const { return static_headers_untyped_; }
+  /// The static lines a 304 repeats (after "\r\n" when sends_date()).
+  std::string_view static_not_modified_headers() const { return not_modified_headers_; }
+  /// The first static Content-Type value, or "" (then see templated_content_type()).
+  std::string_view static_content_type() const { return content_type_; }
+  /// Renders a templated Content-Type value into `out`; false when there is none.
+  bool templated_content_type(const request_view& request,
+                              std::span<const std::string_view> params, std::string& out) const;
+  /// Appends the templated header lines chosen by `selection` to `out`.
+  void render_header_lines(const request_view& request, std::span<const std::string_view> params,
+                           header_selection selection, std::string& out) const;
+  /// The body (empty when none is allowed): a view into this reply when static, else rendered
+  /// into `scratch`.
+  std::string_view render_body(const request_view& request,
+                               std::span<const std::string_view> params,
+                               std::string& scratch) const {
+    if (!body_allowed_) return {};
+    if (body_template_.is_static()) return body_;
+    return render_body_template(request, params, scratch);
+  }
 
   /// Appends the head to `out` (ending in the blank line) and returns the body to send after it
   /// (a view into this reply for static bodies, into `scratch` for rendered ones). With
@@ -65,6 +125,10 @@ class compiled_reply {
                           body_framing framing = body_framing::content_length) const;
 
  private:
+  std::string_view render_body_template(const request_view& request,
+                                        std::span<const std::string_view> params,
+                                        std::string& scratch) const;
+
   struct header_template {
     std::string name;
     compiled_template value;
@@ -75,8 +139,12 @@ class compiled_reply {
   bool plain_ = true;
   bool body_allowed_ = true;    // false for 204 and 304: no body, no Content-Length
   bool send_date_ = true;
+  std::size_t status_line_size_ = 0;
   std::string head_start_;      // status line, Server, "Date: " (when send_date_)
   std::string static_headers_;  // "\r\n" after the date, then the static user headers
+  std::string static_headers_untyped_;  // the same without Content-Type lines
+  std::string not_modified_headers_;    // "\r\n" after the date, then the lines a 304 repeats
+  std::string content_type_;            // the first static Content-Type value
   std::string body_;
   std::string interim_;
   std::vector<header_template> header_templates_;
@@ -118,11 +186,6 @@ struct reply_plan {
   fault_kind fault = fault_kind::none;
   std::uint32_t retry_after = 0;  ///< > 0: add "Retry-After" (an outage window's remaining time)
   std::uint64_t random = 0;       ///< for faults that need random bytes
-  /// Nothing to wait for and nothing broken: the session's fast path.
-  bool is_plain() const {
-    return fault == fault_kind::none && delay.count() == 0 && retry_after == 0 && reply &&
-           reply->is_plain();
-  }
 };
 
 /// The moment the random and time-based choices are made against.
@@ -147,6 +210,9 @@ std::uint64_t random_bits(std::uint64_t seed, std::uint64_t stream, std::uint64_
 
 /// Samples a delay spec with the given uniforms.
 std::chrono::milliseconds sample_delay(const delay_spec& delay, double u1, double u2);
+
+/// Appends "HTTP/1.1 <status> <reason>" and CRLF to `out`.
+void append_status_line(int status, std::string_view reason, std::string& out);
 
 /// Appends a plain-text reply the server generates itself (404, 405, 400, 505 ...).
 void render_server_reply(int status, std::string_view body, std::string_view extra_headers,

@@ -444,61 +444,16 @@ bool if_range_matches(std::string_view if_range, std::string_view etag,
   return date && last_modified && *date == *last_modified;
 }
 
-// Calls `f(line)` for each header line of a rendered head (status line and blank line skipped);
-// `f` returns false to stop.
-template <class F>
-void for_each_header_line(std::string_view head, F&& f) {
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string_view::npos) {
-    pos += 2;
-    const std::size_t end = head.find("\r\n", pos);
-    if (end == std::string_view::npos || end == pos) return;
-    if (!f(head.substr(pos, end - pos))) return;
-    pos = end;
-  }
-}
-
-void rewrite_head(std::string_view head, std::string_view status_line, bool drop_content_type,
-                  std::string_view extra, std::string& out) {
-  out.append(status_line).append("\r\n");
-  for_each_header_line(head, [&](std::string_view line) {
-    const bool drop = starts_with_icase(line, "Content-Length:") ||
-                      starts_with_icase(line, "Connection:") ||
-                      (drop_content_type && starts_with_icase(line, "Content-Type:"));
-    if (!drop) out.append(line).append("\r\n");
-    return true;
-  });
-  out.append(extra);
-}
-
-std::string_view head_content_type(std::string_view head) {
-  std::string_view type;
-  for_each_header_line(head, [&](std::string_view line) {
-    if (!starts_with_icase(line, "Content-Type:")) return true;
-    type = trim(line.substr(13));
-    return false;
-  });
-  return type;
-}
-
-void render_not_modified(std::string_view server_header, std::string_view validators,
-                         connection_header connection, std::string& out) {
-  out.append("HTTP/1.1 304 Not Modified\r\n");
-  if (!server_header.empty()) out.append("Server: ").append(server_header).append("\r\n");
-  out.append("Date: ").append(current_http_date()).append("\r\n");
-  out.append(validators);
-  out.append(connection_line(connection));
-  out.append("\r\n");
-}
-
 std::string content_range_line(const byte_range* range, std::uint64_t length) {
+  // Appended piece by piece: `"/" + std::to_string(...)` makes g++ 12 at -O3 warn of an
+  // overlapping memcpy inside std::string (-Wrestrict, a false positive) for no gain.
   std::string line = "Content-Range: bytes ";
   if (range) {
-    line += std::to_string(range->first) + "-" + std::to_string(range->last);
+    line.append(std::to_string(range->first)).append("-").append(std::to_string(range->last));
   } else {
-    line += "*";
+    line.append("*");
   }
-  line += "/" + std::to_string(length) + "\r\n";
+  line.append("/").append(std::to_string(length)).append("\r\n");
   return line;
 }
 

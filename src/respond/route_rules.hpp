@@ -99,22 +99,6 @@ condition_outcome evaluate_conditions(const request_view& request, std::string_v
 bool if_range_matches(std::string_view if_range, std::string_view etag,
                       std::optional<std::int64_t> last_modified);
 
-/// The head of a reply rewritten for a derived status: `head` is a complete rendered head (status
-/// line to blank line); its status line is replaced by `status_line` (no CRLF), its
-/// Content-Length, Connection and (when `drop_content_type`) Content-Type lines are dropped, and
-/// `extra` (complete lines) is added. Appended to `out` without the blank line.
-void rewrite_head(std::string_view head, std::string_view status_line, bool drop_content_type,
-                  std::string_view extra, std::string& out);
-
-/// The value of the Content-Type line of a rendered head, or "".
-std::string_view head_content_type(std::string_view head);
-
-
-/// Appends a complete 304 head (RFC 9110 §15.4.5): no body, no Content-Length; `validators` are
-/// the ETag / Last-Modified lines the 200 would have carried.
-void render_not_modified(std::string_view server_header, std::string_view validators,
-                         connection_header connection, std::string& out);
-
 /// A multipart/byteranges body (RFC 9110 §14.6): one part per range, each with Content-Type
 /// (when `content_type` is not empty) and Content-Range, delimited by `boundary`.
 std::string multipart_byteranges(std::string_view body, std::span<const byte_range> ranges,

@@ -625,9 +625,14 @@ const compiled_outage* route_table::outage_for(std::string_view path) const {
 }
 
 plan_clock route_table::clock_for(std::uint64_t stream) const {
+  return clock_for(stream, std::chrono::steady_clock::now());
+}
+
+plan_clock route_table::clock_for(std::uint64_t stream,
+                                  std::chrono::steady_clock::time_point now) const {
   const std::chrono::steady_clock::time_point epoch(
       std::chrono::steady_clock::duration(epoch_.load(std::memory_order_relaxed)));
-  return {std::chrono::steady_clock::now() - epoch, seed_, stream};
+  return {now - epoch, seed_, stream};
 }
 
 void route_table::reset_state() const {

@@ -97,6 +97,8 @@ class route_table {
   const compiled_outage* outage_for(std::string_view path) const;
   /// The inputs of random and time-based choices for one route (stream = route order).
   plan_clock clock_for(std::uint64_t stream) const;
+  /// The same as of `now` (an injected clock in tests).
+  plan_clock clock_for(std::uint64_t stream, std::chrono::steady_clock::time_point now) const;
   /// [server.rate_limit], if any.
   const compiled_rate_limit* server_rate_limit() const {
     return server_rate_limit_ ? &*server_rate_limit_ : nullptr;

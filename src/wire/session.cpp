@@ -22,6 +22,7 @@
 #include "log.hpp"
 #include "control/observer.hpp"
 #include "respond/reply_plan.hpp"
+#include "respond/respond.hpp"
 #include "routing/templates.hpp"
 
 namespace stubborn {
@@ -163,13 +164,6 @@ class session {
       out_.append(body);
     }
   }
-  // What handle_request() left for the scripted (slow) path.
-  struct scripted_reply {
-    reply_plan plan;
-    route_match match;
-    connection_header connection = connection_header::none;
-    bool head_only = false;
-  };
   enum class handled { done, scripted };
 
   void queue_rejection(int status, std::string_view why);
@@ -187,13 +181,13 @@ class session {
   connection_header decide_connection(const request_view& request);
   net::awaitable<void> handle_admin(const request_view& request);
   handled handle_request(const request_view& request);
-  bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
-                         connection_header connection, bool head_only, handled& result);
-  handled handle_with_rules(const request_view& request, const route_match& match,
-                            connection_header connection, bool head_only);
-  void send_with_validators(const request_view& request, const route_match& match,
-                            const compiled_reply& reply, connection_header connection,
-                            bool head_only);
+  // What respond() needs to know of this connection, brought up to date.
+  const connection_facts& respond_facts();
+  static std::string_view client_ip_of(void* self) {
+    return static_cast<session*>(self)->client_ip();
+  }
+  // Queues a plan that is written at once: its head, with the Date value, and its body.
+  void queue_plan(const response& plan);
   // A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing. run() waits for
   // it in its own frame, so 10,000 waiting connections allocate no coroutine frames.
   bool is_delay_only() const;
@@ -242,7 +236,6 @@ class session {
   unsigned client_port_ = 0;
   bool client_known_ = false;
   std::string client_text_;  // "address:port", made when the journal first needs it
-  std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
   // What was served, for metrics, the journal and the access log.
   std::chrono::steady_clock::time_point request_start_;
@@ -258,9 +251,9 @@ class session {
   beast::flat_buffer in_;
   request_storage storage_;
   std::optional<request_parser> parser_;
-  match_scratch scratch_;
-  std::string rendered_body_;
-  scripted_reply scripted_;
+  respond_scratch respond_scratch_;
+  connection_facts facts_{.client_ip = {this, &session::client_ip_of}, .clock = {}};
+  response scripted_;  // the plan respond() made; the scripted (slow) path writes it
   std::optional<net::steady_timer> timer_;  // made on first use: delays and pacing only
 
   std::string out_;
@@ -289,311 +282,39 @@ void session::queue_rejection(int status, std::string_view why) {
 }
 
 connection_header session::decide_connection(const request_view& request) {
-  // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-  bool keep_alive = request.version >= 11 ? !storage_.connection_close_
-                                           : storage_.connection_keep_alive_ &&
-                                                 !storage_.connection_close_;
-  if (draining_ || state_.draining.load(std::memory_order_relaxed)) keep_alive = false;
-  if (!keep_alive) close_after_flush_ = true;
-  return !keep_alive              ? connection_header::close
-         : request.version < 11 ? connection_header::keep_alive
-                                : connection_header::none;
+  const connection_header connection =
+      stubborn::decide_connection(request.version, respond_facts());
+  if (connection == connection_header::close) close_after_flush_ = true;
+  return connection;
+}
+
+const connection_facts& session::respond_facts() {
+  facts_.wants_close = storage_.connection_close_;
+  facts_.wants_keep_alive = storage_.connection_keep_alive_;
+  facts_.draining = draining_ || state_.draining.load(std::memory_order_relaxed);
+  return facts_;
+}
+
+void session::queue_plan(const response& plan) {
+  served_status_ = plan.status;
+  if (plan.close_after) close_after_flush_ = true;
+  append_head(plan.head, current_http_date(), out_);
+  queue_body(plan.body_to_send(), plan.body_from_table);
 }
 
 session::handled session::handle_request(const request_view& request) {
-  scratch_.reset();
-  const server_config& server = table_->server();
-  bool head_only = request.method == "HEAD";
-  connection_header connection = decide_connection(request);
-
-  // Requests no route can serve, decided before matching.
-  if (request.method == "CONNECT") {
-    // Not a proxy: no tunnel will be opened, and the connection is not reused.
-    server_reply(501, "CONNECT is not supported: this server is not a proxy\n", {},
-                        server.server_header, false, connection_header::close, out_);
-    close_after_flush_ = true;
-    return handled::done;
+  respond(request, *table_, respond_facts(), respond_scratch_, scripted_);
+  served_route_ = scripted_.route;
+  rate_limited_ = scripted_.rate_limited;
+  if (!scripted_.miss.empty() && registry_.observer && registry_.observer->journal_on()) {
+    miss_ = scripted_.miss;
   }
-  if (request.path == "*") {
-    // RFC 9112 §3.2.4: the asterisk form is for a server-wide OPTIONS only.
-    if (request.method == "OPTIONS") {
-      std::string allow = "Allow: " + table_->all_methods() + "\r\n";
-      server_reply(200, {}, allow, server.server_header, false, connection, out_);
-    } else {
-      server_reply(400, "the * target is only for OPTIONS\n", {}, server.server_header,
-                          head_only, connection_header::close, out_);
-      close_after_flush_ = true;
-    }
-    return handled::done;
-  }
-  if (!table_->knows_method(request.method)) {
-    // RFC 9110 §9.1: a method the server does not recognise gets 501.
-    server_reply(501, "Not Implemented: no route knows this method\n", {},
-                        server.server_header, false, connection, out_);
-    return handled::done;
-  }
-
-  rate_headers_.clear();
-  handled limited = handled::done;
-  if (const compiled_rate_limit* limit = table_->server_rate_limit();
-      limit && !within_rate_limit(*limit, request, connection, head_only, limited)) {
-    return limited;
-  }
-
-  if (table_->has_outages()) {
-    if (const compiled_outage* outage = table_->outage_for(request.path)) {
-      std::uint64_t n = outage->state->planned.fetch_add(1, std::memory_order_relaxed);
-      plan_clock clock = table_->clock_for(~std::uint64_t{0});
-      std::uint32_t retry_after = 0;
-      if (outage_applies(*outage, clock, n, retry_after)) {
-        scripted_ = {};
-        scripted_.plan.reply = &outage->reply;
-        scripted_.plan.fault = outage->spec.fault;
-        scripted_.plan.retry_after = retry_after;
-        scripted_.plan.random = random_bits(clock.seed, clock.stream, n);
-        scripted_.connection = connection;
-        scripted_.head_only = head_only;
-        return handled::scripted;
-      }
-    }
-  }
-
-  route_match match = table_->match(request, scratch_);
-  served_route_ = match.route;
-  if (match.route) {
-    if (match.route->rate_limit) {
-      // The route's own limit speaks for this reply rather than the server's.
-      rate_headers_.clear();
-      if (!within_rate_limit(*match.route->rate_limit, request, connection, head_only, limited)) {
-        return limited;
-      }
-    }
-    if (match.route->rules.any) return handle_with_rules(request, match, connection, head_only);
-    const reply_script& script = match.route->script;
-    plan_clock clock = script.stateful ? table_->clock_for(match.route->order) : plan_clock{};
-    reply_plan plan = plan_reply(script, clock);
-    if (plan.reply && plan.reply->status() == 408) {
-      // RFC 9110 §15.5.9: a server sending 408 closes the connection.
-      connection = connection_header::close;
-      close_after_flush_ = true;
-    }
-    if (plan.is_plain()) {
-      served_status_ = plan.reply->status();
-      std::string_view body =
-          plan.reply->render(request, std::span(match.params.data(), match.param_count),
-                             head_only, connection, out_, rendered_body_, rate_headers_);
-      queue_body(body, plan.reply->is_static());
-      return handled::done;
-    }
-    scripted_ = {plan, match, connection, head_only};
+  if (!scripted_.is_plain()) {
+    if (scripted_.close_after) close_after_flush_ = true;
     return handled::scripted;
   }
-  match_miss miss = table_->explain_miss(request, scratch_);
-  if (registry_.observer && registry_.observer->journal_on()) miss_ = miss.explanation;
-  if (miss.method_not_allowed) {
-    // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
-    std::string allow = "Allow: " + miss.allow + "\r\n";
-    server_reply(405, miss.explanation, allow, server.server_header, head_only, connection,
-                        out_);
-  } else {
-    server_reply(404, miss.explanation, {}, server.server_header, head_only, connection,
-                        out_);
-  }
+  queue_plan(scripted_);
   return handled::done;
-}
-
-bool session::within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
-                                connection_header connection, bool head_only, handled& result) {
-  rate_limiter& limiter = *limit.limiter;
-  rate_decision decision = limiter.admit(limiter.key_of(request, client_ip()));
-  limiter.append_headers(decision, rate_headers_);
-  if (decision.admitted) return true;
-  rate_limited_ = true;
-  // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
-  const reply_script& script = limit.script;
-  reply_plan plan = plan_reply(script, script.stateful ? table_->clock_for(limit.stream)
-                                                       : plan_clock{});
-  if (plan.is_plain()) {
-    served_status_ = plan.reply->status();
-    std::string_view body = plan.reply->render(request, {}, head_only, connection, out_,
-                                               rendered_body_, rate_headers_);
-    queue_body(body, plan.reply->is_static());
-    result = handled::done;
-  } else {
-    // An override with a delay or a fault of its own.
-    scripted_ = {plan, route_match{}, connection, head_only};
-    result = handled::scripted;
-  }
-  return false;
-}
-
-// The order is documented in docs/config.md: auth (401/403), require_length (411), consumes
-// (415), produces (406), the reply, validators (304/412), ranges (206/416).
-session::handled session::handle_with_rules(const request_view& request, const route_match& match,
-                                            connection_header connection, bool head_only) {
-  const compiled_route& route = *match.route;
-  const compiled_rules& rules = route.rules;
-  const server_config& server = table_->server();
-  // These answer at once, before the script: no sequence step is used, no delay or fault runs.
-  int status = 0;
-  std::string body;
-  std::string extra;
-  std::string_view value;
-  switch (rules.check_auth(request)) {
-    case auth_result::missing:
-      // RFC 9110 §15.5.2: a 401 carries the challenge (none exists for a custom header).
-      status = 401;
-      body = "Unauthorized: this route needs credentials\n";
-      extra = rules.challenge();
-      break;
-    case auth_result::wrong:
-      status = 403;
-      body = "Forbidden: the credentials were not accepted\n";
-      break;
-    case auth_result::granted:
-      break;
-  }
-  if (status == 0 && rules.require_length && request.find_header("Transfer-Encoding", value)) {
-    // RFC 9110 §15.5.12.
-    status = 411;
-    body = "Length Required: send the body with a Content-Length\n";
-  }
-  if (status == 0 && !rules.consumes.empty() && !request.body.empty() &&
-      (!request.find_header("Content-Type", value) ||
-       !content_type_listed(value, rules.consumes))) {
-    // RFC 9110 §15.5.16; Accept-Post (W3C LDP) and Accept-Patch (RFC 5789 §3.1) say what would do.
-    status = 415;
-    std::string types;
-    for (const auto& t : rules.consumes) types += (types.empty() ? "" : ", ") + t;
-    body = "Unsupported Media Type: send one of " + types + "\n";
-    if (request.method == "POST") extra = "Accept-Post: " + types + "\r\n";
-    if (request.method == "PATCH") extra = "Accept-Patch: " + types + "\r\n";
-  }
-  if (status == 0 && !rules.produces.empty() && request.find_header("Accept", value) &&
-      !accept_admits(value, rules.produces)) {
-    // RFC 9110 §15.5.7.
-    status = 406;
-    std::string types;
-    for (const auto& t : rules.produces) types += (types.empty() ? "" : ", ") + t;
-    body = "Not Acceptable: this route produces " + types + "\n";
-  }
-  if (status != 0) {
-    server_reply(status, body, extra, server.server_header, head_only, connection, out_);
-    return handled::done;
-  }
-
-  const reply_script& script = route.script;
-  plan_clock clock = script.stateful ? table_->clock_for(route.order) : plan_clock{};
-  reply_plan plan = plan_reply(script, clock);
-  if (plan.reply && plan.reply->status() == 408) {
-    // RFC 9110 §15.5.9: a server sending 408 closes the connection.
-    connection = connection_header::close;
-    close_after_flush_ = true;
-  }
-  if (!plan.is_plain()) {
-    // Delays, faults and pacing keep their script; validators and ranges apply to plain replies.
-    scripted_ = {plan, match, connection, head_only};
-    return handled::scripted;
-  }
-  send_with_validators(request, match, *plan.reply, connection, head_only);
-  return handled::done;
-}
-
-void session::send_with_validators(const request_view& request, const route_match& match,
-                                   const compiled_reply& reply, connection_header connection,
-                                   bool head_only) {
-  const compiled_route& route = *match.route;
-  const compiled_rules& rules = route.rules;
-  const auto params = std::span(match.params.data(), match.param_count);
-  const bool success = reply.status() >= 200 && reply.status() < 300;
-  const bool validators = success && (rules.etag || rules.last_modified_time);
-  const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
-  served_status_ = reply.status();
-  if (!validators && !ranged) {
-    std::string_view body =
-        reply.render(request, params, head_only, connection, out_, rendered_body_, rate_headers_);
-    queue_body(body, reply.is_static());
-    return;
-  }
-  // The whole reply first: its body decides the ETag and the ranges.
-  std::string head;
-  std::string_view body =
-      reply.render(request, params, false, connection_header::none, head, rendered_body_);
-  std::string headers = rate_headers_;
-  std::string etag;
-  if (validators && rules.etag) {
-    const auto& replies = route.script.replies;
-    const auto index = static_cast<std::size_t>(&reply - replies.data());
-    etag = index < rules.static_etags.size() && !rules.static_etags[index].empty()
-               ? rules.static_etags[index]
-               : body_etag(body);
-    headers.append("ETag: ").append(etag).append("\r\n");
-  }
-  if (validators && rules.last_modified_time) {
-    headers.append("Last-Modified: ").append(rules.last_modified).append("\r\n");
-  }
-  if (validators) {
-    switch (evaluate_conditions(request, etag, rules.last_modified_time)) {
-      case condition_outcome::not_modified:
-        served_status_ = 304;
-        render_not_modified(table_->server().server_header, headers, connection, out_);
-        return;
-      case condition_outcome::precondition_failed:
-        server_reply(412, "Precondition Failed\n", headers, table_->server().server_header,
-                            head_only, connection, out_);
-        return;
-      case condition_outcome::proceed:
-        break;
-    }
-  }
-  std::string_view range;
-  if (ranged) headers.append("Accept-Ranges: bytes\r\n");
-  // RFC 9110 §14.2: Range is for GET only; §13.1.5: If-Range that no longer matches: all of it.
-  std::string_view if_range;
-  if (ranged && request.method == "GET" && request.find_header("Range", range) &&
-      (!request.find_header("If-Range", if_range) ||
-       if_range_matches(if_range, etag, rules.last_modified_time))) {
-    std::vector<byte_range> ranges;
-    switch (parse_range(range, body.size(), ranges)) {
-      case range_outcome::unsatisfiable:
-        headers.append(content_range_line(nullptr, body.size()));
-        server_reply(416, "Range Not Satisfiable\n", headers, table_->server().server_header,
-                            false, connection, out_);
-        return;
-      case range_outcome::satisfiable: {
-        if (ranges.size() == 1) {
-          headers.append(content_range_line(&ranges[0], body.size()));
-          served_status_ = 206;
-          rewrite_head(head, "HTTP/1.1 206 Partial Content", false, headers, out_);
-          const std::uint64_t length = ranges[0].last - ranges[0].first + 1;
-          out_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
-          out_.append(connection_line(connection)).append("\r\n");
-          queue_body(body.substr(ranges[0].first, length), reply.is_static());
-          return;
-        }
-        const std::string boundary = "stubborn-" + body_etag(body).substr(1, 16);
-        std::string parts = multipart_byteranges(body, ranges, head_content_type(head), boundary);
-        headers.append("Content-Type: multipart/byteranges; boundary=").append(boundary);
-        headers.append("\r\n");
-        served_status_ = 206;
-        rewrite_head(head, "HTTP/1.1 206 Partial Content", true, headers, out_);
-        out_.append("Content-Length: ").append(std::to_string(parts.size())).append("\r\n");
-        out_.append(connection_line(connection)).append("\r\n");
-        out_.append(parts);
-        return;
-      }
-      case range_outcome::ignore:
-        break;
-    }
-  }
-  // A view into head (std::string::substr would return a temporary).
-  const std::string_view status_line = std::string_view(head).substr(0, head.find("\r\n"));
-  rewrite_head(head, status_line, false, headers, out_);
-  if (reply.has_body()) {
-    out_.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
-  }
-  out_.append(connection_line(connection)).append("\r\n");
-  if (!head_only) queue_body(body, reply.is_static());
 }
 
 void session::abort_connection(bool reset) {
@@ -686,21 +407,16 @@ bool session::is_delay_only() const {
          script.bandwidth == 0;
 }
 
-std::string_view session::render_scripted(const request_view& request, body_framing framing) {
-  const reply_plan& plan = scripted_.plan;
-  const route_match& match = scripted_.match;
-  const compiled_reply& reply = *plan.reply;
+std::string_view session::render_scripted(const request_view&, body_framing framing) {
   if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
     // The server began to drain during the wait: say so in this last reply.
-    scripted_.connection = connection_header::close;
+    scripted_.close_connection();
     close_after_flush_ = true;
   }
-  served_status_ = reply.status();
-  std::string extra = rate_headers_;
-  if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
-  return reply.render(request, std::span(match.params.data(), match.param_count),
-                      scripted_.head_only, scripted_.connection, out_, rendered_body_, extra,
-                      framing);
+  served_status_ = scripted_.status;
+  scripted_.set_framing(framing);
+  append_head(scripted_.head, current_http_date(), out_);
+  return scripted_.body_to_send();
 }
 
 net::awaitable<bool> session::execute_scripted() {
@@ -774,25 +490,15 @@ net::awaitable<bool> session::execute_scripted() {
 }
 
 net::awaitable<bool> session::answer_expectation() {
-  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
-  request_view head = storage_.view();
-  route_match pre = table_->match(head, scratch_, true);
-  if (pre.route && pre.route->expect == expect_mode::reject) {
-    // Answer now with the route's reply; the body is never read, so the connection closes.
-    const reply_script& script = pre.route->script;
-    plan_clock clock = script.stateful ? table_->clock_for(pre.route->order) : plan_clock{};
-    reply_plan plan = plan_reply(script, clock);
-    served_route_ = pre.route;
-    served_status_ = plan.reply->status();
-    std::string_view body =
-        plan.reply->render(head, std::span(pre.params.data(), pre.param_count),
-                           head.method == "HEAD", connection_header::close, out_, rendered_body_);
-    queue_body(body, plan.reply->is_static());
-    close_after_flush_ = true;
+  const expectation decision = respond_to_expectation(storage_.view(), *table_, respond_facts(),
+                                                      respond_scratch_, scripted_);
+  if (decision.reject) {
+    served_route_ = scripted_.route;
+    queue_plan(scripted_);
     co_return true;
   }
-  if (pre.route && pre.route->continue_delay.count() > 0) {
-    if (!co_await wait_for(pre.route->continue_delay, {})) co_return false;
+  if (decision.delay.count() > 0) {
+    if (!co_await wait_for(decision.delay, {})) co_return false;
   }
   out_.append("HTTP/1.1 100 Continue\r\n\r\n");
   co_return co_await flush();

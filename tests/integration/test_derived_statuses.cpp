@@ -302,3 +302,36 @@ TEST_CASE("checks run in order and answer before the reply's delay", "[integrati
   // The reply itself waits 2 s; the four refusals did not.
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::milliseconds(1500));
 }
+
+TEST_CASE("a 304 repeats the caching headers its 200 would send", "[integration][rules]") {
+  // RFC 9110 §15.4.5: Cache-Control, Content-Location, Date, ETag, Expires and Vary.
+  running_server s(R"(
+[[route]]
+path = "/cached/{id}"
+etag = true
+last_modified = "Sun, 06 Nov 1994 08:49:37 GMT"
+[route.reply]
+body = "cached"
+[route.reply.headers]
+Cache-Control = "max-age=60"
+Vary = "Accept-Encoding"
+Expires = "Thu, 01 Dec 2094 16:00:00 GMT"
+Content-Location = "/cached/{{path.id}}"
+X-Other = "not on a 304"
+)");
+  auto full = exchange(s.port(), get("/cached/7"));
+  REQUIRE(full.status == 200);
+  auto r = exchange(s.port(), get("/cached/7", "If-None-Match: " + full.header("ETag") + "\r\n"));
+  CHECK(r.status == 304);
+  CHECK(r.header("Cache-Control") == "max-age=60");
+  CHECK(r.header("Vary") == "Accept-Encoding");
+  CHECK(r.header("Expires") == "Thu, 01 Dec 2094 16:00:00 GMT");
+  CHECK(r.header("Content-Location") == "/cached/7");
+  CHECK(r.header("ETag") == full.header("ETag"));
+  CHECK(r.header("Last-Modified") == "Sun, 06 Nov 1994 08:49:37 GMT");
+  CHECK(r.has_header("Date"));
+  CHECK_FALSE(r.has_header("X-Other"));
+  CHECK_FALSE(r.has_header("Content-Type"));
+  CHECK_FALSE(r.has_header("Content-Length"));
+  CHECK(r.body.empty());
+}

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "route_fixture.hpp"
+#include "respond/respond.hpp"
 #include "routing/route_table.hpp"
 #include "stubborn/load_config.hpp"
 
@@ -97,6 +98,31 @@ TEST_CASE("matching against 1,000 routes allocates nothing", "[routing][alloc]")
         }) == 0);
   REQUIRE(m.route);
   CHECK(m.route->spec.path_regex == "^/rx/998/[a-z]+$");
+}
+
+TEST_CASE("planning a static plain GET allocates nothing", "[respond][alloc]") {
+  auto table = stubborn::route_table::compile(stubborn::load_config_text(R"(
+[[route]]
+path = "/hello"
+[route.reply]
+body = "hello"
+)", "t.toml"));
+  stubborn::testing::fake_request hello("GET", "/hello", {{"Host", "x"}});
+  stubborn::connection_facts facts;
+  stubborn::respond_scratch scratch;
+  stubborn::response plan;
+  std::string out;
+  out.reserve(4096);
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 1000; ++i) {
+            stubborn::respond(hello.view, *table, facts, scratch, plan);
+            out.clear();
+            stubborn::append_head(plan.head, "Sun, 06 Nov 1994 08:49:37 GMT", out);
+          }
+        }) == 0);
+  CHECK(plan.status == 200);
+  CHECK(plan.is_plain());
+  CHECK(plan.body == "hello");
 }
 
 TEST_CASE("the allocation counter sees allocations", "[alloc]") {

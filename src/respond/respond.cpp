@@ -1,0 +1,181 @@
+#include "respond/respond.hpp"
+
+#include "respond/derived_statuses.hpp"
+#include "routing/request.hpp"
+
+namespace stubborn {
+
+namespace {
+
+// The route's parameters as the templates see them.
+std::span<const std::string_view> params_of(const route_match& match) {
+  return std::span(match.params.data(), match.param_count);
+}
+
+// The clock of a script's random and time-based choices, read only when the script needs one.
+plan_clock clock_of(const reply_script& script, const route_table& table, std::uint64_t stream,
+                    const time_source& clock) {
+  return script.stateful ? table.clock_for(stream, clock.now()) : plan_clock{};
+}
+
+// Counts the request against `limit`, adding its RateLimit fields to `scratch.rate`; when it is
+// over the limit, plans the 429 (or its override) and returns false.
+bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
+                       const route_table& table, const connection_facts& connection,
+                       respond_scratch& scratch, response& out) {
+  rate_limiter& limiter = *limit.limiter;
+  const std::string_view ip =
+      limiter.spec().key == rate_limit_key::ip ? connection.client_ip() : std::string_view{};
+  const rate_decision decision =
+      limiter.admit_at(limiter.key_of(request, ip), connection.clock.now());
+  limiter.append_headers(decision, scratch.rate);
+  if (decision.admitted) return true;
+  // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
+  out.rate_limited = true;
+  out.plan =
+      plan_reply(limit.script, clock_of(limit.script, table, limit.stream, connection.clock));
+  plan_step_reply(out, request, {}, scratch);
+  return false;
+}
+
+// A server-wide outage covering the request's path, if one is on now.
+bool in_outage(const request_view& request, const route_table& table,
+               const connection_facts& connection, respond_scratch& scratch, response& out) {
+  const compiled_outage* outage = table.outage_for(request.path);
+  if (!outage) return false;
+  const std::uint64_t n = outage->state->planned.fetch_add(1, std::memory_order_relaxed);
+  const plan_clock clock = table.clock_for(~std::uint64_t{0}, connection.clock.now());
+  std::uint32_t retry_after = 0;
+  if (!outage_applies(*outage, clock, n, retry_after)) return false;
+  out.plan.reply = &outage->reply;
+  out.plan.fault = outage->spec.fault;
+  out.plan.retry_after = retry_after;
+  out.plan.random = random_bits(clock.seed, clock.stream, n);
+  plan_step_reply(out, request, {}, scratch);
+  return true;
+}
+
+void plan_miss(const request_view& request, const route_table& table, respond_scratch& scratch,
+               response& out) {
+  match_miss miss = table.explain_miss(request, scratch.match);
+  scratch.body = std::move(miss.explanation);
+  out.miss = scratch.body;
+  const std::string_view server_header = table.server().server_header;
+  if (miss.method_not_allowed) {
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
+    const std::string allow = "Allow: " + miss.allow + "\r\n";
+    plan_server_reply(out, scratch, server_header, 405, scratch.body, {allow});
+  } else {
+    plan_server_reply(out, scratch, server_header, 404, scratch.body);
+  }
+}
+
+// The route's reply: the step its script chose, with validators and ranges when it is plain.
+void plan_route_reply(response& out, const request_view& request, const route_match& match,
+                      const route_table& table, const connection_facts& connection,
+                      respond_scratch& scratch) {
+  const compiled_route& route = *match.route;
+  const std::string_view server_header = table.server().server_header;
+  out.plan = plan_reply(route.script, clock_of(route.script, table, route.order, connection.clock));
+  if (out.plan.reply && out.plan.reply->status() == 408) {
+    // RFC 9110 §15.5.9: a server sending 408 closes the connection.
+    out.head.connection = connection_header::close;
+  }
+  // Delays, faults and pacing keep their script; validators and ranges apply to plain replies.
+  if (route.rules.any && out.is_plain()) {
+    plan_with_validators(out, request, params_of(match), route, server_header, scratch);
+  } else {
+    plan_step_reply(out, request, params_of(match), scratch);
+  }
+}
+
+}  // namespace
+
+std::chrono::steady_clock::time_point steady_now() {
+  return std::chrono::steady_clock::now();
+}
+
+connection_header decide_connection(unsigned version, const connection_facts& connection) {
+  const bool keep_alive = !connection.draining && !connection.wants_close &&
+                          (version >= 11 || connection.wants_keep_alive);
+  return !keep_alive    ? connection_header::close
+         : version < 11 ? connection_header::keep_alive
+                        : connection_header::none;
+}
+
+void respond(const request_view& request, const route_table& table,
+             const connection_facts& connection, respond_scratch& scratch, response& out) {
+  out.reset();
+  scratch.match.reset();
+  scratch.rate.clear();
+  const std::string_view server_header = table.server().server_header;
+  out.head.connection = decide_connection(request.version, connection);
+  out.head_only = request.method == "HEAD";
+
+  // Requests no route can serve, decided before matching.
+  if (request.method == "CONNECT") {
+    // Not a proxy: no tunnel will be opened, and the connection is not reused.
+    out.head.connection = connection_header::close;
+    out.head_only = false;
+    plan_server_reply(out, scratch, server_header, 501,
+                      "CONNECT is not supported: this server is not a proxy\n");
+  } else if (request.path == "*") {
+    // RFC 9112 §3.2.4: the asterisk form is for a server-wide OPTIONS only.
+    if (request.method == "OPTIONS") {
+      scratch.body = "Allow: " + table.all_methods() + "\r\n";
+      plan_server_reply(out, scratch, server_header, 200, {}, {scratch.body});
+    } else {
+      out.head.connection = connection_header::close;
+      plan_server_reply(out, scratch, server_header, 400, "the * target is only for OPTIONS\n");
+    }
+  } else if (!table.knows_method(request.method)) {
+    // RFC 9110 §9.1: a method the server does not recognise gets 501.
+    plan_server_reply(out, scratch, server_header, 501,
+                      "Not Implemented: no route knows this method\n");
+  } else if (const compiled_rate_limit* limit = table.server_rate_limit();
+             limit && !within_rate_limit(*limit, request, table, connection, scratch, out)) {
+    // The server's limit answered.
+  } else if (table.has_outages() && in_outage(request, table, connection, scratch, out)) {
+    // A server-wide outage answered.
+  } else if (const route_match match = table.match(request, scratch.match); !match.route) {
+    plan_miss(request, table, scratch, out);
+  } else {
+    const compiled_route& route = *match.route;
+    out.route = &route;
+    // The route's own limit speaks for this reply rather than the server's.
+    if (route.rate_limit) scratch.rate.clear();
+    if (route.rate_limit &&
+        !within_rate_limit(*route.rate_limit, request, table, connection, scratch, out)) {
+      // The route's limit answered.
+    } else if (route.rules.any && plan_refusal(out, request, route.rules, server_header, scratch)) {
+      // Access, framing or negotiation answered.
+    } else {
+      plan_route_reply(out, request, match, table, connection, scratch);
+    }
+  }
+  out.close_after = out.head.connection == connection_header::close;
+}
+
+expectation respond_to_expectation(const request_view& head, const route_table& table,
+                                   const connection_facts& connection, respond_scratch& scratch,
+                                   response& reply) {
+  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
+  const route_match pre = table.match(head, scratch.match, true);
+  if (!pre.route) return {};
+  if (pre.route->expect != expect_mode::reject) return {false, pre.route->continue_delay};
+  // Answer now with the route's reply, at once and as it is (no wait, fault or rate-limit
+  // fields); the body is never read, so the connection closes.
+  reply.reset();
+  scratch.rate.clear();
+  reply.route = pre.route;
+  const reply_plan step = plan_reply(
+      pre.route->script, clock_of(pre.route->script, table, pre.route->order, connection.clock));
+  reply.plan.reply = step.reply;
+  reply.head.connection = connection_header::close;
+  reply.head_only = head.method == "HEAD";
+  reply.close_after = true;
+  plan_step_reply(reply, head, params_of(pre), scratch);
+  return {true, {}};
+}
+
+}  // namespace stubborn

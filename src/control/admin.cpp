@@ -14,6 +14,8 @@
 #include "respond/route_rules.hpp"
 #include "routing/route_table.hpp"
 #include "wire/server_state.hpp"
+#include "text/base64.hpp"
+#include "text/utf8.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 #include "stubborn/version.hpp"
@@ -81,50 +83,6 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
 }
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t extra = 0;
-    if (c >= 0x80) {
-      if ((c >> 5) == 6) extra = 1;
-      else if ((c >> 4) == 14) extra = 2;
-      else if ((c >> 3) == 30) extra = 3;
-      else return false;
-    }
-    if (s.size() - i <= extra) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[v >> 18];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += alphabet[v >> 18];
-    out += alphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 json::object entry_json(const journal_entry& e) {
   json::object headers;
   for (const auto& [name, value] : e.headers) {
@@ -144,8 +102,8 @@ json::object entry_json(const journal_entry& e) {
                  {"target", e.target},
                  {"path", e.path},
                  {"headers", std::move(headers)}};
-  if (valid_utf8(e.body)) o["body"] = e.body;
-  else o["body_base64"] = base64(e.body);
+  if (is_valid_utf8(e.body)) o["body"] = e.body;
+  else o["body_base64"] = base64_encode(e.body);
   o["body_bytes"] = e.body_bytes;
   o["body_truncated"] = e.body.size() < e.body_bytes;
   o["route"] = e.route.empty() ? json::value(nullptr) : json::value(e.route);

@@ -14,6 +14,7 @@
 
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
+#include "text/edit_distance.hpp"
 
 namespace stubborn {
 
@@ -62,21 +63,6 @@ bool json_contains(const json::value& actual, const json::value& expected) {
   }
   if (expected.is_number() && actual.is_number()) return numbers_equal(actual, expected);
   return actual == expected;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 // How far a request path is from a route, for naming the nearest route in a 404: segment by

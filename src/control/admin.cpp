@@ -36,7 +36,7 @@ admin_reply json_reply(int status, const json::value& value) {
 }
 
 admin_reply error_reply(int status, std::string_view message) {
-  return json_reply(status, json::object{{"error", message}});
+  return json_reply(status, json::object{{"error", replace_invalid_utf8(message)}});
 }
 
 admin_reply problems_reply(const config_error& e) {
@@ -90,17 +90,17 @@ json::object entry_json(const journal_entry& e) {
     auto found = headers.find(name);
     if (found != headers.end()) {
       std::string joined(found->value().as_string());
-      found->value() = joined + ", " + value;
+      found->value() = joined + ", " + replace_invalid_utf8(value);
     } else {
-      headers[name] = value;
+      headers[name] = replace_invalid_utf8(value);
     }
   }
   json::object o{{"id", e.id},
                  {"time", rfc3339_utc(e.time)},
                  {"client", e.client},
                  {"method", e.method},
-                 {"target", e.target},
-                 {"path", e.path},
+                 {"target", replace_invalid_utf8(e.target)},
+                 {"path", replace_invalid_utf8(e.path)},
                  {"headers", std::move(headers)}};
   if (is_valid_utf8(e.body)) o["body"] = e.body;
   else o["body_base64"] = base64_encode(e.body);
@@ -502,7 +502,7 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     json::array list;
     for (const journal_entry* e : chosen) {
       json::object o = entry_json(*e);
-      if (filter.unmatched) o["nearest"] = e->miss;
+      if (filter.unmatched) o["nearest"] = replace_invalid_utf8(e->miss);
       list.push_back(std::move(o));
     }
     co_return json_reply(200, json::object{{"requests", std::move(list)}});

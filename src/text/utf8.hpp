@@ -3,6 +3,7 @@
 // bytes are text, e.g. for JSON, which must be UTF-8 (RFC 8259 §8.1).
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace stubborn {
@@ -13,5 +14,9 @@ std::size_t utf8_sequence_length(std::string_view s);
 
 /// True if all of `s` is well-formed UTF-8 by the rules of utf8_sequence_length.
 bool is_valid_utf8(std::string_view s);
+
+/// `s` with each byte that starts no well-formed sequence replaced by U+FFFD: valid UTF-8
+/// always, as JSON text must be (RFC 8259 §8.1).
+std::string replace_invalid_utf8(std::string_view s);
 
 }  // namespace stubborn

@@ -13,6 +13,7 @@
 
 #include "harness.hpp"
 #include "stubborn/load_config.hpp"
+#include "text/utf8.hpp"
 
 using namespace stubborn::testing;
 namespace json = boost::json;
@@ -450,4 +451,43 @@ path = "/echo"
     CHECK_FALSE(all[i].as_object().contains("body"));
     CHECK(all[i].at("body_bytes").to_number<std::size_t>() == bodies[i].size());
   }
+}
+
+TEST_CASE("journal: header values, targets and filter errors that are not UTF-8 stay valid JSON",
+          "[admin][utf8]") {
+  running_server server(R"(
+[[route]]
+name = "x"
+path = "/x"
+)");
+  const auto port = server.port();
+  // obs-text in a field value is allowed (RFC 9110 §5.5), and Latin-1 is what it usually is.
+  CHECK(call(port, get("/x", "X-Name: caf\xE9\r\nX-Name: \xC0\x80\r\nX-Ok: \xE2\x82\xAC\r\n"))
+            .status == 200);
+  CHECK(call(port, get("/nowhere\xE9?q=\xFF")).status == 404);
+
+  http_response r = call(port, get("/__admin/requests"));
+  REQUIRE(r.status == 200);
+  CHECK(stubborn::is_valid_utf8(r.body));
+  json::value parsed = json::parse(r.body);
+  const json::array& all = parsed.at("requests").as_array();
+  REQUIRE(all.size() == 2);
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(all[0].at("headers").at("X-Name").as_string() == "caf" + fffd + ", " + fffd + fffd);
+  CHECK(all[0].at("headers").at("X-Ok").as_string() == "\xE2\x82\xAC");
+  CHECK(all[1].at("target").as_string() == "/nowhere" + fffd + "?q=" + fffd);
+  CHECK(all[1].at("path").as_string() == "/nowhere" + fffd);
+  // The path filter still sees the bytes as they came.
+  CHECK(count(port, "?path=/nowhere%E9") == 1);
+
+  http_response unmatched = call(port, get("/__admin/unmatched"));
+  REQUIRE(unmatched.status == 200);
+  CHECK(stubborn::is_valid_utf8(unmatched.body));
+  CHECK_NOTHROW(json::parse(unmatched.body));
+
+  http_response refused = call(port, get("/__admin/requests?limit=%FF"));
+  CHECK(refused.status == 400);
+  CHECK(stubborn::is_valid_utf8(refused.body));
+  CHECK(json::parse(refused.body).at("error").as_string() ==
+        "limit must be a number, not '" + fffd + "'");
 }

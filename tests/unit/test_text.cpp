@@ -77,6 +77,22 @@ TEST_CASE("UTF-8: overlongs, surrogates, out-of-range and broken sequences are r
   }
 }
 
+TEST_CASE("UTF-8: ill-formed bytes are replaced by U+FFFD, well-formed text is kept",
+          "[unit][text]") {
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(replace_invalid_utf8("") == "");
+  CHECK(replace_invalid_utf8("caf\xC3\xA9 \xF0\x9F\x98\x80") == "caf\xC3\xA9 \xF0\x9F\x98\x80");
+  CHECK(replace_invalid_utf8("caf\xE9!") == "caf" + fffd + "!");                 // Latin-1
+  CHECK(replace_invalid_utf8("a\xC0\x80" "b") == "a" + fffd + fffd + "b");       // overlong
+  CHECK(replace_invalid_utf8("\xED\xA0\x80") == fffd + fffd + fffd);              // surrogate
+  CHECK(replace_invalid_utf8("\xE2\x82") == fffd + fffd);                         // truncated
+  CHECK(replace_invalid_utf8("\xE2\x82\xAC\xE2") == "\xE2\x82\xAC" + fffd);
+  for (std::string bad : {"\xFF", "x\xC3", "\xF4\x90\x80\x80", "\x80\x80"}) {
+    INFO(Catch::Detail::stringify(bad));
+    CHECK(is_valid_utf8(replace_invalid_utf8(bad)));
+  }
+}
+
 TEST_CASE("base64 decodes RFC 4648 test vectors and rejects bad input", "[unit][text]") {
   std::string out;
   const std::vector<std::pair<std::string, std::string>> vectors = {

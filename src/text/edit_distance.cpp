@@ -7,8 +7,7 @@ namespace stubborn {
 
 std::size_t edit_distance(std::string_view a, std::string_view b, edit_distance_options options) {
   auto fold = [&](char c) {
-    return options.ignore_ascii_case && c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a')
-                                                             : c;
+    return options.ignore_ascii_case && c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
   };
   auto same = [&](char x, char y) { return fold(x) == fold(y); };
   // Three rows of the dynamic-programming table: i-2 (for transpositions), i-1 and i.

@@ -58,8 +58,8 @@ enum class loopback { ipv4, ipv6 };
 /// True if this machine can listen and connect on the IPv6 loopback address ::1.
 bool has_ipv6_loopback();
 
-/// A blocking TCP client for 127.0.0.1 (or ::1) with a receive timeout. It reports trouble by throwing
-/// std::runtime_error (never through Catch), so it may be used from several threads.
+/// A blocking TCP client for 127.0.0.1 (or ::1) with a receive timeout. It reports trouble by
+/// throwing std::runtime_error (never through Catch), so it may be used from several threads.
 class raw_client {
  public:
   explicit raw_client(std::uint16_t port,

@@ -200,8 +200,9 @@ body = "welcome"
   CHECK(fine.status == 404);
   CHECK(fine.body.find("the body does not contain ERROR") != std::string::npos);
   // The whole body is matched, however its chunks cut the text.
-  CHECK(call(port, "POST /log HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   "5\r\nx ERR\r\n4\r\nOR y\r\n0\r\n\r\n")
+  CHECK(call(port,
+             "POST /log HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nx ERR\r\n4\r\nOR y\r\n0\r\n\r\n")
             .status == 202);
 
   CHECK(call(port, post("/signup", R"({"name": "a", "email" : "a@example.com"})")).status == 201);
@@ -294,8 +295,9 @@ body = "too late"
 
 TEST_CASE("an IPv6 listener on [::1] serves requests", "[matching][ipv6]") {
   if (!has_ipv6_loopback()) {
-    WARN("SKIPPED: this machine has no IPv6 loopback address (::1); the [::1] listener is not "
-         "tested here");
+    WARN(
+        "SKIPPED: this machine has no IPv6 loopback address (::1); the [::1] listener is not "
+        "tested here");
     return;
   }
   stubborn::config cfg = stubborn::load_config_text(R"(

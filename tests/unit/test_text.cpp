@@ -15,17 +15,17 @@ TEST_CASE("UTF-8: well-formed sequences are accepted with their length", "[unit]
   const std::vector<std::pair<std::string, std::size_t>> valid = {
       {"A", 1},
       {"\x7F", 1},
-      {"\xC2\x80", 2},              // U+0080, the first two-byte code point
-      {"\xC3\xA9", 2},              // é
-      {"\xDF\xBF", 2},              // U+07FF
-      {"\xE0\xA0\x80", 3},          // U+0800, the first three-byte code point
-      {"\xE2\x82\xAC", 3},          // €
-      {"\xED\x9F\xBF", 3},          // U+D7FF, just below the surrogates
-      {"\xEE\x80\x80", 3},          // U+E000, just above them
-      {"\xEF\xBF\xBF", 3},          // U+FFFF
-      {"\xF0\x90\x80\x80", 4},      // U+10000, the first four-byte code point
-      {"\xF0\x9F\x98\x80", 4},      // 😀
-      {"\xF4\x8F\xBF\xBF", 4},      // U+10FFFF, the last code point
+      {"\xC2\x80", 2},          // U+0080, the first two-byte code point
+      {"\xC3\xA9", 2},          // é
+      {"\xDF\xBF", 2},          // U+07FF
+      {"\xE0\xA0\x80", 3},      // U+0800, the first three-byte code point
+      {"\xE2\x82\xAC", 3},      // €
+      {"\xED\x9F\xBF", 3},      // U+D7FF, just below the surrogates
+      {"\xEE\x80\x80", 3},      // U+E000, just above them
+      {"\xEF\xBF\xBF", 3},      // U+FFFF
+      {"\xF0\x90\x80\x80", 4},  // U+10000, the first four-byte code point
+      {"\xF0\x9F\x98\x80", 4},  // 😀
+      {"\xF4\x8F\xBF\xBF", 4},  // U+10FFFF, the last code point
   };
   for (const auto& [bytes, length] : valid) {
     INFO(Catch::Detail::stringify(bytes));
@@ -41,30 +41,30 @@ TEST_CASE("UTF-8: well-formed sequences are accepted with their length", "[unit]
 TEST_CASE("UTF-8: overlongs, surrogates, out-of-range and broken sequences are refused",
           "[unit][text]") {
   const std::vector<std::string> invalid = {
-      "\x80",                  // a continuation byte alone
+      "\x80",  // a continuation byte alone
       "\xBF",
-      "\xC0\x80",              // overlong NUL
-      "\xC1\xBF",              // overlong U+007F
-      "\xE0\x80\x80",          // overlong NUL in three bytes
-      "\xE0\x9F\xBF",          // overlong U+07FF
-      "\xF0\x80\x80\x80",      // overlong NUL in four bytes
-      "\xF0\x8F\xBF\xBF",      // overlong U+FFFF
-      "\xED\xA0\x80",          // U+D800, a high surrogate
-      "\xED\xAF\xBF",          // U+DBFF
-      "\xED\xB0\x80",          // U+DC00, a low surrogate
-      "\xED\xBF\xBF",          // U+DFFF
+      "\xC0\x80",                  // overlong NUL
+      "\xC1\xBF",                  // overlong U+007F
+      "\xE0\x80\x80",              // overlong NUL in three bytes
+      "\xE0\x9F\xBF",              // overlong U+07FF
+      "\xF0\x80\x80\x80",          // overlong NUL in four bytes
+      "\xF0\x8F\xBF\xBF",          // overlong U+FFFF
+      "\xED\xA0\x80",              // U+D800, a high surrogate
+      "\xED\xAF\xBF",              // U+DBFF
+      "\xED\xB0\x80",              // U+DC00, a low surrogate
+      "\xED\xBF\xBF",              // U+DFFF
       "\xED\xA0\x80\xED\xB0\x80",  // a surrogate pair encoded as two sequences (CESU-8)
-      "\xF4\x90\x80\x80",      // U+110000, past the last code point
-      "\xF5\x80\x80\x80",      // leads that never appear
+      "\xF4\x90\x80\x80",          // U+110000, past the last code point
+      "\xF5\x80\x80\x80",          // leads that never appear
       "\xF7\xBF\xBF\xBF",
       "\xF8\x88\x80\x80\x80",  // the old five-byte form
       "\xFC\x84\x80\x80\x80\x80",
       "\xFE",
       "\xFF",
-      "\xC3",                  // truncated sequences
+      "\xC3",  // truncated sequences
       "\xE2\x82",
       "\xF0\x9F\x98",
-      "\xC3\x41",              // a lead without its continuation
+      "\xC3\x41",  // a lead without its continuation
       "\xE2\x28\xA1",
       "\xF0\x9F\x98\x41",
   };
@@ -82,10 +82,11 @@ TEST_CASE("UTF-8: ill-formed bytes are replaced by U+FFFD, well-formed text is k
   const std::string fffd = "\xEF\xBF\xBD";
   CHECK(replace_invalid_utf8("") == "");
   CHECK(replace_invalid_utf8("caf\xC3\xA9 \xF0\x9F\x98\x80") == "caf\xC3\xA9 \xF0\x9F\x98\x80");
-  CHECK(replace_invalid_utf8("caf\xE9!") == "caf" + fffd + "!");                 // Latin-1
-  CHECK(replace_invalid_utf8("a\xC0\x80" "b") == "a" + fffd + fffd + "b");       // overlong
-  CHECK(replace_invalid_utf8("\xED\xA0\x80") == fffd + fffd + fffd);              // surrogate
-  CHECK(replace_invalid_utf8("\xE2\x82") == fffd + fffd);                         // truncated
+  CHECK(replace_invalid_utf8("caf\xE9!") == "caf" + fffd + "!");  // Latin-1
+  CHECK(replace_invalid_utf8("a\xC0\x80"
+                             "b") == "a" + fffd + fffd + "b");        // overlong
+  CHECK(replace_invalid_utf8("\xED\xA0\x80") == fffd + fffd + fffd);  // surrogate
+  CHECK(replace_invalid_utf8("\xE2\x82") == fffd + fffd);             // truncated
   CHECK(replace_invalid_utf8("\xE2\x82\xAC\xE2") == "\xE2\x82\xAC" + fffd);
   for (std::string bad : {"\xFF", "x\xC3", "\xF4\x90\x80\x80", "\x80\x80"}) {
     INFO(Catch::Detail::stringify(bad));
@@ -116,9 +117,13 @@ TEST_CASE("base64 decodes RFC 4648 test vectors and rejects bad input", "[unit][
 }
 
 TEST_CASE("base64 encodes RFC 4648 test vectors and round-trips every byte", "[unit][text]") {
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors = {{"", ""},
+                                                                    {"f", "Zg=="},
+                                                                    {"fo", "Zm8="},
+                                                                    {"foo", "Zm9v"},
+                                                                    {"foob", "Zm9vYg=="},
+                                                                    {"fooba", "Zm9vYmE="},
+                                                                    {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     INFO(plain);
     CHECK(base64_encode(plain) == encoded);
@@ -139,8 +144,8 @@ TEST_CASE("base64 encodes RFC 4648 test vectors and round-trips every byte", "[u
 
 TEST_CASE("base64 decode rejects what is not exactly one standard encoding", "[unit][text]") {
   std::string out = "stale";
-  for (std::string bad : {"Z", "Zg", "Zg=", "Zg=a", "Z===", "====", "Zm9v!A==", "=Zm9", "Zg==Zg==",
-                          "Zh==", "Zm9=", "Zm9v\n", "Zm 9", "Zm-_"}) {
+  for (std::string bad : {"Z", "Zg", "Zg=", "Zg=a", "Z===", "====", "Zm9v!A==", "=Zm9",
+                          "Zg==Zg==", "Zh==", "Zm9=", "Zm9v\n", "Zm 9", "Zm-_"}) {
     INFO(bad);
     CHECK_FALSE(base64_decode(bad, out));
   }

@@ -14,6 +14,8 @@
 #include "respond/route_rules.hpp"
 #include "routing/route_table.hpp"
 #include "wire/server_state.hpp"
+#include "text/base64.hpp"
+#include "text/utf8.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 #include "stubborn/version.hpp"
@@ -34,7 +36,7 @@ admin_reply json_reply(int status, const json::value& value) {
 }
 
 admin_reply error_reply(int status, std::string_view message) {
-  return json_reply(status, json::object{{"error", message}});
+  return json_reply(status, json::object{{"error", replace_invalid_utf8(message)}});
 }
 
 admin_reply problems_reply(const config_error& e) {
@@ -81,50 +83,6 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
 }
 
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t extra = 0;
-    if (c >= 0x80) {
-      if ((c >> 5) == 6) extra = 1;
-      else if ((c >> 4) == 14) extra = 2;
-      else if ((c >> 3) == 30) extra = 3;
-      else return false;
-    }
-    if (s.size() - i <= extra) return false;
-    for (std::size_t k = 1; k <= extra; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += extra + 1;
-  }
-  return true;
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += alphabet[v >> 18];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += alphabet[v >> 18];
-    out += alphabet[(v >> 12) & 63];
-    out += i + 1 < in.size() ? alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 json::object entry_json(const journal_entry& e) {
   json::object headers;
   for (const auto& [name, value] : e.headers) {
@@ -132,20 +90,20 @@ json::object entry_json(const journal_entry& e) {
     auto found = headers.find(name);
     if (found != headers.end()) {
       std::string joined(found->value().as_string());
-      found->value() = joined + ", " + value;
+      found->value() = joined + ", " + replace_invalid_utf8(value);
     } else {
-      headers[name] = value;
+      headers[name] = replace_invalid_utf8(value);
     }
   }
   json::object o{{"id", e.id},
                  {"time", rfc3339_utc(e.time)},
                  {"client", e.client},
                  {"method", e.method},
-                 {"target", e.target},
-                 {"path", e.path},
+                 {"target", replace_invalid_utf8(e.target)},
+                 {"path", replace_invalid_utf8(e.path)},
                  {"headers", std::move(headers)}};
-  if (valid_utf8(e.body)) o["body"] = e.body;
-  else o["body_base64"] = base64(e.body);
+  if (is_valid_utf8(e.body)) o["body"] = e.body;
+  else o["body_base64"] = base64_encode(e.body);
   o["body_bytes"] = e.body_bytes;
   o["body_truncated"] = e.body.size() < e.body_bytes;
   o["route"] = e.route.empty() ? json::value(nullptr) : json::value(e.route);
@@ -544,7 +502,7 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     json::array list;
     for (const journal_entry* e : chosen) {
       json::object o = entry_json(*e);
-      if (filter.unmatched) o["nearest"] = e->miss;
+      if (filter.unmatched) o["nearest"] = replace_invalid_utf8(e->miss);
       list.push_back(std::move(o));
     }
     co_return json_reply(200, json::object{{"requests", std::move(list)}});

@@ -17,9 +17,6 @@ namespace stubborn {
 
 struct request_view;
 
-/// Decodes standard base64 with padding (RFC 4648 §4); false on any invalid input.
-bool base64_decode(std::string_view in, std::string& out);
-
 /// Compares a received secret with the expected one in time that depends only on the length of
 /// `received`: no early exit on a differing byte, and a length mismatch is folded in, not
 /// returned early. `expected` must not be empty.

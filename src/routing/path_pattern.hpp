@@ -33,7 +33,6 @@ class path_pattern {
   const std::vector<segment>& segments() const { return segments_; }
   const std::vector<std::string>& param_names() const { return param_names_; }
   bool has_rest() const { return has_rest_; }
-  bool is_literal() const { return !has_rest_ && param_names_.empty(); }
   const std::string& text() const { return text_; }
 
   /// Matches a raw (still percent-encoded) request path; fills `captures` with raw segments.

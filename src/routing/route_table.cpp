@@ -14,6 +14,7 @@
 
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
+#include "text/edit_distance.hpp"
 
 namespace stubborn {
 
@@ -62,21 +63,6 @@ bool json_contains(const json::value& actual, const json::value& expected) {
   }
   if (expected.is_number() && actual.is_number()) return numbers_equal(actual, expected);
   return actual == expected;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1] ? 1 : 0)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
 }
 
 // How far a request path is from a route, for naming the nearest route in a 404: segment by
@@ -280,10 +266,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
       problems.push_back({spec.path_position, std::string("bad path: ") + e.what()});
       continue;
     }
-    for (const auto& q : spec.query) {
-      name_value decoded = q;
-      route->query.push_back(std::move(decoded));
-    }
+    route->query = spec.query;
     route->headers = spec.headers;
     route->body = spec.body;
     if (spec.body) {
@@ -434,11 +417,9 @@ void route_table::match_regex_bucket(std::string_view key, const request_view& r
     if (best.route && !route.ranks_before(*best.route)) break;  // the bucket is in rank order
     if (!path.starts_with(route.regex_prefix)) continue;
     if (!re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex)) continue;
-    bool head_as_get = false;
-    if (!route_accepts(route, request, method, scratch, head_as_get)) continue;
+    if (!route_accepts(route, request, method, scratch)) continue;
     best = route_match{};
     best.route = &route;
-    best.head_as_get = head_as_get;
   }
 }
 
@@ -494,22 +475,19 @@ bool route_table::matches_except_method(const compiled_route& route, const reque
 }
 
 bool route_table::route_accepts(const compiled_route& route, const request_view& request,
-                                int method, match_scratch& scratch, bool& head_as_get) const {
-  head_as_get = false;
+                                int method, match_scratch& scratch) const {
   if (!route.any_method) {
     if (method >= 0 && (route.method_mask & (1u << method))) {
       // named explicitly
     } else if (method == static_cast<int>(known_method::HEAD) &&
                (route.method_mask & bit(known_method::GET))) {
-      head_as_get = true;  // RFC 9110 §9.3.2: HEAD is GET without the content
+      // RFC 9110 §9.3.2: HEAD is GET without the content
     } else if (method < 0 && std::find(route.custom_methods.begin(), route.custom_methods.end(),
                                        request.method) != route.custom_methods.end()) {
       // a custom method named explicitly
     } else {
       return false;
     }
-  } else if (method == static_cast<int>(known_method::HEAD)) {
-    head_as_get = true;
   }
   return matches_except_method(route, request, scratch);
 }
@@ -518,10 +496,8 @@ void route_table::consider(const compiled_route& route, std::span<const std::str
                            const request_view& request, int method, match_scratch& scratch,
                            route_match& best) const {
   if (best.route && !route.ranks_before(*best.route)) return;
-  bool head_as_get = false;
-  if (!route_accepts(route, request, method, scratch, head_as_get)) return;
+  if (!route_accepts(route, request, method, scratch)) return;
   best.route = &route;
-  best.head_as_get = head_as_get;
   best.param_count = captures.size();
   std::copy(captures.begin(), captures.end(), best.params.begin());
 }

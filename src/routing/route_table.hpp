@@ -68,7 +68,6 @@ struct route_match {
   const compiled_route* route = nullptr;
   std::array<std::string_view, max_path_params> params{};
   std::size_t param_count = 0;
-  bool head_as_get = false;  ///< HEAD request served by a GET route: no body
 };
 
 /// Why no route matched, worked out only on a miss (slow path, allocates freely).
@@ -122,7 +121,7 @@ class route_table {
   route_table();
   void carry_state_from(const route_table& previous, const config& cfg);
   bool route_accepts(const compiled_route& route, const request_view& request, int method,
-                     match_scratch& scratch, bool& head_as_get) const;
+                     match_scratch& scratch) const;
   bool matches_except_method(const compiled_route& route, const request_view& request,
                              match_scratch& scratch) const;
   bool path_matches(const compiled_route& route, std::string_view path) const;
@@ -166,7 +165,7 @@ struct compiled_route {
   std::string regex_prefix;          ///< literal start of every match; "" when unknown
   std::vector<int> regex_groups;     ///< RE2 group index of each path param, in order
   std::vector<std::string> param_names;
-  std::vector<name_value> query;    ///< decoded names and values
+  std::vector<name_value> query;    ///< as configured; the request's are decoded to compare
   std::vector<name_value> headers;
   std::optional<body_matcher_spec> body;
   std::unique_ptr<re2::RE2> body_regex;

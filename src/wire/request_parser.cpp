@@ -34,6 +34,30 @@ void for_each_list_item(std::string_view list, F&& f) {
 
 }  // namespace
 
+bool chunk_line_breaks_quote(std::string_view pending) {
+  if (pending.starts_with("\r\n")) pending.remove_prefix(2);
+  // Judged only once the whole line is here, as Beast judges the rest of it (the chunk size
+  // against the body limit first): the answer must not depend on how the bytes were split.
+  const std::size_t lf = pending.find('\n');
+  if (lf == std::string_view::npos) return false;
+  bool quoted = false;
+  for (std::size_t i = 0; i < lf; ++i) {
+    const char c = pending[i];
+    if (!quoted) {
+      if (c == '\r') return false;  // the line ends here; Beast checks the rest of it
+      quoted = c == '"';
+    } else if (c == '\r') {
+      return true;
+    } else if (c == '"') {
+      quoted = false;
+    } else if (c == '\\') {
+      // RFC 9110 §5.6.4: a quoted-pair escapes HTAB, SP, VCHAR or obs-text, never CR or LF.
+      if (++i == lf || pending[i] == '\r') return true;
+    }
+  }
+  return quoted;  // the LF came inside the quoted string
+}
+
 bool is_valid_host(std::string_view host) {
   // RFC 9110 §7.2: Host = uri-host [ ":" port ]; RFC 3986 §3.2.2: IP-literal / IPv4 / reg-name.
   auto is_hex = [](char c) {
@@ -219,6 +243,19 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_targ
   }
   scanned = pos;
   return pos >= head_complete ? head_check::ok : head_check::incomplete;
+}
+
+std::size_t request_parser::put(boost::asio::const_buffer buffer, error_code& ec) {
+  const std::size_t used = basic_parser::put(buffer, ec);
+  // Beast 1.81 scans a chunk extension's quoted string up to the end of all it was given, past
+  // the line's CRLF, and asks for more until it finds a closing quote: a request would wait for
+  // its body timeout instead of being told at once that the line is malformed.
+  if (ec == http::error::need_more && is_header_done() && chunked()) {
+    const std::string_view rest(static_cast<const char*>(buffer.data()) + used,
+                                buffer.size() - used);
+    if (chunk_line_breaks_quote(rest)) ec = http::error::bad_chunk_extension;
+  }
+  return used;
 }
 
 void request_parser::reject(int status, std::string_view why, error_code& ec) {

@@ -56,6 +56,11 @@ class request_parser : public boost::beast::http::basic_parser<true> {
   /// A rejection found by our own checks (set when put() fails with an error from us).
   const request_rejection& rejection() const { return rejection_; }
 
+  /// Beast's put(), plus the chunk-line check Beast 1.81 lacks: a chunk line whose quoted
+  /// string runs into the line's end fails at once with bad_chunk_extension, where Beast would
+  /// look for the closing quote in the chunk data and wait for more (see chunk_line_breaks_quote).
+  std::size_t put(boost::asio::const_buffer buffer, boost::beast::error_code& ec);
+
  private:
   using error_code = boost::beast::error_code;
   using string_view = boost::beast::string_view;
@@ -104,6 +109,12 @@ enum class head_check {
 /// empty line) is buffered. `scanned` carries progress between calls for the same request.
 head_check check_request_head(char* data, std::size_t size, std::size_t max_target,
                               std::size_t& skip, std::size_t& scanned);
+
+/// True if the chunk line at the start of `pending` (after the CRLF that ends the previous
+/// chunk's data, if there) is complete and has a quoted string that its CR or LF breaks: a
+/// quoted string holds neither (RFC 9110 §5.6.4, RFC 9112 §7.1.1), so the line is malformed
+/// however the rest of the body arrives. False while the line's LF has not arrived.
+bool chunk_line_breaks_quote(std::string_view pending);
 
 /// True if `host` is a valid Host field value: uri-host [":" port], or empty (RFC 9110 §7.2).
 bool is_valid_host(std::string_view host);

@@ -30,8 +30,11 @@ bool iequal(std::string_view a, std::string_view b) {
 running_server::running_server(const std::string& toml, const std::string& base_dir)
     : running_server(load_config_text(toml, "test.toml", base_dir)) {}
 
-running_server::running_server(config cfg) {
-  cfg.overrides.listen = listen_address{"127.0.0.1", 0};
+running_server::running_server(config cfg)
+    : running_server(std::move(cfg), listen_address{"127.0.0.1", 0}) {}
+
+running_server::running_server(config cfg, const listen_address& listen) {
+  cfg.overrides.listen = listen;
   if (cfg.server.threads == 0) cfg.overrides.threads = 2;
   server_ = std::make_unique<stubborn::server>(std::move(cfg));
   server_->start();
@@ -59,18 +62,33 @@ raw_client::raw_client(std::uint16_t port, std::chrono::milliseconds timeout) : 
   connect_to(port);
 }
 
+raw_client::raw_client(loopback address, std::uint16_t port, std::chrono::milliseconds timeout)
+    : timeout_(timeout) {
+  fd_ = ::socket(address == loopback::ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+  if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  connect_to(port, address);
+}
+
 raw_client::raw_client(open_socket socket, std::uint16_t port, std::chrono::milliseconds timeout)
     : fd_(socket.fd), timeout_(timeout) {
   if (fd_ < 0) throw std::runtime_error("raw_client: no socket");
   connect_to(port);
 }
 
-void raw_client::connect_to(std::uint16_t port) {
+void raw_client::connect_to(std::uint16_t port, loopback address) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  sockaddr_in6 addr6{};
+  addr6.sin6_family = AF_INET6;
+  addr6.sin6_port = htons(port);
+  addr6.sin6_addr = in6addr_loopback;
+  const bool v6 = address == loopback::ipv6;
+  const int connected =
+      v6 ? ::connect(fd_, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6)
+         : ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (connected != 0) {
     int error = errno;
     ::close(fd_);
     fd_ = -1;
@@ -78,6 +96,17 @@ void raw_client::connect_to(std::uint16_t port) {
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+bool has_ipv6_loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 addr{};
+  addr.sin6_family = AF_INET6;
+  addr.sin6_addr = in6addr_loopback;
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
 }
 
 raw_client::~raw_client() {

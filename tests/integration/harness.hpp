@@ -19,6 +19,8 @@ class running_server {
  public:
   explicit running_server(const std::string& toml, const std::string& base_dir = ".");
   explicit running_server(config cfg);
+  /// A server on `listen` instead of 127.0.0.1:0, e.g. {"::1", 0}.
+  running_server(config cfg, const listen_address& listen);
   ~running_server();
   std::uint16_t port() const { return server_->port(); }
   stubborn::server& get() { return *server_; }
@@ -50,12 +52,21 @@ struct open_socket {
   int fd = -1;
 };
 
-/// A blocking TCP client for 127.0.0.1 with a receive timeout. It reports trouble by throwing
-/// std::runtime_error (never through Catch), so it may be used from several threads.
+/// The loopback address a raw_client connects to.
+enum class loopback { ipv4, ipv6 };
+
+/// True if this machine can listen and connect on the IPv6 loopback address ::1.
+bool has_ipv6_loopback();
+
+/// A blocking TCP client for 127.0.0.1 (or ::1) with a receive timeout. It reports trouble by
+/// throwing std::runtime_error (never through Catch), so it may be used from several threads.
 class raw_client {
  public:
   explicit raw_client(std::uint16_t port,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  /// Connects to `port` on the given loopback address.
+  raw_client(loopback address, std::uint16_t port,
+             std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
   /// Connects `socket` and owns it from now on (closed even if the connect fails).
   raw_client(open_socket socket, std::uint16_t port,
              std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
@@ -74,7 +85,7 @@ class raw_client {
 
  private:
   bool fill(std::chrono::milliseconds timeout);
-  void connect_to(std::uint16_t port);
+  void connect_to(std::uint16_t port, loopback address = loopback::ipv4);
   int fd_ = -1;
   std::string buffer_;
   std::chrono::milliseconds timeout_;

@@ -13,6 +13,7 @@
 
 #include "harness.hpp"
 #include "stubborn/load_config.hpp"
+#include "text/utf8.hpp"
 
 using namespace stubborn::testing;
 namespace json = boost::json;
@@ -408,4 +409,85 @@ path = "/x"
   http_response metrics = call(server.port(), get("/__admin/metrics"));
   CHECK(metrics.body.find("stubborn_requests_total{route=\"x\",status=\"200\"} 1\n") !=
         std::string::npos);
+}
+
+TEST_CASE("journal bodies: UTF-8 text as body, overlongs and surrogates as body_base64",
+          "[admin][utf8]") {
+  running_server server(R"(
+[[route]]
+name = "echo"
+method = "POST"
+path = "/echo"
+)");
+  const auto port = server.port();
+  const std::string text = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";
+  const std::string overlong = "a\xC0\x80z";           // NUL in two bytes (RFC 3629 §3)
+  const std::string overlong3 = "a\xE0\x80\xAFz";      // '/' in three bytes
+  const std::string surrogate = "a\xED\xA0\x80z";      // U+D800 (RFC 3629 §3)
+  const std::string too_high = "a\xF4\x90\x80\x80z";   // U+110000
+  const std::vector<std::string> bodies = {text, overlong, overlong3, surrogate, too_high};
+  for (const std::string& body : bodies) {
+    CHECK(call(port, request("POST", "/echo", body)).status == 200);
+  }
+
+  http_response r = call(port, get("/__admin/requests"));
+  REQUIRE(r.status == 200);
+  // The reply itself is UTF-8 JSON (RFC 8259 §8.1): none of the ill-formed bytes got through.
+  for (const std::string& bad : {overlong, overlong3, surrogate, too_high}) {
+    CHECK(r.body.find(bad.substr(1, bad.size() - 2)) == std::string::npos);
+  }
+  json::error_code ec;
+  json::value journal_json = json::parse(r.body, ec);
+  REQUIRE_FALSE(ec);
+  const json::array& all = journal_json.at("requests").as_array();
+  REQUIRE(all.size() == 5);
+  CHECK(all[0].at("body").as_string() == text);
+  CHECK_FALSE(all[0].as_object().contains("body_base64"));
+  CHECK(all[1].at("body_base64") == "YcCAeg==");
+  CHECK(all[2].at("body_base64") == "YeCAr3o=");
+  CHECK(all[3].at("body_base64") == "Ye2ggHo=");
+  CHECK(all[4].at("body_base64") == "YfSQgIB6");
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    CHECK_FALSE(all[i].as_object().contains("body"));
+    CHECK(all[i].at("body_bytes").to_number<std::size_t>() == bodies[i].size());
+  }
+}
+
+TEST_CASE("journal: header values, targets and filter errors that are not UTF-8 stay valid JSON",
+          "[admin][utf8]") {
+  running_server server(R"(
+[[route]]
+name = "x"
+path = "/x"
+)");
+  const auto port = server.port();
+  // obs-text in a field value is allowed (RFC 9110 §5.5), and Latin-1 is what it usually is.
+  CHECK(call(port, get("/x", "X-Name: caf\xE9\r\nX-Name: \xC0\x80\r\nX-Ok: \xE2\x82\xAC\r\n"))
+            .status == 200);
+  CHECK(call(port, get("/nowhere\xE9?q=\xFF")).status == 404);
+
+  http_response r = call(port, get("/__admin/requests"));
+  REQUIRE(r.status == 200);
+  CHECK(stubborn::is_valid_utf8(r.body));
+  json::value parsed = json::parse(r.body);
+  const json::array& all = parsed.at("requests").as_array();
+  REQUIRE(all.size() == 2);
+  const std::string fffd = "\xEF\xBF\xBD";
+  CHECK(all[0].at("headers").at("X-Name").as_string() == "caf" + fffd + ", " + fffd + fffd);
+  CHECK(all[0].at("headers").at("X-Ok").as_string() == "\xE2\x82\xAC");
+  CHECK(all[1].at("target").as_string() == "/nowhere" + fffd + "?q=" + fffd);
+  CHECK(all[1].at("path").as_string() == "/nowhere" + fffd);
+  // The path filter still sees the bytes as they came.
+  CHECK(count(port, "?path=/nowhere%E9") == 1);
+
+  http_response unmatched = call(port, get("/__admin/unmatched"));
+  REQUIRE(unmatched.status == 200);
+  CHECK(stubborn::is_valid_utf8(unmatched.body));
+  CHECK_NOTHROW(json::parse(unmatched.body));
+
+  http_response refused = call(port, get("/__admin/requests?limit=%FF"));
+  CHECK(refused.status == 400);
+  CHECK(stubborn::is_valid_utf8(refused.body));
+  CHECK(json::parse(refused.body).at("error").as_string() ==
+        "limit must be a number, not '" + fffd + "'");
 }

@@ -265,3 +265,59 @@ body = "ok"
   CHECK(bytes.rfind("HTTP/1.1 400 ", 0) == 0);
   CHECK(end != connection_end::timeout);
 }
+
+TEST_CASE("a chunk extension's unterminated quoted string is 400 at once, however it is split",
+          "[malformed][chunked]") {
+  // RFC 9110 §5.6.4: a quoted string cannot hold CR or LF, so the chunk line is malformed as soon
+  // as its line end has arrived (RFC 9112 §7.1.1); waiting for a closing quote in the chunk data
+  // would end in a 408 after body_timeout instead.
+  running_server server(R"(
+[server]
+body_timeout = "20s"
+
+[[route]]
+method = "POST"
+path = "/ok"
+[route.reply]
+body = "ok"
+)");
+  const std::string head = "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  struct broken {
+    std::string body;
+    std::string line;  // the chunk line that is bad: the 400 may come once it is all sent
+  };
+  const std::vector<broken> cases = {
+      {"5;a=\"b\r\nhello\r\n0\r\n\r\n", "5;a=\"b\r\n"},
+      {"5\r\nhello\r\n3;name=\"x\\\r\nabc\r\n0\r\n\r\n", "3;name=\"x\\\r\n"},
+      {"0;a=\"b\r\n\r\n", "0;a=\"b\r\n"},
+  };
+  for (const broken& c : cases) {
+    const std::string request = head + c.body;
+    const std::size_t line_end = request.find(c.line) + c.line.size();
+    for (std::size_t cut = 1; cut <= request.size(); ++cut) {
+      INFO(Catch::Detail::stringify(c.body) << ", cut at " << cut);
+      raw_client client(server.port(), 3s);  // far below body_timeout
+      client.send(std::string_view(request).substr(0, cut));
+      // From the bad line's end on, the 400 comes without the rest of the body.
+      if (cut < line_end) client.send(std::string_view(request).substr(cut));
+      http_response r;
+      try {
+        r = client.read_response();
+      } catch (const std::exception& e) {
+        FAIL(e.what());
+      }
+      CHECK(r.status == 400);
+      CHECK(r.body.find("bad chunked body") != std::string::npos);
+      CHECK(r.header("Connection") == "close");
+    }
+  }
+  // Well-formed quoted strings, escapes included, are fine in one piece or in two.
+  const std::string good = head + "5;a=\"b\\\"c\";d=\"\"\r\nhello\r\n0;z=\"q\"\r\n\r\n";
+  for (std::size_t cut = 1; cut <= good.size(); cut += 7) {
+    INFO("cut at " << cut);
+    raw_client client(server.port(), 3s);
+    client.send(std::string_view(good).substr(0, cut));
+    client.send(std::string_view(good).substr(cut));
+    CHECK(client.read_response().body == "ok");
+  }
+}

@@ -2,7 +2,9 @@
 // Expect: 100-continue, interim responses, faults, pacing, sequences and outages.
 // Timing checks are lower bounds with slack and generous upper bounds: CI machines are noisy.
 
+#include <array>
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <thread>
 
 #include "harness.hpp"
@@ -74,7 +76,7 @@ body = "late {{path.id}} {{query.q}}"
   CHECK(c.read_response().body == "fast");
 }
 
-TEST_CASE("random delays stay in range and repeat with a seed", "[scripted][delay]") {
+TEST_CASE("random delays stay in range and repeat with a seed", "[scripted][delay][seed]") {
   const char* config = R"(
 [server]
 seed = 42
@@ -98,6 +100,51 @@ delay = { median = "30ms", sigma = 0.5 }
     CHECK(ms < 3000);
   }
   for (int i = 0; i < 5; ++i) CHECK(exchange(s.port(), get("/lognormal")).status == 200);
+
+  // The seed fixes the sequence of delays: two servers with the same seed wait the same times,
+  // request for request, and a server with another seed waits other times. Uniform draws over
+  // half a second: the same seed agrees within timing noise, different seeds differ far more.
+  auto seeded = [](int seed) {
+    return "[server]\nseed = " + std::to_string(seed) + R"(
+[[route]]
+path = "/wide"
+[route.reply]
+delay = { min = "0ms", max = "500ms" }
+)";
+  };
+  constexpr int draws = 8;
+  running_server same_a(seeded(42)), same_b(seeded(42)), other(seeded(7));
+  std::array<std::array<long, draws>, 3> delays{};
+  std::array<std::string, 3> failures;
+  std::vector<std::thread> clients;
+  std::array<std::uint16_t, 3> ports = {same_a.port(), same_b.port(), other.port()};
+  for (std::size_t k = 0; k < ports.size(); ++k) {
+    // No Catch macros in these threads (Catch is not thread-safe): record, assert after join.
+    clients.emplace_back([&, k] {
+      try {
+        raw_client c(ports[k]);
+        for (int i = 0; i < draws; ++i) {
+          auto start = clock_type::now();
+          c.send(get("/wide"));
+          if (c.read_response().status != 200) throw std::runtime_error("not a 200");
+          delays[k][i] = elapsed_ms(start);
+        }
+      } catch (const std::exception& e) {
+        failures[k] = e.what();
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (const auto& failure : failures) REQUIRE(failure.empty());
+  long widest_gap = 0;
+  for (int i = 0; i < draws; ++i) {
+    INFO("request " << i << ": " << delays[0][i] << ", " << delays[1][i] << " and "
+                    << delays[2][i] << " ms");
+    CHECK(delays[0][i] < 3000);
+    CHECK(std::labs(delays[0][i] - delays[1][i]) < 100);
+    widest_gap = std::max(widest_gap, std::labs(delays[0][i] - delays[2][i]));
+  }
+  CHECK(widest_gap > 150);
 }
 
 TEST_CASE("a scripted 408 closes the connection", "[scripted]") {

@@ -1,9 +1,12 @@
 // The core loop over real sockets: replies as configured, keep-alive, HTTP/1.0, pipelining,
 // concurrency, and a graceful stop.
 
+#include <array>
+#include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "harness.hpp"
@@ -268,6 +271,26 @@ TEST_CASE("a burst of connections is accepted in turns and every one is served",
     ok += r.status == 200 && r.header("X-User") == std::to_string(i);
   }
   CHECK(ok == 300);
+
+  // The connections were dealt to the two workers in turn, whichever worker accepted them: the
+  // journal's ids carry the serving thread's index in their low 8 bits, and each worker served
+  // exactly half of the burst (left to the kernel, the worker that has just accepted tends to
+  // win the next accept too, and the split is uneven).
+  auto journal = exchange(s.port(), get("/__admin/requests"));
+  REQUIRE(journal.status == 200);
+  const auto requests = boost::json::parse(journal.body).at("requests").as_array();
+  REQUIRE(requests.size() == 300);
+  std::array<int, 2> served_by{};
+  std::set<std::string> paths;
+  for (const auto& entry : requests) {
+    const auto thread = entry.at("id").to_number<std::uint64_t>() & 0xff;
+    REQUIRE(thread < served_by.size());
+    ++served_by[thread];
+    paths.insert(std::string(entry.at("path").as_string()));
+  }
+  CHECK(paths.size() == 300);
+  CHECK(served_by[0] == 150);
+  CHECK(served_by[1] == 150);
 }
 
 TEST_CASE("stop lets a request in progress finish and closes idle connections", "[server][drain]") {

@@ -100,3 +100,61 @@ TEST_CASE("the head goes to the parser only when complete (fuzz_fragmentation)",
   CHECK(check_request_head(bare_cr.data(), bare_cr.size(), 8192, skip, scanned) ==
         head_check::bad_request);
 }
+
+TEST_CASE("a chunk line whose quoted string meets CR or LF is malformed (RFC 9112 §7.1.1)",
+          "[parser][chunked]") {
+  // Complete lines with a quoted string that the line's end breaks.
+  for (std::string broken : {"5;a=\"b\r\n", "5;a=\"b\r\nhello\r\n0\r\n\r\n", "\r\n5;a=\"b\r\n",
+                             "5;a=\"b\nhel", "5;a=\"b\\\r\n", "5;a=\"b\\\n", "5;x=y;a=\"\r\n",
+                             "0;a=\"b\r\n\r\n", "5 ; a = \"b\" ; c = \"d\r\n"}) {
+    INFO(Catch::Detail::stringify(broken));
+    CHECK(chunk_line_breaks_quote(broken));
+  }
+  // Well-formed lines, lines not all here yet, and lines whose faults Beast finds itself.
+  for (std::string fine : {"", "5", "5;a=\"b", "5;a=\"b\r", "5\r\nhel\"lo\r\n", "5;a=b\r\n",
+                           "5;a=\"b\"\r\n", "5;a=\"b\\\"c\";d=\"\"\r\n", "0;a=\"b\"\r\nX: \"\r\n",
+                           "\r\n5;a=\"b\\\"\"\r\n\"", "5\r\n"}) {
+    INFO(Catch::Detail::stringify(fine));
+    CHECK_FALSE(chunk_line_breaks_quote(fine));
+  }
+}
+
+TEST_CASE("the parser fails a broken quoted chunk extension at once, however it is fed",
+          "[parser][chunked]") {
+  const std::string head = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string good_body = "5;a=\"b\\\"c\"\r\nhello\r\n3;x=\"\"\r\nabc\r\n0;z=\"q\"\r\n\r\n";
+  const std::string bad_bodies[] = {"5;a=\"b\r\nhello\r\n0\r\n\r\n",
+                                    "5\r\nhello\r\n3;x=\"y\r\nabc\r\n0\r\n\r\n",
+                                    "0;a=\"b\r\n\r\n"};
+  // Fed as a session feeds it: everything received so far, minus what the parser consumed.
+  auto feed = [](const std::string& bytes, std::size_t cut, request_storage& storage) {
+    request_parser parser(storage, 100, 16384);
+    parser.eager(true);
+    boost::beast::error_code ec;
+    std::string pending;
+    for (std::string_view piece : {std::string_view(bytes).substr(0, cut),
+                                   std::string_view(bytes).substr(cut)}) {
+      pending.append(piece);
+      const std::size_t used = parser.put(boost::asio::buffer(pending), ec);
+      pending.erase(0, used);
+      if (ec && ec != boost::beast::http::error::need_more) return ec;
+      if (parser.is_done()) break;
+    }
+    return ec;
+  };
+  const std::string good = head + good_body;
+  for (std::size_t cut = 0; cut <= good.size(); ++cut) {
+    request_storage storage;
+    INFO("good, cut at " << cut);
+    CHECK_FALSE(feed(good, cut, storage));
+    CHECK(storage.body_ == "helloabc");
+  }
+  for (const std::string& bad_body : bad_bodies) {
+    const std::string bad = head + bad_body;
+    for (std::size_t cut = 0; cut <= bad.size(); ++cut) {
+      request_storage storage;
+      INFO(Catch::Detail::stringify(bad_body) << ", cut at " << cut);
+      CHECK(feed(bad, cut, storage) == boost::beast::http::error::bad_chunk_extension);
+    }
+  }
+}

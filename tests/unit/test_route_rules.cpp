@@ -1,4 +1,4 @@
-// The pure parts of derived statuses: base64, constant-time compare, ETags and their lists,
+// The pure parts of derived statuses: constant-time compare, ETags and their lists,
 // HTTP dates, Range parsing, Accept and Content-Type matching, and the config keys' messages.
 
 #include <catch2/catch.hpp>
@@ -51,28 +51,6 @@ request_view with_headers(std::string_view method, std::span<const header_field>
 }
 
 }  // namespace
-
-TEST_CASE("base64 decodes RFC 4648 test vectors and rejects bad input", "[unit][rules]") {
-  std::string out;
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},
-      {"Zg==", "f"},
-      {"Zm8=", "fo"},
-      {"Zm9v", "foo"},
-      {"Zm9vYg==", "foob"},
-      {"Zm9vYmE=", "fooba"},
-      {"Zm9vYmFy", "foobar"},
-      {"QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Aladdin:open sesame"}};
-  for (const auto& [in, expected] : vectors) {
-    INFO(in);
-    CHECK(base64_decode(in, out));
-    CHECK(out == expected);
-  }
-  for (std::string bad : {"Zg=", "Zg=a", "Z===", "Zm9v!A==", "=Zm9", "Zg==Zg=="}) {
-    INFO(bad);
-    CHECK_FALSE(base64_decode(bad, out));
-  }
-}
 
 TEST_CASE("constant-time compare needs equal length and content", "[unit][rules]") {
   CHECK(constant_time_equals("secret", "secret"));

@@ -42,14 +42,18 @@ class toml_reader {
   void add_in(std::size_t file_index, source_position where, std::string message);
   /// The problems found so far.
   std::vector<indexed_problem>& problems() { return problems_; }
-  /// The name of the current file, its index in load order, and its folder.
+  /// The name of the current file (or JSON source).
   const std::string& file() const { return file_; }
+  /// The current file's index in load order.
   std::size_t file_index() const { return file_index_; }
+  /// The folder body_file is resolved in.
   const std::filesystem::path& base_dir() const { return base_dir_; }
 
-  /// Positions in the current file.
+  /// The start of `region` in the current file.
   source_position at(const toml::source_region& region) const;
+  /// Where `node` was written in the current file.
   source_position at(const toml::node& node) const;
+  /// Where `key` was written in the current file.
   source_position at(const toml::key& key) const;
   /// Where a node was written (its JSON place for nodes built from JSON).
   const toml::source_region& region(const toml::node& node) const;
@@ -65,9 +69,11 @@ class toml_reader {
   void unknown_key(const toml::key& key, std::string_view where,
                    std::span<const std::string_view> known);
 
-  /// Typed values; a type error (named by `key`) when the node has another type.
+  /// The string, or a type error naming `key` (and null).
   const std::string* get_string(const toml::node& node, std::string_view key);
+  /// The integer, or a type error naming `key`.
   std::optional<std::int64_t> get_integer(const toml::node& node, std::string_view key);
+  /// The boolean, or a type error naming `key`.
   std::optional<bool> get_bool(const toml::node& node, std::string_view key);
   /// A float, or an integer taken as one (`rate = 1`).
   std::optional<double> get_number(const toml::node& node, std::string_view key);

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <optional>
 
+#include "config/route_json.hpp"
 #include "respond/http_date.hpp"
 #include "routing/path_pattern.hpp"
 #include "routing/request.hpp"
@@ -188,146 +189,6 @@ std::string parse_filter(std::string_view query, journal_filter& f) {
   return {};
 }
 
-
-std::string duration_text(std::chrono::milliseconds d) {
-  const auto ms = d.count();
-  if (ms % 3'600'000 == 0 && ms) return std::to_string(ms / 3'600'000) + "h";
-  if (ms % 60'000 == 0 && ms) return std::to_string(ms / 60'000) + "m";
-  if (ms % 1000 == 0 && ms) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
-json::object pairs_json(const std::vector<name_value>& pairs) {
-  json::object o;
-  for (const auto& p : pairs) o[p.name] = p.value;
-  return o;
-}
-
-json::object reply_json(const reply_spec& r) {
-  json::object o{{"status", r.status}};
-  if (!r.reason.empty()) o["reason"] = r.reason;
-  if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
-  switch (r.source) {
-    case body_source::inline_text: o["body"] = r.body; break;
-    case body_source::file: o["body_file"] = r.body_file; break;
-    case body_source::json: {
-      json::error_code ec;
-      json::value parsed = json::parse(r.body, ec);
-      o["json"] = ec ? json::value(r.body) : parsed;
-      break;
-    }
-    case body_source::none: break;
-  }
-  switch (r.delay.type) {
-    case delay_spec::kind::none: break;
-    case delay_spec::kind::fixed: o["delay"] = duration_text(r.delay.fixed); break;
-    case delay_spec::kind::uniform:
-      o["delay"] = json::object{{"min", duration_text(r.delay.min)}, {"max", duration_text(r.delay.max)}};
-      break;
-    case delay_spec::kind::lognormal:
-      o["delay"] = json::object{{"median", duration_text(r.delay.median)}, {"sigma", r.delay.sigma}};
-      break;
-  }
-  if (r.hang) o["hang"] = true;
-  if (r.fault != fault_kind::none) o["fault"] = fault_name(r.fault);
-  if (r.chunks.count) {
-    o["chunks"] = json::object{{"count", r.chunks.count}, {"over", duration_text(r.chunks.over)}};
-  }
-  if (r.bandwidth) o["bandwidth"] = r.bandwidth;
-  if (r.repeat != 1) o["repeat"] = r.repeat;
-  if (r.processing_every.count()) o["processing_every"] = duration_text(r.processing_every);
-  if (!r.interim.empty()) {
-    json::array interim;
-    for (const auto& i : r.interim) {
-      interim.push_back(json::object{{"status", i.status}, {"headers", pairs_json(i.headers)}});
-    }
-    o["interim"] = std::move(interim);
-  }
-  if (r.redirect) o["redirect"] = json::object{{"to", r.redirect->to}, {"status", r.redirect->status}};
-  return o;
-}
-
-json::object rate_limit_json(const rate_limit_spec& r) {
-  json::object o{{"requests", r.requests}, {"per", duration_text(r.per)}, {"burst", r.bucket_size()}};
-  switch (r.key) {
-    case rate_limit_key::global: o["key"] = "global"; break;
-    case rate_limit_key::ip: o["key"] = "ip"; break;
-    case rate_limit_key::header: o["key"] = "header:" + r.key_name; break;
-    case rate_limit_key::query: o["key"] = "query:" + r.key_name; break;
-  }
-  o["algorithm"] = r.algorithm == rate_limit_algorithm::token_bucket ? "token-bucket" : "fixed-window";
-  o["headers"] = r.headers == rate_limit_headers::ietf          ? "ietf"
-                 : r.headers == rate_limit_headers::x_ratelimit ? "x-ratelimit"
-                                                                 : "none";
-  o["max_keys"] = r.max_keys;
-  if (r.reply) o["reply"] = reply_json(*r.reply);
-  return o;
-}
-
-// A route as JSON, with the keys of the TOML file (so it can be edited and posted back).
-json::object route_json(const route_spec& r) {
-  json::object o{{"name", r.name}};
-  if (!r.methods.empty()) {
-    json::array methods;
-    for (const auto& m : r.methods) methods.emplace_back(m);
-    o["method"] = std::move(methods);
-  }
-  if (!r.path_regex.empty()) o["path_regex"] = r.path_regex;
-  else o["path"] = r.path;
-  if (!r.query.empty()) o["query"] = pairs_json(r.query);
-  if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
-  if (r.body) {
-    static constexpr const char* kinds[] = {"contains", "equals", "regex", "json"};
-    json::object body;
-    if (r.body->kind == body_match_kind::json) {
-      json::error_code ec;
-      body["json"] = json::parse(r.body->text, ec);
-    } else {
-      body[kinds[static_cast<int>(r.body->kind)]] = r.body->text;
-    }
-    o["body"] = std::move(body);
-  }
-  if (r.priority) o["priority"] = r.priority;
-  if (r.replies.empty()) {
-    o["reply"] = reply_json(r.reply);
-  } else {
-    json::array replies;
-    for (const auto& reply : r.replies) replies.push_back(reply_json(reply));
-    o["replies"] = std::move(replies);
-    o["then"] = r.then == sequence_end::cycle ? "cycle" : "repeat-last";
-  }
-  if (r.expect == expect_mode::reject) o["expect"] = "reject";
-  if (r.continue_delay.count()) o["continue_delay"] = duration_text(r.continue_delay);
-  if (r.outage) {
-    json::object outage{{"status", r.outage->status}};
-    if (r.outage->rate > 0) outage["rate"] = r.outage->rate;
-    if (r.outage->every.count()) {
-      outage["every"] = duration_text(r.outage->every);
-      outage["duration"] = duration_text(r.outage->duration);
-    }
-    if (r.outage->fault != fault_kind::none) outage["fault"] = fault_name(r.outage->fault);
-    o["outage"] = std::move(outage);
-  }
-  if (r.auth) {
-    // Secrets are not echoed: only which kind of credentials the route wants.
-    o["auth"] = r.auth->kind == auth_kind::bearer  ? "bearer"
-                : r.auth->kind == auth_kind::basic ? "basic"
-                                                   : "header:" + r.auth->header_name;
-  }
-  if (r.require_length) o["require_length"] = true;
-  auto list = [](const std::vector<std::string>& v) {
-    json::array a;
-    for (const auto& s : v) a.emplace_back(s);
-    return a;
-  };
-  if (!r.consumes.empty()) o["consumes"] = list(r.consumes);
-  if (!r.produces.empty()) o["produces"] = list(r.produces);
-  if (r.etag) o["etag"] = true;
-  if (!r.last_modified.empty()) o["last_modified"] = r.last_modified;
-  if (r.ranges) o["ranges"] = true;
-  if (r.rate_limit) o["rate_limit"] = rate_limit_json(*r.rate_limit);
-  return o;
-}
 
 // Prometheus label values: backslash, double quote and newline escaped.
 std::string label(std::string_view value) {
@@ -523,7 +384,7 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request, s
     return std::any_of(runtime.begin(), runtime.end(), [&](const route_spec& r) { return r.name == n; });
   };
   auto listed = [&](const compiled_route& route) {
-    json::object o = route_json(route.spec);
+    json::object o = route_to_json(route.spec);
     const bool from_runtime = is_runtime(route.spec.name);
     o["source"] = from_runtime ? "runtime" : "file";
     if (!from_runtime && !route.spec.position.file.empty()) {

@@ -1,0 +1,56 @@
+#pragma once
+// A [[route]] table's keys come from several sections (matching, reply and timing, outage,
+// derived statuses, rate limit); each section lists its rows, and the route reader joins them.
+
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/key_table.hpp"
+#include "config/toml_reader.hpp"
+#include "stubborn/config.hpp"
+
+namespace stubborn {
+
+/// A route being read, with what matters only while loading.
+struct route_reading {
+  route_spec route;
+  bool explicit_name = false;     ///< 'name' was written (else it is made from method and path)
+  source_position name_position;  ///< where it was written
+};
+
+/// One key of [[route]].
+using route_row = key_row<route_reading, route_spec>;
+
+/// The matching keys: name, method, path, path_regex, query, headers, body, priority.
+std::span<const route_row> match_keys();
+/// The reply and timing keys: reply, replies, then, continue_delay, expect.
+std::span<const route_row> reply_route_keys();
+/// The route's outage key.
+std::span<const route_row> outage_route_keys();
+/// The derived-status keys: auth, etag, last_modified, ranges, produces, consumes, require_length.
+std::span<const route_row> derived_keys();
+/// The route's rate_limit key.
+std::span<const route_row> rate_limit_route_keys();
+
+/// Every key of [[route]], the sections above in that order (the order "did you mean" tries).
+std::span<const route_row> route_keys();
+
+/// Path parameters of the route's path or path_regex, for checking templates; nullopt when the
+/// path itself is bad. Reports a route without either, or with both.
+std::optional<std::vector<std::string>> read_route_path(toml_reader& reader, const key_hits& hits,
+                                                        route_reading& reading);
+
+/// Reads [route.reply] / [[route.replies]] and checks 'then' and 'continue_delay' against them.
+void read_route_replies(toml_reader& reader, const key_hits& hits,
+                        const std::optional<std::vector<std::string>>& params,
+                        route_reading& reading);
+
+/// Reads a [[route]] table.
+route_reading read_route(toml_reader& reader, const toml::table& table);
+
+}  // namespace stubborn

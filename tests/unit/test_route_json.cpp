@@ -1,0 +1,175 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include <boost/json.hpp>
+
+#include "config/admin_section.hpp"
+#include "config/outage_section.hpp"
+#include "config/rate_limit_section.hpp"
+#include "config/reply_section.hpp"
+#include "config/route_json.hpp"
+#include "config/route_reading.hpp"
+#include "config/server_section.hpp"
+#include "stubborn/load_config.hpp"
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using stubborn::json_writing;
+using stubborn::route_spec;
+
+namespace {
+
+// A route written as JSON (with its secrets) and read back.
+route_spec round_trip(const route_spec& route, const std::string& base_dir) {
+  const std::string text = json::serialize(stubborn::route_to_json(route, json_writing{true}));
+  INFO(text);
+  return stubborn::load_route_json(text, "round trip", base_dir);
+}
+
+template <typename Rows>
+std::set<std::string> names_of(const Rows& rows) {
+  std::set<std::string> names;
+  for (const auto& row : rows) names.emplace(row.name);
+  return names;
+}
+
+void add_keys(const json::object& o, std::set<std::string>& out) {
+  for (const auto& member : o) out.emplace(member.key());
+}
+
+// Every key of every table set at least once, across two routes (some keys exclude others).
+constexpr const char* every_key = R"(
+[[route]]
+name = "all-a"
+method = ["GET", "POST"]
+path = "/a/{id}"
+query = { page = "2" }
+headers = { "X-Key" = "k" }
+body = { contains = "x" }
+priority = 3
+then = "cycle"
+continue_delay = "1s"
+outage = { rate = 0.5, every = "10s", duration = "1s", status = 500, fault = "reset" }
+auth = { header = { name = "X-Token", value = "t-1" } }
+etag = true
+last_modified = "Sun, 06 Nov 1994 08:49:37 GMT"
+ranges = true
+produces = "application/json"
+consumes = ["application/json", "text/plain"]
+require_length = true
+rate_limit = { requests = 5, per = "2s", burst = 7, key = "header:X-Key", algorithm = "token-bucket", headers = "x-ratelimit", max_keys = 50, reply = { status = 503, body = "slow" } }
+
+[[route.replies]]
+status = 201
+reason = "Made"
+headers = { "X-A" = "{{path.id}}" }
+body = "hi {{path.id}}"
+delay = "10ms"
+interim = [ { status = 103, headers = { Link = "</a>" } } ]
+processing_every = "5ms"
+chunks = { count = 2, over = "10ms" }
+repeat = 2
+
+[[route.replies]]
+body_file = "bodies/index.html"
+delay = { min = "1ms", max = "2ms" }
+bandwidth = "1KiB/s"
+hang = true
+
+[[route.replies]]
+json = { a = 1, b = [1.5, "x"] }
+delay = { median = "5ms", sigma = 0.5 }
+fault = "truncate"
+
+[[route.replies]]
+redirect = { to = "/b/{{path.id}}", status = 308 }
+
+[[route]]
+name = "all-b"
+path_regex = "^/b/(?P<id>[0-9]+)$"
+expect = "reject"
+body = { json = { k = "v" } }
+auth = { bearer = "s3cret" }
+rate_limit = { requests = 1, algorithm = "fixed-window" }
+[route.reply]
+status = 404
+)";
+
+}  // namespace
+
+TEST_CASE("every example config's routes read back the same from their JSON", "[config][json]") {
+  const fs::path configs = fs::path(STUBBORN_SOURCE_DIR) / "configs";
+  std::size_t routes = 0;
+  for (const auto& entry : fs::directory_iterator(configs)) {
+    if (entry.path().extension() != ".toml") continue;
+    INFO(entry.path().filename().string());
+    const stubborn::config cfg = stubborn::load_config({entry.path().string()});
+    for (const route_spec& route : cfg.routes) {
+      INFO(route.name);
+      CHECK(round_trip(route, configs.string()) == route);
+      ++routes;
+    }
+  }
+  CHECK(routes > 40);
+}
+
+TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
+  const std::string base = (fs::path(STUBBORN_SOURCE_DIR) / "configs").string();
+  const stubborn::config cfg = stubborn::load_config_text(every_key, "every.toml", base);
+  REQUIRE(cfg.routes.size() == 2);
+  std::set<std::string> route_keys;
+  std::set<std::string> reply_keys;
+  for (const route_spec& route : cfg.routes) {
+    CHECK(round_trip(route, base) == route);
+    const json::object o = stubborn::route_to_json(route, json_writing{true});
+    add_keys(o, route_keys);
+    if (const json::value* replies = o.if_contains("replies")) {
+      for (const json::value& reply : replies->as_array()) add_keys(reply.as_object(), reply_keys);
+    } else {
+      add_keys(o.at("reply").as_object(), reply_keys);
+    }
+  }
+  CHECK(route_keys == names_of(stubborn::route_keys()));
+  CHECK(reply_keys == names_of(stubborn::reply_keys()));
+
+  const json::object first = stubborn::route_to_json(cfg.routes[0], json_writing{true});
+  std::set<std::string> limit_keys;
+  add_keys(first.at("rate_limit").as_object(), limit_keys);
+  CHECK(limit_keys == names_of(stubborn::rate_limit_keys()));
+  std::set<std::string> outage_keys;
+  add_keys(first.at("outage").as_object(), outage_keys);
+  outage_keys.emplace("path");  // only server-wide [[outage]] tables have one
+  CHECK(outage_keys == names_of(stubborn::outage_keys()));
+}
+
+TEST_CASE("a route's JSON names its credentials but keeps them secret", "[config][json]") {
+  const stubborn::config cfg = stubborn::load_config_text(
+      every_key, "every.toml", (fs::path(STUBBORN_SOURCE_DIR) / "configs").string());
+  CHECK(stubborn::route_to_json(cfg.routes[0]).at("auth") == "header:X-Token");
+  CHECK(stubborn::route_to_json(cfg.routes[1]).at("auth") == "bearer");
+  CHECK(stubborn::route_to_json(cfg.routes[1], json_writing{true}).at("auth") ==
+        json::object{{"bearer", "s3cret"}});
+}
+
+TEST_CASE("key tables describe every key", "[config]") {
+  const auto check = [](const auto& rows) {
+    std::set<std::string> names;
+    for (const auto& row : rows) {
+      INFO(row.name);
+      CHECK(!row.name.empty());
+      CHECK(!row.type.empty());
+      CHECK(!row.doc.empty());
+      CHECK(row.accepts != 0);
+      CHECK(names.emplace(row.name).second);
+    }
+  };
+  check(stubborn::route_keys());
+  check(stubborn::reply_keys());
+  check(stubborn::rate_limit_keys());
+  check(stubborn::outage_keys());
+  check(stubborn::server_keys());
+  check(stubborn::admin_keys());
+}

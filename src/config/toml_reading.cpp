@@ -10,6 +10,8 @@
 #include <sstream>
 #include <vector>
 
+#include "text/edit_distance.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -62,32 +64,14 @@ bool is_ascii(std::string_view s) {
                      [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
-// Levenshtein plus adjacent transpositions, so "stauts" is one edit from "status".
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  const std::size_t n = a.size();
-  const std::size_t m = b.size();
-  std::vector<std::vector<std::size_t>> d(n + 1, std::vector<std::size_t>(m + 1));
-  for (std::size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= m; ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= n; ++i) {
-    for (std::size_t j = 1; j <= m; ++j) {
-      const std::size_t cost = ascii_lower(a[i - 1]) == ascii_lower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && ascii_lower(a[i - 1]) == ascii_lower(b[j - 2]) &&
-          ascii_lower(a[i - 2]) == ascii_lower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
-  }
-  return d[n][m];
-}
-
 std::string suggestion(std::string_view unknown, std::span<const std::string_view> known) {
   std::string_view best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
   // The first of equally close candidates wins: tables list their keys in a fixed order.
   for (std::string_view candidate : known) {
-    const std::size_t distance = edit_distance(unknown, candidate);
+    // Typos: case does not count, and swapping two letters ("stauts") is one edit.
+    const std::size_t distance =
+        edit_distance(unknown, candidate, {.ignore_ascii_case = true, .transpositions = true});
     if (distance < best_distance) {
       best = candidate;
       best_distance = distance;

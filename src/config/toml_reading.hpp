@@ -45,9 +45,6 @@ bool has_control(std::string_view s);
 /// True when every byte of `s` is ASCII.
 bool is_ascii(std::string_view s);
 
-/// Optimal string alignment distance, ASCII case-insensitive.
-std::size_t edit_distance(std::string_view a, std::string_view b);
-
 /// " (did you mean 'status'?)" when one of `known` is close to `unknown`, else "".
 std::string suggestion(std::string_view unknown, std::span<const std::string_view> known);
 

@@ -1,19 +1,16 @@
 #include "wire/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <tuple>
 
 #include "control/access_log.hpp"
@@ -23,6 +20,9 @@
 #include "control/observer.hpp"
 #include "respond/reply_plan.hpp"
 #include "routing/templates.hpp"
+#include "wire/plain_transport.hpp"
+#include "wire/request_parser.hpp"
+#include "wire/stream_transport.hpp"
 
 namespace stubborn {
 
@@ -35,26 +35,6 @@ constexpr token use_tuple{};
 namespace {
 
 enum class phase { idle, head, body, handling, writing, waiting, lingering };
-
-// The peer's IP address as text and its port ("" and 0 for a UNIX socket).
-std::pair<std::string, unsigned> peer_address(const connection_socket& socket) {
-  beast::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return {};
-  char text[INET6_ADDRSTRLEN] = {};
-  const sockaddr* address = endpoint.data();
-  unsigned port = 0;
-  if (address->sa_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
-    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    port = ntohs(v4->sin_port);
-  } else if (address->sa_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    port = ntohs(v6->sin6_port);
-  }
-  return {text, port};
-}
 
 // Bodies at least this large are sent from the table's memory instead of being copied.
 constexpr std::size_t external_body_threshold = 2048;
@@ -88,41 +68,41 @@ bool bare_lf_before_crlf(const beast::flat_buffer& buffer, std::size_t from) {
 
 }  // namespace
 
-class session {
+// One connection over `Transport` (see transport.hpp). The transport's calls are direct calls:
+// the hot path has no virtual call (the registry's calls below come only from its sweep and
+// drain).
+template <class Transport>
+class session final : public registered_connection {
+  static_assert(transport<Transport>);
+
  public:
-  session(connection_socket socket, server_state& state, connection_registry& registry,
+  session(Transport transport, server_state& state, connection_registry& registry,
           listener_role role)
-      : socket_(std::move(socket)), state_(state), registry_(registry), role_(role) {
+      : transport_(std::move(transport)), state_(state), registry_(registry), role_(role) {
     registry_.add(this);
   }
   ~session() { registry_.remove(this); }
-  session(const session&) = delete;
-  session& operator=(const session&) = delete;
 
   net::awaitable<void> run();
 
   // Called by the registry's sweep when the deadline has passed.
-  void expire() {
+  void expire() override {
     timed_out_ = true;
-    beast::error_code ignored;
-    socket_.cancel(ignored);
+    transport_.cancel();
     if (timer_) timer_->cancel();
   }
   // Called when the server starts draining: idle connections go now, busy ones after the reply.
-  void drain() {
+  void drain() override {
     draining_ = true;
     if (phase_ == phase::idle) expire();
   }
-  void force_close() {
+  void force_close() override {
     forced_ = true;
     expire();
   }
 
-  // This session's entry in the registry's deadline array; kept current by the registry.
-  std::size_t registry_slot_ = 0;
-
  private:
-  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot_); }
+  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot()); }
   void set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
     deadline() = registry_.now() + timeout;
@@ -140,7 +120,7 @@ class session {
   // Enters the waiting phase for `duration` with the timer ready; the sweep must not take a
   // long wait for a stalled connection, so the deadline is the wait plus idle_timeout.
   saved_phase begin_wait(std::chrono::milliseconds duration) {
-    if (!timer_) timer_.emplace(socket_.get_executor());
+    if (!timer_) timer_.emplace(transport_.get_executor());
     saved_phase saved = save_phase();
     set_phase(phase::waiting, duration + table_->server().idle_timeout);
     return saved;
@@ -208,9 +188,9 @@ class session {
   net::awaitable<bool> flush();
   // flush() in two halves, so the per-request path can write without a nested coroutine.
   bool begin_write();
-  // Sends what the kernel takes now, as nginx does, so that most replies need no asynchronous
-  // write (no posted completion, no extra trip round the reactor). False on a broken connection;
-  // leaves in buffers_ what is still to send.
+  // Sends what the transport takes now (plain TCP: what the kernel takes, as nginx does), so
+  // that most replies need no asynchronous write (no posted completion, no extra trip round the
+  // reactor). False on a broken connection; leaves in buffers_ what is still to send.
   bool send_now();
   void end_write();
   // A view of buffers_: async_write copies its buffer sequence, and a vector copy would allocate.
@@ -223,7 +203,7 @@ class session {
     std::string_view body;
   };
 
-  connection_socket socket_;
+  Transport transport_;
   server_state& state_;
   connection_registry& registry_;
   std::shared_ptr<const route_table> table_;
@@ -231,16 +211,8 @@ class session {
   listener_role role_;
   // The peer's address, read (getpeername) only when an ip rate limit, the journal or the
   // access log first needs it: a connection that needs none of them pays no system call.
-  const std::string& client_ip() {
-    if (!client_known_) {
-      std::tie(client_ip_, client_port_) = peer_address(socket_);
-      client_known_ = true;
-    }
-    return client_ip_;
-  }
-  std::string client_ip_;
-  unsigned client_port_ = 0;
-  bool client_known_ = false;
+  connection_peer peer_{transport_};
+  const std::string& client_ip() { return peer_.get().ip; }
   std::string client_text_;  // "address:port", made when the journal first needs it
   std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
@@ -276,7 +248,8 @@ class session {
   bool close_after_flush_ = false;
 };
 
-void session::queue_rejection(int status, std::string_view why) {
+template <class Transport>
+void session<Transport>::queue_rejection(int status, std::string_view why) {
   if (registry_.observer) {
     // No request was read: counted under no route, with no latency to speak of.
     registry_.observer->metrics_for({}).count(status, std::chrono::microseconds(0));
@@ -288,7 +261,8 @@ void session::queue_rejection(int status, std::string_view why) {
   close_after_flush_ = true;
 }
 
-connection_header session::decide_connection(const request_view& request) {
+template <class Transport>
+connection_header session<Transport>::decide_connection(const request_view& request) {
   // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
   bool keep_alive = request.version >= 11 ? !storage_.connection_close_
                                            : storage_.connection_keep_alive_ &&
@@ -300,7 +274,8 @@ connection_header session::decide_connection(const request_view& request) {
                                 : connection_header::none;
 }
 
-session::handled session::handle_request(const request_view& request) {
+template <class Transport>
+auto session<Transport>::handle_request(const request_view& request) -> handled {
   scratch_.reset();
   const server_config& server = table_->server();
   bool head_only = request.method == "HEAD";
@@ -402,8 +377,11 @@ session::handled session::handle_request(const request_view& request) {
   return handled::done;
 }
 
-bool session::within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
-                                connection_header connection, bool head_only, handled& result) {
+template <class Transport>
+bool session<Transport>::within_rate_limit(const compiled_rate_limit& limit,
+                                           const request_view& request,
+                                           connection_header connection, bool head_only,
+                                           handled& result) {
   rate_limiter& limiter = *limit.limiter;
   rate_decision decision = limiter.admit(limiter.key_of(request, client_ip()));
   limiter.append_headers(decision, rate_headers_);
@@ -429,8 +407,10 @@ bool session::within_rate_limit(const compiled_rate_limit& limit, const request_
 
 // The order is documented in docs/config.md: auth (401/403), require_length (411), consumes
 // (415), produces (406), the reply, validators (304/412), ranges (206/416).
-session::handled session::handle_with_rules(const request_view& request, const route_match& match,
-                                            connection_header connection, bool head_only) {
+template <class Transport>
+auto session<Transport>::handle_with_rules(const request_view& request, const route_match& match,
+                                          connection_header connection, bool head_only)
+    -> handled {
   const compiled_route& route = *match.route;
   const compiled_rules& rules = route.rules;
   const server_config& server = table_->server();
@@ -499,9 +479,11 @@ session::handled session::handle_with_rules(const request_view& request, const r
   return handled::done;
 }
 
-void session::send_with_validators(const request_view& request, const route_match& match,
-                                   const compiled_reply& reply, connection_header connection,
-                                   bool head_only) {
+template <class Transport>
+void session<Transport>::send_with_validators(const request_view& request,
+                                              const route_match& match,
+                                              const compiled_reply& reply,
+                                              connection_header connection, bool head_only) {
   const compiled_route& route = *match.route;
   const compiled_rules& rules = route.rules;
   const auto params = std::span(match.params.data(), match.param_count);
@@ -596,19 +578,14 @@ void session::send_with_validators(const request_view& request, const route_matc
   if (!head_only) queue_body(body, reply.is_static());
 }
 
-void session::abort_connection(bool reset) {
-  beast::error_code ignored;
-  if (reset) {
-    // SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-    socket_.set_option(net::socket_base::linger(true, 0), ignored);
-  } else {
-    socket_.shutdown(connection_socket::shutdown_both, ignored);
-  }
-  socket_.close(ignored);
+template <class Transport>
+void session<Transport>::abort_connection(bool reset) {
+  transport_.abort(reset);
 }
 
-net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
-                                       std::chrono::milliseconds processing_every) {
+template <class Transport>
+net::awaitable<bool> session<Transport>::wait_for(std::chrono::milliseconds duration,
+                                                  std::chrono::milliseconds processing_every) {
   const saved_phase before = begin_wait(duration);
   auto end = std::chrono::steady_clock::now() + duration;
   bool ok = true;
@@ -637,18 +614,21 @@ net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
   co_return ok;
 }
 
-net::awaitable<void> session::hang(std::chrono::milliseconds limit) {
+template <class Transport>
+net::awaitable<void> session<Transport>::hang(std::chrono::milliseconds limit) {
   // Accept the request and never answer: read (and drop) until the client gives up or the limit.
   set_phase(phase::waiting, limit);
   for (;;) {
     in_.consume(in_.size());
-    auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(4096), use_tuple);
+    auto [ec, n] = co_await transport_.async_read_some(in_.prepare(4096), use_tuple);
     if (ec) co_return;
     in_.commit(n);
   }
 }
 
-net::awaitable<bool> session::send_paced_body(std::string_view body, const reply_spec& script) {
+template <class Transport>
+net::awaitable<bool> session<Transport>::send_paced_body(std::string_view body,
+                                                         const reply_spec& script) {
   if (!co_await flush()) co_return false;
   if (script.chunks.count > 0) {
     std::size_t count = script.chunks.count;
@@ -678,7 +658,8 @@ net::awaitable<bool> session::send_paced_body(std::string_view body, const reply
   co_return true;
 }
 
-bool session::is_delay_only() const {
+template <class Transport>
+bool session<Transport>::is_delay_only() const {
   const reply_plan& plan = scripted_.plan;
   if (plan.fault != fault_kind::none || plan.reply == nullptr) return false;
   const reply_spec& script = plan.reply->script();
@@ -686,7 +667,9 @@ bool session::is_delay_only() const {
          script.bandwidth == 0;
 }
 
-std::string_view session::render_scripted(const request_view& request, body_framing framing) {
+template <class Transport>
+std::string_view session<Transport>::render_scripted(const request_view& request,
+                                                     body_framing framing) {
   const reply_plan& plan = scripted_.plan;
   const route_match& match = scripted_.match;
   const compiled_reply& reply = *plan.reply;
@@ -703,7 +686,8 @@ std::string_view session::render_scripted(const request_view& request, body_fram
                       framing);
 }
 
-net::awaitable<bool> session::execute_scripted() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::execute_scripted() {
   const reply_plan& plan = scripted_.plan;
   request_view request = storage_.view();
   served_fault_ = plan.fault;
@@ -773,7 +757,8 @@ net::awaitable<bool> session::execute_scripted() {
   co_return true;
 }
 
-net::awaitable<bool> session::answer_expectation() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::answer_expectation() {
   // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
   request_view head = storage_.view();
   route_match pre = table_->match(head, scratch_, true);
@@ -798,7 +783,8 @@ net::awaitable<bool> session::answer_expectation() {
   co_return co_await flush();
 }
 
-void session::begin_observing() {
+template <class Transport>
+void session<Transport>::begin_observing() {
   request_start_ = std::chrono::steady_clock::now();
   served_route_ = nullptr;
   served_status_ = 0;
@@ -807,7 +793,8 @@ void session::begin_observing() {
   miss_.clear();
 }
 
-void session::observe(const request_view& request, bool admin) {
+template <class Transport>
+void session<Transport>::observe(const request_view& request, bool admin) {
   const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - request_start_);
   if (registry_.access_log) log_access(request, latency, admin);
@@ -826,8 +813,9 @@ void session::observe(const request_view& request, bool admin) {
   journal_entry& e = observer->next_slot();
   e.time = std::chrono::system_clock::now() - latency;
   if (client_text_.empty() && !client_ip().empty()) {
-    const bool v6 = client_ip_.find(':') != std::string::npos;
-    client_text_ = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
+    const peer_address& peer = peer_.get();
+    const bool v6 = peer.ip.find(':') != std::string::npos;
+    client_text_ = (v6 ? "[" + peer.ip + "]" : peer.ip) + ":" + std::to_string(peer.port);
   }
   e.client.assign(client_text_);
   e.method.assign(request.method);
@@ -847,8 +835,9 @@ void session::observe(const request_view& request, bool admin) {
   e.miss.assign(miss_);
 }
 
-void session::log_access(const request_view& request, std::chrono::microseconds latency,
-                         bool admin) {
+template <class Transport>
+void session<Transport>::log_access(const request_view& request,
+                                    std::chrono::microseconds latency, bool admin) {
   std::string& line = registry_.access_log->buffer(registry_.thread_index);
   line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
   line.append("\",\"client\":\"");
@@ -874,7 +863,8 @@ void session::log_access(const request_view& request, std::chrono::microseconds 
   line.append("}\n");
 }
 
-net::awaitable<void> session::handle_admin(const request_view& request) {
+template <class Transport>
+net::awaitable<void> session<Transport>::handle_admin(const request_view& request) {
   connection_header connection = decide_connection(request);
   admin_reply reply;
   if (!role_.admin->owns(request.path)) {
@@ -890,7 +880,8 @@ net::awaitable<void> session::handle_admin(const request_view& request) {
                       request.method == "HEAD", connection, out_, reply.content_type);
 }
 
-bool session::begin_write() {
+template <class Transport>
+bool session<Transport>::begin_write() {
   if (out_.empty() && external_.empty()) return false;
   buffers_.clear();
   std::size_t pos = 0;
@@ -905,7 +896,8 @@ bool session::begin_write() {
   return true;
 }
 
-void session::end_write() {
+template <class Transport>
+void session<Transport>::end_write() {
   restore_phase(before_write_);
   out_.clear();
   external_.clear();
@@ -913,39 +905,12 @@ void session::end_write() {
   if (out_.capacity() > kept_capacity) out_ = std::string();
 }
 
-bool session::send_now() {
-  // Asio sends at most 64 buffers per call too; more are rare (many pipelined file bodies).
-  constexpr std::size_t max_vectors = 64;
-  iovec vectors[max_vectors];
-  const std::size_t count = std::min(buffers_.size(), max_vectors);
-  for (std::size_t i = 0; i < count; ++i) {
-    vectors[i].iov_base = const_cast<void*>(buffers_[i].data());
-    vectors[i].iov_len = buffers_[i].size();
-  }
-  msghdr message{};
-  message.msg_iov = vectors;
-  message.msg_iovlen = count;
-  // A small batch goes out from the staging buffer: the kernel then reads a page it has read
-  // before, not this connection's fresh one (see staging_buffer()).
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < count; ++i) total += vectors[i].iov_len;
-  iovec staged;
-  if (total <= staging_bytes) {
-    char* at = staging_buffer();
-    for (std::size_t i = 0; i < count; ++i) {
-      std::memcpy(at, vectors[i].iov_base, vectors[i].iov_len);
-      at += vectors[i].iov_len;
-    }
-    staged = {staging_buffer(), total};
-    message.msg_iov = &staged;
-    message.msg_iovlen = 1;
-  }
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-  auto done = static_cast<std::size_t>(sent);
+template <class Transport>
+bool session<Transport>::send_now() {
+  beast::error_code ec;
+  std::size_t done = transport_.try_send(write_buffers(), ec);
+  if (ec) return false;
+  if (done == 0) return true;
   std::size_t whole = 0;
   while (whole < buffers_.size() && buffers_[whole].size() <= done) {
     done -= buffers_[whole].size();
@@ -956,11 +921,12 @@ bool session::send_now() {
   return true;
 }
 
-net::awaitable<bool> session::flush() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::flush() {
   if (!begin_write()) co_return true;
   bool ok = send_now();
   if (ok && !buffers_.empty()) {
-    auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+    auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
     (void)written;
     ok = !ec;
   }
@@ -968,23 +934,25 @@ net::awaitable<bool> session::flush() {
   co_return ok;
 }
 
-net::awaitable<void> session::linger_close() {
+template <class Transport>
+net::awaitable<void> session<Transport>::linger_close() {
   // RFC 9112 §9.6: close in stages so unread request bytes do not turn our last reply into a
   // reset: stop sending, then read and discard for a short while.
   beast::error_code ec;
-  socket_.shutdown(connection_socket::shutdown_send, ec);
+  transport_.shutdown_send(ec);
   if (ec || forced_) co_return;
   set_phase(phase::lingering, std::chrono::milliseconds(2000));
   std::size_t discarded = 0;
   while (discarded < 1024 * 1024) {
     in_.clear();
-    auto [read_ec, n] = co_await socket_.async_read_drained(in_.prepare(16 * 1024), use_tuple);
+    auto [read_ec, n] = co_await transport_.async_read_some(in_.prepare(16 * 1024), use_tuple);
     if (read_ec) break;
     discarded += n;
   }
 }
 
-net::awaitable<void> session::run() {
+template <class Transport>
+net::awaitable<void> session<Transport>::run() {
   refresh_table();
   const server_config* server = &table_->server();
   // The request line has its own budget (max_uri_bytes) on top of the header block's.
@@ -1110,7 +1078,7 @@ net::awaitable<void> session::run() {
         queue_rejection(431, "Request Header Fields Too Large");
         continue;
       }
-      auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(room), use_tuple);
+      auto [ec, n] = co_await transport_.async_read_some(in_.prepare(room), use_tuple);
       if (ec) {
         if (timed_out_ && !forced_ && (phase_ == phase::head || phase_ == phase::body)) {
           // RFC 9110 §15.5.9: part of a request arrived, then nothing: 408, then close.
@@ -1179,7 +1147,7 @@ net::awaitable<void> session::run() {
         begin_write()) {
       bool ok = send_now();
       if (ok && !buffers_.empty()) {
-        auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+        auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
         (void)written;
         ok = !ec;
       }
@@ -1195,51 +1163,39 @@ net::awaitable<void> session::run() {
     clean_close = co_await flush();
   }
   if (clean_close && !forced_) co_await linger_close();
-  beast::error_code ignored;
-  socket_.close(ignored);
+  transport_.close();
 }
 
-void connection_registry::add(session* s) {
-  s->registry_slot_ = entries_.size();
-  entries_.push_back({clock::time_point::max(), s});
-}
+// The same TCP socket through Asio's own reads and writes: the transport a TLS stream will use.
+using generic_transport = stream_transport<net::generic::stream_protocol::socket>;
 
-void connection_registry::remove(session* s) {
-  // The last entry fills the gap, and its session learns its new slot.
-  const std::size_t slot = s->registry_slot_;
-  entries_[slot] = entries_.back();
-  entries_[slot].owner->registry_slot_ = slot;
-  entries_.pop_back();
-}
+template class session<plain_transport>;
+template class session<generic_transport>;
 
-void connection_registry::sweep() {
-  now_ = clock::now();
-  // Backwards, so that a session removed during the walk (none is today: expire() only cancels)
-  // could only pull in an entry already checked.
-  for (std::size_t i = entries_.size(); i-- > 0;) {
-    if (entries_[i].deadline <= now_) entries_[i].owner->expire();
-  }
-}
+namespace {
 
-void connection_registry::begin_drain() {
-  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->drain();
-}
-
-void connection_registry::close_all() {
-  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->force_close();
-}
-
-net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
-                                      connection_registry* registry, listener_role role) {
+template <class Transport>
+net::awaitable<void> serve(Transport transport, server_state* state,
+                           connection_registry* registry, listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
-    session s(std::move(socket), *state, *registry, role);
+    session<Transport> s(std::move(transport), *state, *registry, role);
     co_await s.run();
   } catch (const std::exception& e) {
     // Unexpected: this connection ends; it is logged once, the server goes on.
     log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
   }
   state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
+                                      connection_registry* registry, listener_role role) {
+  if (role.transport == transport_kind::generic) {
+    return serve(generic_transport(std::move(socket)), state, registry, role);
+  }
+  return serve(plain_transport(std::move(socket)), state, registry, role);
 }
 
 }  // namespace stubborn

@@ -13,11 +13,11 @@
 #include <optional>
 #include <tuple>
 
-#include "control/access_log.hpp"
 #include "control/admin.hpp"
 #include "respond/http_date.hpp"
 #include "log.hpp"
 #include "control/observer.hpp"
+#include "control/request_observation.hpp"
 #include "respond/reply_plan.hpp"
 #include "routing/templates.hpp"
 #include "wire/plain_transport.hpp"
@@ -130,8 +130,7 @@ class session final : public registered_connection {
     if (generation != table_generation_) {
       table_ = state_.table();
       table_generation_ = generation;
-      metrics_route_ = nullptr;
-      metrics_ = nullptr;
+      observation_.table_changed();
     }
   }
   void queue_body(std::string_view body, bool from_table) {
@@ -157,13 +156,9 @@ class session final : public registered_connection {
   void server_reply(int status, std::string_view body, std::string_view extra_headers,
                     std::string_view server_header, bool head_only, connection_header connection,
                     std::string& out) {
-    served_status_ = status;
+    served_.status = status;
     render_server_reply(status, body, extra_headers, server_header, head_only, connection, out);
   }
-  bool observing() const { return registry_.observer || registry_.access_log; }
-  void begin_observing();
-  void observe(const request_view& request, bool admin);
-  void log_access(const request_view& request, std::chrono::microseconds latency, bool admin);
   connection_header decide_connection(const request_view& request);
   net::awaitable<void> handle_admin(const request_view& request);
   handled handle_request(const request_view& request);
@@ -213,19 +208,12 @@ class session final : public registered_connection {
   // access log first needs it: a connection that needs none of them pays no system call.
   connection_peer peer_{transport_};
   const std::string& client_ip() { return peer_.get().ip; }
-  std::string client_text_;  // "address:port", made when the journal first needs it
   std::string rate_headers_;  // this request's RateLimit fields (or Retry-After), for its reply
 
   // What was served, for metrics, the journal and the access log.
-  std::chrono::steady_clock::time_point request_start_;
-  const compiled_route* served_route_ = nullptr;
-  int served_status_ = 0;
-  fault_kind served_fault_ = fault_kind::none;
-  bool rate_limited_ = false;
-  std::string miss_;  // a 404/405's explanation, kept when the journal is on
-  // The metrics of the last route served, cached while the table stays the same.
-  const compiled_route* metrics_route_ = nullptr;
-  route_metrics* metrics_ = nullptr;
+  request_outcome served_;
+  request_observation observation_{registry_.observer, registry_.access_log,
+                                   registry_.thread_index};
 
   beast::flat_buffer in_;
   request_storage storage_;
@@ -250,10 +238,7 @@ class session final : public registered_connection {
 
 template <class Transport>
 void session<Transport>::queue_rejection(int status, std::string_view why) {
-  if (registry_.observer) {
-    // No request was read: counted under no route, with no latency to speak of.
-    registry_.observer->metrics_for({}).count(status, std::chrono::microseconds(0));
-  }
+  observation_.count_rejection(status);
   std::string body(why);
   body.push_back('\n');
   server_reply(status, body, {}, table_->server().server_header, false,
@@ -334,7 +319,7 @@ auto session<Transport>::handle_request(const request_view& request) -> handled 
   }
 
   route_match match = table_->match(request, scratch_);
-  served_route_ = match.route;
+  served_.route = match.route;
   if (match.route) {
     if (match.route->rate_limit) {
       // The route's own limit speaks for this reply rather than the server's.
@@ -353,7 +338,7 @@ auto session<Transport>::handle_request(const request_view& request) -> handled 
       close_after_flush_ = true;
     }
     if (plan.is_plain()) {
-      served_status_ = plan.reply->status();
+      served_.status = plan.reply->status();
       std::string_view body =
           plan.reply->render(request, std::span(match.params.data(), match.param_count),
                              head_only, connection, out_, rendered_body_, rate_headers_);
@@ -364,7 +349,7 @@ auto session<Transport>::handle_request(const request_view& request) -> handled 
     return handled::scripted;
   }
   match_miss miss = table_->explain_miss(request, scratch_);
-  if (registry_.observer && registry_.observer->journal_on()) miss_ = miss.explanation;
+  if (registry_.observer && registry_.observer->journal_on()) served_.miss = miss.explanation;
   if (miss.method_not_allowed) {
     // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
     std::string allow = "Allow: " + miss.allow + "\r\n";
@@ -386,13 +371,13 @@ bool session<Transport>::within_rate_limit(const compiled_rate_limit& limit,
   rate_decision decision = limiter.admit(limiter.key_of(request, client_ip()));
   limiter.append_headers(decision, rate_headers_);
   if (decision.admitted) return true;
-  rate_limited_ = true;
+  served_.rate_limited = true;
   // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
   const reply_script& script = limit.script;
   reply_plan plan = plan_reply(script, script.stateful ? table_->clock_for(limit.stream)
                                                        : plan_clock{});
   if (plan.is_plain()) {
-    served_status_ = plan.reply->status();
+    served_.status = plan.reply->status();
     std::string_view body = plan.reply->render(request, {}, head_only, connection, out_,
                                                rendered_body_, rate_headers_);
     queue_body(body, plan.reply->is_static());
@@ -490,7 +475,7 @@ void session<Transport>::send_with_validators(const request_view& request,
   const bool success = reply.status() >= 200 && reply.status() < 300;
   const bool validators = success && (rules.etag || rules.last_modified_time);
   const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
-  served_status_ = reply.status();
+  served_.status = reply.status();
   if (!validators && !ranged) {
     std::string_view body =
         reply.render(request, params, head_only, connection, out_, rendered_body_, rate_headers_);
@@ -517,7 +502,7 @@ void session<Transport>::send_with_validators(const request_view& request,
   if (validators) {
     switch (evaluate_conditions(request, etag, rules.last_modified_time)) {
       case condition_outcome::not_modified:
-        served_status_ = 304;
+        served_.status = 304;
         render_not_modified(table_->server().server_header, headers, connection, out_);
         return;
       case condition_outcome::precondition_failed:
@@ -545,7 +530,7 @@ void session<Transport>::send_with_validators(const request_view& request,
       case range_outcome::satisfiable: {
         if (ranges.size() == 1) {
           headers.append(content_range_line(&ranges[0], body.size()));
-          served_status_ = 206;
+          served_.status = 206;
           rewrite_head(head, "HTTP/1.1 206 Partial Content", false, headers, out_);
           const std::uint64_t length = ranges[0].last - ranges[0].first + 1;
           out_.append("Content-Length: ").append(std::to_string(length)).append("\r\n");
@@ -557,7 +542,7 @@ void session<Transport>::send_with_validators(const request_view& request,
         std::string parts = multipart_byteranges(body, ranges, head_content_type(head), boundary);
         headers.append("Content-Type: multipart/byteranges; boundary=").append(boundary);
         headers.append("\r\n");
-        served_status_ = 206;
+        served_.status = 206;
         rewrite_head(head, "HTTP/1.1 206 Partial Content", true, headers, out_);
         out_.append("Content-Length: ").append(std::to_string(parts.size())).append("\r\n");
         out_.append(connection_line(connection)).append("\r\n");
@@ -678,7 +663,7 @@ std::string_view session<Transport>::render_scripted(const request_view& request
     scripted_.connection = connection_header::close;
     close_after_flush_ = true;
   }
-  served_status_ = reply.status();
+  served_.status = reply.status();
   std::string extra = rate_headers_;
   if (plan.retry_after > 0) extra += "Retry-After: " + std::to_string(plan.retry_after) + "\r\n";
   return reply.render(request, std::span(match.params.data(), match.param_count),
@@ -690,8 +675,8 @@ template <class Transport>
 net::awaitable<bool> session<Transport>::execute_scripted() {
   const reply_plan& plan = scripted_.plan;
   request_view request = storage_.view();
-  served_fault_ = plan.fault;
-  served_status_ = 0;  // until a head is written
+  served_.fault = plan.fault;
+  served_.status = 0;  // until a head is written
   switch (plan.fault) {
     case fault_kind::reset:
     case fault_kind::close:
@@ -717,7 +702,7 @@ net::awaitable<bool> session<Transport>::execute_scripted() {
   const reply_spec& script = reply.script();
   out_.append(reply.interim_bytes());
   if (script.hang) {
-    served_status_ = 0;
+    served_.status = 0;
     if (co_await flush()) co_await hang(table_->server().max_hang);
     abort_connection(false);
     co_return false;
@@ -767,8 +752,8 @@ net::awaitable<bool> session<Transport>::answer_expectation() {
     const reply_script& script = pre.route->script;
     plan_clock clock = script.stateful ? table_->clock_for(pre.route->order) : plan_clock{};
     reply_plan plan = plan_reply(script, clock);
-    served_route_ = pre.route;
-    served_status_ = plan.reply->status();
+    served_.route = pre.route;
+    served_.status = plan.reply->status();
     std::string_view body =
         plan.reply->render(head, std::span(pre.params.data(), pre.param_count),
                            head.method == "HEAD", connection_header::close, out_, rendered_body_);
@@ -784,86 +769,6 @@ net::awaitable<bool> session<Transport>::answer_expectation() {
 }
 
 template <class Transport>
-void session<Transport>::begin_observing() {
-  request_start_ = std::chrono::steady_clock::now();
-  served_route_ = nullptr;
-  served_status_ = 0;
-  served_fault_ = fault_kind::none;
-  rate_limited_ = false;
-  miss_.clear();
-}
-
-template <class Transport>
-void session<Transport>::observe(const request_view& request, bool admin) {
-  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - request_start_);
-  if (registry_.access_log) log_access(request, latency, admin);
-  thread_observer* observer = registry_.observer;
-  if (!observer || admin) return;  // the admin API's own traffic is not the user's to verify
-  if (!metrics_ || metrics_route_ != served_route_) {
-    metrics_ = &observer->metrics_for(served_route_ ? std::string_view(served_route_->name)
-                                                    : std::string_view());
-    metrics_route_ = served_route_;
-  }
-  metrics_->count(served_status_, latency);
-  if (rate_limited_) ++metrics_->rate_limited;
-  if (served_fault_ != fault_kind::none) ++metrics_->faults;
-  if (!observer->journal_on()) return;
-  // Filled in place with assign(): in a full ring the strings reuse their capacity.
-  journal_entry& e = observer->next_slot();
-  e.time = std::chrono::system_clock::now() - latency;
-  if (client_text_.empty() && !client_ip().empty()) {
-    const peer_address& peer = peer_.get();
-    const bool v6 = peer.ip.find(':') != std::string::npos;
-    client_text_ = (v6 ? "[" + peer.ip + "]" : peer.ip) + ":" + std::to_string(peer.port);
-  }
-  e.client.assign(client_text_);
-  e.method.assign(request.method);
-  e.target.assign(request.target);
-  e.path.assign(request.path);
-  e.headers.resize(request.headers.size());
-  for (std::size_t i = 0; i < request.headers.size(); ++i) {
-    e.headers[i].first.assign(request.headers[i].name);
-    e.headers[i].second.assign(request.headers[i].value);
-  }
-  e.body.assign(request.body.substr(0, observer->body_bytes()));
-  e.body_bytes = request.body.size();
-  e.route.assign(served_route_ ? std::string_view(served_route_->name) : std::string_view());
-  e.status = served_status_;
-  e.fault.assign(fault_name(served_fault_));
-  e.latency = latency;
-  e.miss.assign(miss_);
-}
-
-template <class Transport>
-void session<Transport>::log_access(const request_view& request,
-                                    std::chrono::microseconds latency, bool admin) {
-  std::string& line = registry_.access_log->buffer(registry_.thread_index);
-  line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
-  line.append("\",\"client\":\"");
-  append_json_escaped(client_ip(), line);
-  line.append("\",\"method\":\"");
-  append_json_escaped(request.method, line);
-  line.append("\",\"target\":\"");
-  append_json_escaped(request.target, line);
-  line.append("\",\"status\":").append(std::to_string(served_status_));
-  line.append(",\"route\":");
-  if (admin) {
-    line.append("\"(admin)\"");
-  } else if (served_route_) {
-    line.push_back('"');
-    append_json_escaped(served_route_->name, line);
-    line.push_back('"');
-  } else {
-    line.append("null");
-  }
-  line.append(",\"latency_us\":").append(std::to_string(latency.count()));
-  line.append(",\"request_bytes\":").append(std::to_string(request.body.size()));
-  if (served_fault_ != fault_kind::none) line.append(",\"fault\":true");
-  line.append("}\n");
-}
-
-template <class Transport>
 net::awaitable<void> session<Transport>::handle_admin(const request_view& request) {
   connection_header connection = decide_connection(request);
   admin_reply reply;
@@ -875,7 +780,7 @@ net::awaitable<void> session<Transport>::handle_admin(const request_view& reques
   } else {
     reply = co_await role_.admin->handle(request);
   }
-  served_status_ = reply.status;
+  served_.status = reply.status;
   render_server_reply(reply.status, reply.body, reply.extra_headers, table_->server().server_header,
                       request.method == "HEAD", connection, out_, reply.content_type);
 }
@@ -1103,20 +1008,23 @@ net::awaitable<void> session<Transport>::run() {
         requests_served >= server->max_requests_per_connection) {
       draining_ = true;  // this reply says Connection: close
     }
-    if (observing()) begin_observing();
+    if (observation_.on()) served_.begin();
     // One view per request: it is rebuilt from the parser's storage each time it is taken.
     const request_view request = storage_.view();
     if (role_.admin && (role_.admin_only || role_.admin->owns(request.path))) {
       co_await handle_admin(request);
-      if (observing()) observe(request, true);
+      if (observation_.on()) {
+        served_.admin = true;
+        observation_.observe(request, served_, peer_);
+      }
     } else {
       bool carry_on = true;
       if (handle_request(request) == handled::scripted) {
         if (is_delay_only()) {
           const compiled_reply& reply = *scripted_.plan.reply;
           const auto delay = scripted_.plan.delay;
-          served_fault_ = fault_kind::none;
-          served_status_ = 0;  // until the head is written
+          served_.fault = fault_kind::none;
+          served_.status = 0;  // until the head is written
           // Replies already rendered and interim responses go out before the wait.
           out_.append(reply.interim_bytes());
           if (delay.count() > 0 && (!out_.empty() || !external_.empty())) {
@@ -1136,7 +1044,7 @@ net::awaitable<void> session<Transport>::run() {
           carry_on = co_await execute_scripted();
         }
       }
-      if (observing()) observe(request, false);
+      if (observation_.on()) observation_.observe(request, served_, peer_);
       if (!carry_on) {
         clean_close = false;
         break;

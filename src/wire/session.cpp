@@ -249,9 +249,9 @@ void session<Transport>::queue_rejection(int status, std::string_view why) {
 template <class Transport>
 connection_header session<Transport>::decide_connection(const request_view& request) {
   // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-  bool keep_alive = request.version >= 11 ? !storage_.connection_close_
-                                           : storage_.connection_keep_alive_ &&
-                                                 !storage_.connection_close_;
+  bool keep_alive = request.version >= 11 ? !storage_.connection_close
+                                           : storage_.connection_keep_alive &&
+                                                 !storage_.connection_close;
   if (draining_ || state_.draining.load(std::memory_order_relaxed)) keep_alive = false;
   if (!keep_alive) close_after_flush_ = true;
   return !keep_alive              ? connection_header::close
@@ -944,7 +944,7 @@ net::awaitable<void> session<Transport>::run() {
               set_phase(phase::body, server->body_timeout);
               // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body
               // (unless it already sent some).
-              if (storage_.expect_continue_ && in_.size() == 0 && storage_.body_.empty()) {
+              if (storage_.expect_continue && in_.size() == 0 && storage_.body.empty()) {
                 if (!co_await answer_expectation()) {
                   clean_close = false;
                   break;

@@ -24,7 +24,7 @@ parsed parse(std::string text) {
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(text), ec);
   return {parser.rejection(), ec && ec != boost::beast::http::error::need_more,
-          storage.expect_continue_};
+          storage.expect_continue};
 }
 
 }  // namespace

@@ -21,11 +21,11 @@ class access_log;
 struct request_outcome {
   std::chrono::steady_clock::time_point start;  ///< when the request was read whole
   const compiled_route* route = nullptr;        ///< the route that answered; null = none
-  int status = 0;                      ///< the final status sent; 0 = none (a fault or a hang)
+  int status = 0;                       ///< the final status sent; 0 = none (a fault or a hang)
   fault_kind fault = fault_kind::none;  ///< the fault that broke the reply, if any
-  bool rate_limited = false;           ///< a rate limit answered
-  bool admin = false;                  ///< the admin API answered
-  std::string miss;                    ///< no route: the nearest one and what differed (journal)
+  bool rate_limited = false;            ///< a rate limit answered
+  bool admin = false;                   ///< the admin API answered
+  std::string miss;                     ///< no route: the nearest one and what differed (journal)
 
   /// Starts the next request now; the miss text keeps its capacity.
   void begin();
@@ -44,8 +44,7 @@ class request_observation {
   void count_rejection(int status);
   /// Feeds one answered request to the metrics, the journal and the access log. The admin API's
   /// own traffic goes to the access log only.
-  void observe(const request_view& request, const request_outcome& outcome,
-               connection_peer& peer);
+  void observe(const request_view& request, const request_outcome& outcome, connection_peer& peer);
   /// The route table changed: route pointers cached from the old one are forgotten.
   void table_changed() {
     metrics_route_ = nullptr;

@@ -3,8 +3,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <boost/asio/error.hpp>
+#include <cerrno>
 #include <cstring>
 
 namespace stubborn {

@@ -36,8 +36,7 @@ class stream_transport {
   }
 
   /// Takes nothing: the caller writes asynchronously.
-  std::size_t try_send(std::span<const boost::asio::const_buffer>,
-                       boost::system::error_code& ec) {
+  std::size_t try_send(std::span<const boost::asio::const_buffer>, boost::system::error_code& ec) {
     ec = {};
     return 0;
   }

@@ -43,26 +43,23 @@ using transport_token = boost::asio::as_tuple_t<boost::asio::use_awaitable_t<>>;
 /// that takes what it can now without blocking (0 when the transport cannot), an asynchronous
 /// write of the rest, the ways to end a connection, its executor, and the peer's address.
 template <class T>
-concept transport =
-    requires(T& t, const T& ct, boost::asio::mutable_buffer into,
-             std::span<const boost::asio::const_buffer> out, boost::system::error_code& ec,
-             bool reset) {
-      typename T::executor_type;
-      { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
-      {
-        t.async_read_some(into, transport_token{})
-      } -> std::same_as<
-          boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>>;
-      { t.try_send(out, ec) } -> std::same_as<std::size_t>;
-      {
-        t.async_write(out, transport_token{})
-      } -> std::same_as<
-          boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>>;
-      t.shutdown_send(ec);
-      t.abort(reset);
-      t.cancel();
-      t.close();
-      { ct.peer() } -> std::same_as<peer_address>;
-    };
+concept transport = requires(T& t, const T& ct, boost::asio::mutable_buffer into,
+                             std::span<const boost::asio::const_buffer> out,
+                             boost::system::error_code& ec, bool reset) {
+  typename T::executor_type;
+  { t.get_executor() } -> std::convertible_to<typename T::executor_type>;
+  {
+    t.async_read_some(into, transport_token{})
+    } -> std::same_as<boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>>;
+  { t.try_send(out, ec) } -> std::same_as<std::size_t>;
+  {
+    t.async_write(out, transport_token{})
+    } -> std::same_as<boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>>>;
+  t.shutdown_send(ec);
+  t.abort(reset);
+  t.cancel();
+  t.close();
+  { ct.peer() } -> std::same_as<peer_address>;
+};
 
 }  // namespace stubborn

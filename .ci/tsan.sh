@@ -17,7 +17,11 @@ cmake --build "$build_dir" -j "${TSAN_JOBS:-2}" --target stubborn_integration_te
 built=$(date +%s)
 
 # exitcode=66: a report makes the process fail even if the test itself passed.
-TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=4 \
-suppressions=$PWD/.ci/tsan.supp" \
-  "$build_dir/tests/stubborn_integration_tests" "$@"
+export TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 history_size=4 \
+suppressions=$PWD/.ci/tsan.supp"
+"$build_dir/tests/stubborn_integration_tests" "$@"
+if [ $# -eq 0 ]; then
+  # The whole suite again over the generic transport, as ctest runs it (tests/CMakeLists.txt).
+  STUBBORN_TRANSPORT=generic "$build_dir/tests/stubborn_integration_tests" "~[socket],[generic_run]"
+fi
 echo "tsan: built in $(( built - started )) s, tests ran in $(( $(date +%s) - built )) s"

@@ -98,27 +98,27 @@ bool is_valid_host(std::string_view host) {
 
 void request_storage::clear(std::size_t keep_capacity) {
   // A large request must not pin its memory for the life of a keep-alive connection.
-  if (head_.capacity() > keep_capacity) head_ = std::string();
-  if (body_.capacity() > keep_capacity) body_ = std::string();
-  head_.clear();
-  body_.clear();
-  field_refs_.clear();
-  fields_.clear();
-  method_ = target_ = {};
-  version_ = 11;
-  expect_continue_ = connection_close_ = connection_keep_alive_ = false;
+  if (head.capacity() > keep_capacity) head = std::string();
+  if (body.capacity() > keep_capacity) body = std::string();
+  head.clear();
+  body.clear();
+  field_refs.clear();
+  fields.clear();
+  method = target = {};
+  version = 11;
+  expect_continue = connection_close = connection_keep_alive = false;
 }
 
 request_view request_storage::view() const {
   request_view v;
-  v.method = at(method_);
-  v.target = at(target_);
+  v.method = at(method);
+  v.target = at(target);
   split_target(v.target, v.path, v.query);
-  v.version = version_;
-  fields_.clear();
-  for (const auto& f : field_refs_) fields_.push_back({at(f.name), at(f.value)});
-  v.headers = fields_;
-  v.body = body_;
+  v.version = version;
+  fields.clear();
+  for (const auto& f : field_refs) fields.push_back({at(f.name), at(f.value)});
+  v.headers = fields;
+  v.body = body;
   return v;
 }
 
@@ -264,16 +264,16 @@ void request_parser::reject(int status, std::string_view why, error_code& ec) {
 }
 
 std::uint32_t request_parser::copy(string_view text) {
-  auto offset = static_cast<std::uint32_t>(storage_.head_.size());
-  storage_.head_.append(text.data(), text.size());
+  auto offset = static_cast<std::uint32_t>(storage_.head.size());
+  storage_.head.append(text.data(), text.size());
   return offset;
 }
 
 void request_parser::on_request_impl(verb, string_view method_str, string_view target,
                                      int version, error_code& ec) {
-  storage_.method_ = {copy(method_str), static_cast<std::uint32_t>(method_str.size())};
-  storage_.target_ = {copy(target), static_cast<std::uint32_t>(target.size())};
-  storage_.version_ = static_cast<unsigned>(version);
+  storage_.method = {copy(method_str), static_cast<std::uint32_t>(method_str.size())};
+  storage_.target = {copy(target), static_cast<std::uint32_t>(target.size())};
+  storage_.version = static_cast<unsigned>(version);
   std::string_view path, query;
   // CONNECT carries an authority-form target (RFC 9112 §3.2.3); the session refuses it anyway.
   if (method_str != "CONNECT" &&
@@ -289,8 +289,8 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
   request_storage::field_ref ref;
   ref.name = {copy(name_string), static_cast<std::uint32_t>(name_string.size())};
   ref.value = {copy(value), static_cast<std::uint32_t>(value.size())};
-  storage_.field_refs_.push_back(ref);
-  if (storage_.field_refs_.size() > max_headers_) return reject(431, "too many header fields", ec);
+  storage_.field_refs.push_back(ref);
+  if (storage_.field_refs.size() > max_headers_) return reject(431, "too many header fields", ec);
   // The header block has its own budget; the request line is limited separately (414).
   header_bytes_ += name_string.size() + value.size() + 4;
   if (header_bytes_ > max_header_bytes_) return reject(431, "Request Header Fields Too Large", ec);
@@ -308,7 +308,7 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
       break;
     case field::transfer_encoding: {
       if (saw_content_length_) return reject(400, "both Content-Length and Transfer-Encoding", ec);
-      if (storage_.version_ < 11) {
+      if (storage_.version < 11) {
         return reject(400, "Transfer-Encoding in an HTTP/1.0 request", ec);  // RFC 9112 §6.1
       }
       if (saw_transfer_encoding_) return reject(400, "Transfer-Encoding sent twice", ec);
@@ -330,15 +330,15 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
     }
     case field::connection:
       for_each_list_item(v, [&](std::string_view option) {
-        if (boost::beast::iequals(option, "close")) storage_.connection_close_ = true;
-        else if (boost::beast::iequals(option, "keep-alive")) storage_.connection_keep_alive_ = true;
+        if (boost::beast::iequals(option, "close")) storage_.connection_close = true;
+        else if (boost::beast::iequals(option, "keep-alive")) storage_.connection_keep_alive = true;
       });
       break;
     case field::expect:
       // RFC 9110 §10.1.1: 100-continue is the only expectation defined, and an HTTP/1.0
       // request's 100-continue must be ignored (such a client may not understand 1xx).
       if (boost::beast::iequals(trim_ows(v), "100-continue")) {
-        if (storage_.version_ >= 11) storage_.expect_continue_ = true;
+        if (storage_.version >= 11) storage_.expect_continue = true;
       } else {
         return reject(417, "unsupported expectation", ec);
       }
@@ -350,25 +350,25 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
 
 void request_parser::on_header_impl(error_code& ec) {
   // RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host gets 400.
-  if (storage_.version_ >= 11 && host_count_ != 1) {
+  if (storage_.version >= 11 && host_count_ != 1) {
     return reject(400, host_count_ == 0 ? "missing Host header" : "more than one Host header", ec);
   }
 }
 
 void request_parser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
                                        error_code&) {
-  if (content_length && *content_length <= (1u << 20)) storage_.body_.reserve(*content_length);
+  if (content_length && *content_length <= (1u << 20)) storage_.body.reserve(*content_length);
 }
 
 std::size_t request_parser::on_body_impl(string_view body, error_code&) {
-  storage_.body_.append(body.data(), body.size());
+  storage_.body.append(body.data(), body.size());
   return body.size();
 }
 
 void request_parser::on_chunk_header_impl(std::uint64_t, string_view, error_code&) {}
 
 std::size_t request_parser::on_chunk_body_impl(std::uint64_t, string_view body, error_code&) {
-  storage_.body_.append(body.data(), body.size());
+  storage_.body.append(body.data(), body.size());
   return body.size();
 }
 

@@ -27,25 +27,36 @@ class request_storage {
   /// The request as matching sees it; valid until the next clear().
   request_view view() const;
 
-  std::string head_;  // method, target, field names and values, back to back
+  /// Method, target, field names and values, back to back.
+  std::string head;
+  /// A piece of `head`.
   struct span_ref {
     std::uint32_t offset = 0;
     std::uint32_t length = 0;
   };
+  /// One header field's name and value in `head`.
   struct field_ref {
     span_ref name, value;
   };
-  span_ref method_, target_;
-  std::vector<field_ref> field_refs_;
-  mutable std::vector<header_field> fields_;
-  std::string body_;
-  unsigned version_ = 11;
-  bool expect_continue_ = false;
-  bool connection_close_ = false;
-  bool connection_keep_alive_ = false;
+  /// The method and the request target.
+  span_ref method, target;
+  /// The header fields, in order.
+  std::vector<field_ref> field_refs;
+  /// view()'s header fields (rebuilt by each view()).
+  mutable std::vector<header_field> fields;
+  /// The body, de-chunked.
+  std::string body;
+  /// 10 or 11.
+  unsigned version = 11;
+  /// "Expect: 100-continue" on HTTP/1.1.
+  bool expect_continue = false;
+  /// The Connection field says "close".
+  bool connection_close = false;
+  /// The Connection field says "keep-alive".
+  bool connection_keep_alive = false;
 
  private:
-  std::string_view at(span_ref r) const { return {head_.data() + r.offset, r.length}; }
+  std::string_view at(span_ref r) const { return {head.data() + r.offset, r.length}; }
 };
 
 class request_parser : public boost::beast::http::basic_parser<true> {

@@ -94,7 +94,6 @@ void serve_on(worker* w, int fd, const net::ip::tcp& protocol, server_state* sta
     ::close(fd);
     return;
   }
-  socket.adopt_accepted();
   net::co_spawn(w->io, serve_connection(std::move(socket), state, &w->registry, role),
                 net::detached);
 }
@@ -365,7 +364,13 @@ void server::start() {
     s.admin = std::make_unique<admin_service>(ac, s.state, s, std::move(observed),
                                               s.control_io.get_executor());
   }
+  // A developer and testing switch (docs/reliability.md): the whole server without the fast
+  // path, as a TLS listener will run.
+  const transport_kind transport = transport_from_environment();
+  stubborn::log(log_level::debug, std::string("connections use the ") +
+                                      transport_name(transport) + " transport");
   listener_role main_role;
+  main_role.transport = transport;
   if (s.admin && !ac.listen) main_role.admin = s.admin.get();
   if (s.admin && ac.listen) {
     worker& first = s.workers.front();
@@ -380,7 +385,7 @@ void server::start() {
     s.admin_port = first.admin_acceptor->local_endpoint().port();
     net::co_spawn(first.io,
                   accept_loop(&first, &*first.admin_acceptor, &s.state, sc.max_connections,
-                              listener_role{s.admin.get(), true}, nullptr),
+                              listener_role{s.admin.get(), true, transport}, nullptr),
                   net::detached);
   }
   for (auto& w : s.workers) s.dealer.workers.push_back(&w);

@@ -1,29 +1,29 @@
 #include "wire/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <tuple>
 
-#include "control/access_log.hpp"
 #include "control/admin.hpp"
 #include "respond/http_date.hpp"
 #include "log.hpp"
 #include "control/observer.hpp"
+#include "control/request_observation.hpp"
 #include "respond/reply_plan.hpp"
 #include "respond/respond.hpp"
 #include "routing/templates.hpp"
+#include "wire/plain_transport.hpp"
+#include "wire/request_parser.hpp"
+#include "wire/stream_transport.hpp"
 
 namespace stubborn {
 
@@ -36,26 +36,6 @@ constexpr token use_tuple{};
 namespace {
 
 enum class phase { idle, head, body, handling, writing, waiting, lingering };
-
-// The peer's IP address as text and its port ("" and 0 for a UNIX socket).
-std::pair<std::string, unsigned> peer_address(const connection_socket& socket) {
-  beast::error_code ec;
-  auto endpoint = socket.remote_endpoint(ec);
-  if (ec) return {};
-  char text[INET6_ADDRSTRLEN] = {};
-  const sockaddr* address = endpoint.data();
-  unsigned port = 0;
-  if (address->sa_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(address);
-    inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
-    port = ntohs(v4->sin_port);
-  } else if (address->sa_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address);
-    inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
-    port = ntohs(v6->sin6_port);
-  }
-  return {text, port};
-}
 
 // Bodies at least this large are sent from the table's memory instead of being copied.
 constexpr std::size_t external_body_threshold = 2048;
@@ -89,41 +69,41 @@ bool bare_lf_before_crlf(const beast::flat_buffer& buffer, std::size_t from) {
 
 }  // namespace
 
-class session {
+// One connection over `Transport` (see transport.hpp). The transport's calls are direct calls:
+// the hot path has no virtual call (the registry's calls below come only from its sweep and
+// drain).
+template <class Transport>
+class session final : public registered_connection {
+  static_assert(transport<Transport>);
+
  public:
-  session(connection_socket socket, server_state& state, connection_registry& registry,
+  session(Transport transport, server_state& state, connection_registry& registry,
           listener_role role)
-      : socket_(std::move(socket)), state_(state), registry_(registry), role_(role) {
+      : transport_(std::move(transport)), state_(state), registry_(registry), role_(role) {
     registry_.add(this);
   }
   ~session() { registry_.remove(this); }
-  session(const session&) = delete;
-  session& operator=(const session&) = delete;
 
   net::awaitable<void> run();
 
   // Called by the registry's sweep when the deadline has passed.
-  void expire() {
+  void expire() override {
     timed_out_ = true;
-    beast::error_code ignored;
-    socket_.cancel(ignored);
+    transport_.cancel();
     if (timer_) timer_->cancel();
   }
   // Called when the server starts draining: idle connections go now, busy ones after the reply.
-  void drain() {
+  void drain() override {
     draining_ = true;
     if (phase_ == phase::idle) expire();
   }
-  void force_close() {
+  void force_close() override {
     forced_ = true;
     expire();
   }
 
-  // This session's entry in the registry's deadline array; kept current by the registry.
-  std::size_t registry_slot_ = 0;
-
  private:
-  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot_); }
+  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot()); }
   void set_phase(phase p, std::chrono::milliseconds timeout) {
     phase_ = p;
     deadline() = registry_.now() + timeout;
@@ -141,7 +121,7 @@ class session {
   // Enters the waiting phase for `duration` with the timer ready; the sweep must not take a
   // long wait for a stalled connection, so the deadline is the wait plus idle_timeout.
   saved_phase begin_wait(std::chrono::milliseconds duration) {
-    if (!timer_) timer_.emplace(socket_.get_executor());
+    if (!timer_) timer_.emplace(transport_.get_executor());
     saved_phase saved = save_phase();
     set_phase(phase::waiting, duration + table_->server().idle_timeout);
     return saved;
@@ -151,8 +131,7 @@ class session {
     if (generation != table_generation_) {
       table_ = state_.table();
       table_generation_ = generation;
-      metrics_route_ = nullptr;
-      metrics_ = nullptr;
+      observation_.table_changed();
     }
   }
   void queue_body(std::string_view body, bool from_table) {
@@ -171,13 +150,9 @@ class session {
   void server_reply(int status, std::string_view body, std::string_view extra_headers,
                     std::string_view server_header, bool head_only, connection_header connection,
                     std::string& out) {
-    served_status_ = status;
+    served_.status = status;
     render_server_reply(status, body, extra_headers, server_header, head_only, connection, out);
   }
-  bool observing() const { return registry_.observer || registry_.access_log; }
-  void begin_observing();
-  void observe(const request_view& request, bool admin);
-  void log_access(const request_view& request, std::chrono::microseconds latency, bool admin);
   connection_header decide_connection(const request_view& request);
   net::awaitable<void> handle_admin(const request_view& request);
   handled handle_request(const request_view& request);
@@ -202,9 +177,9 @@ class session {
   net::awaitable<bool> flush();
   // flush() in two halves, so the per-request path can write without a nested coroutine.
   bool begin_write();
-  // Sends what the kernel takes now, as nginx does, so that most replies need no asynchronous
-  // write (no posted completion, no extra trip round the reactor). False on a broken connection;
-  // leaves in buffers_ what is still to send.
+  // Sends what the transport takes now (plain TCP: what the kernel takes, as nginx does), so
+  // that most replies need no asynchronous write (no posted completion, no extra trip round the
+  // reactor). False on a broken connection; leaves in buffers_ what is still to send.
   bool send_now();
   void end_write();
   // A view of buffers_: async_write copies its buffer sequence, and a vector copy would allocate.
@@ -217,7 +192,7 @@ class session {
     std::string_view body;
   };
 
-  connection_socket socket_;
+  Transport transport_;
   server_state& state_;
   connection_registry& registry_;
   std::shared_ptr<const route_table> table_;
@@ -225,28 +200,13 @@ class session {
   listener_role role_;
   // The peer's address, read (getpeername) only when an ip rate limit, the journal or the
   // access log first needs it: a connection that needs none of them pays no system call.
-  const std::string& client_ip() {
-    if (!client_known_) {
-      std::tie(client_ip_, client_port_) = peer_address(socket_);
-      client_known_ = true;
-    }
-    return client_ip_;
-  }
-  std::string client_ip_;
-  unsigned client_port_ = 0;
-  bool client_known_ = false;
-  std::string client_text_;  // "address:port", made when the journal first needs it
+  connection_peer peer_{transport_};
+  const std::string& client_ip() { return peer_.get().ip; }
 
   // What was served, for metrics, the journal and the access log.
-  std::chrono::steady_clock::time_point request_start_;
-  const compiled_route* served_route_ = nullptr;
-  int served_status_ = 0;
-  fault_kind served_fault_ = fault_kind::none;
-  bool rate_limited_ = false;
-  std::string miss_;  // a 404/405's explanation, kept when the journal is on
-  // The metrics of the last route served, cached while the table stays the same.
-  const compiled_route* metrics_route_ = nullptr;
-  route_metrics* metrics_ = nullptr;
+  request_outcome served_;
+  request_observation observation_{registry_.observer, registry_.access_log,
+                                   registry_.thread_index};
 
   beast::flat_buffer in_;
   request_storage storage_;
@@ -269,11 +229,9 @@ class session {
   bool close_after_flush_ = false;
 };
 
-void session::queue_rejection(int status, std::string_view why) {
-  if (registry_.observer) {
-    // No request was read: counted under no route, with no latency to speak of.
-    registry_.observer->metrics_for({}).count(status, std::chrono::microseconds(0));
-  }
+template <class Transport>
+void session<Transport>::queue_rejection(int status, std::string_view why) {
+  observation_.count_rejection(status);
   std::string body(why);
   body.push_back('\n');
   server_reply(status, body, {}, table_->server().server_header, false,
@@ -281,33 +239,37 @@ void session::queue_rejection(int status, std::string_view why) {
   close_after_flush_ = true;
 }
 
-connection_header session::decide_connection(const request_view& request) {
+template <class Transport>
+connection_header session<Transport>::decide_connection(const request_view& request) {
   const connection_header connection =
       stubborn::decide_connection(request.version, respond_facts());
   if (connection == connection_header::close) close_after_flush_ = true;
   return connection;
 }
 
-const connection_facts& session::respond_facts() {
-  facts_.wants_close = storage_.connection_close_;
-  facts_.wants_keep_alive = storage_.connection_keep_alive_;
+template <class Transport>
+const connection_facts& session<Transport>::respond_facts() {
+  facts_.wants_close = storage_.connection_close;
+  facts_.wants_keep_alive = storage_.connection_keep_alive;
   facts_.draining = draining_ || state_.draining.load(std::memory_order_relaxed);
   return facts_;
 }
 
-void session::queue_plan(const response& plan) {
-  served_status_ = plan.status;
+template <class Transport>
+void session<Transport>::queue_plan(const response& plan) {
+  served_.status = plan.status;
   if (plan.close_after) close_after_flush_ = true;
   append_head(plan.head, current_http_date(), out_);
   queue_body(plan.body_to_send(), plan.body_from_table);
 }
 
-session::handled session::handle_request(const request_view& request) {
+template <class Transport>
+auto session<Transport>::handle_request(const request_view& request) -> handled {
   respond(request, *table_, respond_facts(), respond_scratch_, scripted_);
-  served_route_ = scripted_.route;
-  rate_limited_ = scripted_.rate_limited;
+  served_.route = scripted_.route;
+  served_.rate_limited = scripted_.rate_limited;
   if (!scripted_.miss.empty() && registry_.observer && registry_.observer->journal_on()) {
-    miss_ = scripted_.miss;
+    served_.miss = scripted_.miss;
   }
   if (!scripted_.is_plain()) {
     if (scripted_.close_after) close_after_flush_ = true;
@@ -317,19 +279,14 @@ session::handled session::handle_request(const request_view& request) {
   return handled::done;
 }
 
-void session::abort_connection(bool reset) {
-  beast::error_code ignored;
-  if (reset) {
-    // SO_LINGER with a zero timeout makes close() send RST instead of FIN.
-    socket_.set_option(net::socket_base::linger(true, 0), ignored);
-  } else {
-    socket_.shutdown(connection_socket::shutdown_both, ignored);
-  }
-  socket_.close(ignored);
+template <class Transport>
+void session<Transport>::abort_connection(bool reset) {
+  transport_.abort(reset);
 }
 
-net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
-                                       std::chrono::milliseconds processing_every) {
+template <class Transport>
+net::awaitable<bool> session<Transport>::wait_for(std::chrono::milliseconds duration,
+                                                  std::chrono::milliseconds processing_every) {
   const saved_phase before = begin_wait(duration);
   auto end = std::chrono::steady_clock::now() + duration;
   bool ok = true;
@@ -358,18 +315,21 @@ net::awaitable<bool> session::wait_for(std::chrono::milliseconds duration,
   co_return ok;
 }
 
-net::awaitable<void> session::hang(std::chrono::milliseconds limit) {
+template <class Transport>
+net::awaitable<void> session<Transport>::hang(std::chrono::milliseconds limit) {
   // Accept the request and never answer: read (and drop) until the client gives up or the limit.
   set_phase(phase::waiting, limit);
   for (;;) {
     in_.consume(in_.size());
-    auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(4096), use_tuple);
+    auto [ec, n] = co_await transport_.async_read_some(in_.prepare(4096), use_tuple);
     if (ec) co_return;
     in_.commit(n);
   }
 }
 
-net::awaitable<bool> session::send_paced_body(std::string_view body, const reply_spec& script) {
+template <class Transport>
+net::awaitable<bool> session<Transport>::send_paced_body(std::string_view body,
+                                                         const reply_spec& script) {
   if (!co_await flush()) co_return false;
   if (script.chunks.count > 0) {
     std::size_t count = script.chunks.count;
@@ -399,7 +359,8 @@ net::awaitable<bool> session::send_paced_body(std::string_view body, const reply
   co_return true;
 }
 
-bool session::is_delay_only() const {
+template <class Transport>
+bool session<Transport>::is_delay_only() const {
   const reply_plan& plan = scripted_.plan;
   if (plan.fault != fault_kind::none || plan.reply == nullptr) return false;
   const reply_spec& script = plan.reply->script();
@@ -407,23 +368,25 @@ bool session::is_delay_only() const {
          script.bandwidth == 0;
 }
 
-std::string_view session::render_scripted(const request_view&, body_framing framing) {
+template <class Transport>
+std::string_view session<Transport>::render_scripted(const request_view&, body_framing framing) {
   if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
     // The server began to drain during the wait: say so in this last reply.
     scripted_.close_connection();
     close_after_flush_ = true;
   }
-  served_status_ = scripted_.status;
+  served_.status = scripted_.status;
   scripted_.set_framing(framing);
   append_head(scripted_.head, current_http_date(), out_);
   return scripted_.body_to_send();
 }
 
-net::awaitable<bool> session::execute_scripted() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::execute_scripted() {
   const reply_plan& plan = scripted_.plan;
   request_view request = storage_.view();
-  served_fault_ = plan.fault;
-  served_status_ = 0;  // until a head is written
+  served_.fault = plan.fault;
+  served_.status = 0;  // until a head is written
   switch (plan.fault) {
     case fault_kind::reset:
     case fault_kind::close:
@@ -449,7 +412,7 @@ net::awaitable<bool> session::execute_scripted() {
   const reply_spec& script = reply.script();
   out_.append(reply.interim_bytes());
   if (script.hang) {
-    served_status_ = 0;
+    served_.status = 0;
     if (co_await flush()) co_await hang(table_->server().max_hang);
     abort_connection(false);
     co_return false;
@@ -489,11 +452,12 @@ net::awaitable<bool> session::execute_scripted() {
   co_return true;
 }
 
-net::awaitable<bool> session::answer_expectation() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::answer_expectation() {
   const expectation decision = respond_to_expectation(storage_.view(), *table_, respond_facts(),
                                                       respond_scratch_, scripted_);
   if (decision.reject) {
-    served_route_ = scripted_.route;
+    served_.route = scripted_.route;
     queue_plan(scripted_);
     co_return true;
   }
@@ -504,83 +468,8 @@ net::awaitable<bool> session::answer_expectation() {
   co_return co_await flush();
 }
 
-void session::begin_observing() {
-  request_start_ = std::chrono::steady_clock::now();
-  served_route_ = nullptr;
-  served_status_ = 0;
-  served_fault_ = fault_kind::none;
-  rate_limited_ = false;
-  miss_.clear();
-}
-
-void session::observe(const request_view& request, bool admin) {
-  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - request_start_);
-  if (registry_.access_log) log_access(request, latency, admin);
-  thread_observer* observer = registry_.observer;
-  if (!observer || admin) return;  // the admin API's own traffic is not the user's to verify
-  if (!metrics_ || metrics_route_ != served_route_) {
-    metrics_ = &observer->metrics_for(served_route_ ? std::string_view(served_route_->name)
-                                                    : std::string_view());
-    metrics_route_ = served_route_;
-  }
-  metrics_->count(served_status_, latency);
-  if (rate_limited_) ++metrics_->rate_limited;
-  if (served_fault_ != fault_kind::none) ++metrics_->faults;
-  if (!observer->journal_on()) return;
-  // Filled in place with assign(): in a full ring the strings reuse their capacity.
-  journal_entry& e = observer->next_slot();
-  e.time = std::chrono::system_clock::now() - latency;
-  if (client_text_.empty() && !client_ip().empty()) {
-    const bool v6 = client_ip_.find(':') != std::string::npos;
-    client_text_ = (v6 ? "[" + client_ip_ + "]" : client_ip_) + ":" + std::to_string(client_port_);
-  }
-  e.client.assign(client_text_);
-  e.method.assign(request.method);
-  e.target.assign(request.target);
-  e.path.assign(request.path);
-  e.headers.resize(request.headers.size());
-  for (std::size_t i = 0; i < request.headers.size(); ++i) {
-    e.headers[i].first.assign(request.headers[i].name);
-    e.headers[i].second.assign(request.headers[i].value);
-  }
-  e.body.assign(request.body.substr(0, observer->body_bytes()));
-  e.body_bytes = request.body.size();
-  e.route.assign(served_route_ ? std::string_view(served_route_->name) : std::string_view());
-  e.status = served_status_;
-  e.fault.assign(fault_name(served_fault_));
-  e.latency = latency;
-  e.miss.assign(miss_);
-}
-
-void session::log_access(const request_view& request, std::chrono::microseconds latency,
-                         bool admin) {
-  std::string& line = registry_.access_log->buffer(registry_.thread_index);
-  line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
-  line.append("\",\"client\":\"");
-  append_json_escaped(client_ip(), line);
-  line.append("\",\"method\":\"");
-  append_json_escaped(request.method, line);
-  line.append("\",\"target\":\"");
-  append_json_escaped(request.target, line);
-  line.append("\",\"status\":").append(std::to_string(served_status_));
-  line.append(",\"route\":");
-  if (admin) {
-    line.append("\"(admin)\"");
-  } else if (served_route_) {
-    line.push_back('"');
-    append_json_escaped(served_route_->name, line);
-    line.push_back('"');
-  } else {
-    line.append("null");
-  }
-  line.append(",\"latency_us\":").append(std::to_string(latency.count()));
-  line.append(",\"request_bytes\":").append(std::to_string(request.body.size()));
-  if (served_fault_ != fault_kind::none) line.append(",\"fault\":true");
-  line.append("}\n");
-}
-
-net::awaitable<void> session::handle_admin(const request_view& request) {
+template <class Transport>
+net::awaitable<void> session<Transport>::handle_admin(const request_view& request) {
   connection_header connection = decide_connection(request);
   admin_reply reply;
   if (!role_.admin->owns(request.path)) {
@@ -591,12 +480,13 @@ net::awaitable<void> session::handle_admin(const request_view& request) {
   } else {
     reply = co_await role_.admin->handle(request);
   }
-  served_status_ = reply.status;
+  served_.status = reply.status;
   render_server_reply(reply.status, reply.body, reply.extra_headers, table_->server().server_header,
                       request.method == "HEAD", connection, out_, reply.content_type);
 }
 
-bool session::begin_write() {
+template <class Transport>
+bool session<Transport>::begin_write() {
   if (out_.empty() && external_.empty()) return false;
   buffers_.clear();
   std::size_t pos = 0;
@@ -611,7 +501,8 @@ bool session::begin_write() {
   return true;
 }
 
-void session::end_write() {
+template <class Transport>
+void session<Transport>::end_write() {
   restore_phase(before_write_);
   out_.clear();
   external_.clear();
@@ -619,39 +510,12 @@ void session::end_write() {
   if (out_.capacity() > kept_capacity) out_ = std::string();
 }
 
-bool session::send_now() {
-  // Asio sends at most 64 buffers per call too; more are rare (many pipelined file bodies).
-  constexpr std::size_t max_vectors = 64;
-  iovec vectors[max_vectors];
-  const std::size_t count = std::min(buffers_.size(), max_vectors);
-  for (std::size_t i = 0; i < count; ++i) {
-    vectors[i].iov_base = const_cast<void*>(buffers_[i].data());
-    vectors[i].iov_len = buffers_[i].size();
-  }
-  msghdr message{};
-  message.msg_iov = vectors;
-  message.msg_iovlen = count;
-  // A small batch goes out from the staging buffer: the kernel then reads a page it has read
-  // before, not this connection's fresh one (see staging_buffer()).
-  std::size_t total = 0;
-  for (std::size_t i = 0; i < count; ++i) total += vectors[i].iov_len;
-  iovec staged;
-  if (total <= staging_bytes) {
-    char* at = staging_buffer();
-    for (std::size_t i = 0; i < count; ++i) {
-      std::memcpy(at, vectors[i].iov_base, vectors[i].iov_len);
-      at += vectors[i].iov_len;
-    }
-    staged = {staging_buffer(), total};
-    message.msg_iov = &staged;
-    message.msg_iovlen = 1;
-  }
-  ssize_t sent;
-  do {
-    sent = ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-  auto done = static_cast<std::size_t>(sent);
+template <class Transport>
+bool session<Transport>::send_now() {
+  beast::error_code ec;
+  std::size_t done = transport_.try_send(write_buffers(), ec);
+  if (ec) return false;
+  if (done == 0) return true;
   std::size_t whole = 0;
   while (whole < buffers_.size() && buffers_[whole].size() <= done) {
     done -= buffers_[whole].size();
@@ -662,11 +526,12 @@ bool session::send_now() {
   return true;
 }
 
-net::awaitable<bool> session::flush() {
+template <class Transport>
+net::awaitable<bool> session<Transport>::flush() {
   if (!begin_write()) co_return true;
   bool ok = send_now();
   if (ok && !buffers_.empty()) {
-    auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+    auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
     (void)written;
     ok = !ec;
   }
@@ -674,23 +539,25 @@ net::awaitable<bool> session::flush() {
   co_return ok;
 }
 
-net::awaitable<void> session::linger_close() {
+template <class Transport>
+net::awaitable<void> session<Transport>::linger_close() {
   // RFC 9112 §9.6: close in stages so unread request bytes do not turn our last reply into a
   // reset: stop sending, then read and discard for a short while.
   beast::error_code ec;
-  socket_.shutdown(connection_socket::shutdown_send, ec);
+  transport_.shutdown_send(ec);
   if (ec || forced_) co_return;
   set_phase(phase::lingering, std::chrono::milliseconds(2000));
   std::size_t discarded = 0;
   while (discarded < 1024 * 1024) {
     in_.clear();
-    auto [read_ec, n] = co_await socket_.async_read_drained(in_.prepare(16 * 1024), use_tuple);
+    auto [read_ec, n] = co_await transport_.async_read_some(in_.prepare(16 * 1024), use_tuple);
     if (read_ec) break;
     discarded += n;
   }
 }
 
-net::awaitable<void> session::run() {
+template <class Transport>
+net::awaitable<void> session<Transport>::run() {
   refresh_table();
   const server_config* server = &table_->server();
   // The request line has its own budget (max_uri_bytes) on top of the header block's.
@@ -777,7 +644,7 @@ net::awaitable<void> session::run() {
               set_phase(phase::body, server->body_timeout);
               // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body
               // (unless it already sent some).
-              if (storage_.expect_continue_ && in_.size() == 0 && storage_.body_.empty()) {
+              if (storage_.expect_continue && in_.size() == 0 && storage_.body.empty()) {
                 if (!co_await answer_expectation()) {
                   clean_close = false;
                   break;
@@ -816,7 +683,7 @@ net::awaitable<void> session::run() {
         queue_rejection(431, "Request Header Fields Too Large");
         continue;
       }
-      auto [ec, n] = co_await socket_.async_read_drained(in_.prepare(room), use_tuple);
+      auto [ec, n] = co_await transport_.async_read_some(in_.prepare(room), use_tuple);
       if (ec) {
         if (timed_out_ && !forced_ && (phase_ == phase::head || phase_ == phase::body)) {
           // RFC 9110 §15.5.9: part of a request arrived, then nothing: 408, then close.
@@ -841,20 +708,23 @@ net::awaitable<void> session::run() {
         requests_served >= server->max_requests_per_connection) {
       draining_ = true;  // this reply says Connection: close
     }
-    if (observing()) begin_observing();
+    if (observation_.on()) served_.begin();
     // One view per request: it is rebuilt from the parser's storage each time it is taken.
     const request_view request = storage_.view();
     if (role_.admin && (role_.admin_only || role_.admin->owns(request.path))) {
       co_await handle_admin(request);
-      if (observing()) observe(request, true);
+      if (observation_.on()) {
+        served_.admin = true;
+        observation_.observe(request, served_, peer_);
+      }
     } else {
       bool carry_on = true;
       if (handle_request(request) == handled::scripted) {
         if (is_delay_only()) {
           const compiled_reply& reply = *scripted_.plan.reply;
           const auto delay = scripted_.plan.delay;
-          served_fault_ = fault_kind::none;
-          served_status_ = 0;  // until the head is written
+          served_.fault = fault_kind::none;
+          served_.status = 0;  // until the head is written
           // Replies already rendered and interim responses go out before the wait.
           out_.append(reply.interim_bytes());
           if (delay.count() > 0 && (!out_.empty() || !external_.empty())) {
@@ -874,7 +744,7 @@ net::awaitable<void> session::run() {
           carry_on = co_await execute_scripted();
         }
       }
-      if (observing()) observe(request, false);
+      if (observation_.on()) observation_.observe(request, served_, peer_);
       if (!carry_on) {
         clean_close = false;
         break;
@@ -885,7 +755,7 @@ net::awaitable<void> session::run() {
         begin_write()) {
       bool ok = send_now();
       if (ok && !buffers_.empty()) {
-        auto [ec, written] = co_await net::async_write(socket_, write_buffers(), use_tuple);
+        auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
         (void)written;
         ok = !ec;
       }
@@ -901,51 +771,39 @@ net::awaitable<void> session::run() {
     clean_close = co_await flush();
   }
   if (clean_close && !forced_) co_await linger_close();
-  beast::error_code ignored;
-  socket_.close(ignored);
+  transport_.close();
 }
 
-void connection_registry::add(session* s) {
-  s->registry_slot_ = entries_.size();
-  entries_.push_back({clock::time_point::max(), s});
-}
+// The same TCP socket through Asio's own reads and writes: the transport a TLS stream will use.
+using generic_transport = stream_transport<net::generic::stream_protocol::socket>;
 
-void connection_registry::remove(session* s) {
-  // The last entry fills the gap, and its session learns its new slot.
-  const std::size_t slot = s->registry_slot_;
-  entries_[slot] = entries_.back();
-  entries_[slot].owner->registry_slot_ = slot;
-  entries_.pop_back();
-}
+template class session<plain_transport>;
+template class session<generic_transport>;
 
-void connection_registry::sweep() {
-  now_ = clock::now();
-  // Backwards, so that a session removed during the walk (none is today: expire() only cancels)
-  // could only pull in an entry already checked.
-  for (std::size_t i = entries_.size(); i-- > 0;) {
-    if (entries_[i].deadline <= now_) entries_[i].owner->expire();
-  }
-}
+namespace {
 
-void connection_registry::begin_drain() {
-  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->drain();
-}
-
-void connection_registry::close_all() {
-  for (std::size_t i = entries_.size(); i-- > 0;) entries_[i].owner->force_close();
-}
-
-net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
-                                      connection_registry* registry, listener_role role) {
+template <class Transport>
+net::awaitable<void> serve(Transport transport, server_state* state,
+                           connection_registry* registry, listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
-    session s(std::move(socket), *state, *registry, role);
+    session<Transport> s(std::move(transport), *state, *registry, role);
     co_await s.run();
   } catch (const std::exception& e) {
     // Unexpected: this connection ends; it is logged once, the server goes on.
     log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
   }
   state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
+                                      connection_registry* registry, listener_role role) {
+  if (role.transport == transport_kind::generic) {
+    return serve(generic_transport(std::move(socket)), state, registry, role);
+  }
+  return serve(plain_transport(std::move(socket)), state, registry, role);
 }
 
 }  // namespace stubborn

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <utility>
 
+#include "recvmmsg_calls.hpp"
 #include "wire/connection_socket.hpp"
 
 namespace net = boost::asio;
@@ -31,15 +32,19 @@ using namespace std::chrono_literals;
 namespace {
 std::atomic<int> watched_fd{-1};
 std::atomic<int> watched_calls{0};
+std::atomic<int> all_calls{0};
 }  // namespace
 
 extern "C" int __real_recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags,
                                timespec* timeout);
 extern "C" int __wrap_recvmmsg(int fd, mmsghdr* messages, unsigned count, int flags,
                                timespec* timeout) {
+  all_calls.fetch_add(1);
   if (fd == watched_fd.load()) watched_calls.fetch_add(1);
   return __real_recvmmsg(fd, messages, count, flags, timeout);
 }
+
+int recvmmsg_calls() { return all_calls.load(); }
 #endif
 
 namespace {

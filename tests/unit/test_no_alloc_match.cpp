@@ -15,6 +15,11 @@ thread_local bool counting = false;
 thread_local std::size_t allocations = 0;
 }  // namespace
 
+// g++ 12 inlines these replacements into their callers and then reports free() on memory from
+// "operator new" (-Wmismatched-new-delete): a false positive, since every replacement here
+// allocates with malloc and releases with free.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(std::size_t size) {
   if (counting) ++allocations;
   if (void* p = std::malloc(size ? size : 1)) return p;
@@ -35,6 +40,7 @@ void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
 }
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace {
 

@@ -24,7 +24,7 @@ parsed parse(std::string text) {
   boost::beast::error_code ec;
   parser.put(boost::asio::buffer(text), ec);
   return {parser.rejection(), ec && ec != boost::beast::http::error::need_more,
-          storage.expect_continue_};
+          storage.expect_continue};
 }
 
 }  // namespace
@@ -147,7 +147,7 @@ TEST_CASE("the parser fails a broken quoted chunk extension at once, however it 
     request_storage storage;
     INFO("good, cut at " << cut);
     CHECK_FALSE(feed(good, cut, storage));
-    CHECK(storage.body_ == "helloabc");
+    CHECK(storage.body == "helloabc");
   }
   for (const std::string& bad_body : bad_bodies) {
     const std::string bad = head + bad_body;

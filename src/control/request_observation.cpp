@@ -1,0 +1,96 @@
+#include "control/request_observation.hpp"
+
+#include "control/access_log.hpp"
+#include "control/observer.hpp"
+#include "respond/http_date.hpp"
+#include "respond/reply_plan.hpp"
+#include "routing/request.hpp"
+#include "routing/route_table.hpp"
+#include "routing/templates.hpp"
+
+namespace stubborn {
+
+void request_outcome::begin() {
+  start = std::chrono::steady_clock::now();
+  route = nullptr;
+  status = 0;
+  fault = fault_kind::none;
+  rate_limited = false;
+  admin = false;
+  miss.clear();
+}
+
+void request_observation::count_rejection(int status) {
+  if (observer_) observer_->metrics_for({}).count(status, std::chrono::microseconds(0));
+}
+
+void request_observation::observe(const request_view& request, const request_outcome& outcome,
+                                  connection_peer& peer) {
+  const auto latency = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - outcome.start);
+  if (log_) log_access(request, outcome, latency, peer);
+  // The admin API's own traffic is not the user's to verify.
+  if (!observer_ || outcome.admin) return;
+  if (!metrics_ || metrics_route_ != outcome.route) {
+    metrics_ = &observer_->metrics_for(outcome.route ? std::string_view(outcome.route->name)
+                                                     : std::string_view());
+    metrics_route_ = outcome.route;
+  }
+  metrics_->count(outcome.status, latency);
+  if (outcome.rate_limited) ++metrics_->rate_limited;
+  if (outcome.fault != fault_kind::none) ++metrics_->faults;
+  if (!observer_->journal_on()) return;
+  // Filled in place with assign(): in a full ring the strings reuse their capacity.
+  journal_entry& e = observer_->next_slot();
+  e.time = std::chrono::system_clock::now() - latency;
+  if (client_text_.empty() && !peer.get().ip.empty()) {
+    const peer_address& address = peer.get();
+    const bool v6 = address.ip.find(':') != std::string::npos;
+    client_text_ = (v6 ? "[" + address.ip + "]" : address.ip) + ":" + std::to_string(address.port);
+  }
+  e.client.assign(client_text_);
+  e.method.assign(request.method);
+  e.target.assign(request.target);
+  e.path.assign(request.path);
+  e.headers.resize(request.headers.size());
+  for (std::size_t i = 0; i < request.headers.size(); ++i) {
+    e.headers[i].first.assign(request.headers[i].name);
+    e.headers[i].second.assign(request.headers[i].value);
+  }
+  e.body.assign(request.body.substr(0, observer_->body_bytes()));
+  e.body_bytes = request.body.size();
+  e.route.assign(outcome.route ? std::string_view(outcome.route->name) : std::string_view());
+  e.status = outcome.status;
+  e.fault.assign(fault_name(outcome.fault));
+  e.latency = latency;
+  e.miss.assign(outcome.miss);
+}
+
+void request_observation::log_access(const request_view& request, const request_outcome& outcome,
+                                     std::chrono::microseconds latency, connection_peer& peer) {
+  std::string& line = log_->buffer(thread_index_);
+  line.append("{\"time\":\"").append(rfc3339_utc(std::chrono::system_clock::now()));
+  line.append("\",\"client\":\"");
+  append_json_escaped(peer.get().ip, line);
+  line.append("\",\"method\":\"");
+  append_json_escaped(request.method, line);
+  line.append("\",\"target\":\"");
+  append_json_escaped(request.target, line);
+  line.append("\",\"status\":").append(std::to_string(outcome.status));
+  line.append(",\"route\":");
+  if (outcome.admin) {
+    line.append("\"(admin)\"");
+  } else if (outcome.route) {
+    line.push_back('"');
+    append_json_escaped(outcome.route->name, line);
+    line.push_back('"');
+  } else {
+    line.append("null");
+  }
+  line.append(",\"latency_us\":").append(std::to_string(latency.count()));
+  line.append(",\"request_bytes\":").append(std::to_string(request.body.size()));
+  if (outcome.fault != fault_kind::none) line.append(",\"fault\":true");
+  line.append("}\n");
+}
+
+}  // namespace stubborn

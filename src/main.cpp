@@ -170,9 +170,8 @@ int main(int argc, char** argv) {
     try {
       server.start();
     } catch (const std::system_error& e) {
-      const stubborn::listen_address listen = cfg.overrides.listen.value_or(cfg.server.listen);
-      std::cerr << "stubborn: cannot listen on " << listen.host << ":" << listen.port << ": "
-                << e.code().message() << " (or on [admin] listen, if set)\n";
+      // "cannot listen on HOST:PORT ([admin] listen): Address already in use"
+      std::cerr << "stubborn: " << e.what() << "\n";
       return 1;
     }
     std::cout << "stubborn " << stubborn::version << " listening on " << server.url() << " ("
@@ -203,7 +202,7 @@ int main(int argc, char** argv) {
                     std::string("stopping on ") + strsignal(signal_number) +
                         ": finishing requests in flight");
       watcher.reset();  // no reload may start while stopping
-      server.stop(cfg.server.drain_timeout);
+      server.stop();  // drain_timeout as of the last reload
       stubborn::log(stubborn::log_level::info, "stopped");
       return 0;
     }

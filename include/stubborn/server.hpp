@@ -7,6 +7,7 @@
 #include <string>
 
 #include "stubborn/config.hpp"
+#include "stubborn/control.hpp"
 
 namespace stubborn {
 
@@ -26,10 +27,13 @@ class server {
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
-  /// Binds, listens and starts the I/O threads; throws std::system_error if it cannot bind.
+  /// Binds, listens and starts the I/O threads. Throws std::system_error if it cannot bind
+  /// (the main listener or [admin] listen), its what() naming the address; nothing runs then.
   void start();
   /// Stops accepting, lets requests already read finish (up to `drain`), closes the rest.
   void stop(std::chrono::milliseconds drain);
+  /// stop() with the current [server] drain_timeout (a reload's value, if one changed it).
+  void stop();
   /// Blocks until stop() has completed.
   void wait();
 
@@ -44,7 +48,10 @@ class server {
   /// keep their sequence, outage and rate-limit state. If the files have problems, the current
   /// table keeps serving and the problems are returned (and shown by GET /__admin/status).
   /// [server] listen, threads and max_connections, [admin] and access_log need a restart.
+  /// Runs on the control thread and waits for it; throws std::logic_error after stop().
   reload_result reload();
+  /// Runtime routes, reset, reload, the journal and metrics, without HTTP (see control.hpp).
+  server_control& control();
   /// Number of routes in the current table.
   std::size_t route_count() const;
   /// Number of I/O threads.

@@ -9,16 +9,14 @@
 #include <optional>
 
 #include "config/route_json.hpp"
+#include "control/control_plane.hpp"
 #include "respond/http_date.hpp"
 #include "routing/path_pattern.hpp"
 #include "routing/request.hpp"
 #include "respond/route_rules.hpp"
 #include "routing/route_table.hpp"
-#include "wire/server_state.hpp"
 #include "text/base64.hpp"
 #include "text/utf8.hpp"
-#include "stubborn/config_error.hpp"
-#include "stubborn/load_config.hpp"
 #include "stubborn/version.hpp"
 
 namespace stubborn {
@@ -40,9 +38,9 @@ admin_reply error_reply(int status, std::string_view message) {
   return json_reply(status, json::object{{"error", replace_invalid_utf8(message)}});
 }
 
-admin_reply problems_reply(const config_error& e) {
+admin_reply problems_reply(const std::vector<std::string>& texts) {
   json::array problems;
-  for (const auto& p : e.problems()) problems.emplace_back(p.to_string());
+  for (const auto& p : texts) problems.emplace_back(p);
   return json_reply(400, json::object{{"error", "the route is not valid"}, {"problems", problems}});
 }
 
@@ -114,37 +112,8 @@ json::object entry_json(const journal_entry& e) {
   return o;
 }
 
-// The filters of /requests, /requests/count and /unmatched.
-struct journal_filter {
-  std::string route;   // a name, or "none" for requests no route took
-  std::string method;
-  std::string path;    // exact, or a prefix when it ends in '*'
-  int status = 0;      // exact
-  int status_class = 0;  // "4xx" -> 4
-  std::optional<std::chrono::system_clock::time_point> since;
-  std::size_t limit = 0;  // 0 = all
-  bool unmatched = false;
-
-  bool admits(const journal_entry& e) const {
-    if (unmatched && !e.route.empty()) return false;
-    if (!route.empty() && !(route == "none" ? e.route.empty() : e.route == route)) return false;
-    if (!method.empty() && e.method != method) return false;
-    if (!path.empty()) {
-      if (path.back() == '*') {
-        if (e.path.compare(0, path.size() - 1, path, 0, path.size() - 1) != 0) return false;
-      } else if (e.path != path) {
-        return false;
-      }
-    }
-    if (status && e.status != status) return false;
-    if (status_class && e.status / 100 != status_class) return false;
-    if (since && e.time < *since) return false;
-    return true;
-  }
-};
-
 // Parses the filter parameters; "" or what is wrong.
-std::string parse_filter(std::string_view query, journal_filter& f) {
+std::string parse_filter(std::string_view query, journal_query& f) {
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -206,84 +175,13 @@ std::string label(std::string_view value) {
 
 }  // namespace
 
-admin_service::admin_service(admin_config config, server_state& state, admin_host& host,
-                             std::vector<observed_thread> threads, net::any_io_executor control)
-    : config_(std::move(config)),
-      state_(state),
-      host_(host),
-      threads_(std::move(threads)),
-      control_(std::move(control)) {}
+admin_service::admin_service(admin_config config, control_plane& control)
+    : config_(std::move(config)), control_(control) {}
 
 bool admin_service::owns(std::string_view path) const {
   const std::string& prefix = config_.prefix;
   return path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
          (path.size() == prefix.size() || path[prefix.size()] == '/');
-}
-
-namespace {
-
-// Runs `work` where it is co_spawned. A named coroutine taking its argument by value: g++ 12
-// has miscompiled coroutine lambdas with captures (double frees), see DESIGN.md. It also
-// destroys twice a by-value argument whose destructor does something when the argument is a
-// temporary in a co_await expression: so `work` captures only references and pointers (the
-// awaiting coroutine is suspended until it is done, so they stay valid), and it must not
-// throw (the loader's exceptions are caught inside it).
-template <typename F>
-net::awaitable<std::invoke_result_t<F&>> run_work(F work) {
-  if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
-    work();
-    co_return;
-  } else {
-    co_return work();
-  }
-}
-
-}  // namespace
-
-template <typename F>
-net::awaitable<decltype(std::declval<F>()())> admin_service::on_control(F work) {
-  co_return co_await net::co_spawn(control_, run_work(std::move(work)), net::use_awaitable);
-}
-
-net::awaitable<std::vector<journal_entry>> admin_service::journal() {
-  std::vector<journal_entry> all;
-  for (const auto& t : threads_) {
-    thread_observer* observer = t.observer;
-    auto part = co_await net::co_spawn(
-        t.executor, run_work([observer] { return observer->journal_copy(); }), net::use_awaitable);
-    all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
-  }
-  std::stable_sort(all.begin(), all.end(),
-                   [](const journal_entry& a, const journal_entry& b) { return a.time < b.time; });
-  // Each thread keeps `journal` entries; together, the newest `journal` of all of them.
-  if (all.size() > config_.journal) all.erase(all.begin(), all.end() - static_cast<long>(config_.journal));
-  co_return all;
-}
-
-net::awaitable<std::vector<std::pair<std::string, route_metrics>>> admin_service::metrics() {
-  std::vector<std::pair<std::string, route_metrics>> merged;
-  for (const auto& t : threads_) {
-    thread_observer* observer = t.observer;
-    auto part = co_await net::co_spawn(
-        t.executor, run_work([observer] { return observer->metrics_copy(); }), net::use_awaitable);
-    for (auto& entry : part) {
-      const std::string& name = entry.first;  // clang 14 cannot capture a structured binding
-      auto found = std::find_if(merged.begin(), merged.end(),
-                                [&](const auto& x) { return x.first == name; });
-      if (found == merged.end()) merged.push_back(std::move(entry));
-      else found->second.merge(entry.second);
-    }
-  }
-  std::sort(merged.begin(), merged.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  co_return merged;
-}
-
-net::awaitable<void> admin_service::clear_journal() {
-  for (const auto& t : threads_) {
-    thread_observer* observer = t.observer;
-    co_await net::co_spawn(t.executor, run_work([observer] { observer->clear_journal(); }),
-                           net::use_awaitable);
-  }
 }
 
 net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
@@ -315,33 +213,32 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
   if (rest == "/routes" || rest.substr(0, 8) == "/routes/") co_return co_await routes(request, rest);
   if (rest == "/reset") {
     if (method != "POST") co_return method_not_allowed("POST");
-    state_.table()->reset_state();
-    co_await clear_journal();
+    co_await control_.async_reset();
     co_return json_reply(200, json::object{{"reset", true}});
   }
   if (rest == "/reload") {
     if (method != "POST") co_return method_not_allowed("POST");
-    admin_host* host = &host_;
-    reload_status result = co_await on_control([host] { return host->reload(); });
+    const reload_status result = co_await control_.async_reload();
     if (!result.ok) {
       co_return json_reply(422, json::object{{"reloaded", false}, {"error", result.error}});
     }
-    co_return json_reply(200, json::object{{"reloaded", true}, {"routes", state_.table()->size()}});
+    co_return json_reply(200,
+                         json::object{{"reloaded", true}, {"routes", control_.table()->size()}});
   }
   if (rest == "/metrics") {
     if (!get) co_return method_not_allowed("GET, HEAD");
     admin_reply reply;
-    reply.body = metrics_text(co_await metrics());
+    reply.body = metrics_text(co_await control_.async_metrics());
     reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
     co_return reply;
   }
   if (rest == "/requests" || rest == "/requests/count" || rest == "/unmatched") {
     if (rest == "/requests" && method == "DELETE") {
-      co_await clear_journal();
+      co_await control_.async_clear_journal();
       co_return json_reply(200, json::object{{"cleared", true}});
     }
     if (!get) co_return method_not_allowed(rest == "/requests" ? "GET, HEAD, DELETE" : "GET, HEAD");
-    journal_filter filter;
+    journal_query filter;
     filter.unmatched = rest == "/unmatched";
     if (std::string problem = parse_filter(request.query, filter); !problem.empty()) {
       co_return error_reply(400, problem);
@@ -349,21 +246,16 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     if (config_.journal == 0) {
       co_return error_reply(409, "the journal is off ([admin] journal = 0)");
     }
-    std::vector<journal_entry> entries = co_await journal();
-    std::vector<const journal_entry*> chosen;
-    for (const auto& e : entries) {
-      if (filter.admits(e)) chosen.push_back(&e);
-    }
+    // A count takes every entry the filters admit: `limit` shapes lists only.
+    if (rest == "/requests/count") filter.limit = 0;
+    const std::vector<journal_entry> chosen = co_await control_.async_journal(filter);
     if (rest == "/requests/count") {
       co_return json_reply(200, json::object{{"count", chosen.size()}});
     }
-    if (filter.limit && chosen.size() > filter.limit) {
-      chosen.erase(chosen.begin(), chosen.end() - static_cast<long>(filter.limit));
-    }
     json::array list;
-    for (const journal_entry* e : chosen) {
-      json::object o = entry_json(*e);
-      if (filter.unmatched) o["nearest"] = replace_invalid_utf8(e->miss);
+    for (const journal_entry& e : chosen) {
+      json::object o = entry_json(e);
+      if (filter.unmatched) o["nearest"] = replace_invalid_utf8(e.miss);
       list.push_back(std::move(o));
     }
     co_return json_reply(200, json::object{{"requests", std::move(list)}});
@@ -372,20 +264,30 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
                                  "; see docs/admin.md");
 }
 
-net::awaitable<admin_reply> admin_service::routes(const request_view& request, std::string_view rest) {
+namespace {
+
+std::string joined(const std::vector<std::string>& problems) {
+  std::string text;
+  for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
+  return text;
+}
+
+}  // namespace
+
+net::awaitable<admin_reply> admin_service::routes(const request_view& request,
+                                                  std::string_view rest) {
   const std::string_view method = request.method;
   const bool get = method == "GET" || method == "HEAD";
-  admin_host* host = &host_;
   std::string name;
   if (rest.size() > 8) append_percent_decoded(rest.substr(8), name);
-  auto table = state_.table();
-  std::vector<route_spec> runtime = co_await on_control([host] { return host->runtime_routes(); });
-  auto is_runtime = [&](std::string_view n) {
-    return std::any_of(runtime.begin(), runtime.end(), [&](const route_spec& r) { return r.name == n; });
-  };
+  auto table = control_.table();
+  auto status = control_.status();
   auto listed = [&](const compiled_route& route) {
     json::object o = route_to_json(route.spec);
-    const bool from_runtime = is_runtime(route.spec.name);
+    const auto& runtime = status->runtime_routes;
+    const bool from_runtime =
+        std::any_of(runtime.begin(), runtime.end(),
+                    [&](const route_spec& r) { return r.name == route.spec.name; });
     o["source"] = from_runtime ? "runtime" : "file";
     if (!from_runtime && !route.spec.position.file.empty()) {
       o["defined_at"] = route.spec.position.file + ":" + std::to_string(route.spec.position.line);
@@ -401,9 +303,9 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request, s
     }
     if (method == "DELETE") {
       // Every runtime route goes; the file routes stay.
-      std::string problem = co_await on_control([host] { return host->set_runtime_routes({}); });
-      if (!problem.empty()) co_return error_reply(500, problem);
-      co_return json_reply(200, json::object{{"deleted", runtime.size()}});
+      const route_change change = co_await control_.async_clear_routes();
+      if (!change.ok()) co_return error_reply(500, joined(change.problems));
+      co_return json_reply(200, json::object{{"deleted", change.removed}});
     }
     if (method != "POST") co_return method_not_allowed("GET, HEAD, POST, DELETE");
   } else if (method != "PUT" && method != "DELETE" && !get) {
@@ -416,42 +318,24 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request, s
     }
     co_return error_reply(404, "no route named '" + name + "'");
   }
-  auto in_table = [&](std::string_view n) {
-    for (std::size_t i = 0; i < table->size(); ++i) {
-      if (table->route(i).spec.name == n) return true;
-    }
-    return false;
-  };
-  const bool exists_in_table = in_table(name);
   if (method == "DELETE") {
-    if (!is_runtime(name)) {
-      co_return error_reply(exists_in_table ? 409 : 404,
-                            exists_in_table ? "'" + name + "' is a file route: edit the file to change it"
-                                            : "no route named '" + name + "'");
+    const route_change change = co_await control_.async_remove_route(name);
+    switch (change.result) {
+      case route_change::outcome::file_route: co_return error_reply(409, change.problems.front());
+      case route_change::outcome::not_found: co_return error_reply(404, change.problems.front());
+      default: break;
     }
-    std::erase_if(runtime, [&](const route_spec& r) { return r.name == name; });
-    std::string problem = co_await on_control(
-        [&] { return host->set_runtime_routes(runtime); });
-    if (!problem.empty()) co_return error_reply(500, problem);
+    if (!change.ok()) co_return error_reply(500, joined(change.problems));
     co_return json_reply(200, json::object{{"deleted", name}});
   }
 
   // POST (a new route) or PUT (this name, new or replaced).
-  std::string text(request.body);
-  std::string source = std::string(method) + " " + std::string(request.path);
-  std::string base_dir = co_await on_control([host] { return host->base_dir(); });
-  // The loader reports problems by throwing: caught here, before they reach a coroutine.
-  auto parsed = co_await on_control([&] {
-    std::pair<route_spec, std::optional<config_error>> out;
-    try {
-      out.first = load_route_json(text, source, base_dir);
-    } catch (const config_error& e) {
-      out.second = e;
-    }
-    return out;
-  });
-  if (parsed.second) co_return problems_reply(*parsed.second);
-  route_spec spec = std::move(parsed.first);
+  const std::string text(request.body);
+  const std::string source = std::string(method) + " " + std::string(request.path);
+  parsed_route parsed = co_await control_.async_parse_route_json(text, source);
+  if (!parsed.problems.empty()) co_return problems_reply(parsed.problems);
+  route_spec spec = std::move(parsed.spec);
+  route_change change;
   if (method == "PUT") {
     // A name in the body must agree with the URL's; without one, the URL names the route.
     json::error_code ec;
@@ -462,46 +346,45 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request, s
                                      "' but the URL names '" + name + "'");
     }
     spec.name = name;
-    if (exists_in_table && !is_runtime(name)) {
-      co_return error_reply(409, "'" + name + "' is a file route: edit the file to change it");
-    }
-  } else if (in_table(spec.name)) {
-    co_return error_reply(409, "a route named '" + spec.name + "' exists; PUT " + config_.prefix +
-                                   "/routes/NAME replaces a runtime route");
-  }
-  const bool replaced = is_runtime(spec.name);
-  if (replaced) {
-    for (auto& r : runtime) {
-      if (r.name == spec.name) r = spec;
+    change = co_await control_.async_put_route(std::move(spec));
+    if (change.result == route_change::outcome::file_route) {
+      co_return error_reply(409, change.problems.front());
     }
   } else {
-    // The newest runtime route ranks first among equals.
-    runtime.insert(runtime.begin(), spec);
+    const std::string added = spec.name;
+    change = co_await control_.async_add_route(std::move(spec));
+    if (change.result == route_change::outcome::name_taken) {
+      co_return error_reply(409, "a route named '" + added + "' exists; PUT " + config_.prefix +
+                                     "/routes/NAME replaces a runtime route");
+    }
   }
-  std::string problem = co_await on_control([&] { return host->set_runtime_routes(runtime); });
-  if (!problem.empty()) co_return error_reply(400, problem);
-  auto now = state_.table();
-  for (std::size_t i = 0; i < now->size(); ++i) {
-    if (now->route(i).spec.name == spec.name) {
-      co_return json_reply(replaced ? 200 : 201, listed(now->route(i)));
+  if (!change.ok()) co_return error_reply(400, joined(change.problems));
+  table = control_.table();
+  status = control_.status();
+  for (std::size_t i = 0; i < table->size(); ++i) {
+    if (table->route(i).spec.name == change.names.front()) {
+      const bool replaced = change.result == route_change::outcome::replaced;
+      co_return json_reply(replaced ? 200 : 201, listed(table->route(i)));
     }
   }
   co_return error_reply(500, "the route was installed but is not in the table");
 }
 
 admin_reply admin_service::status_reply() {
-  const reload_status reload = host_.last_reload();
+  // Read without waiting: a reload in progress publishes its outcome when it is done.
+  const auto status = control_.status();
+  const reload_status& reload = status->last_reload;
   json::array files;
-  for (const auto& f : host_.config_files()) files.emplace_back(f);
+  for (const auto& f : status->config_files) files.emplace_back(f);
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_);
   json::object o{{"version", version},
                  {"uptime_seconds", uptime.count()},
                  {"config_files", std::move(files)},
-                 {"routes", state_.table()->size()},
-                 {"open_connections", state_.open_connections.load(std::memory_order_relaxed)},
-                 {"refused_connections", state_.refused_connections.load(std::memory_order_relaxed)},
-                 {"threads", threads_.size()},
+                 {"routes", control_.table()->size()},
+                 {"open_connections", control_.open_connections()},
+                 {"refused_connections", control_.refused_connections()},
+                 {"threads", control_.thread_count()},
                  {"journal", config_.journal}};
   json::object last{{"ok", reload.ok}, {"reloads", reload.reloads}, {"failures", reload.failures}};
   if (reload.at.time_since_epoch().count() != 0) last["at"] = rfc3339_utc(reload.at);
@@ -510,8 +393,8 @@ admin_reply admin_service::status_reply() {
   return json_reply(200, o);
 }
 
-std::string admin_service::metrics_text(
-    const std::vector<std::pair<std::string, route_metrics>>& metrics) {
+std::string admin_service::metrics_text(const server_metrics& all) {
+  const auto& metrics = all.routes;
   std::string out;
   auto route_label = [](const std::string& name) {
     return name.empty() ? std::string("route=\"\"") : "route=\"" + label(name) + "\"";
@@ -565,33 +448,28 @@ std::string admin_service::metrics_text(
   // request starts with a full burst): max_keys is too small for the clients seen.
   out += "# HELP stubborn_rate_limit_evictions_total Busy rate-limit keys dropped because "
          "max_keys was reached.\n# TYPE stubborn_rate_limit_evictions_total counter\n";
-  const auto table = state_.table();
-  if (const auto* limit = table->server_rate_limit()) {
+  if (all.server_rate_limit_evictions) {
     out += "stubborn_rate_limit_evictions_total{limit=\"server\"} " +
-           std::to_string(limit->limiter->evictions()) + "\n";
+           std::to_string(*all.server_rate_limit_evictions) + "\n";
   }
-  for (std::size_t i = 0; i < table->size(); ++i) {
-    const auto& route = table->route(i);
-    if (route.rate_limit) {
-      out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(route.spec.name) +
-             "} " + std::to_string(route.rate_limit->limiter->evictions()) + "\n";
-    }
+  for (const auto& [name, evictions] : all.route_rate_limit_evictions) {
+    out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(name) + "} " +
+           std::to_string(evictions) + "\n";
   }
-  const reload_status reload = host_.last_reload();
   out += "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections gauge\n";
   out += "stubborn_open_connections " +
-         std::to_string(state_.open_connections.load(std::memory_order_relaxed)) + "\n";
+         std::to_string(all.open_connections) + "\n";
   out += "# HELP stubborn_refused_connections_total Connections refused at max_connections.\n"
          "# TYPE stubborn_refused_connections_total counter\n";
   out += "stubborn_refused_connections_total " +
-         std::to_string(state_.refused_connections.load(std::memory_order_relaxed)) + "\n";
+         std::to_string(all.refused_connections) + "\n";
   out += "# HELP stubborn_reloads_total Successful config reloads.\n# TYPE stubborn_reloads_total counter\n";
-  out += "stubborn_reloads_total " + std::to_string(reload.reloads) + "\n";
+  out += "stubborn_reloads_total " + std::to_string(all.reloads) + "\n";
   out += "# HELP stubborn_reload_failures_total Reloads refused because the config was broken.\n"
          "# TYPE stubborn_reload_failures_total counter\n";
-  out += "stubborn_reload_failures_total " + std::to_string(reload.failures) + "\n";
+  out += "stubborn_reload_failures_total " + std::to_string(all.reload_failures) + "\n";
   out += "# HELP stubborn_routes Routes in the table now.\n# TYPE stubborn_routes gauge\n";
-  out += "stubborn_routes " + std::to_string(state_.table()->size()) + "\n";
+  out += "stubborn_routes " + std::to_string(all.route_count) + "\n";
   return out;
 }
 

@@ -29,6 +29,12 @@ void route_metrics::merge(const route_metrics& other) {
   faults += other.faults;
 }
 
+std::uint64_t route_metrics::total() const {
+  std::uint64_t sum = 0;
+  for (const auto& entry : statuses) sum += entry.second;
+  return sum;
+}
+
 thread_observer::thread_observer(unsigned thread_index, std::size_t journal_capacity,
                                  std::size_t body_bytes)
     : thread_index_(thread_index), capacity_(journal_capacity), body_bytes_(body_bytes) {}

@@ -15,19 +15,17 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
-#include <filesystem>
-#include <set>
 #include <list>
+#include <system_error>
 #include <thread>
 
 #include "control/access_log.hpp"
 #include "control/admin.hpp"
-#include "log.hpp"
+#include "control/control_plane.hpp"
 #include "control/observer.hpp"
+#include "log.hpp"
 #include "routing/route_table.hpp"
 #include "wire/session.hpp"
-#include "stubborn/config_error.hpp"
-#include "stubborn/load_config.hpp"
 
 namespace stubborn {
 
@@ -175,52 +173,41 @@ void raise_open_file_limit(std::size_t wanted) {
   }
 }
 
+// "host:port", "[v6]:port".
+std::string address_text(const listen_address& where) {
+  const bool v6 = where.host.find(':') != std::string::npos;
+  return (v6 ? "[" + where.host + "]" : where.host) + ":" + std::to_string(where.port);
+}
+
+// Opens, binds and listens; what cannot be done throws a std::system_error naming the address
+// (and `role`, e.g. " ([admin] listen)"), which the command line prints as it is.
+tcp::endpoint listen_on(tcp::acceptor& acceptor, const listen_address& where, int backlog,
+                        const std::string& role) {
+  try {
+    tcp::resolver resolver(acceptor.get_executor());
+    auto results = resolver.resolve(where.host, std::to_string(where.port),
+                                    tcp::resolver::passive | tcp::resolver::numeric_service);
+    tcp::endpoint endpoint = results.begin()->endpoint();
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(backlog);
+    return endpoint;
+  } catch (const boost::system::system_error& e) {
+    throw std::system_error(std::error_code(e.code()),
+                            "cannot listen on " + address_text(where) + role);
+  }
+}
+
 }  // namespace
 
-struct server::impl : admin_host {
-  explicit impl(config c) : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)) {}
+struct server::impl {
+  explicit impl(config c)
+      : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)), control(cfg, state) {}
 
-  // The command line's values over the file's.
-  static config with_overrides(config c) {
-    const config_overrides& o = c.overrides;
-    if (o.listen) c.server.listen = *o.listen;
-    if (o.threads) c.server.threads = *o.threads;
-    if (o.access_log) c.server.access_log = *o.access_log;
-    return c;
-  }
-
-  // admin_host: called on the control thread (and by reload() from any thread).
-  reload_status reload() override;
-  reload_status last_reload() const override {
-    std::lock_guard lock(control_mutex);
-    return last;
-  }
-  std::vector<route_spec> runtime_routes() const override {
-    std::lock_guard lock(control_mutex);
-    return runtime;
-  }
-  std::string set_runtime_routes(std::vector<route_spec> routes) override;
-  std::vector<std::string> config_files() const override {
-    std::lock_guard lock(control_mutex);
-    return cfg.files;
-  }
-  std::string base_dir() const override {
-    std::lock_guard lock(control_mutex);
-    if (cfg.files.empty()) return ".";
-    std::string dir = std::filesystem::path(cfg.files.front()).parent_path().string();
-    return dir.empty() ? "." : dir;
-  }
-  // Compiles file routes plus runtime routes (which rank first) and swaps the table in.
-  void install(const config& files, const std::vector<route_spec>& routes);
-
-  config cfg;  // as read from the files (or given in code), without the runtime routes
+  config cfg;  // as given, with the overrides: what holds until a restart is read from here
   server_state state;
-  mutable std::mutex control_mutex;  // cfg, runtime, last; one table change at a time
-  std::vector<route_spec> runtime;
-  reload_status last;
-  net::io_context control_io{1};  // reloads and runtime route changes run here
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> control_work;
-  std::thread control_thread;
+  control_plane control;  // runtime routes, reset, reload, journal and metrics; its own thread
   std::unique_ptr<admin_service> admin;
   std::unique_ptr<access_log> log;
   std::list<worker> workers;
@@ -236,88 +223,14 @@ struct server::impl : admin_host {
   std::condition_variable stop_cv;
 };
 
-void server::impl::install(const config& files, const std::vector<route_spec>& routes) {
-  config merged = files;
-  merged.routes = routes;
-  merged.routes.insert(merged.routes.end(), files.routes.begin(), files.routes.end());
-  std::set<std::string_view> names;
-  for (const auto& r : routes) names.insert(r.name);
-  std::vector<config_problem> clashes;
-  for (const auto& r : files.routes) {
-    if (names.count(r.name)) {
-      clashes.push_back({r.position, "the runtime route '" + r.name +
-                                         "' has the name of this file route; rename one"});
-    }
-  }
-  if (!clashes.empty()) throw config_error(std::move(clashes));
-  state.replace(route_table::compile(merged, state.table().get()));
-}
-
-reload_status server::impl::reload() {
-  std::lock_guard lock(control_mutex);
-  last.at = std::chrono::system_clock::now();
-  if (cfg.sources.empty()) {
-    last.ok = false;
-    last.error = "no config files to re-read: the config was given in code";
-    ++last.failures;
-    return last;
-  }
-  try {
-    config fresh = load_config(cfg.sources);
-    fresh.overrides = cfg.overrides;
-    fresh = with_overrides(std::move(fresh));
-    const server_config& was = cfg.server;
-    server_config& now = fresh.server;
-    if (!(now.listen == was.listen) || now.threads != was.threads ||
-        now.max_connections != was.max_connections || now.access_log != was.access_log ||
-        !(fresh.admin == cfg.admin)) {
-      stubborn::log(log_level::warn,
-                    "reload: [server] listen, threads, max_connections, access_log and [admin] "
-                    "keep their values until a restart");
-    }
-    now.listen = was.listen;
-    now.threads = was.threads;
-    now.max_connections = was.max_connections;
-    now.access_log = was.access_log;
-    fresh.admin = cfg.admin;
-    install(fresh, runtime);
-    cfg = std::move(fresh);
-    last.ok = true;
-    last.error.clear();
-    ++last.reloads;
-    stubborn::log(log_level::info, "reloaded " + std::to_string(cfg.files.size()) + " file" +
-                                       (cfg.files.size() == 1 ? "" : "s") + ": " +
-                                       std::to_string(state.table()->size()) + " routes");
-  } catch (const config_error& e) {
-    last.ok = false;
-    last.error.clear();
-    for (const auto& p : e.problems()) last.error += p.to_string() + "\n";
-    ++last.failures;
-    stubborn::log(log_level::error, "reload refused, the previous routes keep serving:\n" +
-                                        last.error.substr(0, last.error.size() - 1));
-  }
-  return last;
-}
-
-std::string server::impl::set_runtime_routes(std::vector<route_spec> routes) {
-  std::lock_guard lock(control_mutex);
-  try {
-    install(cfg, routes);
-  } catch (const config_error& e) {
-    std::string text;
-    for (const auto& p : e.problems()) text += (text.empty() ? "" : "; ") + p.to_string();
-    return text;
-  }
-  runtime = std::move(routes);
-  return {};
-}
-
 server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
 
 reload_result server::reload() {
-  reload_status status = impl_->reload();
+  const reload_status status = impl_->control.reload();
   return {status.ok, status.error};
 }
+
+server_control& server::control() { return impl_->control; }
 
 server::~server() {
   if (impl_ && impl_->started && !impl_->stopped) stop(std::chrono::milliseconds(0));
@@ -329,16 +242,11 @@ void server::start() {
   unsigned threads = sc.threads ? sc.threads : std::max(1u, std::thread::hardware_concurrency());
   raise_open_file_limit(sc.max_connections);
 
-  tcp::resolver resolver(s.accept_io);
-  auto results = resolver.resolve(sc.listen.host, std::to_string(sc.listen.port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service);
-  tcp::endpoint endpoint = results.begin()->endpoint();
+  // Everything that can fail (binding above all) comes before the first thread starts, so a
+  // failure leaves nothing running and start() can throw.
   s.acceptor.emplace(s.accept_io);
-  s.acceptor->open(endpoint.protocol());
-  s.acceptor->set_option(tcp::acceptor::reuse_address(true));
-  s.acceptor->bind(endpoint);
   // A deep backlog: 1,000 clients connecting at once must not wait for SYN retries.
-  s.acceptor->listen(4096);
+  const tcp::endpoint endpoint = listen_on(*s.acceptor, sc.listen, 4096, "");
   s.bound_port = s.acceptor->local_endpoint().port();
   s.bound_host = s.acceptor->local_endpoint().address().to_string();
 
@@ -355,34 +263,27 @@ void server::start() {
     if (ac.enabled) {
       w.observer = std::make_unique<thread_observer>(i, ac.journal, ac.journal_body_bytes);
       w.registry.observer = w.observer.get();
-      observed.push_back({w.io.get_executor(), w.observer.get()});
     }
+    observed.push_back({w.io.get_executor(), w.observer.get()});
   }
-  s.control_work.emplace(s.control_io.get_executor());
-  s.control_thread = std::thread([&s] { s.control_io.run(); });
-  if (ac.enabled) {
-    s.admin = std::make_unique<admin_service>(ac, s.state, s, std::move(observed),
-                                              s.control_io.get_executor());
+  worker& first = s.workers.front();
+  if (ac.enabled && ac.listen) {
+    first.admin_acceptor.emplace(first.io);
+    listen_on(*first.admin_acceptor, *ac.listen, 64, " ([admin] listen)");
+    s.admin_port = first.admin_acceptor->local_endpoint().port();
   }
   // A developer and testing switch (docs/reliability.md): the whole server without the fast
   // path, as a TLS listener will run.
   const transport_kind transport = transport_from_environment();
   stubborn::log(log_level::debug, std::string("connections use the ") +
                                       transport_name(transport) + " transport");
+  s.control.observe(std::move(observed), ac.enabled ? ac.journal : 0);
+  if (ac.enabled) s.admin = std::make_unique<admin_service>(ac, s.control);
+
   listener_role main_role;
   main_role.transport = transport;
   if (s.admin && !ac.listen) main_role.admin = s.admin.get();
-  if (s.admin && ac.listen) {
-    worker& first = s.workers.front();
-    auto found = resolver.resolve(ac.listen->host, std::to_string(ac.listen->port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service);
-    tcp::endpoint admin_endpoint = found.begin()->endpoint();
-    first.admin_acceptor.emplace(first.io);
-    first.admin_acceptor->open(admin_endpoint.protocol());
-    first.admin_acceptor->set_option(tcp::acceptor::reuse_address(true));
-    first.admin_acceptor->bind(admin_endpoint);
-    first.admin_acceptor->listen(64);
-    s.admin_port = first.admin_acceptor->local_endpoint().port();
+  if (first.admin_acceptor) {
     net::co_spawn(first.io,
                   accept_loop(&first, &*first.admin_acceptor, &s.state, sc.max_connections,
                               listener_role{s.admin.get(), true, transport}, nullptr),
@@ -434,8 +335,8 @@ void server::stop(std::chrono::milliseconds drain) {
     });
   }
   for (auto& w : s.workers) w.thread.join();
-  s.control_work.reset();
-  s.control_thread.join();
+  // After the I/O threads: an admin request waiting on the control thread is answered first.
+  s.control.stop();
   if (s.log) {
     // The I/O threads are gone: what they logged last is handed over from here.
     for (auto& w : s.workers) s.log->hand_over(w.registry.thread_index);
@@ -447,6 +348,8 @@ void server::stop(std::chrono::milliseconds drain) {
   }
   s.stop_cv.notify_all();
 }
+
+void server::stop() { stop(impl_->state.table()->server().drain_timeout); }
 
 void server::wait() {
   std::unique_lock lock(impl_->stop_mutex);

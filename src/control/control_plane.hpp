@@ -1,0 +1,160 @@
+#pragma once
+// The control layer: runtime routes, reset, reload and its status, and the journal and metrics
+// collected from the I/O threads. Table changes (reloads, runtime routes) run one at a time on
+// the layer's own thread and own its state there, so nothing is locked: what the status and
+// metrics read is published as an immutable snapshot, swapped atomically, and an I/O thread
+// that asks for a change is suspended (not blocked) until the control thread is done. The admin
+// HTTP API and the embedding API (server_control) both sit on it.
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "control/observer.hpp"
+#include "stubborn/config.hpp"
+#include "stubborn/control.hpp"
+
+namespace stubborn {
+
+class route_table;
+class server_state;
+
+/// One I/O thread as the control layer sees it.
+struct observed_thread {
+  boost::asio::io_context::executor_type executor;
+  thread_observer* observer = nullptr;  ///< null when the admin layer is off
+};
+
+/// What reads of the control state see without waiting: published whole after each change.
+struct control_status {
+  reload_status last_reload;
+  std::vector<std::string> config_files;
+  std::vector<route_spec> runtime_routes;  ///< in rank order
+  std::string base_dir;                    ///< body_file in runtime routes is read from here
+};
+
+/// A route written as JSON, parsed: the spec, or every problem ("source:line:col: message").
+struct parsed_route {
+  route_spec spec;
+  std::vector<std::string> problems;
+};
+
+/// The command line's values over the files' (they hold at start and after every reload).
+config with_overrides(config c);
+
+class control_plane final : public server_control {
+ public:
+  /// `files`: the config as read, overrides applied; `state` serves the table compiled from it.
+  /// Starts the control thread.
+  control_plane(config files, server_state& state);
+  ~control_plane() override;
+  control_plane(const control_plane&) = delete;
+  control_plane& operator=(const control_plane&) = delete;
+
+  /// The I/O threads whose journals and metrics are collected; set once, before they serve.
+  void observe(std::vector<observed_thread> threads, std::size_t journal_capacity);
+  /// Ends the control thread once queued work is done (after the I/O threads have ended); every
+  /// blocking call throws std::logic_error from then on.
+  void stop();
+
+  // For I/O-thread callers: each completes on the caller's executor. Table changes run on the
+  // control thread (one at a time); journal, metrics and reset never wait for a reload.
+
+  /// Re-reads the config files on the control thread.
+  boost::asio::awaitable<reload_status> async_reload();
+  /// Parses a route written as JSON on the control thread (body_file reads a file).
+  boost::asio::awaitable<parsed_route> async_parse_route_json(std::string text, std::string source);
+  /// See server_control::add_route.
+  boost::asio::awaitable<route_change> async_add_route(route_spec spec);
+  /// See server_control::add_routes.
+  boost::asio::awaitable<route_change> async_add_routes(std::string toml, std::string source);
+  /// See server_control::put_route.
+  boost::asio::awaitable<route_change> async_put_route(route_spec spec);
+  /// See server_control::remove_route.
+  boost::asio::awaitable<route_change> async_remove_route(std::string name);
+  /// See server_control::clear_routes.
+  boost::asio::awaitable<route_change> async_clear_routes();
+  /// Sequences, outages and rate limits back to their start; the journal emptied.
+  boost::asio::awaitable<void> async_reset();
+  /// The journal entries `query` admits, oldest first, each thread's copied on that thread.
+  boost::asio::awaitable<std::vector<journal_entry>> async_journal(journal_query query);
+  /// Empties every thread's journal.
+  boost::asio::awaitable<void> async_clear_journal();
+  /// The metrics, summed over the threads.
+  boost::asio::awaitable<server_metrics> async_metrics();
+
+  // Never wait: safe on any thread.
+
+  /// The control state as last published.
+  std::shared_ptr<const control_status> status() const { return status_.load(); }
+  /// The route table serving now.
+  std::shared_ptr<const route_table> table() const;
+  std::size_t open_connections() const;
+  std::uint64_t refused_connections() const;
+  /// Number of I/O threads observed.
+  std::size_t thread_count() const { return threads_.size(); }
+
+  /// Runs on the control thread in every reload, after the files are read and before the new
+  /// table is installed; tests use it to hold a reload open.
+  std::function<void()> reload_hook;
+
+  // server_control: blocking.
+  route_change add_route(route_spec spec) override;
+  route_change add_routes(std::string_view toml, const std::string& source) override;
+  route_change put_route(route_spec spec) override;
+  route_change remove_route(std::string_view name) override;
+  route_change clear_routes() override;
+  std::vector<route_spec> runtime_routes() const override;
+  void reset() override;
+  reload_status reload() override;
+  reload_status last_reload() const override;
+  std::vector<journal_entry> journal(const journal_query& query) override;
+  std::size_t count(const journal_query& query) override;
+  void clear_journal() override;
+  server_metrics metrics() override;
+
+ private:
+  // On the control thread only:
+  reload_status reload_now();
+  route_change add_now(std::vector<route_spec> specs);
+  route_change put_now(route_spec spec);
+  route_change remove_now(const std::string& name);
+  route_change clear_now();
+  route_change add_toml_now(const std::string& text, const std::string& source);
+  parsed_route parse_json_now(const std::string& text, const std::string& source) const;
+  // Compiles the file routes plus `runtime` (which rank first) and swaps the table in; throws
+  // config_error when they do not compile together.
+  void install(const config& files, const std::vector<route_spec>& runtime);
+  // Installs `runtime` as the runtime routes; "" or what is wrong (nothing changes then).
+  std::vector<std::string> change_runtime(std::vector<route_spec> runtime);
+  bool is_file_route(std::string_view name) const;
+  void publish();
+
+  template <typename T>
+  T wait_for(boost::asio::awaitable<T> operation) const;
+  template <typename F>
+  boost::asio::awaitable<std::invoke_result_t<F&>> on_control(F work);
+
+  config files_;  // control thread: the config as read, without the runtime routes
+  std::vector<route_spec> runtime_;  // control thread
+  reload_status last_;               // control thread
+  server_state& state_;
+  std::vector<observed_thread> threads_;
+  std::size_t journal_capacity_ = 0;
+  std::atomic<std::shared_ptr<const control_status>> status_;
+  mutable boost::asio::io_context io_{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+};
+
+}  // namespace stubborn

@@ -49,7 +49,8 @@ name = "user"
 path = "/users/{id}"
 [route.reply]
 body = "user {{path.id}}"
-)", "embedded.toml"));
+)",
+                                                     "embedded.toml"));
   server.start();
   stubborn::server_control& control = server.control();
 
@@ -79,9 +80,8 @@ headers = { Retry-After = "5" }
   const std::string back = http_get(server.port(), "/users/7");
   server.stop();
 
-  const bool ok = reply.rfind("HTTP/1.1 503", 0) == 0 && received == 1 &&
-                  entries.size() == 1 && entries[0].path == "/users/7" &&
-                  back.rfind("HTTP/1.1 200", 0) == 0;
+  const bool ok = reply.rfind("HTTP/1.1 503", 0) == 0 && received == 1 && entries.size() == 1 &&
+                  entries[0].path == "/users/7" && back.rfind("HTTP/1.1 200", 0) == 0;
   std::cout << (ok ? "ok" : "FAIL") << ": " << received << " request(s) to users-down\n";
   return ok ? 0 : 1;
 }

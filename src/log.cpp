@@ -12,14 +12,15 @@ std::atomic<int> current_level{static_cast<int>(log_level::info)};
 std::mutex output_mutex;
 }  // namespace
 
-void set_log_level(log_level level) { current_level.store(static_cast<int>(level)); }
+void set_log_level(log_level level) {
+  current_level.store(static_cast<int>(level));
+}
 
 bool parse_log_level(std::string_view text, log_level& level) {
-  static constexpr std::pair<std::string_view, log_level> names[] = {
-      {"error", log_level::error},
-      {"warn", log_level::warn},
-      {"info", log_level::info},
-      {"debug", log_level::debug}};
+  static constexpr std::pair<std::string_view, log_level> names[] = {{"error", log_level::error},
+                                                                     {"warn", log_level::warn},
+                                                                     {"info", log_level::info},
+                                                                     {"debug", log_level::debug}};
   for (const auto& [name, value] : names) {
     if (name == text) {
       level = value;

@@ -182,8 +182,8 @@ int main(int argc, char** argv) {
     std::unique_ptr<stubborn::config_watcher> watcher;
     if (opts.watch) {
       try {
-        watcher = std::make_unique<stubborn::config_watcher>(
-            cfg.files, cfg.sources, [&server] { server.reload(); });
+        watcher = std::make_unique<stubborn::config_watcher>(cfg.files, cfg.sources,
+                                                             [&server] { server.reload(); });
       } catch (const std::system_error& e) {
         stubborn::log(stubborn::log_level::warn,
                       std::string("not watching the config files: ") + e.what());
@@ -198,11 +198,11 @@ int main(int argc, char** argv) {
         server.reload();  // logs the outcome
         continue;
       }
-      stubborn::log(stubborn::log_level::info,
-                    std::string("stopping on ") + strsignal(signal_number) +
-                        ": finishing requests in flight");
+      stubborn::log(stubborn::log_level::info, std::string("stopping on ") +
+                                                   strsignal(signal_number) +
+                                                   ": finishing requests in flight");
       watcher.reset();  // no reload may start while stopping
-      server.stop();  // drain_timeout as of the last reload
+      server.stop();    // drain_timeout as of the last reload
       stubborn::log(stubborn::log_level::info, "stopped");
       return 0;
     }

@@ -57,14 +57,14 @@ enum class rate_limit_headers {
 
 /// [route.rate_limit] or [server.rate_limit]; over the limit: 429 with Retry-After.
 struct rate_limit_spec {
-  std::uint64_t requests = 0;            ///< admitted per `per`
+  std::uint64_t requests = 0;  ///< admitted per `per`
   std::chrono::milliseconds per{1000};
-  std::uint64_t burst = 0;               ///< token bucket size; 0 = `requests`
+  std::uint64_t burst = 0;  ///< token bucket size; 0 = `requests`
   rate_limit_key key = rate_limit_key::global;
-  std::string key_name;                  ///< the header or query parameter for those keys
+  std::string key_name;  ///< the header or query parameter for those keys
   rate_limit_algorithm algorithm = rate_limit_algorithm::token_bucket;
   rate_limit_headers headers = rate_limit_headers::ietf;
-  std::size_t max_keys = 10'000;         ///< keys tracked at once; idle ones are evicted first
+  std::size_t max_keys = 10'000;            ///< keys tracked at once; idle ones are evicted first
   std::shared_ptr<const reply_spec> reply;  ///< [*.rate_limit.reply]: overrides the 429 reply
   source_position position;
 
@@ -76,7 +76,7 @@ struct rate_limit_spec {
 /// The [server] table.
 struct server_config {
   listen_address listen;
-  unsigned threads = 0;  ///< 0 = number of cores
+  unsigned threads = 0;                              ///< 0 = number of cores
   std::chrono::milliseconds drain_timeout{10'000};   ///< SIGTERM: in-flight requests get this long
   std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connection idle: closed
   std::chrono::milliseconds header_timeout{10'000};  ///< request head not complete: 408 + close
@@ -157,23 +157,23 @@ struct redirect_spec {
 /// The [route.reply] table: one scripted reply.
 struct reply_spec {
   int status = 200;
-  std::string reason;             ///< empty = the registered phrase for `status`
+  std::string reason;  ///< empty = the registered phrase for `status`
   std::vector<name_value> headers;
-  std::string body;               ///< template text (inline), file contents, or serialised JSON
+  std::string body;  ///< template text (inline), file contents, or serialised JSON
   body_source source = body_source::none;
   std::string body_file;          ///< as written in the config, for messages
   source_position body_position;  ///< where body / body_file / json was written
   source_position position;       ///< the [route.reply] table itself
 
-  delay_spec delay;                         ///< wait before replying
-  bool hang = false;                        ///< never reply (until [server] max_hang)
-  std::vector<interim_spec> interim;        ///< 1xx responses before the final one
+  delay_spec delay;                               ///< wait before replying
+  bool hang = false;                              ///< never reply (until [server] max_hang)
+  std::vector<interim_spec> interim;              ///< 1xx responses before the final one
   std::chrono::milliseconds processing_every{0};  ///< "102 Processing" this often while delayed
   fault_kind fault = fault_kind::none;
   chunks_spec chunks;
-  std::uint64_t bandwidth = 0;              ///< bytes per second for the body; 0 = unlimited
-  unsigned repeat = 1;                      ///< in [[route.replies]]: times this reply is used
-  std::optional<redirect_spec> redirect;    ///< overrides `status`; adds Location (at compile)
+  std::uint64_t bandwidth = 0;            ///< bytes per second for the body; 0 = unlimited
+  unsigned repeat = 1;                    ///< in [[route.replies]]: times this reply is used
+  std::optional<redirect_spec> redirect;  ///< overrides `status`; adds Location (at compile)
   bool operator==(const reply_spec&) const = default;
 };
 
@@ -185,12 +185,12 @@ enum class expect_mode { send_continue, reject };
 
 /// A route (or the server) going down on purpose: a fraction of requests, or a recurring window.
 struct outage_spec {
-  double rate = 0;                       ///< fraction of requests that fail, 0..1
-  std::chrono::milliseconds every{0};    ///< a window starts this often (0 = no window)
-  std::chrono::milliseconds duration{0}; ///< and lasts this long
-  int status = 503;                      ///< the reply during the outage
-  fault_kind fault = fault_kind::none;   ///< or a fault instead of a reply
-  std::string path;                      ///< server-wide [[outage]] only: a path pattern
+  double rate = 0;                        ///< fraction of requests that fail, 0..1
+  std::chrono::milliseconds every{0};     ///< a window starts this often (0 = no window)
+  std::chrono::milliseconds duration{0};  ///< and lasts this long
+  int status = 503;                       ///< the reply during the outage
+  fault_kind fault = fault_kind::none;    ///< or a fault instead of a reply
+  std::string path;                       ///< server-wide [[outage]] only: a path pattern
   source_position position;
   bool operator==(const outage_spec&) const = default;
 };
@@ -216,9 +216,9 @@ struct route_spec {
   std::vector<name_value> query;     ///< each parameter present with exactly this value
   std::vector<name_value> headers;   ///< names case-insensitive, exact value
   std::optional<body_matcher_spec> body;
-  int priority = 0;                  ///< higher wins; equal: earlier in the files wins
-  reply_spec reply;                  ///< used when `replies` is empty
-  std::vector<reply_spec> replies;   ///< [[route.replies]]: a scripted sequence
+  int priority = 0;                 ///< higher wins; equal: earlier in the files wins
+  reply_spec reply;                 ///< used when `replies` is empty
+  std::vector<reply_spec> replies;  ///< [[route.replies]]: a scripted sequence
   sequence_end then = sequence_end::repeat_last;
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};  ///< hold the 100 Continue back this long
@@ -231,19 +231,19 @@ struct route_spec {
   std::string last_modified;          ///< an IMF-fixdate sent as Last-Modified ("" = none)
   bool ranges = false;                ///< Accept-Ranges: bytes; 206 / 416 for GET
   std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
-  source_position position;          ///< the [[route]] table
-  source_position path_position;     ///< where path / path_regex was written
+  source_position position;                   ///< the [[route]] table
+  source_position path_position;              ///< where path / path_regex was written
   bool operator==(const route_spec&) const = default;
 };
 
 /// The [admin] table: the runtime API, the request journal and the metrics.
 struct admin_config {
   bool enabled = true;
-  std::string prefix = "/__admin";       ///< admin paths start with this
-  std::optional<listen_address> listen;  ///< its own listener; unset = the main one
-  std::string token;                     ///< "" = open; else `Authorization: Bearer <token>`
-  std::size_t journal = 1000;            ///< the newest requests kept; 0 = no journal
-  std::size_t journal_body_bytes = 4096; ///< request body bytes kept per journal entry
+  std::string prefix = "/__admin";        ///< admin paths start with this
+  std::optional<listen_address> listen;   ///< its own listener; unset = the main one
+  std::string token;                      ///< "" = open; else `Authorization: Bearer <token>`
+  std::size_t journal = 1000;             ///< the newest requests kept; 0 = no journal
+  std::size_t journal_body_bytes = 4096;  ///< request body bytes kept per journal entry
   bool operator==(const admin_config&) const = default;
 };
 
@@ -258,9 +258,9 @@ struct config_overrides {
 struct config {
   server_config server;
   admin_config admin;
-  std::vector<route_spec> routes;  ///< in file order (files in the order given)
+  std::vector<route_spec> routes;    ///< in file order (files in the order given)
   std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
-  std::vector<std::string> files;  ///< the TOML files read, in order
+  std::vector<std::string> files;    ///< the TOML files read, in order
   std::vector<std::string> sources;  ///< the paths given to load_config (files or folders)
   config_overrides overrides;        ///< applied by the server over `server`; never by the loader
 };

@@ -19,8 +19,8 @@ namespace stubborn {
 
 /// Upper bounds of the latency histogram, in microseconds (then +Inf).
 inline constexpr std::array<std::uint64_t, 14> latency_bounds_us = {
-    100,     250,     500,     1'000,   2'500,     5'000,     10'000,
-    25'000,  50'000,  100'000, 250'000, 1'000'000, 2'500'000, 10'000'000};
+    100,    250,    500,     1'000,   2'500,     5'000,     10'000,
+    25'000, 50'000, 100'000, 250'000, 1'000'000, 2'500'000, 10'000'000};
 
 /// Counters for one route (or for requests no route took).
 struct route_metrics {
@@ -47,25 +47,25 @@ struct journal_entry {
   std::string target;
   std::string path;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;             ///< at most [admin] journal_body_bytes
-  std::size_t body_bytes = 0;   ///< the whole body's size
-  std::string route;            ///< the route that answered; "" = none
-  int status = 0;               ///< the final status sent; 0 = none (a fault or a hang)
-  std::string fault;            ///< the fault that broke the reply, if any
+  std::string body;                      ///< at most [admin] journal_body_bytes
+  std::size_t body_bytes = 0;            ///< the whole body's size
+  std::string route;                     ///< the route that answered; "" = none
+  int status = 0;                        ///< the final status sent; 0 = none (a fault or a hang)
+  std::string fault;                     ///< the fault that broke the reply, if any
   std::chrono::microseconds latency{0};  ///< request complete -> reply handed to the socket
-  std::string miss;             ///< no route: the nearest route and what differed
+  std::string miss;                      ///< no route: the nearest route and what differed
 };
 
 /// Which journal entries to take; every field left empty matches anything.
 struct journal_query {
-  std::string route;      ///< a route name, or "none" for requests no route took
-  std::string method;     ///< exact
-  std::string path;       ///< exact, or a prefix when it ends in '*'
-  int status = 0;         ///< exact
-  int status_class = 0;   ///< 4 takes 4xx
+  std::string route;     ///< a route name, or "none" for requests no route took
+  std::string method;    ///< exact
+  std::string path;      ///< exact, or a prefix when it ends in '*'
+  int status = 0;        ///< exact
+  int status_class = 0;  ///< 4 takes 4xx
   std::optional<std::chrono::system_clock::time_point> since;  ///< complete at or after
-  std::size_t limit = 0;  ///< only the newest this many (after the other filters); 0 = all
-  bool unmatched = false; ///< only requests no route took
+  std::size_t limit = 0;   ///< only the newest this many (after the other filters); 0 = all
+  bool unmatched = false;  ///< only requests no route took
 
   /// True if `entry` passes every filter (`limit` aside).
   bool admits(const journal_entry& entry) const;
@@ -74,10 +74,10 @@ struct journal_query {
 /// The outcome of the last reload, and the counts since start.
 struct reload_status {
   bool ok = true;
-  std::string error;  ///< the problems, one per line, when !ok
+  std::string error;                           ///< the problems, one per line, when !ok
   std::chrono::system_clock::time_point at{};  ///< of the last attempt (epoch = never)
-  std::uint64_t reloads = 0;    ///< successful reloads so far
-  std::uint64_t failures = 0;   ///< failed ones
+  std::uint64_t reloads = 0;                   ///< successful reloads so far
+  std::uint64_t failures = 0;                  ///< failed ones
 };
 
 /// What a change to the runtime routes did.

@@ -34,8 +34,8 @@ config_watcher::config_watcher(const std::vector<std::string>& files,
     throw std::system_error(errno, std::generic_category(), "eventfd");
   }
   // Watching the folder, not the file, sees a file replaced by rename (what most editors do).
-  constexpr std::uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                 IN_DELETE;
+  constexpr std::uint32_t mask =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE;
   auto add = [&](const std::string& folder, const std::string& name) {
     auto found = std::find_if(watches_.begin(), watches_.end(),
                               [&](const watch& w) { return w.folder == folder; });
@@ -45,8 +45,10 @@ config_watcher::config_watcher(const std::vector<std::string>& files,
       watches_.push_back({descriptor, folder, false, {}});
       found = watches_.end() - 1;
     }
-    if (name.empty()) found->every_toml = true;
-    else found->names.push_back(name);
+    if (name.empty())
+      found->every_toml = true;
+    else
+      found->names.push_back(name);
   };
   std::error_code ec;
   for (const auto& source : sources) {

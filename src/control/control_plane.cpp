@@ -1,9 +1,9 @@
 #include "control/control_plane.hpp"
 
+#include <toml++/toml.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -95,7 +95,9 @@ control_plane::control_plane(config files, server_state& state)
   thread_ = std::thread([this] { io_.run(); });
 }
 
-control_plane::~control_plane() { stop(); }
+control_plane::~control_plane() {
+  stop();
+}
 
 void control_plane::observe(std::vector<observed_thread> threads, std::size_t journal_capacity) {
   threads_ = std::move(threads);
@@ -130,7 +132,9 @@ T control_plane::wait_for(net::awaitable<T> operation) const {
   return result.get();
 }
 
-std::shared_ptr<const route_table> control_plane::table() const { return state_.table(); }
+std::shared_ptr<const route_table> control_plane::table() const {
+  return state_.table();
+}
 
 std::size_t control_plane::open_connections() const {
   return state_.open_connections.load(std::memory_order_relaxed);
@@ -239,8 +243,7 @@ route_change control_plane::add_now(std::vector<route_spec> specs) {
     const bool runtime = std::any_of(runtime_.begin(), runtime_.end(),
                                      [&](const route_spec& r) { return r.name == spec.name; });
     if (runtime || is_file_route(spec.name) || !names.insert(spec.name).second) {
-      return refused(route_change::outcome::name_taken,
-                     "a route named '" + spec.name + "' exists");
+      return refused(route_change::outcome::name_taken, "a route named '" + spec.name + "' exists");
     }
   }
   route_change change;
@@ -249,8 +252,8 @@ route_change control_plane::add_now(std::vector<route_spec> specs) {
   std::vector<route_spec> runtime = std::move(specs);
   runtime.insert(runtime.end(), runtime_.begin(), runtime_.end());
   change.problems = change_runtime(std::move(runtime));
-  change.result = change.problems.empty() ? route_change::outcome::added
-                                          : route_change::outcome::invalid;
+  change.result =
+      change.problems.empty() ? route_change::outcome::added : route_change::outcome::invalid;
   if (!change.problems.empty()) change.names.clear();
   return change;
 }
@@ -269,8 +272,10 @@ route_change control_plane::put_now(route_spec spec) {
   auto found = std::find_if(runtime.begin(), runtime.end(),
                             [&](const route_spec& r) { return r.name == spec.name; });
   const bool replaced = found != runtime.end();
-  if (replaced) *found = std::move(spec);
-  else runtime.insert(runtime.begin(), std::move(spec));
+  if (replaced)
+    *found = std::move(spec);
+  else
+    runtime.insert(runtime.begin(), std::move(spec));
   change.problems = change_runtime(std::move(runtime));
   if (!change.problems.empty()) {
     change.names.clear();
@@ -331,9 +336,10 @@ route_change control_plane::add_toml_now(const std::string& text, const std::str
   for (const auto& [key, node] : document) {
     if (key.str() == "route") continue;
     const source_position where{source, node.source().begin.line, node.source().begin.column};
-    change.problems.push_back(config_problem{where, "only [[route]] tables can be added at "
-                                                    "runtime, not '" +
-                                                        std::string(key.str()) + "'"}
+    change.problems.push_back(config_problem{where,
+                                             "only [[route]] tables can be added at "
+                                             "runtime, not '" +
+                                                 std::string(key.str()) + "'"}
                                   .to_string());
   }
   if (parsed.routes.empty() && change.problems.empty()) {
@@ -371,8 +377,7 @@ net::awaitable<route_change> control_plane::async_add_route(route_spec spec) {
   });
 }
 
-net::awaitable<route_change> control_plane::async_add_routes(std::string toml,
-                                                             std::string source) {
+net::awaitable<route_change> control_plane::async_add_routes(std::string toml, std::string source) {
   co_return co_await on_control([&] { return add_toml_now(toml, source); });
 }
 
@@ -452,8 +457,10 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
       const std::string& name = entry.first;  // clang 14 cannot capture a structured binding
       auto found = std::find_if(out.routes.begin(), out.routes.end(),
                                 [&](const auto& x) { return x.first == name; });
-      if (found == out.routes.end()) out.routes.push_back(std::move(entry));
-      else found->second.merge(entry.second);
+      if (found == out.routes.end())
+        out.routes.push_back(std::move(entry));
+      else
+        found->second.merge(entry.second);
     }
   }
   std::sort(out.routes.begin(), out.routes.end(),
@@ -494,15 +501,25 @@ route_change control_plane::remove_route(std::string_view name) {
   return wait_for(async_remove_route(std::string(name)));
 }
 
-route_change control_plane::clear_routes() { return wait_for(async_clear_routes()); }
+route_change control_plane::clear_routes() {
+  return wait_for(async_clear_routes());
+}
 
-std::vector<route_spec> control_plane::runtime_routes() const { return status()->runtime_routes; }
+std::vector<route_spec> control_plane::runtime_routes() const {
+  return status()->runtime_routes;
+}
 
-void control_plane::reset() { wait_for(async_reset()); }
+void control_plane::reset() {
+  wait_for(async_reset());
+}
 
-reload_status control_plane::reload() { return wait_for(async_reload()); }
+reload_status control_plane::reload() {
+  return wait_for(async_reload());
+}
 
-reload_status control_plane::last_reload() const { return status()->last_reload; }
+reload_status control_plane::last_reload() const {
+  return status()->last_reload;
+}
 
 std::vector<journal_entry> control_plane::journal(const journal_query& query) {
   return wait_for(async_journal(query));
@@ -514,8 +531,12 @@ std::size_t control_plane::count(const journal_query& query) {
   return wait_for(async_journal(std::move(all))).size();
 }
 
-void control_plane::clear_journal() { wait_for(async_clear_journal()); }
+void control_plane::clear_journal() {
+  wait_for(async_clear_journal());
+}
 
-server_metrics control_plane::metrics() { return wait_for(async_metrics()); }
+server_metrics control_plane::metrics() {
+  return wait_for(async_metrics());
+}
 
 }  // namespace stubborn

@@ -7,8 +7,10 @@ namespace stubborn {
 void route_metrics::count(int status, std::chrono::microseconds latency) {
   auto found = std::find_if(statuses.begin(), statuses.end(),
                             [status](const auto& s) { return s.first == status; });
-  if (found != statuses.end()) ++found->second;
-  else statuses.emplace_back(status, 1);
+  if (found != statuses.end())
+    ++found->second;
+  else
+    statuses.emplace_back(status, 1);
   const auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, latency.count()));
   const auto bucket = std::lower_bound(latency_bounds_us.begin(), latency_bounds_us.end(), us);
   ++this->latency[static_cast<std::size_t>(bucket - latency_bounds_us.begin())];
@@ -20,8 +22,10 @@ void route_metrics::merge(const route_metrics& other) {
     const int status = entry.first;  // clang 14 cannot capture a structured binding
     auto found = std::find_if(statuses.begin(), statuses.end(),
                               [status](const auto& s) { return s.first == status; });
-    if (found != statuses.end()) found->second += entry.second;
-    else statuses.push_back(entry);
+    if (found != statuses.end())
+      found->second += entry.second;
+    else
+      statuses.push_back(entry);
   }
   for (std::size_t i = 0; i < latency.size(); ++i) latency[i] += other.latency[i];
   latency_sum_us += other.latency_sum_us;

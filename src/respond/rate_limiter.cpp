@@ -12,7 +12,9 @@ namespace {
 
 constexpr std::int64_t ns_per_ms = 1'000'000;
 
-std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
+std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) {
+  return (a + b - 1) / b;
+}
 
 std::uint64_t ms_rounded_up(std::int64_t ns) {
   return ns <= 0 ? 0 : ceil_div(static_cast<std::uint64_t>(ns), ns_per_ms);
@@ -27,8 +29,7 @@ std::int64_t pack_window(std::uint64_t window, std::uint64_t count) {
 }  // namespace
 
 bool rate_limit_spec::operator==(const rate_limit_spec& other) const {
-  const bool same_reply =
-      reply == other.reply || (reply && other.reply && *reply == *other.reply);
+  const bool same_reply = reply == other.reply || (reply && other.reply && *reply == *other.reply);
   return requests == other.requests && per == other.per && burst == other.burst &&
          key == other.key && key_name == other.key_name && algorithm == other.algorithm &&
          headers == other.headers && max_keys == other.max_keys && same_reply;
@@ -38,7 +39,9 @@ std::uint64_t rate_decision::retry_after_seconds() const {
   return std::max<std::uint64_t>(1, ceil_div(retry_ms, 1000));
 }
 
-std::uint64_t rate_decision::reset_seconds() const { return ceil_div(reset_ms, 1000); }
+std::uint64_t rate_decision::reset_seconds() const {
+  return ceil_div(reset_ms, 1000);
+}
 
 rate_arithmetic::rate_arithmetic(const rate_limit_spec& spec)
     : algorithm_(spec.algorithm), limit_(spec.requests) {
@@ -181,10 +184,12 @@ std::size_t rate_limiter::key_count() const {
 void rate_limiter::append_headers(const rate_decision& decision, std::string& out) const {
   if (!decision.admitted) {
     // RFC 9110 §10.2.3, as delay-seconds.
-    out.append("Retry-After: ").append(std::to_string(decision.retry_after_seconds())).append("\r\n");
+    out.append("Retry-After: ")
+        .append(std::to_string(decision.retry_after_seconds()))
+        .append("\r\n");
   }
-  const std::uint64_t window_s = std::max<std::uint64_t>(
-      1, ceil_div(static_cast<std::uint64_t>(spec_.per.count()), 1000));
+  const std::uint64_t window_s =
+      std::max<std::uint64_t>(1, ceil_div(static_cast<std::uint64_t>(spec_.per.count()), 1000));
   const std::uint64_t reset_s =
       decision.admitted ? decision.reset_seconds() : decision.retry_after_seconds();
   switch (spec_.headers) {

@@ -31,9 +31,9 @@ struct request_view;
 /// The outcome of one request against a limit.
 struct rate_decision {
   bool admitted = true;
-  std::uint64_t remaining = 0;   ///< requests that would still be admitted right now
-  std::uint64_t reset_ms = 0;    ///< until the quota is whole again (or the window ends)
-  std::uint64_t retry_ms = 0;    ///< denied: until this request would be admitted
+  std::uint64_t remaining = 0;  ///< requests that would still be admitted right now
+  std::uint64_t reset_ms = 0;   ///< until the quota is whole again (or the window ends)
+  std::uint64_t retry_ms = 0;   ///< denied: until this request would be admitted
   /// Whole seconds, rounded up and never 0, as Retry-After wants them.
   std::uint64_t retry_after_seconds() const;
   std::uint64_t reset_seconds() const;
@@ -51,10 +51,10 @@ class rate_arithmetic {
 
  private:
   rate_limit_algorithm algorithm_;
-  std::int64_t interval_ns_;   // token bucket: one request's worth of time (per / requests)
-  std::int64_t capacity_ns_;   // token bucket: burst * interval
-  std::int64_t window_ns_;     // fixed window: per
-  std::uint64_t limit_;        // fixed window: requests per window
+  std::int64_t interval_ns_;  // token bucket: one request's worth of time (per / requests)
+  std::int64_t capacity_ns_;  // token bucket: burst * interval
+  std::int64_t window_ns_;    // fixed window: per
+  std::uint64_t limit_;       // fixed window: requests per window
 };
 
 class rate_limiter {

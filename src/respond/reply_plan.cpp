@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "respond/http_date.hpp"
-#include "routing/request.hpp"
 #include "respond/status_reasons.hpp"
+#include "routing/request.hpp"
 
 namespace stubborn {
 
@@ -16,8 +16,6 @@ void append_number(std::size_t n, std::string& out) {
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
   out.append(buf, end);
 }
-
-
 
 bool has_header(const std::vector<name_value>& headers, std::string_view name) {
   for (const auto& h : headers) {
@@ -40,13 +38,20 @@ std::string_view content_type_for_file(std::string_view file) {
     std::string_view ext, type;
   };
   static constexpr entry types[] = {
-      {"json", "application/json"},     {"html", "text/html; charset=utf-8"},
-      {"htm", "text/html; charset=utf-8"}, {"txt", "text/plain; charset=utf-8"},
-      {"xml", "application/xml"},       {"css", "text/css"},
-      {"js", "text/javascript"},        {"csv", "text/csv"},
-      {"svg", "image/svg+xml"},         {"png", "image/png"},
-      {"jpg", "image/jpeg"},            {"jpeg", "image/jpeg"},
-      {"gif", "image/gif"},             {"pdf", "application/pdf"},
+      {"json", "application/json"},
+      {"html", "text/html; charset=utf-8"},
+      {"htm", "text/html; charset=utf-8"},
+      {"txt", "text/plain; charset=utf-8"},
+      {"xml", "application/xml"},
+      {"css", "text/css"},
+      {"js", "text/javascript"},
+      {"csv", "text/csv"},
+      {"svg", "image/svg+xml"},
+      {"png", "image/png"},
+      {"jpg", "image/jpeg"},
+      {"jpeg", "image/jpeg"},
+      {"gif", "image/gif"},
+      {"pdf", "application/pdf"},
   };
   for (const auto& t : types) {
     if (iequals(t.ext, ext)) return t.type;
@@ -74,8 +79,8 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   reply.body_allowed_ = spec.status != 204 && spec.status != 304;
   reply.send_date_ = !has_header(spec.headers, "Date");
 
-  std::string_view reason = spec.reason.empty() ? registered_reason(spec.status)
-                                                : std::string_view{spec.reason};
+  std::string_view reason =
+      spec.reason.empty() ? registered_reason(spec.status) : std::string_view{spec.reason};
   append_status_line(spec.status, reason, reply.head_start_);
   reply.status_line_size_ = reply.head_start_.size();
   if (!server_header.empty() && !has_header(spec.headers, "Server")) {
@@ -94,9 +99,15 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   }
   if (content_type.empty() && !spec.body.empty() && reply.body_allowed_) {
     switch (spec.source) {
-      case body_source::json: content_type = "application/json"; break;
-      case body_source::file: content_type = content_type_for_file(spec.body_file); break;
-      default: content_type = "text/plain; charset=utf-8"; break;
+      case body_source::json:
+        content_type = "application/json";
+        break;
+      case body_source::file:
+        content_type = content_type_for_file(spec.body_file);
+        break;
+      default:
+        content_type = "text/plain; charset=utf-8";
+        break;
     }
     reply.static_headers_.append("Content-Type: ").append(content_type).append("\r\n");
     reply.content_type_ = content_type;
@@ -126,7 +137,8 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   } else {
     reply.body_ = spec.body;  // files and JSON are never templates
   }
-  bool body_is_template = spec.source == body_source::inline_text && !reply.body_template_.is_static();
+  bool body_is_template =
+      spec.source == body_source::inline_text && !reply.body_template_.is_static();
   if (body_is_template && contains_json(content_type)) {
     reply.body_escape_ = template_escape::json_string;
   }
@@ -191,8 +203,8 @@ std::string_view compiled_reply::render(const request_view& request,
   render_header_lines(request, params, header_selection::all, extra);
   extra.append(extra_headers);
   const std::string_view body = render_body(request, params, scratch);
-  reply_head head{head_start_, send_date_, static_headers_, extra, body_allowed_, framing,
-                  body.size(), connection};
+  reply_head head{head_start_,   send_date_, static_headers_, extra,
+                  body_allowed_, framing,    body.size(),     connection};
   append_head(head, current_http_date(), out);
   if (head_only) return {};
   return body;
@@ -218,9 +230,8 @@ void append_head(const reply_head& head, std::string_view date, std::string& out
 
 bool sent_with_not_modified(std::string_view name) {
   // RFC 9110 §15.4.5: a 304 carries what a 200 would among these; Last-Modified helps caches.
-  static constexpr std::string_view names[] = {"Cache-Control", "Content-Location", "Date",
-                                               "ETag",          "Expires",          "Vary",
-                                               "Last-Modified"};
+  static constexpr std::string_view names[] = {
+      "Cache-Control", "Content-Location", "Date", "ETag", "Expires", "Vary", "Last-Modified"};
   for (std::string_view n : names) {
     if (iequals(n, name)) return true;
   }
@@ -229,9 +240,12 @@ bool sent_with_not_modified(std::string_view name) {
 
 std::string_view connection_line(connection_header connection) {
   switch (connection) {
-    case connection_header::none: return {};
-    case connection_header::keep_alive: return "Connection: keep-alive\r\n";
-    case connection_header::close: return "Connection: close\r\n";
+    case connection_header::none:
+      return {};
+    case connection_header::keep_alive:
+      return "Connection: keep-alive\r\n";
+    case connection_header::close:
+      return "Connection: close\r\n";
   }
   return {};
 }
@@ -253,8 +267,10 @@ double uniform_random(std::uint64_t seed, std::uint64_t stream, std::uint64_t n)
 std::chrono::milliseconds sample_delay(const delay_spec& delay, double u1, double u2) {
   using std::chrono::milliseconds;
   switch (delay.type) {
-    case delay_spec::kind::none: return milliseconds(0);
-    case delay_spec::kind::fixed: return delay.fixed;
+    case delay_spec::kind::none:
+      return milliseconds(0);
+    case delay_spec::kind::fixed:
+      return delay.fixed;
     case delay_spec::kind::uniform: {
       auto span = static_cast<double>((delay.max - delay.min).count());
       return delay.min + milliseconds(static_cast<std::int64_t>(u1 * (span + 1)));
@@ -274,7 +290,8 @@ bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std:
   const outage_spec& spec = outage.spec;
   retry_after = 0;
   if (spec.every.count() > 0 && spec.duration.count() > 0) {
-    auto into = std::chrono::duration_cast<std::chrono::milliseconds>(clock.since_start) % spec.every;
+    auto into =
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock.since_start) % spec.every;
     if (into < spec.duration) {
       // RFC 9110 §10.2.3: whole seconds until the window ends, never 0.
       auto left = (spec.duration - into).count();
@@ -282,7 +299,8 @@ bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std:
       return true;
     }
   }
-  if (spec.rate > 0 && uniform_random(clock.seed, clock.stream ^ 0x07a6e5ull, n) < spec.rate) return true;
+  if (spec.rate > 0 && uniform_random(clock.seed, clock.stream ^ 0x07a6e5ull, n) < spec.rate)
+    return true;
   return false;
 }
 
@@ -340,13 +358,20 @@ void render_server_reply(int status, std::string_view body, std::string_view ext
 
 std::string_view fault_name(fault_kind fault) {
   switch (fault) {
-    case fault_kind::none: return "";
-    case fault_kind::reset: return "reset";
-    case fault_kind::close: return "close";
-    case fault_kind::empty: return "empty";
-    case fault_kind::truncate: return "truncate";
-    case fault_kind::garbage: return "garbage";
-    case fault_kind::malformed_chunk: return "malformed-chunk";
+    case fault_kind::none:
+      return "";
+    case fault_kind::reset:
+      return "reset";
+    case fault_kind::close:
+      return "close";
+    case fault_kind::empty:
+      return "empty";
+    case fault_kind::truncate:
+      return "truncate";
+    case fault_kind::garbage:
+      return "garbage";
+    case fault_kind::malformed_chunk:
+      return "malformed-chunk";
   }
   return "";
 }

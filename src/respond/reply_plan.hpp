@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "routing/path_pattern.hpp"
-#include "stubborn/config.hpp"
 #include "routing/templates.hpp"
+#include "stubborn/config.hpp"
 
 namespace stubborn {
 
@@ -100,8 +100,8 @@ class compiled_reply {
   /// The first static Content-Type value, or "" (then see templated_content_type()).
   std::string_view static_content_type() const { return content_type_; }
   /// Renders a templated Content-Type value into `out`; false when there is none.
-  bool templated_content_type(const request_view& request,
-                              std::span<const std::string_view> params, std::string& out) const;
+  bool templated_content_type(const request_view& request, std::span<const std::string_view> params,
+                              std::string& out) const;
   /// Appends the templated header lines chosen by `selection` to `out`.
   void render_header_lines(const request_view& request, std::span<const std::string_view> params,
                            header_selection selection, std::string& out) const;
@@ -137,11 +137,11 @@ class compiled_reply {
   int status_ = 200;
   bool is_static_ = true;
   bool plain_ = true;
-  bool body_allowed_ = true;    // false for 204 and 304: no body, no Content-Length
+  bool body_allowed_ = true;  // false for 204 and 304: no body, no Content-Length
   bool send_date_ = true;
   std::size_t status_line_size_ = 0;
-  std::string head_start_;      // status line, Server, "Date: " (when send_date_)
-  std::string static_headers_;  // "\r\n" after the date, then the static user headers
+  std::string head_start_;              // status line, Server, "Date: " (when send_date_)
+  std::string static_headers_;          // "\r\n" after the date, then the static user headers
   std::string static_headers_untyped_;  // the same without Content-Type lines
   std::string not_modified_headers_;    // "\r\n" after the date, then the lines a 304 repeats
   std::string content_type_;            // the first static Content-Type value
@@ -150,7 +150,7 @@ class compiled_reply {
   std::vector<header_template> header_templates_;
   compiled_template body_template_;
   template_escape body_escape_ = template_escape::none;
-  reply_spec script_;           // the timing and fault keys, as configured
+  reply_spec script_;  // the timing and fault keys, as configured
 };
 
 /// The only mutable per-route data: how many requests the route has planned (sequence position

@@ -27,7 +27,9 @@ constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
 constexpr std::string_view method_names[known_method_count] = {
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
-constexpr std::uint32_t bit(known_method m) { return 1u << static_cast<unsigned>(m); }
+constexpr std::uint32_t bit(known_method m) {
+  return 1u << static_cast<unsigned>(m);
+}
 
 bool numbers_equal(const json::value& a, const json::value& b) {
   if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
@@ -118,8 +120,7 @@ reply_script compile_script(const route_spec& spec, std::span<const std::string>
     end += std::max(1u, reply.repeat);
     script.ends.push_back(end);
     random = random || reply.delay.type == delay_spec::kind::uniform ||
-             reply.delay.type == delay_spec::kind::lognormal ||
-             reply.fault == fault_kind::garbage;
+             reply.delay.type == delay_spec::kind::lognormal || reply.fault == fault_kind::garbage;
   };
   if (spec.replies.empty()) add(spec.reply);
   for (const auto& reply : spec.replies) add(reply);
@@ -157,7 +158,8 @@ std::string describe_route(const compiled_route& route) {
   } else {
     std::string methods;
     for (std::size_t m = 0; m < known_method_count; ++m) {
-      if (route.method_mask & (1u << m)) methods += (methods.empty() ? "" : "|") + std::string(method_names[m]);
+      if (route.method_mask & (1u << m))
+        methods += (methods.empty() ? "" : "|") + std::string(method_names[m]);
     }
     for (const auto& m : route.custom_methods) methods += (methods.empty() ? "" : "|") + m;
     text += methods;
@@ -217,14 +219,13 @@ compiled_rate_limit compile_rate_limit(const rate_limit_spec& spec, std::uint64_
         "Too Many Requests: over the rate limit; retry after the time in Retry-After\n";
     holder.reply.source = body_source::inline_text;
   }
-  return {std::make_shared<rate_limiter>(spec), compile_script(holder, {}, server_header),
-          stream};
+  return {std::make_shared<rate_limiter>(spec), compile_script(holder, {}, server_header), stream};
 }
 
 }  // namespace
 
 std::shared_ptr<const route_table> route_table::compile(const config& cfg,
-                                                       const route_table* previous) {
+                                                        const route_table* previous) {
   std::shared_ptr<route_table> table(new route_table());
   table->server_ = cfg.server;
   table->nodes_.emplace_back();
@@ -240,8 +241,10 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
     route->any_method = spec.methods.empty();
     for (const auto& m : spec.methods) {
       int index = method_index(m);
-      if (index >= 0) route->method_mask |= 1u << index;
-      else route->custom_methods.push_back(m);
+      if (index >= 0)
+        route->method_mask |= 1u << index;
+      else
+        route->custom_methods.push_back(m);
     }
     try {
       if (!spec.path_regex.empty()) {
@@ -252,7 +255,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
         }
         route->regex_prefix = required_prefix(*route->regex, spec.path_regex);
         std::map<int, std::string> by_index;
-        for (const auto& [name, index] : route->regex->NamedCapturingGroups()) by_index[index] = name;
+        for (const auto& [name, index] : route->regex->NamedCapturingGroups())
+          by_index[index] = name;
         for (const auto& [index, name] : by_index) {
           if (route->param_names.size() == max_path_params) break;
           route->param_names.push_back(name);
@@ -273,7 +277,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
       if (spec.body->kind == body_match_kind::regex) {
         route->body_regex = std::make_unique<re2::RE2>(spec.body->text, re2::RE2::Quiet);
         if (!route->body_regex->ok()) {
-          problems.push_back({spec.body->position, "bad body regex: " + route->body_regex->error()});
+          problems.push_back(
+              {spec.body->position, "bad body regex: " + route->body_regex->error()});
           continue;
         }
       } else if (spec.body->kind == body_match_kind::json) {
@@ -302,8 +307,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
     route->continue_delay = spec.continue_delay;
     if (spec.rate_limit) {
       try {
-        route->rate_limit = compile_rate_limit(*spec.rate_limit, rate_limit_stream + i,
-                                                cfg.server.server_header);
+        route->rate_limit =
+            compile_rate_limit(*spec.rate_limit, rate_limit_stream + i, cfg.server.server_header);
       } catch (const template_error& e) {
         problems.push_back({spec.rate_limit->position, e.what()});
         continue;
@@ -324,7 +329,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
   if (cfg.server.rate_limit) {
     try {
       table->server_rate_limit_ = compile_rate_limit(*cfg.server.rate_limit, rate_limit_stream - 1,
-                                                   cfg.server.server_header);
+                                                     cfg.server.server_header);
     } catch (const template_error& e) {
       problems.push_back({cfg.server.rate_limit->position, e.what()});
     }
@@ -343,7 +348,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
       table->custom_methods_.end());
   for (std::size_t m = 0; m < known_method_count; ++m) {
     if (mask & (1u << m)) {
-      table->all_methods_ += (table->all_methods_.empty() ? "" : ", ") + std::string(method_names[m]);
+      table->all_methods_ +=
+          (table->all_methods_.empty() ? "" : ", ") + std::string(method_names[m]);
     }
   }
   for (const auto& m : table->custom_methods_) {
@@ -383,8 +389,10 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
       }
       at = next;
     }
-    if (route.pattern->has_rest()) table->nodes_[at].rest_routes.push_back(r);
-    else table->nodes_[at].end_routes.push_back(r);
+    if (route.pattern->has_rest())
+      table->nodes_[at].rest_routes.push_back(r);
+    else
+      table->nodes_[at].end_routes.push_back(r);
   }
   std::stable_sort(table->regex_routes_.begin(), table->regex_routes_.end(),
                    [&](std::uint32_t a, std::uint32_t b) {
@@ -396,7 +404,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
   for (auto r : table->regex_routes_) {
     std::string_view prefix = table->routes_[r]->regex_prefix;
     std::size_t slash = prefix.rfind('/');
-    std::string key(slash == std::string_view::npos ? std::string_view{} : prefix.substr(0, slash + 1));
+    std::string key(slash == std::string_view::npos ? std::string_view{}
+                                                    : prefix.substr(0, slash + 1));
     auto& buckets = table->regex_buckets_;
     auto it = std::lower_bound(buckets.begin(), buckets.end(), key,
                                [](const auto& b, const std::string& k) { return b.first < k; });
@@ -406,8 +415,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
   return table;
 }
 
-void route_table::match_regex_bucket(std::string_view key, const request_view& request,
-                                     int method, match_scratch& scratch, route_match& best) const {
+void route_table::match_regex_bucket(std::string_view key, const request_view& request, int method,
+                                     match_scratch& scratch, route_match& best) const {
   auto it = std::lower_bound(regex_buckets_.begin(), regex_buckets_.end(), key,
                              [](const auto& b, std::string_view k) { return b.first < k; });
   if (it == regex_buckets_.end() || it->first != key) return;
@@ -517,8 +526,8 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
   for (auto r : n.rest_routes) consider(*routes_[r], taken, request, method, scratch, best);
   std::size_t slash = rest.find('/');
   std::string_view segment = rest.substr(0, slash);
-  std::string_view next = slash == std::string_view::npos ? std::string_view{}
-                                                          : rest.substr(slash + 1);
+  std::string_view next =
+      slash == std::string_view::npos ? std::string_view{} : rest.substr(slash + 1);
   if (!n.literals.empty()) {
     // Literals are stored decoded; decode on the stack when short enough.
     char decoded_buffer[256];
@@ -643,7 +652,8 @@ void route_table::carry_state_from(const route_table& previous, const config& cf
     }
   }
   for (std::size_t i = 0; i < outages_.size() && i < previous.outages_.size(); ++i) {
-    if (outages_[i].spec == previous.outages_[i].spec) outages_[i].state = previous.outages_[i].state;
+    if (outages_[i].spec == previous.outages_[i].spec)
+      outages_[i].state = previous.outages_[i].state;
   }
   if (server_rate_limit_ && previous.server_rate_limit_ &&
       server_rate_limit_->limiter->spec() == previous.server_rate_limit_->limiter->spec()) {
@@ -666,14 +676,15 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
   for (const auto& route : routes_) {
     if (path_matches(*route, request.path)) same_path.push_back(route.get());
   }
-  std::string head = "No route matched " + std::string(request.method) + " " +
-                     std::string(request.target) + "\n";
+  std::string head =
+      "No route matched " + std::string(request.method) + " " + std::string(request.target) + "\n";
   if (same_path.empty()) {
     const compiled_route* nearest = nullptr;
     std::size_t best_distance = std::numeric_limits<std::size_t>::max();
     for (const auto& route : routes_) {
       std::size_t d = path_distance(*route, request.path);
-      bool method_matches = route->any_method || (method >= 0 && (route->method_mask & (1u << method)));
+      bool method_matches =
+          route->any_method || (method >= 0 && (route->method_mask & (1u << method)));
       if (!method_matches) ++d;
       if (d < best_distance) {
         best_distance = d;
@@ -681,8 +692,10 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
       }
     }
     miss.explanation = head;
-    if (nearest) miss.explanation += "Nearest route: " + describe_route(*nearest) + ": path differs\n";
-    else miss.explanation += "No routes are configured.\n";
+    if (nearest)
+      miss.explanation += "Nearest route: " + describe_route(*nearest) + ": path differs\n";
+    else
+      miss.explanation += "No routes are configured.\n";
     return miss;
   }
   std::vector<const compiled_route*> method_ok;
@@ -706,7 +719,8 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
     }
     if (mask & bit(known_method::GET)) mask |= bit(known_method::HEAD);
     for (std::size_t m = 0; m < known_method_count; ++m) {
-      if (mask & (1u << m)) miss.allow += (miss.allow.empty() ? "" : ", ") + std::string(method_names[m]);
+      if (mask & (1u << m))
+        miss.allow += (miss.allow.empty() ? "" : ", ") + std::string(method_names[m]);
     }
     for (const auto& m : custom) miss.allow += (miss.allow.empty() ? "" : ", ") + m;
     miss.method_not_allowed = true;
@@ -730,7 +744,8 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
     if (!request.find_header(h.name, value)) {
       why += "  header '" + h.name + "' is missing (wanted '" + h.value + "')\n";
     } else if (value != h.value) {
-      why += "  header '" + h.name + "' is '" + std::string(value) + "', wanted '" + h.value + "'\n";
+      why +=
+          "  header '" + h.name + "' is '" + std::string(value) + "', wanted '" + h.value + "'\n";
     }
   }
   if (route.body && !matches_except_method(route, request, scratch) && why.empty()) {

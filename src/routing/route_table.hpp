@@ -13,10 +13,10 @@
 #include <string_view>
 #include <vector>
 
-#include "routing/path_pattern.hpp"
 #include "respond/rate_limiter.hpp"
 #include "respond/reply_plan.hpp"
 #include "respond/route_rules.hpp"
+#include "routing/path_pattern.hpp"
 #include "stubborn/config.hpp"
 
 namespace re2 {
@@ -28,7 +28,17 @@ namespace stubborn {
 struct request_view;
 
 /// Methods a route can name, as bits; others are kept as strings.
-enum class known_method : std::uint8_t { GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH };
+enum class known_method : std::uint8_t {
+  GET,
+  HEAD,
+  POST,
+  PUT,
+  DELETE,
+  CONNECT,
+  OPTIONS,
+  TRACE,
+  PATCH
+};
 inline constexpr std::size_t known_method_count = 9;
 
 /// The method's bit index, or -1 for a method outside known_method.
@@ -162,10 +172,10 @@ struct compiled_route {
   bool any_method = true;
   std::optional<path_pattern> pattern;
   std::unique_ptr<re2::RE2> regex;
-  std::string regex_prefix;          ///< literal start of every match; "" when unknown
-  std::vector<int> regex_groups;     ///< RE2 group index of each path param, in order
+  std::string regex_prefix;       ///< literal start of every match; "" when unknown
+  std::vector<int> regex_groups;  ///< RE2 group index of each path param, in order
   std::vector<std::string> param_names;
-  std::vector<name_value> query;    ///< as configured; the request's are decoded to compare
+  std::vector<name_value> query;  ///< as configured; the request's are decoded to compare
   std::vector<name_value> headers;
   std::optional<body_matcher_spec> body;
   std::unique_ptr<re2::RE2> body_regex;
@@ -175,7 +185,7 @@ struct compiled_route {
   std::optional<compiled_rate_limit> rate_limit;
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};
-  route_spec spec;                  ///< as configured, for explanations and the admin API
+  route_spec spec;  ///< as configured, for explanations and the admin API
 
   compiled_route();
   ~compiled_route();

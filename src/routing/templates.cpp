@@ -20,8 +20,10 @@ void append_escaped(std::string_view value, template_escape escape, std::string&
       // are dropped too so no request can shape our headers.
       for (char c : value) {
         auto u = static_cast<unsigned char>(c);
-        if (u >= 0x20 && u != 0x7f) out.push_back(c);
-        else if (c == '\t') out.push_back(c);
+        if (u >= 0x20 && u != 0x7f)
+          out.push_back(c);
+        else if (c == '\t')
+          out.push_back(c);
       }
       return;
     case template_escape::json_string:
@@ -42,11 +44,21 @@ void append_escaped(std::string_view value, template_escape escape, std::string&
         char c = value[i++];
         auto u = static_cast<unsigned char>(c);
         switch (c) {
-          case '"': out.append("\\\""); break;
-          case '\\': out.append("\\\\"); break;
-          case '\n': out.append("\\n"); break;
-          case '\r': out.append("\\r"); break;
-          case '\t': out.append("\\t"); break;
+          case '"':
+            out.append("\\\"");
+            break;
+          case '\\':
+            out.append("\\\\");
+            break;
+          case '\n':
+            out.append("\\n");
+            break;
+          case '\r':
+            out.append("\\r");
+            break;
+          case '\t':
+            out.append("\\t");
+            break;
           default:
             if (u < 0x20) {
               char buf[8];
@@ -112,10 +124,10 @@ compiled_template compiled_template::compile(std::string_view text,
       if (index == path_params.size()) {
         std::string known;
         for (const auto& n : path_params) known += (known.empty() ? "" : ", ") + n;
-        throw template_error(open, "{{" + std::string(expr) + "}}: the path has no parameter '" +
-                                       std::string(name) + "'" +
-                                       (known.empty() ? std::string(" (it has none)")
-                                                      : " (it has: " + known + ")"));
+        throw template_error(
+            open, "{{" + std::string(expr) + "}}: the path has no parameter '" + std::string(name) +
+                      "'" +
+                      (known.empty() ? std::string(" (it has none)") : " (it has: " + known + ")"));
       }
       p.kind = part_kind::path_param;
       p.index = index;

@@ -40,17 +40,20 @@ class compiled_template {
   enum class part_kind { literal, path_param, query, header, method, uri };
   struct part {
     part_kind kind = part_kind::literal;
-    std::string text;   ///< literal text, or the query / header name
+    std::string text;       ///< literal text, or the query / header name
     std::size_t index = 0;  ///< path_param: index into the route's parameters
   };
 
   /// Throws template_error; `path_params` are the names the route's path defines.
-  static compiled_template compile(std::string_view text,
-                                   std::span<const std::string> path_params);
+  static compiled_template compile(std::string_view text, std::span<const std::string> path_params);
 
-  bool is_static() const { return parts_.empty() || (parts_.size() == 1 && parts_[0].kind == part_kind::literal); }
+  bool is_static() const {
+    return parts_.empty() || (parts_.size() == 1 && parts_[0].kind == part_kind::literal);
+  }
   /// The text when is_static().
-  std::string_view static_text() const { return parts_.empty() ? std::string_view{} : parts_[0].text; }
+  std::string_view static_text() const {
+    return parts_.empty() ? std::string_view{} : parts_[0].text;
+  }
   /// Appends the rendering to `out`.
   void render(const template_context& context, template_escape escape, std::string& out) const;
 

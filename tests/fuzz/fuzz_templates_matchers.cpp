@@ -15,9 +15,9 @@
 
 #include "routing/path_pattern.hpp"
 #include "routing/request.hpp"
-#include "wire/request_parser.hpp"
-#include "session_driver.hpp"
 #include "routing/templates.hpp"
+#include "session_driver.hpp"
+#include "wire/request_parser.hpp"
 
 namespace {
 

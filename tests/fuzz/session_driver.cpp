@@ -12,8 +12,8 @@
 #include <cstdlib>
 
 #include "routing/route_table.hpp"
-#include "wire/session.hpp"
 #include "stubborn/load_config.hpp"
+#include "wire/session.hpp"
 
 namespace stubborn::fuzz {
 

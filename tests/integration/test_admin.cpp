@@ -72,7 +72,9 @@ http_response call(std::uint16_t port, std::string_view bytes, bool no_body = fa
   return stubborn::testing::exchange(port, bytes, no_body);
 }
 
-json::value json_of(const http_response& response) { return json::parse(response.body); }
+json::value json_of(const http_response& response) {
+  return json::parse(response.body);
+}
 
 json::array journal(std::uint16_t port, std::string_view query = {}) {
   http_response r = call(port, get("/__admin/requests" + std::string(query)));
@@ -107,7 +109,9 @@ TEST_CASE("the journal records what was received, and filters count it", "[admin
   running_server server(app_config);
   const auto port = server.port();
   CHECK(call(port, get("/hello", "X-Test: a\r\n")).status == 200);
-  CHECK(call(port, request("POST", "/orders?x=1", "{\"id\":12345}", "Content-Type: application/json\r\n")).status == 201);
+  CHECK(call(port,
+             request("POST", "/orders?x=1", "{\"id\":12345}", "Content-Type: application/json\r\n"))
+            .status == 201);
   CHECK(call(port, get("/nowhere")).status == 404);
 
   json::array all = journal(port);
@@ -180,24 +184,28 @@ TEST_CASE("routes at runtime: listed, added, replaced and deleted; they rank fir
 
   // Same path and priority as the file route "hello": the runtime route wins.
   http_response added = call(
-      port, request("POST", "/__admin/routes",
-                    R"({"name":"down","method":"GET","path":"/hello","reply":{"status":503,"body":"down"}})"));
+      port,
+      request(
+          "POST", "/__admin/routes",
+          R"({"name":"down","method":"GET","path":"/hello","reply":{"status":503,"body":"down"}})"));
   CHECK(added.status == 201);
   CHECK(json_of(added).at("source") == "runtime");
   CHECK(call(port, get("/hello")).status == 503);
   CHECK(json_of(call(port, get("/__admin/routes/down"))).at("reply").at("status") == 503);
 
   // Validated like the file: every problem, with its position.
-  http_response bad = call(
-      port, request("POST", "/__admin/routes", R"({"path":"/x","reply":{"status":1000,"bogus":1}})"));
+  http_response bad = call(port, request("POST", "/__admin/routes",
+                                         R"({"path":"/x","reply":{"status":1000,"bogus":1}})"));
   CHECK(bad.status == 400);
   CHECK(json_of(bad).at("problems").as_array().size() == 2);
   CHECK(call(port, request("POST", "/__admin/routes", "{not json")).status == 400);
   // A name that is taken.
-  CHECK(call(port, request("POST", "/__admin/routes", R"({"name":"hello","path":"/y"})")).status == 409);
+  CHECK(call(port, request("POST", "/__admin/routes", R"({"name":"hello","path":"/y"})")).status ==
+        409);
 
-  http_response replaced = call(
-      port, request("PUT", "/__admin/routes/down", R"({"method":"GET","path":"/hello","reply":{"status":502}})"));
+  http_response replaced =
+      call(port, request("PUT", "/__admin/routes/down",
+                         R"({"method":"GET","path":"/hello","reply":{"status":502}})"));
   CHECK(replaced.status == 200);
   CHECK(call(port, get("/hello")).status == 502);
   CHECK(call(port, request("PUT", "/__admin/routes/hello", R"({"path":"/hello"})")).status == 409);
@@ -206,7 +214,8 @@ TEST_CASE("routes at runtime: listed, added, replaced and deleted; they rank fir
   CHECK(call(port, get("/hello")).body == "hello");
   CHECK(call(port, request("DELETE", "/__admin/routes/down")).status == 404);
 
-  CHECK(call(port, request("PUT", "/__admin/routes/new", R"({"path":"/new","reply":{"body":"n"}})")).status == 201);
+  CHECK(call(port, request("PUT", "/__admin/routes/new", R"({"path":"/new","reply":{"body":"n"}})"))
+            .status == 201);
   CHECK(call(port, get("/new")).body == "n");
   CHECK(call(port, request("DELETE", "/__admin/routes")).status == 200);
   CHECK(call(port, get("/new")).status == 404);
@@ -223,8 +232,10 @@ path = "/x"
   http_response missing = call(server.port(), get("/__admin/status"));
   CHECK(missing.status == 401);
   CHECK(missing.header("WWW-Authenticate").starts_with("Bearer"));
-  CHECK(call(server.port(), get("/__admin/status", "Authorization: Bearer nope\r\n")).status == 403);
-  http_response ok = call(server.port(), get("/__admin/status", "Authorization: Bearer s3cret\r\n"));
+  CHECK(call(server.port(), get("/__admin/status", "Authorization: Bearer nope\r\n")).status ==
+        403);
+  http_response ok =
+      call(server.port(), get("/__admin/status", "Authorization: Bearer s3cret\r\n"));
   CHECK(ok.status == 200);
   CHECK(json_of(ok).at("routes") == 1);
 }
@@ -279,10 +290,12 @@ TEST_CASE("metrics: requests by route and status, latency histogram, rate limits
   CHECK(metrics.header("Content-Type").starts_with("text/plain; version=0.0.4"));
   const std::string& m = metrics.body;
   CHECK(m.find("stubborn_requests_total{route=\"hello\",status=\"200\"} 3\n") != std::string::npos);
-  CHECK(m.find("stubborn_requests_total{route=\"limited\",status=\"429\"} 1\n") != std::string::npos);
+  CHECK(m.find("stubborn_requests_total{route=\"limited\",status=\"429\"} 1\n") !=
+        std::string::npos);
   CHECK(m.find("stubborn_requests_total{route=\"\",status=\"404\"} 1\n") != std::string::npos);
   CHECK(m.find("stubborn_rate_limited_total{route=\"limited\"} 1\n") != std::string::npos);
-  CHECK(m.find("stubborn_request_duration_seconds_count{route=\"hello\"} 3\n") != std::string::npos);
+  CHECK(m.find("stubborn_request_duration_seconds_count{route=\"hello\"} 3\n") !=
+        std::string::npos);
   CHECK(m.find("stubborn_request_duration_seconds_bucket{route=\"hello\",le=\"+Inf\"} 3\n") !=
         std::string::npos);
   CHECK(m.find("stubborn_open_connections ") != std::string::npos);
@@ -309,11 +322,13 @@ max_keys = 16
   const auto port = server.port();
   // Each key's bucket stays in use for an hour: past 16 keys, each new one drops a busy one.
   for (int i = 0; i < 40; ++i) {
-    CHECK(call(port, request("GET", "/by-key", {}, "X-Key: k" + std::to_string(i) + "\r\n"))
-              .status == 200);
+    CHECK(
+        call(port, request("GET", "/by-key", {}, "X-Key: k" + std::to_string(i) + "\r\n")).status ==
+        200);
   }
   const std::string m = call(port, get("/__admin/metrics")).body;
-  const std::string prefix = "stubborn_rate_limit_evictions_total{limit=\"route\",route=\"by-key\"} ";
+  const std::string prefix =
+      "stubborn_rate_limit_evictions_total{limit=\"route\",route=\"by-key\"} ";
   const auto at = m.find(prefix);
   REQUIRE(at != std::string::npos);
   const long evicted = std::stol(m.substr(at + prefix.size()));
@@ -389,8 +404,8 @@ TEST_CASE("reload under load: no request fails or is lost while the table change
   CHECK(ok.load() > 100);
   // Every request the clients saw answered is in the server's own count.
   http_response metrics = call(port, get("/__admin/metrics"));
-  const std::string line = "stubborn_requests_total{route=\"hello\",status=\"200\"} " +
-                           std::to_string(ok.load()) + "\n";
+  const std::string line =
+      "stubborn_requests_total{route=\"hello\",status=\"200\"} " + std::to_string(ok.load()) + "\n";
   CHECK(metrics.body.find(line) != std::string::npos);
 }
 
@@ -421,10 +436,10 @@ path = "/echo"
 )");
   const auto port = server.port();
   const std::string text = "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF";
-  const std::string overlong = "a\xC0\x80z";           // NUL in two bytes (RFC 3629 §3)
-  const std::string overlong3 = "a\xE0\x80\xAFz";      // '/' in three bytes
-  const std::string surrogate = "a\xED\xA0\x80z";      // U+D800 (RFC 3629 §3)
-  const std::string too_high = "a\xF4\x90\x80\x80z";   // U+110000
+  const std::string overlong = "a\xC0\x80z";          // NUL in two bytes (RFC 3629 §3)
+  const std::string overlong3 = "a\xE0\x80\xAFz";     // '/' in three bytes
+  const std::string surrogate = "a\xED\xA0\x80z";     // U+D800 (RFC 3629 §3)
+  const std::string too_high = "a\xF4\x90\x80\x80z";  // U+110000
   const std::vector<std::string> bodies = {text, overlong, overlong3, surrogate, too_high};
   for (const std::string& body : bodies) {
     CHECK(call(port, request("POST", "/echo", body)).status == 200);

@@ -44,7 +44,9 @@ extern "C" int __wrap_recvmmsg(int fd, mmsghdr* messages, unsigned count, int fl
   return __real_recvmmsg(fd, messages, count, flags, timeout);
 }
 
-int recvmmsg_calls() { return all_calls.load(); }
+int recvmmsg_calls() {
+  return all_calls.load();
+}
 #endif
 
 namespace {

@@ -72,8 +72,7 @@ http_response call(std::uint16_t port, std::string_view bytes) {
   return stubborn::testing::exchange(port, bytes);
 }
 
-stubborn::route_spec code_route(std::string name, std::string path, int status,
-                                std::string body) {
+stubborn::route_spec code_route(std::string name, std::string path, int status, std::string body) {
   stubborn::route_spec spec;
   spec.name = std::move(name);
   spec.methods = {"GET"};

@@ -54,8 +54,8 @@ TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
       {"TE then CL",
        "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
        400},
-      {"TE not ending in chunked", "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
-       400},
+      {"TE not ending in chunked",
+       "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
       {"chunked twice",
        "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
       {"unknown coding before chunked",
@@ -66,18 +66,22 @@ TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
        "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
       {"bad chunk size", "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
        400},
-      {"body over max_body_bytes",
-       "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413},
+      {"body over max_body_bytes", "POST /ok HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n",
+       413},
       {"head over max_header_bytes",
        "GET /ok HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n", 431},
       {"request line over the limit", "GET /" + std::string(9000, 'a') + " HTTP/1.1\r\n", 414},
       {"request line over the limit, complete",
        "GET /" + std::string(8200, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
-      {"too many header fields", "GET /ok HTTP/1.1\r\nHost: t\r\n" + [] {
-         std::string h;
-         for (int i = 0; i < 101; ++i) h += "X-" + std::to_string(i) + ": v\r\n";
-         return h;
-       }() + "\r\n", 431},
+      {"too many header fields",
+       "GET /ok HTTP/1.1\r\nHost: t\r\n" +
+           [] {
+             std::string h;
+             for (int i = 0; i < 101; ++i) h += "X-" + std::to_string(i) + ": v\r\n";
+             return h;
+           }() +
+           "\r\n",
+       431},
       {"CONNECT (not a proxy)", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
        501},
       {"asterisk target with GET", "GET * HTTP/1.1\r\nHost: t\r\n\r\n", 400},

@@ -115,8 +115,7 @@ TEST_CASE("a 429 keeps the connection, and HEAD gets the same head without a bod
   CHECK(head.body.empty());
 }
 
-TEST_CASE("keys: each API key, query parameter and client address has its own bucket",
-          "[rate]") {
+TEST_CASE("keys: each API key, query parameter and client address has its own bucket", "[rate]") {
   running_server server(limits_config);
   http_response a = exchange(server.port(), get("/by-key", "X-Api-Key: a\r\n"));
   CHECK(a.status == 200);
@@ -169,8 +168,7 @@ TEST_CASE("fixed window: the count starts again only in the next window", "[rate
 TEST_CASE("the rate limit comes before auth: a refused client still spends quota", "[rate]") {
   running_server server(limits_config);
   CHECK(exchange(server.port(), get("/private")).status == 401);
-  CHECK(exchange(server.port(), get("/private", "Authorization: Bearer t0ken\r\n")).status ==
-        429);
+  CHECK(exchange(server.port(), get("/private", "Authorization: Bearer t0ken\r\n")).status == 429);
 }
 
 TEST_CASE("[server.rate_limit] counts every request; a route's own limit speaks for its reply",

@@ -71,7 +71,7 @@ body = "late {{path.id}} {{query.q}}"
   const auto interim_at = clock_type::now();
   auto late = c.read_response();
   CHECK(late.status == 200);
-  CHECK(late.body == "late 7 x");  // the request is still there to render after the wait
+  CHECK(late.body == "late 7 x");        // the request is still there to render after the wait
   CHECK(elapsed_ms(interim_at) >= 300);  // the 103 came before the wait, not with the reply
   CHECK(c.read_response().body == "fast");
 }
@@ -138,8 +138,8 @@ delay = { min = "0ms", max = "500ms" }
   for (const auto& failure : failures) REQUIRE(failure.empty());
   long widest_gap = 0;
   for (int i = 0; i < draws; ++i) {
-    INFO("request " << i << ": " << delays[0][i] << ", " << delays[1][i] << " and "
-                    << delays[2][i] << " ms");
+    INFO("request " << i << ": " << delays[0][i] << ", " << delays[1][i] << " and " << delays[2][i]
+                    << " ms");
     CHECK(delays[0][i] < 3000);
     CHECK(std::labs(delays[0][i] - delays[1][i]) < 100);
     widest_gap = std::max(widest_gap, std::labs(delays[0][i] - delays[2][i]));
@@ -310,7 +310,9 @@ headers = { "WWW-Authenticate" = 'Bearer realm="stub"' }
   SECTION("continue_delay holds the 100 back") {
     raw_client c(s.port());
     auto start = clock_type::now();
-    c.send("PUT /slow-upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+    c.send(
+        "PUT /slow-upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: "
+        "100-continue\r\n\r\n");
     CHECK(c.read_response().status == 100);
     CHECK(elapsed_ms(start) >= 290);
     c.send("hello");
@@ -327,14 +329,17 @@ headers = { "WWW-Authenticate" = 'Bearer realm="stub"' }
   }
   SECTION("too large: 413 before the body is sent") {
     raw_client c(s.port());
-    c.send("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+    c.send(
+        "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
     auto r = c.read_response();
     CHECK(r.status == 413);
     CHECK(r.header("Connection") == "close");
   }
   SECTION("a client that does not wait for the 100 is served too") {
     raw_client c(s.port());
-    c.send("PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+    c.send(
+        "PUT /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: "
+        "100-continue\r\n\r\nhello");
     auto r = c.read_response();
     if (r.status == 100) r = c.read_response();  // the 100 may still come if the body was late
     CHECK(r.status == 201);
@@ -469,7 +474,8 @@ body = "aaaabbbbccccdddd"
 path = "/slow-link"
 [route.reply]
 bandwidth = "2KiB/s"
-body = """)" + std::string(1024, 'x') + R"("""
+body = """)" + std::string(1024, 'x') +
+                   R"("""
 )");
   auto start = clock_type::now();
   raw_client c(s.port());
@@ -550,7 +556,8 @@ status = 409
   CHECK(conflicts == 79);
 }
 
-TEST_CASE("outages: a failing fraction, a window with Retry-After, server-wide", "[scripted][outage]") {
+TEST_CASE("outages: a failing fraction, a window with Retry-After, server-wide",
+          "[scripted][outage]") {
   const char* config = R"(
 [server]
 seed = 7

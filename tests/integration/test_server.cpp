@@ -103,7 +103,8 @@ body_file = "big.txt"
 path = "/small"
 [route.reply]
 body = "small"
-)", dir.string());
+)",
+                   dir.string());
   raw_client c(s.port(), 10s);
   const char* order[] = {"/big", "/small", "/big", "/big", "/small"};
   std::string requests;
@@ -132,7 +133,8 @@ TEST_CASE("a body_file reply is read at load", "[server]") {
 path = "/file"
 [route.reply]
 body_file = "bodies/user.json"
-)", dir.string());
+)",
+                   dir.string());
   auto r = exchange(s.port(), get("/file"));
   CHECK(r.status == 200);
   CHECK(r.header("Content-Type") == "application/json");
@@ -228,8 +230,9 @@ body = { equals = "hello world" }
 body = "matched"
 )");
   raw_client c(s.port());
-  c.send("POST /in HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
+  c.send(
+      "POST /in HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n");
   auto r = c.read_response();
   CHECK(r.status == 200);
   CHECK(r.body == "matched");

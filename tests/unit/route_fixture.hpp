@@ -17,8 +17,8 @@ struct fake_request {
   std::vector<header_field> fields;
   request_view view;
 
-  fake_request(std::string m, std::string t, std::vector<std::pair<std::string, std::string>> h = {},
-               std::string b = {})
+  fake_request(std::string m, std::string t,
+               std::vector<std::pair<std::string, std::string>> h = {}, std::string b = {})
       : method(std::move(m)), target(std::move(t)), header_list(std::move(h)), body(std::move(b)) {
     for (const auto& [name, value] : header_list) fields.push_back({name, value});
     view.method = method;

@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "route_fixture.hpp"
 #include "respond/respond.hpp"
+#include "route_fixture.hpp"
 #include "routing/route_table.hpp"
 #include "stubborn/load_config.hpp"
 
@@ -25,11 +25,21 @@ void* operator new(std::size_t size) {
   if (void* p = std::malloc(size ? size : 1)) return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t size) { return ::operator new(size); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void* operator new[](std::size_t size) {
+  return ::operator new(size);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
 // The nothrow forms too, or a sanitizer's own would pair with our delete.
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
   if (counting) ++allocations;
@@ -38,8 +48,12 @@ void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
 void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept {
   return ::operator new(size, tag);
 }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
 #pragma GCC diagnostic pop
 
 namespace {
@@ -49,15 +63,23 @@ std::string thousand_routes() {
   for (int i = 0; i < 1000; ++i) {
     std::string n = std::to_string(i);
     switch (i % 3) {
-      case 0: toml += "[[route]]\nmethod = \"GET\"\npath = \"/exact/" + n + "/list\"\n"; break;
-      case 1: toml += "[[route]]\nmethod = \"GET\"\npath = \"/users/" + n + "/{id}\"\n"
-                      "[route.reply]\nbody = \"{{path.id}}\"\n"; break;
-      case 2: toml += "[[route]]\nmethod = \"GET\"\npath_regex = \"^/rx/" + n + "/[a-z]+$\"\n"; break;
+      case 0:
+        toml += "[[route]]\nmethod = \"GET\"\npath = \"/exact/" + n + "/list\"\n";
+        break;
+      case 1:
+        toml += "[[route]]\nmethod = \"GET\"\npath = \"/users/" + n +
+                "/{id}\"\n"
+                "[route.reply]\nbody = \"{{path.id}}\"\n";
+        break;
+      case 2:
+        toml += "[[route]]\nmethod = \"GET\"\npath_regex = \"^/rx/" + n + "/[a-z]+$\"\n";
+        break;
     }
   }
   // The request below matches only the last route.
-  toml += "[[route]]\nname = \"last\"\nmethod = \"GET\"\npath = \"/users/{id}/orders/{order}\"\n"
-          "query = { verbose = \"true\" }\nheaders = { \"X-Api-Key\" = \"k1\" }\n";
+  toml +=
+      "[[route]]\nname = \"last\"\nmethod = \"GET\"\npath = \"/users/{id}/orders/{order}\"\n"
+      "query = { verbose = \"true\" }\nheaders = { \"X-Api-Key\" = \"k1\" }\n";
   return toml;
 }
 
@@ -73,7 +95,8 @@ std::size_t allocations_during(F&& f) {
 }  // namespace
 
 TEST_CASE("matching against 1,000 routes allocates nothing", "[routing][alloc]") {
-  auto table = stubborn::route_table::compile(stubborn::load_config_text(thousand_routes(), "t.toml"));
+  auto table =
+      stubborn::route_table::compile(stubborn::load_config_text(thousand_routes(), "t.toml"));
   REQUIRE(table->size() == 1001);
   stubborn::testing::fake_request hit("GET", "/users/42/orders/7?verbose=true",
                                       {{"Host", "x"}, {"x-api-key", "k1"}});
@@ -112,7 +135,8 @@ TEST_CASE("planning a static plain GET allocates nothing", "[respond][alloc]") {
 path = "/hello"
 [route.reply]
 body = "hello"
-)", "t.toml"));
+)",
+                                                                         "t.toml"));
   stubborn::testing::fake_request hello("GET", "/hello", {{"Host", "x"}});
   stubborn::connection_facts facts;
   stubborn::respond_scratch scratch;
@@ -133,5 +157,8 @@ body = "hello"
 
 TEST_CASE("the allocation counter sees allocations", "[alloc]") {
   // Guards the test above against a counter that never counts.
-  CHECK(allocations_during([] { auto* p = new std::string(100, 'x'); delete p; }) > 0);
+  CHECK(allocations_during([] {
+          auto* p = new std::string(100, 'x');
+          delete p;
+        }) > 0);
 }

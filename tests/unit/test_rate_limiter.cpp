@@ -252,9 +252,10 @@ TEST_CASE("bad rate_limit tables are reported with positions", "[rate][config]")
   CHECK(problems_of("[[route]]\npath = \"/\"\nrate_limit = { requests = 1, key = \"cookie\" }\n") ==
         std::vector<std::string>{"t.toml:3:36: 'key' must be \"global\", \"ip\", "
                                  "\"header:NAME\" or \"query:NAME\", not \"cookie\""});
-  CHECK(problems_of("[[route]]\npath = \"/\"\nrate_limit = { requests = 1, key = \"header:\" }\n") ==
-        std::vector<std::string>{"t.toml:3:36: 'key' needs a header name after \"header:\", "
-                                 "e.g. \"header:X-Api-Key\""});
+  CHECK(
+      problems_of("[[route]]\npath = \"/\"\nrate_limit = { requests = 1, key = \"header:\" }\n") ==
+      std::vector<std::string>{"t.toml:3:36: 'key' needs a header name after \"header:\", "
+                               "e.g. \"header:X-Api-Key\""});
   CHECK(problems_of("[[route]]\npath = \"/\"\nrate_limit = { requests = 1, burst = 2, algorithm = "
                     "\"fixed-window\" }\n") ==
         std::vector<std::string>{"t.toml:3:38: 'burst' is for the token bucket; a fixed window "

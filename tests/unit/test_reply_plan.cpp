@@ -36,8 +36,8 @@ std::vector<int> statuses(const reply_script& script, int n) {
 }  // namespace
 
 TEST_CASE("a sequence steps through its replies, then repeats the last", "[plan]") {
-  auto script = script_of({reply_with_status(503, 2), reply_with_status(200)},
-                          sequence_end::repeat_last);
+  auto script =
+      script_of({reply_with_status(503, 2), reply_with_status(200)}, sequence_end::repeat_last);
   CHECK(statuses(script, 5) == std::vector<int>{503, 503, 200, 200, 200});
   script.state->reset();
   CHECK(statuses(script, 3) == std::vector<int>{503, 503, 200});

@@ -124,16 +124,15 @@ TEST_CASE("the parser fails a broken quoted chunk extension at once, however it 
   const std::string head = "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
   const std::string good_body = "5;a=\"b\\\"c\"\r\nhello\r\n3;x=\"\"\r\nabc\r\n0;z=\"q\"\r\n\r\n";
   const std::string bad_bodies[] = {"5;a=\"b\r\nhello\r\n0\r\n\r\n",
-                                    "5\r\nhello\r\n3;x=\"y\r\nabc\r\n0\r\n\r\n",
-                                    "0;a=\"b\r\n\r\n"};
+                                    "5\r\nhello\r\n3;x=\"y\r\nabc\r\n0\r\n\r\n", "0;a=\"b\r\n\r\n"};
   // Fed as a session feeds it: everything received so far, minus what the parser consumed.
   auto feed = [](const std::string& bytes, std::size_t cut, request_storage& storage) {
     request_parser parser(storage, 100, 16384);
     parser.eager(true);
     boost::beast::error_code ec;
     std::string pending;
-    for (std::string_view piece : {std::string_view(bytes).substr(0, cut),
-                                   std::string_view(bytes).substr(cut)}) {
+    for (std::string_view piece :
+         {std::string_view(bytes).substr(0, cut), std::string_view(bytes).substr(cut)}) {
       pending.append(piece);
       const std::size_t used = parser.put(boost::asio::buffer(pending), ec);
       pending.erase(0, used);

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "routing/request.hpp"
 #include "respond/route_rules.hpp"
+#include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 

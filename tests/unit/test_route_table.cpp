@@ -116,8 +116,8 @@ body = { regex = "^[0-9]+$" }
   CHECK(winner(*table, fake_request("POST", "/body", {},
                                     R"({"user": {"id": 7.0, "name": "x"}, "tags": ["a", "b"]})")) ==
         "json");
-  CHECK(winner(*table, fake_request("POST", "/body", {}, R"({"user": {"id": 8}, "tags": ["b"]})")) ==
-        "<none>");
+  CHECK(winner(*table, fake_request("POST", "/body", {},
+                                    R"({"user": {"id": 8}, "tags": ["b"]})")) == "<none>");
   CHECK(winner(*table, fake_request("POST", "/body", {}, "not json {")) == "<none>");
   CHECK(winner(*table, fake_request("POST", "/body", {}, "12345")) == "regex");
 
@@ -146,7 +146,8 @@ path = "/health"
   fake_request r("GET", "/user/1");
   auto miss = table->explain_miss(r.view, scratch);
   CHECK(miss.explanation ==
-        "No route matched GET /user/1\nNearest route: \"get-user\" (GET /users/{id}): path differs\n");
+        "No route matched GET /user/1\nNearest route: \"get-user\" (GET /users/{id}): path "
+        "differs\n");
 }
 
 TEST_CASE("regex routes capture named groups as path parameters", "[routing]") {
@@ -165,7 +166,8 @@ body = "{{path.version}}:{{path.id}}"
   CHECK(m.params[0] == "2");
   CHECK(m.params[1] == "abc");
   std::string out, body;
-  auto rendered = m.route->script.replies[0].render(r.view, std::span(m.params.data(), m.param_count), false,
+  auto rendered =
+      m.route->script.replies[0].render(r.view, std::span(m.params.data(), m.param_count), false,
                                         stubborn::connection_header::none, out, body);
   CHECK(rendered == "2:abc");
   CHECK(out.find("Content-Length: 5\r\n") != std::string::npos);

@@ -83,6 +83,7 @@ TEST_CASE("JSON escaping keeps UTF-8 and replaces bytes that are not", "[templat
   CHECK(f.render("{{path.id}}", template_escape::json_string) == "caf\xC3\xA9");
   CHECK(f.render("{{path.name}}", template_escape::json_string) == "\xEF\xBF\xBD\xEF\xBF\xBDx");
   f.params = {"%ED%A0%80", "%C0%AF"};  // a surrogate and an overlong '/'
-  CHECK(f.render("{{path.id}}", template_escape::json_string) == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
+  CHECK(f.render("{{path.id}}", template_escape::json_string) ==
+        "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
   CHECK(f.render("{{path.name}}", template_escape::json_string) == "\xEF\xBF\xBD\xEF\xBF\xBD");
 }

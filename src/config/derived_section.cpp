@@ -225,12 +225,6 @@ bool read_media_types(toml_reader& r, const toml::node& node, std::string_view k
   return all_ok;
 }
 
-json::array strings_json(const std::vector<std::string>& strings) {
-  json::array array;
-  for (const std::string& s : strings) array.emplace_back(s);
-  return array;
-}
-
 constexpr std::array<route_row, 7> rows = {{
     {"auth", table_kind, "a table, written [route.auth]", "",
      "credentials required: 401 without them, 403 with wrong ones",

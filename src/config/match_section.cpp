@@ -183,12 +183,6 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
   return true;
 }
 
-json::array strings_json(const std::vector<std::string>& strings) {
-  json::array array;
-  for (const std::string& s : strings) array.emplace_back(s);
-  return array;
-}
-
 constexpr std::array<route_row, 8> rows = {{
     {"name", string_kind, "a string", "\"METHOD path\"",
      "unique; unnamed routes are named after their method and path",

@@ -242,4 +242,10 @@ void write_json(const json::value& value, std::string& out) {
   }
 }
 
+boost::json::array strings_json(const std::vector<std::string>& strings) {
+  boost::json::array array;
+  for (const std::string& s : strings) array.emplace_back(s);
+  return array;
+}
+
 }  // namespace stubborn

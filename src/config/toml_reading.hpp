@@ -7,8 +7,10 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <toml++/toml.h>
+#include <boost/json/array.hpp>
 #include <boost/json/value.hpp>
 
 #include "stubborn/config.hpp"
@@ -74,5 +76,8 @@ bool read_whole_file(const std::filesystem::path& path, std::string& out, std::s
 
 /// Compact JSON like boost::json::serialize, but doubles as people write them (1.5, not 1.5E0).
 void write_json(const boost::json::value& value, std::string& out);
+
+/// A JSON array of the strings, in order.
+boost::json::array strings_json(const std::vector<std::string>& strings);
 
 }  // namespace stubborn

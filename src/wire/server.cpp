@@ -22,6 +22,7 @@
 
 #include "control/access_log.hpp"
 #include "control/admin.hpp"
+#include "control/admin_handler.hpp"
 #include "log.hpp"
 #include "control/observer.hpp"
 #include "routing/route_table.hpp"
@@ -222,6 +223,7 @@ struct server::impl : admin_host {
   std::optional<net::executor_work_guard<net::io_context::executor_type>> control_work;
   std::thread control_thread;
   std::unique_ptr<admin_service> admin;
+  std::unique_ptr<admin_handler> admin_requests;  // the admin API on its listener
   std::unique_ptr<access_log> log;
   std::list<worker> workers;
   connection_dealer dealer;
@@ -363,6 +365,7 @@ void server::start() {
   if (ac.enabled) {
     s.admin = std::make_unique<admin_service>(ac, s.state, s, std::move(observed),
                                               s.control_io.get_executor());
+    s.admin_requests = std::make_unique<admin_handler>(*s.admin, ac.listen.has_value());
   }
   // A developer and testing switch (docs/reliability.md): the whole server without the fast
   // path, as a TLS listener will run.
@@ -371,7 +374,7 @@ void server::start() {
                                       transport_name(transport) + " transport");
   listener_role main_role;
   main_role.transport = transport;
-  if (s.admin && !ac.listen) main_role.admin = s.admin.get();
+  if (s.admin && !ac.listen) main_role.handler = s.admin_requests.get();
   if (s.admin && ac.listen) {
     worker& first = s.workers.front();
     auto found = resolver.resolve(ac.listen->host, std::to_string(ac.listen->port),
@@ -385,7 +388,7 @@ void server::start() {
     s.admin_port = first.admin_acceptor->local_endpoint().port();
     net::co_spawn(first.io,
                   accept_loop(&first, &*first.admin_acceptor, &s.state, sc.max_connections,
-                              listener_role{s.admin.get(), true, transport}, nullptr),
+                              listener_role{s.admin_requests.get(), transport}, nullptr),
                   net::detached);
   }
   for (auto& w : s.workers) s.dealer.workers.push_back(&w);

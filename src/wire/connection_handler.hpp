@@ -6,6 +6,7 @@
 // what the protocol waits for, and the transport is closed when the protocol returns.
 
 #include <boost/asio/awaitable.hpp>
+#include <memory>
 #include <string>
 
 #include "wire/plain_transport.hpp"
@@ -27,6 +28,13 @@ class connection_handler {
   /// The same over the generic transport.
   virtual boost::asio::awaitable<void> take_over(generic_transport& transport,
                                                  std::string buffered) = 0;
+};
+
+/// A connection on its way to a protocol: who takes it, and what the client sent after the
+/// request that was answered with 101. Made only for an upgrade.
+struct protocol_hand_over {
+  std::shared_ptr<connection_handler> handler;
+  std::string buffered;
 };
 
 /// Implements every take_over() with `Derived::serve(Transport&, std::string)`, a template.

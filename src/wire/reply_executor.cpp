@@ -170,7 +170,7 @@ net::awaitable<bool> reply_executor<Transport>::execute_scripted(response& scrip
 }
 
 template <class Transport>
-net::awaitable<std::shared_ptr<connection_handler>> reply_executor<Transport>::execute_handler(
+net::awaitable<std::unique_ptr<protocol_hand_over>> reply_executor<Transport>::execute_handler(
     request_handler& handler, const request_view& request, bool head_only,
     connection_header connection) {
   handler_reply reply = co_await handler.handle(request);
@@ -184,7 +184,8 @@ net::awaitable<std::shared_ptr<connection_handler>> reply_executor<Transport>::e
     if (!server_header.empty()) out.append("Server: ").append(server_header).append("\r\n");
     out.append("Date: ").append(current_http_date()).append("\r\n");
     out.append(reply.extra_headers).append("\r\n");
-    co_return std::move(reply.take_over);
+    co_return std::make_unique<protocol_hand_over>(
+        protocol_hand_over{std::move(reply.take_over), {}});
   }
   render_server_reply(reply.status, reply.body, reply.extra_headers, server_header, head_only,
                       connection, out, reply.content_type);

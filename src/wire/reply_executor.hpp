@@ -20,7 +20,7 @@
 
 namespace stubborn {
 
-class connection_handler;
+struct protocol_hand_over;
 class request_handler;
 
 /// Writes plans on one connection; reply_executor.cpp instantiates it for the transports.
@@ -58,9 +58,9 @@ class reply_executor {
   /// Writes a scripted plan: interim responses, delay and 102s, faults, hang, pacing. `in` is
   /// the connection's read buffer (a hang reads into it). False when the connection is over.
   boost::asio::awaitable<bool> execute_scripted(response& plan, boost::beast::flat_buffer& in);
-  /// Awaits `handler`'s reply to `request` and queues it; returns the protocol to hand the
-  /// connection to after a 101, or null.
-  boost::asio::awaitable<std::shared_ptr<connection_handler>> execute_handler(
+  /// Awaits `handler`'s reply to `request` and queues it; after a 101, returns the protocol to
+  /// hand the connection to (the bytes still to be filled in), else null.
+  boost::asio::awaitable<std::unique_ptr<protocol_hand_over>> execute_handler(
       request_handler& handler, const request_view& request, bool head_only,
       connection_header connection);
   /// Waits `duration` (sending 102 Processing every `processing_every`, when set); false if the

@@ -62,12 +62,6 @@ bool bare_lf_before_crlf(const beast::flat_buffer& buffer, std::size_t from) {
   return false;
 }
 
-// Where a connection goes after its session: nowhere (it is closed), or to a protocol.
-struct hand_over {
-  std::shared_ptr<connection_handler> handler;
-  std::string buffered;  // what the client sent after the request that was answered with 101
-};
-
 }  // namespace
 
 // The read loop of one connection: requests read with limits, keep-alive, pipelining,
@@ -79,8 +73,10 @@ class session {
   session(connection_core<Transport>& core, listener_role role) : core_(core), role_(role) {}
 
   // Serves requests until the connection is over (then it is closed) or a handler's 101 hands
-  // it over.
-  net::awaitable<hand_over> run();
+  // it over (see handed_over()).
+  net::awaitable<void> run();
+  // Where the connection goes after run(): null when it is closed, else to a protocol.
+  std::unique_ptr<protocol_hand_over> handed_over() { return std::move(hand_over_); }
 
  private:
   void queue_rejection(int status, std::string_view why);
@@ -114,6 +110,8 @@ class session {
   reply_writer<Transport> writer_{core_};
   reply_executor<Transport> execute_{core_, writer_, served_};
   bool close_after_flush_ = false;
+  // Made only for an upgrade: a connection waiting for a request costs no more for it.
+  std::unique_ptr<protocol_hand_over> hand_over_;
 };
 
 template <class Transport>
@@ -170,7 +168,7 @@ net::awaitable<bool> session<Transport>::answer_expectation() {
 }
 
 template <class Transport>
-net::awaitable<hand_over> session<Transport>::run() {
+net::awaitable<void> session<Transport>::run() {
   using phase = connection_phase;
   if (core_.refresh_table()) observation_.table_changed();
   const server_config* server = &core_.server();
@@ -180,7 +178,6 @@ net::awaitable<hand_over> session<Transport>::run() {
   std::size_t requests_served = 0;
   core_.set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
-  hand_over next;
 
   for (;;) {
     // Read one request (it may already be buffered behind the previous one).
@@ -341,8 +338,8 @@ net::awaitable<hand_over> session<Transport>::run() {
       execute_.queue_plan(scripted_);
     } else if (scripted_.handler) {
       const connection_header connection = decide_connection(request);
-      next.handler = co_await execute_.execute_handler(*scripted_.handler, request,
-                                                       request.method == "HEAD", connection);
+      hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,
+                                                     request.method == "HEAD", connection);
     } else if (reply_executor<Transport>::is_delay_only(scripted_)) {
       // Waited for here, in this frame: 10,000 waiting connections allocate no coroutine frames.
       const compiled_reply& reply = *scripted_.plan.reply;
@@ -372,7 +369,7 @@ net::awaitable<hand_over> session<Transport>::run() {
       clean_close = false;
       break;
     }
-    if (next.handler || close_after_flush_) break;
+    if (hand_over_ || close_after_flush_) break;
     if ((in_.size() == 0 || writer_.queued_bytes() >= flush_threshold) && writer_.begin_write()) {
       bool ok = writer_.send_now();
       if (ok && !writer_.unsent().empty()) {
@@ -388,23 +385,33 @@ net::awaitable<hand_over> session<Transport>::run() {
     }
   }
 
-  if (next.handler) {
+  if (hand_over_) {
     // The 101 (after any replies before it) goes out; what the client sent after the request
     // is the protocol's.
     if (co_await writer_.flush()) {
-      next.buffered.assign(static_cast<const char*>(in_.data().data()), in_.size());
-      co_return next;
+      hand_over_->buffered.assign(static_cast<const char*>(in_.data().data()), in_.size());
+      co_return;
     }
-    next.handler = nullptr;
+    hand_over_.reset();
     clean_close = false;
   }
   if (clean_close && !writer_.empty()) clean_close = co_await writer_.flush();
   if (clean_close && !core_.forced) co_await execute_.linger_close(in_);
   core_.transport.close();
-  co_return next;
 }
 
 namespace {
+
+// The protocol a handler's 101 named runs the connection to its end, still registered.
+template <class Transport>
+net::awaitable<void> take_over(connection_core<Transport>* core,
+                               std::unique_ptr<protocol_hand_over> next) {
+  if (!core->closing()) {
+    core->hand_over();
+    co_await next->handler->take_over(core->transport, std::move(next->buffered));
+  }
+  core->transport.close();
+}
 
 template <class Transport>
 net::awaitable<void> serve(Transport transport, server_state* state,
@@ -412,17 +419,14 @@ net::awaitable<void> serve(Transport transport, server_state* state,
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
     connection_core<Transport> core(std::move(transport), *state, *registry);
-    hand_over next;
+    std::unique_ptr<protocol_hand_over> next;
     {
       // The session's buffers go before a protocol that takes the connection over.
       session<Transport> s(core, role);
-      next = co_await s.run();
+      co_await s.run();
+      next = s.handed_over();
     }
-    if (next.handler && !core.closing()) {
-      core.hand_over();
-      co_await next.handler->take_over(core.transport, std::move(next.buffered));
-    }
-    core.transport.close();
+    if (next) co_await take_over(&core, std::move(next));
   } catch (const std::exception& e) {
     // Unexpected: this connection ends; it is logged once, the server goes on.
     log(log_level::error, std::string("connection closed after an internal error: ") + e.what());

@@ -1,8 +1,8 @@
 #include "wire/reply_executor.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <cstdio>
 #include <tuple>
 

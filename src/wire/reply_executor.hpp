@@ -38,12 +38,26 @@ class reply_executor {
     append_head(plan.head, current_http_date(), writer_.text());
     writer_.queue_body(plan.body_to_send(), plan.body_from_table);
   }
-  /// A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing.
+  /// A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing. The session
+  /// waits for it in its own frame, between begin_delayed() and end_delayed(), so that waiting
+  /// connections cost no coroutine frame of their own.
   static bool is_delay_only(const response& plan) {
     if (plan.plan.fault != fault_kind::none || plan.plan.reply == nullptr) return false;
     const reply_spec& script = plan.script();
     return !script.hang && script.processing_every.count() == 0 && script.chunks.count == 0 &&
            script.bandwidth == 0;
+  }
+  /// Starts a delay-only plan: queues its interim responses; returns the delay to wait for.
+  std::chrono::milliseconds begin_delayed(const response& plan) {
+    served_.fault = fault_kind::none;
+    served_.status = 0;  // until the head is written
+    writer_.text().append(plan.interim());
+    return plan.plan.delay;
+  }
+  /// Ends a delay-only plan after its wait: queues its head and body.
+  void end_delayed(response& plan) {
+    writer_.queue_body(queue_head(plan, body_framing::content_length),
+                       plan.plan.reply->is_static());
   }
   /// Queues the head of a plan that may have waited (with the Date as of now, and "Connection:
   /// close" if the server began to drain meanwhile) and returns its body, still to be queued.

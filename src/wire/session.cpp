@@ -342,12 +342,8 @@ net::awaitable<void> session<Transport>::run() {
                                                      request.method == "HEAD", connection);
     } else if (reply_executor<Transport>::is_delay_only(scripted_)) {
       // Waited for here, in this frame: 10,000 waiting connections allocate no coroutine frames.
-      const compiled_reply& reply = *scripted_.plan.reply;
-      const auto delay = scripted_.plan.delay;
-      served_.fault = fault_kind::none;
-      served_.status = 0;  // until the head is written
+      const auto delay = execute_.begin_delayed(scripted_);
       // Replies already rendered and interim responses go out before the wait.
-      writer_.text().append(reply.interim_bytes());
       if (delay.count() > 0 && !writer_.empty()) carry_on = co_await writer_.flush();
       if (carry_on && delay.count() > 0) {
         const auto before = core_.begin_wait(delay);
@@ -356,10 +352,7 @@ net::awaitable<void> session<Transport>::run() {
         core_.restore_phase(before);
         carry_on = !wait_ec && !core_.forced;
       }
-      if (carry_on) {
-        writer_.queue_body(execute_.queue_head(scripted_, body_framing::content_length),
-                           reply.is_static());
-      }
+      if (carry_on) execute_.end_delayed(scripted_);
     } else {
       carry_on = co_await execute_.execute_scripted(scripted_, in_);
     }

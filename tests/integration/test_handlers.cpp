@@ -114,11 +114,10 @@ net::awaitable<void> accept_connections(tcp::acceptor* acceptor, net::io_context
                                         server_state* state, connection_registry* registry,
                                         listener_role role) {
   for (;;) {
-    auto [ec] = co_await acceptor->async_wait(tcp::acceptor::wait_read,
-                                              transport_token{});
+    auto [ec] = co_await acceptor->async_wait(tcp::acceptor::wait_read, transport_token{});
     if (ec) co_return;
-    const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) continue;
     connection_socket socket(*io);
     boost::system::error_code assign_ec;

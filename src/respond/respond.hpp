@@ -15,6 +15,7 @@
 namespace stubborn {
 
 struct request_view;
+class request_handler;
 
 /// std::chrono::steady_clock::now(), as a function whose address may be taken.
 std::chrono::steady_clock::time_point steady_now();
@@ -67,6 +68,10 @@ struct response {
   // The script step: the reply chosen, delay, fault, random bits and Retry-After.
   reply_plan plan;
 
+  /// Set: an asynchronous reply. The session awaits this handler's reply in place of writing
+  /// this plan (whose other fields then do not apply); the handler may take the connection over.
+  request_handler* handler = nullptr;
+
   // What goes on the wire.
   reply_head head;
   std::string_view body;         ///< the whole body the head describes (empty when none)
@@ -81,8 +86,15 @@ struct response {
     miss = {};
     rate_limited = false;
     plan = {};
+    handler = nullptr;
     head.framing = body_framing::content_length;
     body_from_table = false;
+  }
+  /// Makes this an asynchronous reply, from `from` (see `handler`).
+  void await_handler(request_handler* from) {
+    reset();
+    handler = from;
+    close_after = false;
   }
   /// Interim (1xx) responses to send first, back to back.
   std::string_view interim() const { return plan.reply ? plan.reply->interim_bytes() : ""; }
@@ -90,7 +102,7 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
+    return handler == nullptr && plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
            (plan.reply == nullptr || plan.reply->is_plain());
   }
   /// Makes this reply the connection's last: "Connection: close", then close.

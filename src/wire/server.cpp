@@ -21,6 +21,7 @@
 
 #include "control/access_log.hpp"
 #include "control/admin.hpp"
+#include "control/admin_handler.hpp"
 #include "control/control_plane.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
@@ -209,6 +210,7 @@ struct server::impl {
   server_state state;
   control_plane control;  // runtime routes, reset, reload, journal and metrics; its own thread
   std::unique_ptr<admin_service> admin;
+  std::unique_ptr<admin_handler> admin_requests;  // the admin API on its listener
   std::unique_ptr<access_log> log;
   std::list<worker> workers;
   connection_dealer dealer;
@@ -278,15 +280,18 @@ void server::start() {
   stubborn::log(log_level::debug, std::string("connections use the ") +
                                       transport_name(transport) + " transport");
   s.control.observe(std::move(observed), ac.enabled ? ac.journal : 0);
-  if (ac.enabled) s.admin = std::make_unique<admin_service>(ac, s.control);
+  if (ac.enabled) {
+    s.admin = std::make_unique<admin_service>(ac, s.control);
+    s.admin_requests = std::make_unique<admin_handler>(*s.admin, ac.listen.has_value());
+  }
 
   listener_role main_role;
   main_role.transport = transport;
-  if (s.admin && !ac.listen) main_role.admin = s.admin.get();
+  if (s.admin && !ac.listen) main_role.handler = s.admin_requests.get();
   if (first.admin_acceptor) {
     net::co_spawn(first.io,
                   accept_loop(&first, &*first.admin_acceptor, &s.state, sc.max_connections,
-                              listener_role{s.admin.get(), true, transport}, nullptr),
+                              listener_role{s.admin_requests.get(), transport}, nullptr),
                   net::detached);
   }
   for (auto& w : s.workers) s.dealer.workers.push_back(&w);

@@ -1,27 +1,27 @@
 #include "wire/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <algorithm>
 #include <cstring>
-#include <ctime>
+#include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 
-#include "control/admin.hpp"
-#include "respond/http_date.hpp"
-#include "log.hpp"
 #include "control/observer.hpp"
 #include "control/request_observation.hpp"
-#include "respond/reply_plan.hpp"
+#include "log.hpp"
 #include "respond/respond.hpp"
-#include "routing/templates.hpp"
+#include "wire/connection_core.hpp"
+#include "wire/connection_handler.hpp"
 #include "wire/plain_transport.hpp"
+#include "wire/reply_executor.hpp"
+#include "wire/reply_writer.hpp"
+#include "wire/request_handler.hpp"
 #include "wire/request_parser.hpp"
 #include "wire/stream_transport.hpp"
 
@@ -30,15 +30,10 @@ namespace stubborn {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-using token = net::as_tuple_t<net::use_awaitable_t<>>;
-constexpr token use_tuple{};
+constexpr transport_token use_tuple{};
 
 namespace {
 
-enum class phase { idle, head, body, handling, writing, waiting, lingering };
-
-// Bodies at least this large are sent from the table's memory instead of being copied.
-constexpr std::size_t external_body_threshold = 2048;
 // Flush replies once this much is queued, even if more pipelined requests are buffered.
 constexpr std::size_t flush_threshold = 64 * 1024;
 // Per-connection buffers shrink back to this after a large request.
@@ -69,164 +64,54 @@ bool bare_lf_before_crlf(const beast::flat_buffer& buffer, std::size_t from) {
 
 }  // namespace
 
-// One connection over `Transport` (see transport.hpp). The transport's calls are direct calls:
-// the hot path has no virtual call (the registry's calls below come only from its sweep and
-// drain).
+// The read loop of one connection: requests read with limits, keep-alive, pipelining,
+// 100-continue, drain and timeouts. Each request goes to the listener's handler or to respond(),
+// and the executor writes what they decide.
 template <class Transport>
-class session final : public registered_connection {
-  static_assert(transport<Transport>);
-
+class session {
  public:
-  session(Transport transport, server_state& state, connection_registry& registry,
-          listener_role role)
-      : transport_(std::move(transport)), state_(state), registry_(registry), role_(role) {
-    registry_.add(this);
-  }
-  ~session() { registry_.remove(this); }
+  session(connection_core<Transport>& core, listener_role role) : core_(core), role_(role) {}
 
+  // Serves requests until the connection is over (then it is closed) or a handler's 101 hands
+  // it over (see handed_over()).
   net::awaitable<void> run();
-
-  // Called by the registry's sweep when the deadline has passed.
-  void expire() override {
-    timed_out_ = true;
-    transport_.cancel();
-    if (timer_) timer_->cancel();
-  }
-  // Called when the server starts draining: idle connections go now, busy ones after the reply.
-  void drain() override {
-    draining_ = true;
-    if (phase_ == phase::idle) expire();
-  }
-  void force_close() override {
-    forced_ = true;
-    expire();
-  }
+  // Where the connection goes after run(): null when it is closed, else to a protocol.
+  std::unique_ptr<protocol_hand_over> handed_over() { return std::move(hand_over_); }
 
  private:
-  connection_registry::clock::time_point& deadline() { return registry_.deadline(registry_slot()); }
-  void set_phase(phase p, std::chrono::milliseconds timeout) {
-    phase_ = p;
-    deadline() = registry_.now() + timeout;
-  }
-  // The phase and deadline that a wait or a write stands in for, put back when it ends.
-  struct saved_phase {
-    phase p;
-    connection_registry::clock::time_point deadline;
-  };
-  saved_phase save_phase() { return {phase_, deadline()}; }
-  void restore_phase(const saved_phase& saved) {
-    phase_ = saved.p;
-    deadline() = saved.deadline;
-  }
-  // Enters the waiting phase for `duration` with the timer ready; the sweep must not take a
-  // long wait for a stalled connection, so the deadline is the wait plus idle_timeout.
-  saved_phase begin_wait(std::chrono::milliseconds duration) {
-    if (!timer_) timer_.emplace(transport_.get_executor());
-    saved_phase saved = save_phase();
-    set_phase(phase::waiting, duration + table_->server().idle_timeout);
-    return saved;
-  }
-  void refresh_table() {
-    std::uint64_t generation = state_.generation();
-    if (generation != table_generation_) {
-      table_ = state_.table();
-      table_generation_ = generation;
-      observation_.table_changed();
-    }
-  }
-  void queue_body(std::string_view body, bool from_table) {
-    if (body.empty()) return;
-    if (from_table && body.size() >= external_body_threshold) {
-      external_.push_back({out_.size(), body});
-      queued_external_bytes_ += body.size();
-    } else {
-      out_.append(body);
-    }
-  }
-  enum class handled { done, scripted };
-
   void queue_rejection(int status, std::string_view why);
-  // render_server_reply(), remembering the status for metrics and the journal.
-  void server_reply(int status, std::string_view body, std::string_view extra_headers,
-                    std::string_view server_header, bool head_only, connection_header connection,
-                    std::string& out) {
-    served_.status = status;
-    render_server_reply(status, body, extra_headers, server_header, head_only, connection, out);
-  }
   connection_header decide_connection(const request_view& request);
-  net::awaitable<void> handle_admin(const request_view& request);
-  handled handle_request(const request_view& request);
+  // respond(), and what it decided for the journal.
+  void plan_reply(const request_view& request);
   // What respond() needs to know of this connection, brought up to date.
   const connection_facts& respond_facts();
   static std::string_view client_ip_of(void* self) {
-    return static_cast<session*>(self)->client_ip();
+    return static_cast<session*>(self)->peer_.get().ip;
   }
-  // Queues a plan that is written at once: its head, with the Date value, and its body.
-  void queue_plan(const response& plan);
-  // A delay (or none) before an ordinary reply: no fault, hang, 102s or pacing. run() waits for
-  // it in its own frame, so 10,000 waiting connections allocate no coroutine frames.
-  bool is_delay_only() const;
-  // The scripted reply's head, queued after any wait; returns its body, still to be queued.
-  std::string_view render_scripted(const request_view& request, body_framing framing);
-  net::awaitable<bool> execute_scripted();
-  net::awaitable<bool> send_paced_body(std::string_view body, const reply_spec& script);
-  net::awaitable<bool> wait_for(std::chrono::milliseconds duration,
-                                std::chrono::milliseconds processing_every);
-  net::awaitable<void> hang(std::chrono::milliseconds limit);
   net::awaitable<bool> answer_expectation();
-  net::awaitable<bool> flush();
-  // flush() in two halves, so the per-request path can write without a nested coroutine.
-  bool begin_write();
-  // Sends what the transport takes now (plain TCP: what the kernel takes, as nginx does), so
-  // that most replies need no asynchronous write (no posted completion, no extra trip round the
-  // reactor). False on a broken connection; leaves in buffers_ what is still to send.
-  bool send_now();
-  void end_write();
-  // A view of buffers_: async_write copies its buffer sequence, and a vector copy would allocate.
-  std::span<const net::const_buffer> write_buffers() const { return buffers_; }
-  net::awaitable<void> linger_close();
-  void abort_connection(bool reset);
 
-  struct external_body {
-    std::size_t head_end;
-    std::string_view body;
-  };
-
-  Transport transport_;
-  server_state& state_;
-  connection_registry& registry_;
-  std::shared_ptr<const route_table> table_;
-  std::uint64_t table_generation_ = 0;
+  connection_core<Transport>& core_;
   listener_role role_;
   // The peer's address, read (getpeername) only when an ip rate limit, the journal or the
   // access log first needs it: a connection that needs none of them pays no system call.
-  connection_peer peer_{transport_};
-  const std::string& client_ip() { return peer_.get().ip; }
+  connection_peer peer_{core_.transport};
 
   // What was served, for metrics, the journal and the access log.
   request_outcome served_;
-  request_observation observation_{registry_.observer, registry_.access_log,
-                                   registry_.thread_index};
+  request_observation observation_{core_.registry.observer, core_.registry.access_log,
+                                   core_.registry.thread_index};
 
   beast::flat_buffer in_;
   request_storage storage_;
   std::optional<request_parser> parser_;
   respond_scratch respond_scratch_;
   connection_facts facts_{.client_ip = {this, &session::client_ip_of}, .clock = {}};
-  response scripted_;  // the plan respond() made; the scripted (slow) path writes it
-  std::optional<net::steady_timer> timer_;  // made on first use: delays and pacing only
-
-  std::string out_;
-  std::vector<external_body> external_;
-  std::vector<net::const_buffer> buffers_;
-  std::size_t queued_external_bytes_ = 0;
-
-  phase phase_ = phase::idle;
-  saved_phase before_write_{};  // begin_write() to end_write()
-  bool timed_out_ = false;
-  bool draining_ = false;
-  bool forced_ = false;
+  response scripted_;  // the plan respond() made (or the handler's), for the executor
+  reply_writer<Transport> writer_{core_};
+  reply_executor<Transport> execute_{core_, writer_, served_};
   bool close_after_flush_ = false;
+  // Made only for an upgrade: a connection waiting for a request costs no more for it.
+  std::unique_ptr<protocol_hand_over> hand_over_;
 };
 
 template <class Transport>
@@ -234,8 +119,9 @@ void session<Transport>::queue_rejection(int status, std::string_view why) {
   observation_.count_rejection(status);
   std::string body(why);
   body.push_back('\n');
-  server_reply(status, body, {}, table_->server().server_header, false,
-                      connection_header::close, out_);
+  served_.status = status;
+  render_server_reply(status, body, {}, core_.server().server_header, false,
+                      connection_header::close, writer_.text());
   close_after_flush_ = true;
 }
 
@@ -251,320 +137,46 @@ template <class Transport>
 const connection_facts& session<Transport>::respond_facts() {
   facts_.wants_close = storage_.connection_close;
   facts_.wants_keep_alive = storage_.connection_keep_alive;
-  facts_.draining = draining_ || state_.draining.load(std::memory_order_relaxed);
+  facts_.draining = core_.closing();
   return facts_;
 }
 
 template <class Transport>
-void session<Transport>::queue_plan(const response& plan) {
-  served_.status = plan.status;
-  if (plan.close_after) close_after_flush_ = true;
-  append_head(plan.head, current_http_date(), out_);
-  queue_body(plan.body_to_send(), plan.body_from_table);
-}
-
-template <class Transport>
-auto session<Transport>::handle_request(const request_view& request) -> handled {
-  respond(request, *table_, respond_facts(), respond_scratch_, scripted_);
+void session<Transport>::plan_reply(const request_view& request) {
+  respond(request, *core_.table, respond_facts(), respond_scratch_, scripted_);
   served_.route = scripted_.route;
   served_.rate_limited = scripted_.rate_limited;
-  if (!scripted_.miss.empty() && registry_.observer && registry_.observer->journal_on()) {
-    served_.miss = scripted_.miss;
-  }
-  if (!scripted_.is_plain()) {
-    if (scripted_.close_after) close_after_flush_ = true;
-    return handled::scripted;
-  }
-  queue_plan(scripted_);
-  return handled::done;
-}
-
-template <class Transport>
-void session<Transport>::abort_connection(bool reset) {
-  transport_.abort(reset);
-}
-
-template <class Transport>
-net::awaitable<bool> session<Transport>::wait_for(std::chrono::milliseconds duration,
-                                                  std::chrono::milliseconds processing_every) {
-  const saved_phase before = begin_wait(duration);
-  auto end = std::chrono::steady_clock::now() + duration;
-  bool ok = true;
-  for (;;) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= end) break;
-    auto step = end - now;
-    bool processing = processing_every.count() > 0 && processing_every < step;
-    if (processing) step = processing_every;
-    timer_->expires_after(step);
-    auto [ec] = co_await timer_->async_wait(use_tuple);
-    if (ec || forced_) {
-      ok = false;
-      break;
-    }
-    if (processing) {
-      // RFC 2518 §10.1: 102 tells the client the request is still being worked on.
-      out_.append("HTTP/1.1 102 Processing\r\n\r\n");
-      if (!co_await flush()) {
-        ok = false;
-        break;
-      }
-    }
-  }
-  restore_phase(before);
-  co_return ok;
-}
-
-template <class Transport>
-net::awaitable<void> session<Transport>::hang(std::chrono::milliseconds limit) {
-  // Accept the request and never answer: read (and drop) until the client gives up or the limit.
-  set_phase(phase::waiting, limit);
-  for (;;) {
-    in_.consume(in_.size());
-    auto [ec, n] = co_await transport_.async_read_some(in_.prepare(4096), use_tuple);
-    if (ec) co_return;
-    in_.commit(n);
-  }
-}
-
-template <class Transport>
-net::awaitable<bool> session<Transport>::send_paced_body(std::string_view body,
-                                                         const reply_spec& script) {
-  if (!co_await flush()) co_return false;
-  if (script.chunks.count > 0) {
-    std::size_t count = script.chunks.count;
-    auto pause = script.chunks.over / static_cast<long>(count);
-    std::size_t size = (body.size() + count - 1) / count;
-    for (std::size_t i = 0; i < count && !body.empty(); ++i) {
-      std::string_view piece = body.substr(0, size);
-      body.remove_prefix(piece.size());
-      char line[24];
-      int n = std::snprintf(line, sizeof line, "%zx\r\n", piece.size());
-      out_.append(line, static_cast<std::size_t>(n)).append(piece).append("\r\n");
-      if (!co_await flush()) co_return false;
-      if (!body.empty() && !co_await wait_for(pause, {})) co_return false;
-    }
-    out_.append("0\r\n\r\n");
-    co_return true;
-  }
-  // bandwidth: a slice every 50 ms.
-  std::size_t slice = std::max<std::uint64_t>(1, script.bandwidth / 20);
-  while (!body.empty()) {
-    std::string_view piece = body.substr(0, slice);
-    body.remove_prefix(piece.size());
-    out_.append(piece);
-    if (!co_await flush()) co_return false;
-    if (!body.empty() && !co_await wait_for(std::chrono::milliseconds(50), {})) co_return false;
-  }
-  co_return true;
-}
-
-template <class Transport>
-bool session<Transport>::is_delay_only() const {
-  const reply_plan& plan = scripted_.plan;
-  if (plan.fault != fault_kind::none || plan.reply == nullptr) return false;
-  const reply_spec& script = plan.reply->script();
-  return !script.hang && script.processing_every.count() == 0 && script.chunks.count == 0 &&
-         script.bandwidth == 0;
-}
-
-template <class Transport>
-std::string_view session<Transport>::render_scripted(const request_view&, body_framing framing) {
-  if (draining_ || state_.draining.load(std::memory_order_relaxed)) {
-    // The server began to drain during the wait: say so in this last reply.
-    scripted_.close_connection();
-    close_after_flush_ = true;
-  }
-  served_.status = scripted_.status;
-  scripted_.set_framing(framing);
-  append_head(scripted_.head, current_http_date(), out_);
-  return scripted_.body_to_send();
-}
-
-template <class Transport>
-net::awaitable<bool> session<Transport>::execute_scripted() {
-  const reply_plan& plan = scripted_.plan;
-  request_view request = storage_.view();
-  served_.fault = plan.fault;
-  served_.status = 0;  // until a head is written
-  switch (plan.fault) {
-    case fault_kind::reset:
-    case fault_kind::close:
-      co_await flush();
-      abort_connection(plan.fault == fault_kind::reset);
-      co_return false;
-    case fault_kind::garbage: {
-      co_await flush();
-      std::size_t length = 64 + plan.random % 1024;
-      std::uint64_t bits = plan.random;
-      for (std::size_t i = 0; i < length; ++i) {
-        bits = random_bits(bits, i, plan.random);
-        out_.push_back(static_cast<char>(bits & 0xff));
-      }
-      co_await flush();
-      abort_connection(false);
-      co_return false;
-    }
-    default:
-      break;
-  }
-  const compiled_reply& reply = *plan.reply;
-  const reply_spec& script = reply.script();
-  out_.append(reply.interim_bytes());
-  if (script.hang) {
-    served_.status = 0;
-    if (co_await flush()) co_await hang(table_->server().max_hang);
-    abort_connection(false);
-    co_return false;
-  }
-  if (plan.delay.count() > 0) {
-    if (!co_await flush()) co_return false;  // interim responses go out before the wait
-    if (!co_await wait_for(plan.delay, script.processing_every)) co_return false;
-  }
-  bool chunked = script.chunks.count > 0 || plan.fault == fault_kind::malformed_chunk;
-  std::string_view body =
-      render_scripted(request, chunked ? body_framing::chunked : body_framing::content_length);
-  switch (plan.fault) {
-    case fault_kind::empty:
-      // The head promises a body that never comes.
-      co_await flush();
-      abort_connection(false);
-      co_return false;
-    case fault_kind::truncate:
-      out_.append(body.substr(0, body.size() / 2));
-      co_await flush();
-      abort_connection(false);
-      co_return false;
-    case fault_kind::malformed_chunk:
-      // A good first chunk, then a chunk size that is not hex (RFC 9112 §7.1 violated).
-      out_.append("1\r\n").append(body.substr(0, 1)).append("\r\nzz\r\n");
-      out_.append(body.substr(body.empty() ? 0 : 1));
-      co_await flush();
-      abort_connection(false);
-      co_return false;
-    default:
-      break;
-  }
-  if (!scripted_.head_only && reply.has_body() && (script.chunks.count > 0 || script.bandwidth > 0)) {
-    co_return co_await send_paced_body(body, script);
-  }
-  queue_body(body, reply.is_static());
-  co_return true;
+  thread_observer* observer = core_.registry.observer;
+  if (!scripted_.miss.empty() && observer && observer->journal_on()) served_.miss = scripted_.miss;
 }
 
 template <class Transport>
 net::awaitable<bool> session<Transport>::answer_expectation() {
-  const expectation decision = respond_to_expectation(storage_.view(), *table_, respond_facts(),
-                                                      respond_scratch_, scripted_);
+  const expectation decision = respond_to_expectation(storage_.view(), *core_.table,
+                                                      respond_facts(), respond_scratch_, scripted_);
   if (decision.reject) {
     served_.route = scripted_.route;
-    queue_plan(scripted_);
+    execute_.queue_plan(scripted_);
+    if (scripted_.close_after) close_after_flush_ = true;
     co_return true;
   }
   if (decision.delay.count() > 0) {
-    if (!co_await wait_for(decision.delay, {})) co_return false;
+    if (!co_await execute_.wait_for(decision.delay, {})) co_return false;
   }
-  out_.append("HTTP/1.1 100 Continue\r\n\r\n");
-  co_return co_await flush();
-}
-
-template <class Transport>
-net::awaitable<void> session<Transport>::handle_admin(const request_view& request) {
-  connection_header connection = decide_connection(request);
-  admin_reply reply;
-  if (!role_.admin->owns(request.path)) {
-    // The admin listener serves the admin API only.
-    reply.status = 404;
-    reply.body = "{\"error\":\"this listener serves only the admin API, under " +
-                 role_.admin->config().prefix + "\"}\n";
-  } else {
-    reply = co_await role_.admin->handle(request);
-  }
-  served_.status = reply.status;
-  render_server_reply(reply.status, reply.body, reply.extra_headers, table_->server().server_header,
-                      request.method == "HEAD", connection, out_, reply.content_type);
-}
-
-template <class Transport>
-bool session<Transport>::begin_write() {
-  if (out_.empty() && external_.empty()) return false;
-  buffers_.clear();
-  std::size_t pos = 0;
-  for (const auto& e : external_) {
-    if (e.head_end > pos) buffers_.emplace_back(out_.data() + pos, e.head_end - pos);
-    buffers_.emplace_back(e.body.data(), e.body.size());
-    pos = e.head_end;
-  }
-  if (out_.size() > pos) buffers_.emplace_back(out_.data() + pos, out_.size() - pos);
-  before_write_ = save_phase();
-  set_phase(phase::writing, table_->server().idle_timeout);
-  return true;
-}
-
-template <class Transport>
-void session<Transport>::end_write() {
-  restore_phase(before_write_);
-  out_.clear();
-  external_.clear();
-  queued_external_bytes_ = 0;
-  if (out_.capacity() > kept_capacity) out_ = std::string();
-}
-
-template <class Transport>
-bool session<Transport>::send_now() {
-  beast::error_code ec;
-  std::size_t done = transport_.try_send(write_buffers(), ec);
-  if (ec) return false;
-  if (done == 0) return true;
-  std::size_t whole = 0;
-  while (whole < buffers_.size() && buffers_[whole].size() <= done) {
-    done -= buffers_[whole].size();
-    ++whole;
-  }
-  buffers_.erase(buffers_.begin(), buffers_.begin() + static_cast<std::ptrdiff_t>(whole));
-  if (!buffers_.empty()) buffers_.front() += done;
-  return true;
-}
-
-template <class Transport>
-net::awaitable<bool> session<Transport>::flush() {
-  if (!begin_write()) co_return true;
-  bool ok = send_now();
-  if (ok && !buffers_.empty()) {
-    auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
-    (void)written;
-    ok = !ec;
-  }
-  end_write();
-  co_return ok;
-}
-
-template <class Transport>
-net::awaitable<void> session<Transport>::linger_close() {
-  // RFC 9112 §9.6: close in stages so unread request bytes do not turn our last reply into a
-  // reset: stop sending, then read and discard for a short while.
-  beast::error_code ec;
-  transport_.shutdown_send(ec);
-  if (ec || forced_) co_return;
-  set_phase(phase::lingering, std::chrono::milliseconds(2000));
-  std::size_t discarded = 0;
-  while (discarded < 1024 * 1024) {
-    in_.clear();
-    auto [read_ec, n] = co_await transport_.async_read_some(in_.prepare(16 * 1024), use_tuple);
-    if (read_ec) break;
-    discarded += n;
-  }
+  writer_.text().append("HTTP/1.1 100 Continue\r\n\r\n");
+  co_return co_await writer_.flush();
 }
 
 template <class Transport>
 net::awaitable<void> session<Transport>::run() {
-  refresh_table();
-  const server_config* server = &table_->server();
+  using phase = connection_phase;
+  if (core_.refresh_table()) observation_.table_changed();
+  const server_config* server = &core_.server();
   // The request line has its own budget (max_uri_bytes) on top of the header block's.
   const std::size_t head_limit = server->max_header_bytes + server->max_uri_bytes + 64;
   in_.max_size(head_limit + 64 * 1024);
   std::size_t requests_served = 0;
-  set_phase(phase::idle, server->idle_timeout);
+  core_.set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
 
   for (;;) {
@@ -577,15 +189,15 @@ net::awaitable<void> session<Transport>::run() {
     parser_->eager(true);
     std::size_t scanned = 0;
     bool header_handled = false;
-    if (in_.size() == 0) set_phase(phase::idle, server->idle_timeout);
-    else set_phase(phase::head, server->header_timeout);
+    if (in_.size() == 0) core_.set_phase(phase::idle, server->idle_timeout);
+    else core_.set_phase(phase::head, server->header_timeout);
 
     bool have_request = false;
     while (!have_request && !close_after_flush_) {
       bool need_read = in_.size() == 0;
       if (!need_read) {
         if (!parser_->is_header_done()) {
-          if (phase_ == phase::idle) set_phase(phase::head, server->header_timeout);
+          if (core_.phase() == phase::idle) core_.set_phase(phase::head, server->header_timeout);
           std::size_t skip = 0;
           auto* data = static_cast<char*>(in_.data().data());
           head_check check = check_request_head(data, in_.size(), server->max_uri_bytes, skip, scanned);
@@ -641,7 +253,7 @@ net::awaitable<void> session<Transport>::run() {
           if (parser_->is_header_done() && !header_handled) {
             header_handled = true;
             if (!parser_->is_done()) {
-              set_phase(phase::body, server->body_timeout);
+              core_.set_phase(phase::body, server->body_timeout);
               // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body
               // (unless it already sent some).
               if (storage_.expect_continue && in_.size() == 0 && storage_.body.empty()) {
@@ -662,12 +274,14 @@ net::awaitable<void> session<Transport>::run() {
         }
       }
       if (!need_read) continue;
-      // Replies already rendered go out before we wait for more bytes.
-      if (!co_await flush()) {
+      // Replies already rendered go out before we wait for more bytes (usually the per-request
+      // write below has sent them: then no flush, whose coroutine frame would cost a request
+      // about 3 % more).
+      if (!writer_.empty() && !co_await writer_.flush()) {
         clean_close = false;
         break;
       }
-      if (draining_ && phase_ == phase::idle) {
+      if (core_.draining && core_.phase() == phase::idle) {
         // Draining, and every request read is answered: close now, as drain() closes the
         // connections it finds idle. Our last reply said keep-alive, so a lingering close would
         // read the client's next request and throw it away; left unread, it draws a reset.
@@ -683,11 +297,12 @@ net::awaitable<void> session<Transport>::run() {
         queue_rejection(431, "Request Header Fields Too Large");
         continue;
       }
-      auto [ec, n] = co_await transport_.async_read_some(in_.prepare(room), use_tuple);
+      auto [ec, n] = co_await core_.transport.async_read_some(in_.prepare(room), use_tuple);
       if (ec) {
-        if (timed_out_ && !forced_ && (phase_ == phase::head || phase_ == phase::body)) {
+        if (core_.timed_out && !core_.forced &&
+            (core_.phase() == phase::head || core_.phase() == phase::body)) {
           // RFC 9110 §15.5.9: part of a request arrived, then nothing: 408, then close.
-          timed_out_ = false;
+          core_.timed_out = false;
           queue_rejection(408, "Request Timeout");
           continue;
         }
@@ -698,68 +313,64 @@ net::awaitable<void> session<Transport>::run() {
     }
     if (!have_request) break;
 
-    set_phase(phase::handling, server->idle_timeout);
-    if (out_.empty() && external_.empty()) {
-      refresh_table();
-      server = &table_->server();
+    core_.set_phase(phase::handling, server->idle_timeout);
+    if (writer_.empty()) {
+      if (core_.refresh_table()) observation_.table_changed();
+      server = &core_.server();
     }
     ++requests_served;
     if (server->max_requests_per_connection != 0 &&
         requests_served >= server->max_requests_per_connection) {
-      draining_ = true;  // this reply says Connection: close
+      core_.draining = true;  // this reply says Connection: close
     }
     if (observation_.on()) served_.begin();
     // One view per request: it is rebuilt from the parser's storage each time it is taken.
     const request_view request = storage_.view();
-    if (role_.admin && (role_.admin_only || role_.admin->owns(request.path))) {
-      co_await handle_admin(request);
-      if (observation_.on()) {
-        served_.admin = true;
-        observation_.observe(request, served_, peer_);
-      }
+    if (role_.handler && role_.handler->claims(request)) {
+      // The listener's own handler (the admin API) is no route: it is observed as such.
+      scripted_.await_handler(role_.handler);
+      served_.admin = true;
     } else {
-      bool carry_on = true;
-      if (handle_request(request) == handled::scripted) {
-        if (is_delay_only()) {
-          const compiled_reply& reply = *scripted_.plan.reply;
-          const auto delay = scripted_.plan.delay;
-          served_.fault = fault_kind::none;
-          served_.status = 0;  // until the head is written
-          // Replies already rendered and interim responses go out before the wait.
-          out_.append(reply.interim_bytes());
-          if (delay.count() > 0 && (!out_.empty() || !external_.empty())) {
-            carry_on = co_await flush();
-          }
-          if (carry_on && delay.count() > 0) {
-            const saved_phase before = begin_wait(delay);
-            timer_->expires_after(delay);
-            auto [wait_ec] = co_await timer_->async_wait(use_tuple);
-            restore_phase(before);
-            carry_on = !wait_ec && !forced_;
-          }
-          if (carry_on) {
-            queue_body(render_scripted(request, body_framing::content_length), reply.is_static());
-          }
-        } else {
-          carry_on = co_await execute_scripted();
-        }
-      }
-      if (observation_.on()) observation_.observe(request, served_, peer_);
-      if (!carry_on) {
-        clean_close = false;
-        break;
-      }
+      plan_reply(request);
     }
-    if (close_after_flush_) break;
-    if ((in_.size() == 0 || out_.size() + queued_external_bytes_ >= flush_threshold) &&
-        begin_write()) {
-      bool ok = send_now();
-      if (ok && !buffers_.empty()) {
-        auto [ec, written] = co_await transport_.async_write(write_buffers(), use_tuple);
+    bool carry_on = true;
+    if (scripted_.is_plain()) {
+      execute_.queue_plan(scripted_);
+    } else if (scripted_.handler) {
+      const connection_header connection = decide_connection(request);
+      hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,
+                                                     request.method == "HEAD", connection);
+    } else if (reply_executor<Transport>::is_delay_only(scripted_)) {
+      // Waited for here, in this frame: 10,000 waiting connections allocate no coroutine frames.
+      const auto delay = execute_.begin_delayed(scripted_);
+      // Replies already rendered and interim responses go out before the wait.
+      if (delay.count() > 0 && !writer_.empty()) carry_on = co_await writer_.flush();
+      if (carry_on && delay.count() > 0) {
+        const auto before = core_.begin_wait(delay);
+        core_.timer->expires_after(delay);
+        auto [wait_ec] = co_await core_.timer->async_wait(use_tuple);
+        core_.restore_phase(before);
+        carry_on = !wait_ec && !core_.forced;
+      }
+      if (carry_on) execute_.end_delayed(scripted_);
+    } else {
+      carry_on = co_await execute_.execute_scripted(scripted_, in_);
+    }
+    if (scripted_.close_after) close_after_flush_ = true;
+    if (observation_.on()) observation_.observe(request, served_, peer_);
+    if (!carry_on) {
+      clean_close = false;
+      break;
+    }
+    if (hand_over_ || close_after_flush_) break;
+    if ((in_.size() == 0 || writer_.queued_bytes() >= flush_threshold) && writer_.begin_write()) {
+      bool ok = writer_.send_now();
+      if (ok && !writer_.unsent().empty()) {
+        auto [ec, written] = co_await core_.transport.async_write(writer_.unsent(), use_tuple);
         (void)written;
         ok = !ec;
       }
-      end_write();
+      writer_.end_write();
       if (!ok) {
         clean_close = false;
         break;
@@ -767,28 +378,48 @@ net::awaitable<void> session<Transport>::run() {
     }
   }
 
-  if (clean_close && (!out_.empty() || !external_.empty())) {
-    clean_close = co_await flush();
+  if (hand_over_) {
+    // The 101 (after any replies before it) goes out; what the client sent after the request
+    // is the protocol's.
+    if (co_await writer_.flush()) {
+      hand_over_->buffered.assign(static_cast<const char*>(in_.data().data()), in_.size());
+      co_return;
+    }
+    hand_over_.reset();
+    clean_close = false;
   }
-  if (clean_close && !forced_) co_await linger_close();
-  transport_.close();
+  if (clean_close && !writer_.empty()) clean_close = co_await writer_.flush();
+  if (clean_close && !core_.forced) co_await execute_.linger_close(in_);
+  core_.transport.close();
 }
 
-// The same TCP socket through Asio's own reads and writes: the transport a TLS stream will use.
-using generic_transport = stream_transport<net::generic::stream_protocol::socket>;
-
-template class session<plain_transport>;
-template class session<generic_transport>;
-
 namespace {
+
+// The protocol a handler's 101 named runs the connection to its end, still registered.
+template <class Transport>
+net::awaitable<void> take_over(connection_core<Transport>* core,
+                               std::unique_ptr<protocol_hand_over> next) {
+  if (!core->closing()) {
+    core->hand_over();
+    co_await next->handler->take_over(core->transport, std::move(next->buffered));
+  }
+  core->transport.close();
+}
 
 template <class Transport>
 net::awaitable<void> serve(Transport transport, server_state* state,
                            connection_registry* registry, listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
-    session<Transport> s(std::move(transport), *state, *registry, role);
-    co_await s.run();
+    connection_core<Transport> core(std::move(transport), *state, *registry);
+    std::unique_ptr<protocol_hand_over> next;
+    {
+      // The session's buffers go before a protocol that takes the connection over.
+      session<Transport> s(core, role);
+      co_await s.run();
+      next = s.handed_over();
+    }
+    if (next) co_await take_over(&core, std::move(next));
   } catch (const std::exception& e) {
     // Unexpected: this connection ends; it is logged once, the server goes on.
     log(log_level::error, std::string("connection closed after an internal error: ") + e.what());

@@ -1,7 +1,11 @@
 #pragma once
-// One connection: read with limits, match, render, write, keep-alive rules. Runs as one C++20
-// coroutine on the io_context (one thread) that owns the socket, so no strand and no locks.
-// The session is a template on its transport (transport.hpp), instantiated in session.cpp.
+// One connection: serve_connection() runs the session (session.cpp: the read loop, with limits,
+// keep-alive, pipelining, 100-continue, drain and timeouts), which asks respond() or the
+// listener's handler what to answer and has the executor (reply_executor.hpp) write it; after a
+// handler's 101, the protocol it names takes the connection over (connection_handler.hpp). Runs
+// as C++20 coroutines on the io_context (one thread) that owns the socket, so no strand and no
+// locks. The session is a template on its transport (transport.hpp), instantiated in
+// session.cpp.
 
 #include <boost/asio/awaitable.hpp>
 
@@ -12,13 +16,12 @@
 
 namespace stubborn {
 
-class admin_service;
+class request_handler;
 
-/// What a listener serves: routes, and the admin API under its prefix (when `admin` is set), or
-/// the admin API only (its own [admin] listen).
+/// What a listener serves: the routes, after its handler (when set), which answers the requests
+/// it claims (the admin API: those under its prefix, or all of them on its own listener).
 struct listener_role {
-  admin_service* admin = nullptr;
-  bool admin_only = false;
+  request_handler* handler = nullptr;
   /// How its connections carry bytes.
   transport_kind transport = transport_kind::plain;
 };

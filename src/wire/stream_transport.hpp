@@ -5,6 +5,7 @@
 // through the asynchronous write.
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -92,5 +93,9 @@ class stream_transport {
 
   Stream stream_;
 };
+
+/// The accepted TCP socket through Asio's own reads and writes: the transport a TLS stream will
+/// use, and what STUBBORN_TRANSPORT=generic serves every connection over.
+using generic_transport = stream_transport<boost::asio::generic::stream_protocol::socket>;
 
 }  // namespace stubborn

@@ -193,6 +193,15 @@ http_response raw_client::read_response(bool no_body) {
   return r;
 }
 
+std::string raw_client::read_bytes(std::size_t count) {
+  while (buffer_.size() < count) {
+    if (!fill(timeout_)) throw std::runtime_error("fewer bytes than expected; got: " + buffer_);
+  }
+  std::string bytes = buffer_.substr(0, count);
+  buffer_.erase(0, count);
+  return bytes;
+}
+
 std::pair<std::string, connection_end> raw_client::read_until_close(
     std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -77,6 +77,9 @@ class raw_client {
   void send(std::string_view bytes);
   /// Reads one response; `no_body` for replies to HEAD. Throws on timeout or close.
   http_response read_response(bool no_body = false);
+  /// Reads exactly `count` raw bytes (after any response already read). Throws on timeout or
+  /// close.
+  std::string read_bytes(std::size_t count);
   /// Reads everything until the peer closes or resets, or the timeout passes.
   std::pair<std::string, connection_end> read_until_close(
       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));

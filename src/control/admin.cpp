@@ -11,13 +11,13 @@
 #include "config/route_json.hpp"
 #include "control/control_plane.hpp"
 #include "respond/http_date.hpp"
+#include "respond/route_rules.hpp"
 #include "routing/path_pattern.hpp"
 #include "routing/request.hpp"
-#include "respond/route_rules.hpp"
 #include "routing/route_table.hpp"
+#include "stubborn/version.hpp"
 #include "text/base64.hpp"
 #include "text/utf8.hpp"
-#include "stubborn/version.hpp"
 
 namespace stubborn {
 
@@ -52,10 +52,12 @@ admin_reply method_not_allowed(std::string_view allow) {
 
 // "2026-11-24T10:00:00Z", with optional fractional seconds, or milliseconds since the epoch.
 std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view text) {
-  if (!text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+  if (!text.empty() &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     // Up to 15 digits: nothing here may throw (this runs inside a coroutine).
     if (text.size() > 15) return std::nullopt;
-    return std::chrono::system_clock::time_point(std::chrono::milliseconds(std::stoll(std::string(text))));
+    return std::chrono::system_clock::time_point(
+        std::chrono::milliseconds(std::stoll(std::string(text))));
   }
   std::tm tm{};
   int consumed = 0;
@@ -101,8 +103,10 @@ json::object entry_json(const journal_entry& e) {
                  {"target", replace_invalid_utf8(e.target)},
                  {"path", replace_invalid_utf8(e.path)},
                  {"headers", std::move(headers)}};
-  if (is_valid_utf8(e.body)) o["body"] = e.body;
-  else o["body_base64"] = base64_encode(e.body);
+  if (is_valid_utf8(e.body))
+    o["body"] = e.body;
+  else
+    o["body_base64"] = base64_encode(e.body);
   o["body_bytes"] = e.body_bytes;
   o["body_truncated"] = e.body.size() < e.body_bytes;
   o["route"] = e.route.empty() ? json::value(nullptr) : json::value(e.route);
@@ -143,21 +147,23 @@ std::string parse_filter(std::string_view query, journal_query& f) {
       f.since = parse_time(value);
       if (!f.since) {
         return "since must be a UTC time like 2026-11-24T10:00:00Z (fractions allowed) or "
-               "milliseconds since 1970, not '" + value + "'";
+               "milliseconds since 1970, not '" +
+               value + "'";
       }
     } else if (name == "limit") {
-      if (value.empty() || value.size() > 9 || !std::all_of(value.begin(), value.end(), ::isdigit)) {
+      if (value.empty() || value.size() > 9 ||
+          !std::all_of(value.begin(), value.end(), ::isdigit)) {
         return "limit must be a number, not '" + value + "'";
       }
       f.limit = static_cast<std::size_t>(std::stoul(value));
     } else {
-      return "unknown parameter '" + name + "'; filters are route, method, path, status, since "
+      return "unknown parameter '" + name +
+             "'; filters are route, method, path, status, since "
              "and limit";
     }
   }
   return {};
 }
-
 
 // Prometheus label values: backslash, double quote and newline escaped.
 std::string label(std::string_view value) {
@@ -210,7 +216,8 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     if (!get) co_return method_not_allowed("GET, HEAD");
     co_return status_reply();
   }
-  if (rest == "/routes" || rest.substr(0, 8) == "/routes/") co_return co_await routes(request, rest);
+  if (rest == "/routes" || rest.substr(0, 8) == "/routes/")
+    co_return co_await routes(request, rest);
   if (rest == "/reset") {
     if (method != "POST") co_return method_not_allowed("POST");
     co_await control_.async_reset();
@@ -260,8 +267,8 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     }
     co_return json_reply(200, json::object{{"requests", std::move(list)}});
   }
-  co_return error_reply(404, "no admin endpoint " + std::string(request.path) +
-                                 "; see docs/admin.md");
+  co_return error_reply(404,
+                        "no admin endpoint " + std::string(request.path) + "; see docs/admin.md");
 }
 
 namespace {
@@ -285,9 +292,9 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request,
   auto listed = [&](const compiled_route& route) {
     json::object o = route_to_json(route.spec);
     const auto& runtime = status->runtime_routes;
-    const bool from_runtime =
-        std::any_of(runtime.begin(), runtime.end(),
-                    [&](const route_spec& r) { return r.name == route.spec.name; });
+    const bool from_runtime = std::any_of(runtime.begin(), runtime.end(), [&](const route_spec& r) {
+      return r.name == route.spec.name;
+    });
     o["source"] = from_runtime ? "runtime" : "file";
     if (!from_runtime && !route.spec.position.file.empty()) {
       o["defined_at"] = route.spec.position.file + ":" + std::to_string(route.spec.position.line);
@@ -321,9 +328,12 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request,
   if (method == "DELETE") {
     const route_change change = co_await control_.async_remove_route(name);
     switch (change.result) {
-      case route_change::outcome::file_route: co_return error_reply(409, change.problems.front());
-      case route_change::outcome::not_found: co_return error_reply(404, change.problems.front());
-      default: break;
+      case route_change::outcome::file_route:
+        co_return error_reply(409, change.problems.front());
+      case route_change::outcome::not_found:
+        co_return error_reply(404, change.problems.front());
+      default:
+        break;
     }
     if (!change.ok()) co_return error_reply(500, joined(change.problems));
     co_return json_reply(200, json::object{{"deleted", name}});
@@ -340,10 +350,11 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request,
     // A name in the body must agree with the URL's; without one, the URL names the route.
     json::error_code ec;
     json::value body = json::parse(text, ec);
-    const json::value* written = !ec && body.is_object() ? body.as_object().if_contains("name") : nullptr;
+    const json::value* written =
+        !ec && body.is_object() ? body.as_object().if_contains("name") : nullptr;
     if (written && written->is_string() && written->as_string() != name) {
-      co_return error_reply(400, "the body names the route '" + spec.name +
-                                     "' but the URL names '" + name + "'");
+      co_return error_reply(
+          400, "the body names the route '" + spec.name + "' but the URL names '" + name + "'");
     }
     spec.name = name;
     change = co_await control_.async_put_route(std::move(spec));
@@ -399,18 +410,21 @@ std::string admin_service::metrics_text(const server_metrics& all) {
   auto route_label = [](const std::string& name) {
     return name.empty() ? std::string("route=\"\"") : "route=\"" + label(name) + "\"";
   };
-  out += "# HELP stubborn_requests_total Requests answered, by route (\"\" = no route) and status "
-         "(\"none\" = no reply: a fault or a hang).\n# TYPE stubborn_requests_total counter\n";
+  out +=
+      "# HELP stubborn_requests_total Requests answered, by route (\"\" = no route) and status "
+      "(\"none\" = no reply: a fault or a hang).\n# TYPE stubborn_requests_total counter\n";
   for (const auto& [name, m] : metrics) {
     auto statuses = m.statuses;
     std::sort(statuses.begin(), statuses.end());
     for (const auto& [status, n] : statuses) {
       out += "stubborn_requests_total{" + route_label(name) + ",status=\"" +
-             (status ? std::to_string(status) : std::string("none")) + "\"} " + std::to_string(n) + "\n";
+             (status ? std::to_string(status) : std::string("none")) + "\"} " + std::to_string(n) +
+             "\n";
     }
   }
-  out += "# HELP stubborn_request_duration_seconds From the request read to its reply handed to "
-         "the socket (delays included).\n# TYPE stubborn_request_duration_seconds histogram\n";
+  out +=
+      "# HELP stubborn_request_duration_seconds From the request read to its reply handed to "
+      "the socket (delays included).\n# TYPE stubborn_request_duration_seconds histogram\n";
   for (const auto& [name, m] : metrics) {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < m.latency.size(); ++i) {
@@ -430,15 +444,18 @@ std::string admin_service::metrics_text(const server_metrics& all) {
     out += "stubborn_request_duration_seconds_count{" + route_label(name) + "} " +
            std::to_string(cumulative) + "\n";
   }
-  out += "# HELP stubborn_rate_limited_total Requests refused by a rate limit.\n"
-         "# TYPE stubborn_rate_limited_total counter\n";
+  out +=
+      "# HELP stubborn_rate_limited_total Requests refused by a rate limit.\n"
+      "# TYPE stubborn_rate_limited_total counter\n";
   for (const auto& [name, m] : metrics) {
     if (m.rate_limited) {
-      out += "stubborn_rate_limited_total{" + route_label(name) + "} " + std::to_string(m.rate_limited) + "\n";
+      out += "stubborn_rate_limited_total{" + route_label(name) + "} " +
+             std::to_string(m.rate_limited) + "\n";
     }
   }
-  out += "# HELP stubborn_faults_total Replies broken on purpose (fault, or an outage's fault).\n"
-         "# TYPE stubborn_faults_total counter\n";
+  out +=
+      "# HELP stubborn_faults_total Replies broken on purpose (fault, or an outage's fault).\n"
+      "# TYPE stubborn_faults_total counter\n";
   for (const auto& [name, m] : metrics) {
     if (m.faults) {
       out += "stubborn_faults_total{" + route_label(name) + "} " + std::to_string(m.faults) + "\n";
@@ -446,8 +463,9 @@ std::string admin_service::metrics_text(const server_metrics& all) {
   }
   // Keys a full limiter had to forget while their buckets were still in use (each one's next
   // request starts with a full burst): max_keys is too small for the clients seen.
-  out += "# HELP stubborn_rate_limit_evictions_total Busy rate-limit keys dropped because "
-         "max_keys was reached.\n# TYPE stubborn_rate_limit_evictions_total counter\n";
+  out +=
+      "# HELP stubborn_rate_limit_evictions_total Busy rate-limit keys dropped because "
+      "max_keys was reached.\n# TYPE stubborn_rate_limit_evictions_total counter\n";
   if (all.server_rate_limit_evictions) {
     out += "stubborn_rate_limit_evictions_total{limit=\"server\"} " +
            std::to_string(*all.server_rate_limit_evictions) + "\n";
@@ -456,17 +474,21 @@ std::string admin_service::metrics_text(const server_metrics& all) {
     out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(name) + "} " +
            std::to_string(evictions) + "\n";
   }
-  out += "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections gauge\n";
-  out += "stubborn_open_connections " +
-         std::to_string(all.open_connections) + "\n";
-  out += "# HELP stubborn_refused_connections_total Connections refused at max_connections.\n"
-         "# TYPE stubborn_refused_connections_total counter\n";
-  out += "stubborn_refused_connections_total " +
-         std::to_string(all.refused_connections) + "\n";
-  out += "# HELP stubborn_reloads_total Successful config reloads.\n# TYPE stubborn_reloads_total counter\n";
+  out +=
+      "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections "
+      "gauge\n";
+  out += "stubborn_open_connections " + std::to_string(all.open_connections) + "\n";
+  out +=
+      "# HELP stubborn_refused_connections_total Connections refused at max_connections.\n"
+      "# TYPE stubborn_refused_connections_total counter\n";
+  out += "stubborn_refused_connections_total " + std::to_string(all.refused_connections) + "\n";
+  out +=
+      "# HELP stubborn_reloads_total Successful config reloads.\n# TYPE stubborn_reloads_total "
+      "counter\n";
   out += "stubborn_reloads_total " + std::to_string(all.reloads) + "\n";
-  out += "# HELP stubborn_reload_failures_total Reloads refused because the config was broken.\n"
-         "# TYPE stubborn_reload_failures_total counter\n";
+  out +=
+      "# HELP stubborn_reload_failures_total Reloads refused because the config was broken.\n"
+      "# TYPE stubborn_reload_failures_total counter\n";
   out += "stubborn_reload_failures_total " + std::to_string(all.reload_failures) + "\n";
   out += "# HELP stubborn_routes Routes in the table now.\n# TYPE stubborn_routes gauge\n";
   out += "stubborn_routes " + std::to_string(all.route_count) + "\n";

@@ -102,8 +102,8 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return handler == nullptr && plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
-           (plan.reply == nullptr || plan.reply->is_plain());
+    return handler == nullptr && plan.fault == fault_kind::none && plan.delay.count() == 0 &&
+           plan.retry_after == 0 && (plan.reply == nullptr || plan.reply->is_plain());
   }
   /// Makes this reply the connection's last: "Connection: close", then close.
   void close_connection() {

@@ -184,7 +184,8 @@ head_check check_request_head(char* data, std::size_t size, std::size_t max_targ
     // Only as far as the line limit reaches, so a long line is 414 however it was split.
     const std::size_t method_scan = std::min(size, max_target + 64);
     for (std::size_t i = 0; i < method_scan && data[i] != ' '; ++i) {
-      if (!is_tchar(data[i]) && !(data[i] == '\r' || data[i] == '\n')) return head_check::bad_request;
+      if (!is_tchar(data[i]) && !(data[i] == '\r' || data[i] == '\n'))
+        return head_check::bad_request;
     }
     auto* nl = static_cast<char*>(std::memchr(data, '\n', size));
     // Room for the method and version around the target before calling the line too long.
@@ -269,8 +270,8 @@ std::uint32_t request_parser::copy(string_view text) {
   return offset;
 }
 
-void request_parser::on_request_impl(verb, string_view method_str, string_view target,
-                                     int version, error_code& ec) {
+void request_parser::on_request_impl(verb, string_view method_str, string_view target, int version,
+                                     error_code& ec) {
   storage_.method = {copy(method_str), static_cast<std::uint32_t>(method_str.size())};
   storage_.target = {copy(target), static_cast<std::uint32_t>(target.size())};
   storage_.version = static_cast<unsigned>(version);
@@ -303,7 +304,8 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
       break;
     case field::content_length:
       // RFC 9112 §6.3: both framings present is a smuggling attempt or a broken intermediary.
-      if (saw_transfer_encoding_) return reject(400, "both Content-Length and Transfer-Encoding", ec);
+      if (saw_transfer_encoding_)
+        return reject(400, "both Content-Length and Transfer-Encoding", ec);
       saw_content_length_ = true;
       break;
     case field::transfer_encoding: {
@@ -318,8 +320,10 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
       unsigned chunked = 0;
       for_each_list_item(v, [&](std::string_view coding) {
         last = coding;
-        if (boost::beast::iequals(coding, "chunked")) ++chunked;
-        else unknown = true;
+        if (boost::beast::iequals(coding, "chunked"))
+          ++chunked;
+        else
+          unknown = true;
       });
       // RFC 9112 §6.3: chunked must be the final coding, once, or the length is unknowable.
       if (chunked != 1 || !boost::beast::iequals(last, "chunked")) {
@@ -330,8 +334,10 @@ void request_parser::on_field_impl(field name, string_view name_string, string_v
     }
     case field::connection:
       for_each_list_item(v, [&](std::string_view option) {
-        if (boost::beast::iequals(option, "close")) storage_.connection_close = true;
-        else if (boost::beast::iequals(option, "keep-alive")) storage_.connection_keep_alive = true;
+        if (boost::beast::iequals(option, "close"))
+          storage_.connection_close = true;
+        else if (boost::beast::iequals(option, "keep-alive"))
+          storage_.connection_keep_alive = true;
       });
       break;
     case field::expect:

@@ -121,8 +121,8 @@ net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_stat
       co_await net::post(w->io, use_tuple);
       if (!w->accepting) co_return;
     }
-    const int fd = ::accept4(acceptor->native_handle(), nullptr, nullptr,
-                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const int fd =
+        ::accept4(acceptor->native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       const int error = errno;
       if (error == EAGAIN || error == EWOULDBLOCK) {
@@ -154,9 +154,8 @@ net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_stat
     }
     // With the UNSAFE_IO hint a reactor must not be touched from another thread: the target
     // registers the descriptor itself.
-    net::post(target->io, [target, fd, protocol, state, role] {
-      serve_on(target, fd, protocol, state, role);
-    });
+    net::post(target->io,
+              [target, fd, protocol, state, role] { serve_on(target, fd, protocol, state, role); });
   }
 }
 
@@ -232,7 +231,9 @@ reload_result server::reload() {
   return {status.ok, status.error};
 }
 
-server_control& server::control() { return impl_->control; }
+server_control& server::control() {
+  return impl_->control;
+}
 
 server::~server() {
   if (impl_ && impl_->started && !impl_->stopped) stop(std::chrono::milliseconds(0));
@@ -277,8 +278,8 @@ void server::start() {
   // A developer and testing switch (docs/reliability.md): the whole server without the fast
   // path, as a TLS listener will run.
   const transport_kind transport = transport_from_environment();
-  stubborn::log(log_level::debug, std::string("connections use the ") +
-                                      transport_name(transport) + " transport");
+  stubborn::log(log_level::debug,
+                std::string("connections use the ") + transport_name(transport) + " transport");
   s.control.observe(std::move(observed), ac.enabled ? ac.journal : 0);
   if (ac.enabled) {
     s.admin = std::make_unique<admin_service>(ac, s.control);
@@ -298,8 +299,7 @@ void server::start() {
   for (auto& w : s.workers) {
     net::co_spawn(w.io, sweep_loop(&w), net::detached);
     net::co_spawn(w.io,
-                  accept_loop(&w, &*w.acceptor, &s.state, sc.max_connections, main_role,
-                              &s.dealer),
+                  accept_loop(&w, &*w.acceptor, &s.state, sc.max_connections, main_role, &s.dealer),
                   net::detached);
     w.thread = std::thread([&w] { w.io.run(); });
   }
@@ -320,7 +320,8 @@ void server::stop(std::chrono::milliseconds drain) {
       closed.fetch_add(1);
     });
   }
-  while (closed.load() < s.workers.size()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (closed.load() < s.workers.size())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   boost::system::error_code ignored;
   s.acceptor->close(ignored);
   // 2. Drain: idle connections close now, busy ones after their reply.
@@ -354,14 +355,18 @@ void server::stop(std::chrono::milliseconds drain) {
   s.stop_cv.notify_all();
 }
 
-void server::stop() { stop(impl_->state.table()->server().drain_timeout); }
+void server::stop() {
+  stop(impl_->state.table()->server().drain_timeout);
+}
 
 void server::wait() {
   std::unique_lock lock(impl_->stop_mutex);
   impl_->stop_cv.wait(lock, [this] { return impl_->stopped; });
 }
 
-std::uint16_t server::port() const { return impl_->bound_port; }
+std::uint16_t server::port() const {
+  return impl_->bound_port;
+}
 
 std::uint16_t server::admin_port() const {
   return impl_->admin_port ? impl_->admin_port : impl_->bound_port;
@@ -373,10 +378,16 @@ std::string server::url() const {
   return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->bound_port);
 }
 
-std::size_t server::route_count() const { return impl_->state.table()->size(); }
+std::size_t server::route_count() const {
+  return impl_->state.table()->size();
+}
 
-unsigned server::thread_count() const { return static_cast<unsigned>(impl_->workers.size()); }
+unsigned server::thread_count() const {
+  return static_cast<unsigned>(impl_->workers.size());
+}
 
-std::size_t server::open_connections() const { return impl_->state.open_connections.load(); }
+std::size_t server::open_connections() const {
+  return impl_->state.open_connections.load();
+}
 
 }  // namespace stubborn

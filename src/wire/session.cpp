@@ -45,8 +45,8 @@ constexpr std::string_view bad_chunked_body = "Bad Request: bad chunked body";
 bool has_bare_lf(const beast::flat_buffer& buffer) {
   const auto* data = static_cast<const char*>(buffer.data().data());
   const std::size_t size = buffer.size();
-  for (const char* p = data; (p = static_cast<const char*>(std::memchr(p, '\n', size - (p - data))));
-       ++p) {
+  for (const char* p = data;
+       (p = static_cast<const char*>(std::memchr(p, '\n', size - (p - data)))); ++p) {
     if (p == data || p[-1] != '\r') return true;
   }
   return false;
@@ -189,8 +189,10 @@ net::awaitable<void> session<Transport>::run() {
     parser_->eager(true);
     std::size_t scanned = 0;
     bool header_handled = false;
-    if (in_.size() == 0) core_.set_phase(phase::idle, server->idle_timeout);
-    else core_.set_phase(phase::head, server->header_timeout);
+    if (in_.size() == 0)
+      core_.set_phase(phase::idle, server->idle_timeout);
+    else
+      core_.set_phase(phase::head, server->header_timeout);
 
     bool have_request = false;
     while (!have_request && !close_after_flush_) {
@@ -200,20 +202,28 @@ net::awaitable<void> session<Transport>::run() {
           if (core_.phase() == phase::idle) core_.set_phase(phase::head, server->header_timeout);
           std::size_t skip = 0;
           auto* data = static_cast<char*>(in_.data().data());
-          head_check check = check_request_head(data, in_.size(), server->max_uri_bytes, skip, scanned);
+          head_check check =
+              check_request_head(data, in_.size(), server->max_uri_bytes, skip, scanned);
           if (skip > 0) {
             in_.consume(skip);
             continue;
           }
           switch (check) {
-            case head_check::bad_request: queue_rejection(400, "Bad Request"); continue;
+            case head_check::bad_request:
+              queue_rejection(400, "Bad Request");
+              continue;
             case head_check::bad_version:
               // RFC 9110 §15.6.6; the HTTP/2 preface lands here too and is answered at once.
               queue_rejection(505, "HTTP Version Not Supported: this server speaks HTTP/1.1");
               continue;
-            case head_check::uri_too_long: queue_rejection(414, "URI Too Long"); continue;
-            case head_check::incomplete: need_read = true; break;
-            case head_check::ok: break;
+            case head_check::uri_too_long:
+              queue_rejection(414, "URI Too Long");
+              continue;
+            case head_check::incomplete:
+              need_read = true;
+              break;
+            case head_check::ok:
+              break;
           }
         }
         if (!need_read) {
@@ -238,16 +248,22 @@ net::awaitable<void> session<Transport>::run() {
             need_read = true;
           } else if (ec) {
             const request_rejection& r = parser_->rejection();
-            if (bare_lf_line) queue_rejection(400, bad_chunked_body);
-            else if (ec == http::error::body_limit) queue_rejection(413, "Content Too Large");
+            if (bare_lf_line)
+              queue_rejection(400, bad_chunked_body);
+            else if (ec == http::error::body_limit)
+              queue_rejection(413, "Content Too Large");
             // In a chunked body, one answer for every other error. Which check meets a broken
             // chunk or trailer line first (Beast's, our field checks on trailers, or the bare-LF
             // one above) depends on how the bytes were split, and the answer must not (the
             // fragmentation fuzz target checks that).
-            else if (parser_->is_header_done() && parser_->chunked()) queue_rejection(400, bad_chunked_body);
-            else if (r.status != 0) queue_rejection(r.status, r.reason);
-            else if (ec == http::error::header_limit) queue_rejection(431, "Request Header Fields Too Large");
-            else queue_rejection(400, "Bad Request: " + ec.message());
+            else if (parser_->is_header_done() && parser_->chunked())
+              queue_rejection(400, bad_chunked_body);
+            else if (r.status != 0)
+              queue_rejection(r.status, r.reason);
+            else if (ec == http::error::header_limit)
+              queue_rejection(431, "Request Header Fields Too Large");
+            else
+              queue_rejection(400, "Bad Request: " + ec.message());
             continue;
           }
           if (parser_->is_header_done() && !header_handled) {
@@ -269,8 +285,10 @@ net::awaitable<void> session<Transport>::run() {
             have_request = true;
             break;
           }
-          if (in_.size() == 0) need_read = true;
-          else if (used == 0) need_read = true;
+          if (in_.size() == 0)
+            need_read = true;
+          else if (used == 0)
+            need_read = true;
         }
       }
       if (!need_read) continue;
@@ -407,8 +425,8 @@ net::awaitable<void> take_over(connection_core<Transport>* core,
 }
 
 template <class Transport>
-net::awaitable<void> serve(Transport transport, server_state* state,
-                           connection_registry* registry, listener_role role) {
+net::awaitable<void> serve(Transport transport, server_state* state, connection_registry* registry,
+                           listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
     connection_core<Transport> core(std::move(transport), *state, *registry);

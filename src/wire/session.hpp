@@ -29,8 +29,7 @@ struct listener_role {
 /// Runs one connection to its end over the listener's transport; owns the session in the
 /// coroutine frame. The socket's descriptor must be non-blocking and never duplicated (accept4
 /// with SOCK_NONBLOCK, or a socketpair made SOCK_NONBLOCK).
-boost::asio::awaitable<void> serve_connection(connection_socket socket,
-                                              server_state* state,
+boost::asio::awaitable<void> serve_connection(connection_socket socket, server_state* state,
                                               connection_registry* registry,
                                               listener_role role = {});
 

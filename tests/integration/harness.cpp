@@ -20,7 +20,9 @@ namespace {
 bool iequal(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
   }
   return true;
 }
@@ -40,7 +42,9 @@ running_server::running_server(config cfg, const listen_address& listen) {
   server_->start();
 }
 
-running_server::~running_server() { server_->stop(std::chrono::milliseconds(2000)); }
+running_server::~running_server() {
+  server_->stop(std::chrono::milliseconds(2000));
+}
 
 std::string http_response::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
@@ -85,9 +89,8 @@ void raw_client::connect_to(std::uint16_t port, loopback address) {
   addr6.sin6_port = htons(port);
   addr6.sin6_addr = in6addr_loopback;
   const bool v6 = address == loopback::ipv6;
-  const int connected =
-      v6 ? ::connect(fd_, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6)
-         : ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  const int connected = v6 ? ::connect(fd_, reinterpret_cast<sockaddr*>(&addr6), sizeof addr6)
+                           : ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   if (connected != 0) {
     int error = errno;
     ::close(fd_);
@@ -121,7 +124,9 @@ void raw_client::send(std::string_view bytes) {
   }
 }
 
-void raw_client::shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+void raw_client::shutdown_send() {
+  ::shutdown(fd_, SHUT_WR);
+}
 
 bool raw_client::fill(std::chrono::milliseconds timeout) {
   pollfd p{fd_, POLLIN, 0};

@@ -404,15 +404,34 @@ admin_reply admin_service::status_reply() {
   return json_reply(200, o);
 }
 
+namespace {
+
+// The HELP and TYPE lines of one metric family (Prometheus text exposition format).
+void append_family(std::string& out, std::string_view name, std::string_view help,
+                   std::string_view type) {
+  out.append("# HELP ").append(name).append(" ").append(help).append("\n");
+  out.append("# TYPE ").append(name).append(" ").append(type).append("\n");
+}
+
+// A family with one sample and no labels.
+void append_single(std::string& out, std::string_view name, std::string_view help,
+                   std::string_view type, std::uint64_t value) {
+  append_family(out, name, help, type);
+  out.append(name).append(" ").append(std::to_string(value)).append("\n");
+}
+
+}  // namespace
+
 std::string admin_service::metrics_text(const server_metrics& all) {
   const auto& metrics = all.routes;
   std::string out;
   auto route_label = [](const std::string& name) {
     return name.empty() ? std::string("route=\"\"") : "route=\"" + label(name) + "\"";
   };
-  out +=
-      "# HELP stubborn_requests_total Requests answered, by route (\"\" = no route) and status "
-      "(\"none\" = no reply: a fault or a hang).\n# TYPE stubborn_requests_total counter\n";
+  append_family(out, "stubborn_requests_total",
+                "Requests answered, by route (\"\" = no route) and status (\"none\" = no reply: "
+                "a fault or a hang).",
+                "counter");
   for (const auto& [name, m] : metrics) {
     auto statuses = m.statuses;
     std::sort(statuses.begin(), statuses.end());
@@ -422,9 +441,9 @@ std::string admin_service::metrics_text(const server_metrics& all) {
              "\n";
     }
   }
-  out +=
-      "# HELP stubborn_request_duration_seconds From the request read to its reply handed to "
-      "the socket (delays included).\n# TYPE stubborn_request_duration_seconds histogram\n";
+  append_family(out, "stubborn_request_duration_seconds",
+                "From the request read to its reply handed to the socket (delays included).",
+                "histogram");
   for (const auto& [name, m] : metrics) {
     std::uint64_t cumulative = 0;
     for (std::size_t i = 0; i < m.latency.size(); ++i) {
@@ -444,18 +463,15 @@ std::string admin_service::metrics_text(const server_metrics& all) {
     out += "stubborn_request_duration_seconds_count{" + route_label(name) + "} " +
            std::to_string(cumulative) + "\n";
   }
-  out +=
-      "# HELP stubborn_rate_limited_total Requests refused by a rate limit.\n"
-      "# TYPE stubborn_rate_limited_total counter\n";
+  append_family(out, "stubborn_rate_limited_total", "Requests refused by a rate limit.", "counter");
   for (const auto& [name, m] : metrics) {
     if (m.rate_limited) {
       out += "stubborn_rate_limited_total{" + route_label(name) + "} " +
              std::to_string(m.rate_limited) + "\n";
     }
   }
-  out +=
-      "# HELP stubborn_faults_total Replies broken on purpose (fault, or an outage's fault).\n"
-      "# TYPE stubborn_faults_total counter\n";
+  append_family(out, "stubborn_faults_total",
+                "Replies broken on purpose (fault, or an outage's fault).", "counter");
   for (const auto& [name, m] : metrics) {
     if (m.faults) {
       out += "stubborn_faults_total{" + route_label(name) + "} " + std::to_string(m.faults) + "\n";
@@ -463,9 +479,8 @@ std::string admin_service::metrics_text(const server_metrics& all) {
   }
   // Keys a full limiter had to forget while their buckets were still in use (each one's next
   // request starts with a full burst): max_keys is too small for the clients seen.
-  out +=
-      "# HELP stubborn_rate_limit_evictions_total Busy rate-limit keys dropped because "
-      "max_keys was reached.\n# TYPE stubborn_rate_limit_evictions_total counter\n";
+  append_family(out, "stubborn_rate_limit_evictions_total",
+                "Busy rate-limit keys dropped because max_keys was reached.", "counter");
   if (all.server_rate_limit_evictions) {
     out += "stubborn_rate_limit_evictions_total{limit=\"server\"} " +
            std::to_string(*all.server_rate_limit_evictions) + "\n";
@@ -474,24 +489,15 @@ std::string admin_service::metrics_text(const server_metrics& all) {
     out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(name) + "} " +
            std::to_string(evictions) + "\n";
   }
-  out +=
-      "# HELP stubborn_open_connections Connections open now.\n# TYPE stubborn_open_connections "
-      "gauge\n";
-  out += "stubborn_open_connections " + std::to_string(all.open_connections) + "\n";
-  out +=
-      "# HELP stubborn_refused_connections_total Connections refused at max_connections.\n"
-      "# TYPE stubborn_refused_connections_total counter\n";
-  out += "stubborn_refused_connections_total " + std::to_string(all.refused_connections) + "\n";
-  out +=
-      "# HELP stubborn_reloads_total Successful config reloads.\n# TYPE stubborn_reloads_total "
-      "counter\n";
-  out += "stubborn_reloads_total " + std::to_string(all.reloads) + "\n";
-  out +=
-      "# HELP stubborn_reload_failures_total Reloads refused because the config was broken.\n"
-      "# TYPE stubborn_reload_failures_total counter\n";
-  out += "stubborn_reload_failures_total " + std::to_string(all.reload_failures) + "\n";
-  out += "# HELP stubborn_routes Routes in the table now.\n# TYPE stubborn_routes gauge\n";
-  out += "stubborn_routes " + std::to_string(all.route_count) + "\n";
+  append_single(out, "stubborn_open_connections", "Connections open now.", "gauge",
+                all.open_connections);
+  append_single(out, "stubborn_refused_connections_total",
+                "Connections refused at max_connections.", "counter", all.refused_connections);
+  append_single(out, "stubborn_reloads_total", "Successful config reloads.", "counter",
+                all.reloads);
+  append_single(out, "stubborn_reload_failures_total",
+                "Reloads refused because the config was broken.", "counter", all.reload_failures);
+  append_single(out, "stubborn_routes", "Routes in the table now.", "gauge", all.route_count);
   return out;
 }
 

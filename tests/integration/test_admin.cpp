@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "app_routes.hpp"
 #include "harness.hpp"
 #include "stubborn/load_config.hpp"
 #include "text/utf8.hpp"
@@ -21,41 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* const app_config = R"(
-[admin]
-journal_body_bytes = 8
-
-[[route]]
-name = "hello"
-method = "GET"
-path = "/hello"
-[route.reply]
-body = "hello"
-
-[[route]]
-name = "orders"
-method = "POST"
-path = "/orders"
-[route.reply]
-status = 201
-
-[[route]]
-name = "steps"
-path = "/steps"
-[[route.replies]]
-body = "one"
-[[route.replies]]
-body = "two"
-
-[[route]]
-name = "limited"
-path = "/limited"
-[route.reply]
-body = "ok"
-[route.rate_limit]
-requests = 1
-per = "1h"
-)";
+// The same text as a config file would hold: [admin] first, then the shared routes.
+const std::string app_config = std::string("\n[admin]\njournal_body_bytes = 8\n") + app_routes;
 
 std::string request(std::string_view method, std::string_view target, std::string_view body = {},
                     std::string_view extra = {}) {

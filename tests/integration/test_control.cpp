@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "app_routes.hpp"
 #include "control/control_plane.hpp"
 #include "harness.hpp"
 #include "stubborn/control.hpp"
@@ -27,38 +28,7 @@ using outcome = stubborn::route_change::outcome;
 
 namespace {
 
-const char* const app_config = R"(
-[[route]]
-name = "hello"
-method = "GET"
-path = "/hello"
-[route.reply]
-body = "hello"
-
-[[route]]
-name = "orders"
-method = "POST"
-path = "/orders"
-[route.reply]
-status = 201
-
-[[route]]
-name = "steps"
-path = "/steps"
-[[route.replies]]
-body = "one"
-[[route.replies]]
-body = "two"
-
-[[route]]
-name = "limited"
-path = "/limited"
-[route.reply]
-body = "ok"
-[route.rate_limit]
-requests = 1
-per = "1h"
-)";
+const char* const app_config = app_routes;
 
 std::string request(std::string_view method, std::string_view target, std::string_view body = {}) {
   std::string r = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: t\r\n";

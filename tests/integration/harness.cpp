@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 
 #include "stubborn/load_config.hpp"
 
@@ -237,6 +240,23 @@ std::string get(std::string_view target, std::string_view extra_headers) {
   std::string r = "GET ";
   r.append(target).append(" HTTP/1.1\r\nHost: test\r\n").append(extra_headers).append("\r\n");
   return r;
+}
+
+temp_file::temp_file(const std::string& text) {
+  static std::atomic<int> n{0};
+  path = std::filesystem::temp_directory_path() /
+         ("stubborn-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
+  write(text);
+}
+
+void temp_file::write(const std::string& text) const {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+temp_file::~temp_file() {
+  std::error_code ignored;
+  std::filesystem::remove(path, ignored);
 }
 
 }  // namespace stubborn::testing

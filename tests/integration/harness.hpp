@@ -3,6 +3,7 @@
 // that sends arbitrary bytes, parses responses, and tells a reset from a clean close.
 
 #include <chrono>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -99,5 +100,16 @@ http_response exchange(std::uint16_t port, std::string_view request, bool no_bod
 
 /// A minimal valid GET for `target`.
 std::string get(std::string_view target, std::string_view extra_headers = {});
+
+/// A config file in the temp folder, removed when this goes out of scope.
+struct temp_file {
+  std::filesystem::path path;
+  explicit temp_file(const std::string& text);
+  temp_file(const temp_file&) = delete;
+  temp_file& operator=(const temp_file&) = delete;
+  /// Replaces the file's text.
+  void write(const std::string& text) const;
+  ~temp_file();
+};
 
 }  // namespace stubborn::testing

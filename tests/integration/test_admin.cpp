@@ -56,21 +56,6 @@ std::int64_t count(std::uint16_t port, std::string_view query) {
   return json_of(r).at("count").as_int64();
 }
 
-struct temp_file {
-  fs::path path;
-  explicit temp_file(const std::string& text) {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() /
-           ("stubborn-admin-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
-    write(text);
-  }
-  void write(const std::string& text) const {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-  }
-  ~temp_file() { fs::remove(path); }
-};
-
 }  // namespace
 
 TEST_CASE("the journal records what was received, and filters count it", "[admin]") {

@@ -53,21 +53,6 @@ stubborn::route_spec code_route(std::string name, std::string path, int status, 
   return spec;
 }
 
-struct temp_file {
-  fs::path path;
-  explicit temp_file(const std::string& text) {
-    static std::atomic<int> n{0};
-    path = fs::temp_directory_path() /
-           ("stubborn-control-" + std::to_string(::getpid()) + "-" + std::to_string(n++) + ".toml");
-    write(text);
-  }
-  void write(const std::string& text) const {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-  }
-  ~temp_file() { fs::remove(path); }
-};
-
 }  // namespace
 
 TEST_CASE("control API: runtime routes from specs are added, replaced and removed", "[control]") {

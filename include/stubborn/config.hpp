@@ -73,9 +73,76 @@ struct rate_limit_spec {
   bool operator==(const rate_limit_spec& other) const;
 };
 
+/// A TLS protocol version, as `min_version` / `max_version` name it ("1.0" .. "1.3").
+enum class tls_version { unset, tls1_0, tls1_1, tls1_2, tls1_3 };
+
+/// How a TLS listener asks for client certificates (`client_auth`).
+enum class client_auth_mode { none, request, require };
+
+/// A certificate served with exactly one fault (`cert` in [[server.tls.names]]).
+enum class certificate_fault {
+  none,
+  expired,          ///< validity ended yesterday
+  not_yet_valid,    ///< validity starts tomorrow
+  wrong_host,       ///< valid, but for another name
+  self_signed,      ///< the right name, signed by its own key
+  untrusted_issuer  ///< the right name, signed by a CA nobody trusts
+};
+
+/// What the TLS handshake does for one SNI name (`handshake` in [[server.tls.names]]).
+struct handshake_spec {
+  enum class kind {
+    normal,
+    delay,  ///< answer the ClientHello after `delay`
+    stall,  ///< never answer (until [server] max_hang)
+    reset,  ///< TCP RST on the ClientHello
+    close,  ///< close (FIN) on the ClientHello
+    alert   ///< answer the ClientHello with the fatal alert `alert`
+  };
+  kind type = kind::normal;
+  std::chrono::milliseconds delay{0};
+  std::string alert;   ///< the alert's name as written, e.g. "handshake_failure"
+  int alert_code = 0;  ///< its AlertDescription number (RFC 8446 section 6)
+  bool operator==(const handshake_spec&) const = default;
+};
+
+/// One [[server.tls.names]] entry: what a client that sends this SNI name meets.
+struct tls_name_spec {
+  std::string name;  ///< an exact host name, or "*.suffix"
+  certificate_fault cert = certificate_fault::none;
+  handshake_spec handshake;
+  tls_version min_version = tls_version::unset;  ///< unset = the listener's
+  tls_version max_version = tls_version::unset;
+  std::string ciphers;  ///< OpenSSL cipher-list syntax; "" = the listener's
+  source_position position;
+  bool operator==(const tls_name_spec&) const = default;
+};
+
+/// The [server.tls] table: an HTTPS listener beside the plain one.
+struct tls_config {
+  listen_address listen{"127.0.0.1", 8443};
+  std::string cert;  ///< PEM chain (path resolved against the config file); "" = made at start
+  std::string key;   ///< its private key (PEM)
+  std::vector<std::string> hosts{"localhost", "127.0.0.1", "::1"};  ///< names of a made leaf
+  std::string ca_cert;  ///< a CA the user keeps, to sign made leaves ("" = one made at start)
+  std::string ca_key;
+  std::string ca_out;  ///< write the signing CA's PEM here ("" = not written)
+  tls_version min_version = tls_version::tls1_2;
+  tls_version max_version = tls_version::unset;  ///< unset = the newest OpenSSL has
+  std::string ciphers;                           ///< OpenSSL cipher-list syntax; "" = default
+  client_auth_mode client_auth = client_auth_mode::none;
+  std::string client_ca;  ///< PEM of the CAs whose client certificates are accepted
+  std::chrono::milliseconds handshake_timeout{10'000};
+  std::vector<tls_name_spec> names;  ///< [[server.tls.names]]
+  source_position position;          ///< the [server.tls] table
+  bool operator==(const tls_config&) const = default;
+};
+
 /// The [server] table.
 struct server_config {
   listen_address listen;
+  bool plain_listener = true;  ///< false when `listen = ""`: only the TLS listener serves
+  std::optional<tls_config> tls;  ///< [server.tls]: the HTTPS listener
   unsigned threads = 0;                              ///< 0 = number of cores
   std::chrono::milliseconds drain_timeout{10'000};   ///< SIGTERM: in-flight requests get this long
   std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connection idle: closed
@@ -195,6 +262,14 @@ struct outage_spec {
   bool operator==(const outage_spec&) const = default;
 };
 
+/// `client_cert = { subject = "CN=billing", san = "billing.internal" }`: either or both.
+struct client_cert_spec {
+  std::string subject;  ///< RFC 4514 form, compared exactly ("" = any)
+  std::string san;      ///< one of its subjectAltName DNS names, IPs, emails or URIs ("" = any)
+  source_position position;
+  bool operator==(const client_cert_spec&) const = default;
+};
+
 /// How [route.auth] expects credentials to be presented.
 enum class auth_kind { bearer, basic, header };
 
@@ -216,6 +291,8 @@ struct route_spec {
   std::vector<name_value> query;     ///< each parameter present with exactly this value
   std::vector<name_value> headers;   ///< names case-insensitive, exact value
   std::optional<body_matcher_spec> body;
+  std::string scheme;  ///< "http" or "https": only on that listener; "" = both
+  std::optional<client_cert_spec> client_cert;  ///< the TLS client certificate must match
   int priority = 0;                 ///< higher wins; equal: earlier in the files wins
   reply_spec reply;                 ///< used when `replies` is empty
   std::vector<reply_spec> replies;  ///< [[route.replies]]: a scripted sequence
@@ -250,6 +327,7 @@ struct admin_config {
 /// Values given on the command line, which win over the files' (now and after each reload).
 struct config_overrides {
   std::optional<listen_address> listen;
+  std::optional<listen_address> tls_listen;  ///< --tls-listen: over [server.tls] listen
   std::optional<unsigned> threads;
   std::optional<std::string> access_log;
 };

@@ -41,8 +41,12 @@ class server {
   std::uint16_t port() const;
   /// The port of the admin API: [admin] listen's, or port() when it shares the main listener.
   std::uint16_t admin_port() const;
-  /// "http://host:port".
+  /// "http://host:port" (the plain listener's; "" when `listen = ""` turned it off).
   std::string url() const;
+  /// The port the HTTPS listener bound ([server.tls]); 0 when there is none.
+  std::uint16_t tls_port() const;
+  /// "https://host:port" of the HTTPS listener; "" when there is none.
+  std::string tls_url() const;
   /// Re-reads the config's files (config::sources) and swaps the new route table in, atomically:
   /// requests in flight finish on the table they started with, and routes that did not change
   /// keep their sequence, outage and rate-limit state. If the files have problems, the current

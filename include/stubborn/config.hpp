@@ -141,9 +141,9 @@ struct tls_config {
 /// The [server] table.
 struct server_config {
   listen_address listen;
-  bool plain_listener = true;  ///< false when `listen = ""`: only the TLS listener serves
+  bool plain_listener = true;     ///< false when `listen = ""`: only the TLS listener serves
   std::optional<tls_config> tls;  ///< [server.tls]: the HTTPS listener
-  unsigned threads = 0;                              ///< 0 = number of cores
+  unsigned threads = 0;           ///< 0 = number of cores
   std::chrono::milliseconds drain_timeout{10'000};   ///< SIGTERM: in-flight requests get this long
   std::chrono::milliseconds idle_timeout{60'000};    ///< keep-alive connection idle: closed
   std::chrono::milliseconds header_timeout{10'000};  ///< request head not complete: 408 + close
@@ -293,9 +293,9 @@ struct route_spec {
   std::optional<body_matcher_spec> body;
   std::string scheme;  ///< "http" or "https": only on that listener; "" = both
   std::optional<client_cert_spec> client_cert;  ///< the TLS client certificate must match
-  int priority = 0;                 ///< higher wins; equal: earlier in the files wins
-  reply_spec reply;                 ///< used when `replies` is empty
-  std::vector<reply_spec> replies;  ///< [[route.replies]]: a scripted sequence
+  int priority = 0;                             ///< higher wins; equal: earlier in the files wins
+  reply_spec reply;                             ///< used when `replies` is empty
+  std::vector<reply_spec> replies;              ///< [[route.replies]]: a scripted sequence
   sequence_end then = sequence_end::repeat_last;
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};  ///< hold the 100 Continue back this long

@@ -109,6 +109,14 @@ struct server_metrics {
   std::vector<std::pair<std::string, std::uint64_t>> route_rate_limit_evictions;  ///< by route
   std::size_t open_connections = 0;
   std::uint64_t refused_connections = 0;  ///< over max_connections
+  /// TLS handshakes, with an HTTPS listener: completed with a new session, or resumed.
+  std::uint64_t tls_handshakes_full = 0;
+  std::uint64_t tls_handshakes_resumed = 0;
+  /// Failed TLS handshakes by reason (OpenSSL's, or "timeout", "eof", "scripted", ...).
+  std::vector<std::pair<std::string, std::uint64_t>> tls_handshake_failures;
+  /// TLS ClientHellos sent to the plain listener (closed without a reply).
+  std::uint64_t tls_on_plain_port = 0;
+  bool tls = false;  ///< there is an HTTPS listener
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
   std::size_t route_count = 0;  ///< routes in the table now

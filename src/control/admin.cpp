@@ -493,6 +493,22 @@ std::string admin_service::metrics_text(const server_metrics& all) {
                 all.open_connections);
   append_single(out, "stubborn_refused_connections_total",
                 "Connections refused at max_connections.", "counter", all.refused_connections);
+  append_single(out, "stubborn_tls_on_plain_port_total",
+                "TLS ClientHellos sent to the plain listener, closed without a reply.", "counter",
+                all.tls_on_plain_port);
+  if (all.tls) {
+    append_family(out, "stubborn_tls_handshakes_total",
+                  "TLS handshakes on the HTTPS listener, by result (and reason, when failed).",
+                  "counter");
+    out += "stubborn_tls_handshakes_total{result=\"full\"} " +
+           std::to_string(all.tls_handshakes_full) + "\n";
+    out += "stubborn_tls_handshakes_total{result=\"resumed\"} " +
+           std::to_string(all.tls_handshakes_resumed) + "\n";
+    for (const auto& [reason, count] : all.tls_handshake_failures) {
+      out += "stubborn_tls_handshakes_total{result=\"failed\",reason=\"" + reason + "\"} " +
+             std::to_string(count) + "\n";
+    }
+  }
   append_single(out, "stubborn_reloads_total", "Successful config reloads.", "counter",
                 all.reloads);
   append_single(out, "stubborn_reload_failures_total",

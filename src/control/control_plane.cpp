@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
@@ -170,6 +171,17 @@ void control_plane::install(const config& files, const std::vector<route_spec>& 
   state_.replace(route_table::compile(merged, state_.table().get()));
 }
 
+std::shared_ptr<const tls_context> build_tls_context(const tls_config& tls,
+                                                     const tls_context* previous) {
+  try {
+    std::shared_ptr<const tls_context> built = tls_context::build(tls, previous);
+    for (const std::string& warning : built->warnings()) log(log_level::warn, warning);
+    return built;
+  } catch (const std::runtime_error& e) {
+    throw config_error({config_problem{tls.position, e.what()}});
+  }
+}
+
 reload_status control_plane::reload_now() {
   last_.at = std::chrono::system_clock::now();
   if (files_.sources.empty()) {
@@ -197,8 +209,26 @@ reload_status control_plane::reload_now() {
     now.max_connections = was.max_connections;
     now.access_log = was.access_log;
     fresh.admin = files_.admin;
+    // Whether there is an HTTPS listener, and where, needs a restart; its certificates, names
+    // and settings do not: they are read again now, and new connections get them.
+    if (now.tls.has_value() != was.tls.has_value() || now.plain_listener != was.plain_listener ||
+        (now.tls && !(now.tls->listen == was.tls->listen))) {
+      log(log_level::warn,
+          "reload: whether [server.tls] and [server] listen are on, and where, keep their "
+          "values until a restart");
+    }
+    now.plain_listener = was.plain_listener;
+    if (!was.tls) {
+      now.tls.reset();
+    } else {
+      if (!now.tls) now.tls = was.tls;
+      now.tls->listen = was.tls->listen;
+    }
+    std::shared_ptr<const tls_context> tls;
+    if (now.tls) tls = build_tls_context(*now.tls, state_.current_tls_context().get());
     if (reload_hook) reload_hook();
     install(fresh, runtime_);
+    if (tls) state_.replace_tls_context(std::move(tls));
     files_ = std::move(fresh);
     last_.ok = true;
     last_.error.clear();
@@ -479,6 +509,11 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
   out.route_count = now->size();
   out.open_connections = open_connections();
   out.refused_connections = refused_connections();
+  out.tls = now->server().tls.has_value();
+  out.tls_handshakes_full = state_.tls.full.load(std::memory_order_relaxed);
+  out.tls_handshakes_resumed = state_.tls.resumed.load(std::memory_order_relaxed);
+  out.tls_handshake_failures = state_.tls.failures();
+  out.tls_on_plain_port = state_.tls.client_hello_on_plain.load(std::memory_order_relaxed);
   const auto status = this->status();
   out.reloads = status->last_reload.reloads;
   out.reload_failures = status->last_reload.failures;

@@ -27,6 +27,7 @@ namespace stubborn {
 
 class route_table;
 class server_state;
+class tls_context;
 
 /// One I/O thread as the control layer sees it.
 struct observed_thread {
@@ -50,6 +51,12 @@ struct parsed_route {
 
 /// The command line's values over the files' (they hold at start and after every reload).
 config with_overrides(config c);
+
+/// The HTTPS listener's OpenSSL state, built from [server.tls] (keeping `previous`'s made CA);
+/// what cannot be read throws a config_error at [server.tls], as a config problem would. Its
+/// warnings are logged.
+std::shared_ptr<const tls_context> build_tls_context(const tls_config& tls,
+                                                     const tls_context* previous);
 
 class control_plane final : public server_control {
  public:

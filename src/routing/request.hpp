@@ -13,10 +13,10 @@ namespace stubborn {
 /// What the TLS handshake of a connection established; the transport fills it once, after the
 /// handshake, and every request on that connection points at it.
 struct tls_facts {
-  std::string sni;             ///< the server name the client sent ("" = none)
-  std::string version;         ///< OpenSSL's name, e.g. "TLSv1.3"
-  std::string cipher;          ///< OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384"
-  std::string client_subject;  ///< the client certificate's subject, RFC 4514 ("" = none)
+  std::string sni;                       ///< the server name the client sent ("" = none)
+  std::string version;                   ///< OpenSSL's name, e.g. "TLSv1.3"
+  std::string cipher;                    ///< OpenSSL's name, e.g. "TLS_AES_256_GCM_SHA384"
+  std::string client_subject;            ///< the client certificate's subject, RFC 4514 ("" = none)
   std::vector<std::string> client_sans;  ///< its subjectAltName entries (DNS, IP, email, URI)
   bool client_verified = false;          ///< the client certificate chains to client_ca
   bool resumed = false;                  ///< the session was resumed (a ticket)

@@ -20,7 +20,17 @@
 namespace stubborn {
 
 /// What a connection is doing, which decides its deadline and what drain does to it.
-enum class connection_phase { idle, head, body, handling, writing, waiting, lingering, taken_over };
+enum class connection_phase {
+  handshake,
+  idle,
+  head,
+  body,
+  handling,
+  writing,
+  waiting,
+  lingering,
+  taken_over
+};
 
 /// One connection over `Transport`: its transport, table, phase and deadline. The transport's
 /// calls are direct calls: the hot path has no virtual call (the registry's calls below come only
@@ -50,11 +60,15 @@ class connection_core final : public registered_connection {
     transport.cancel();
     if (timer) timer->cancel();
   }
-  /// Called when the server starts draining: idle connections, and those a protocol took over
-  /// (which has no say in it yet), close now; busy ones after their reply.
+  /// Called when the server starts draining: idle connections, those still in their TLS
+  /// handshake (no request accepted yet), and those a protocol took over (which has no say in it
+  /// yet), close now; busy ones after their reply.
   void drain() override {
     draining = true;
-    if (phase_ == connection_phase::idle || phase_ == connection_phase::taken_over) expire();
+    if (phase_ == connection_phase::idle || phase_ == connection_phase::handshake ||
+        phase_ == connection_phase::taken_over) {
+      expire();
+    }
   }
   /// Called when the server stops: ends whatever the connection waits for.
   void force_close() override {

@@ -11,6 +11,8 @@
 
 #include "wire/plain_transport.hpp"
 #include "wire/stream_transport.hpp"
+#include "wire/tls_stream_transport.hpp"
+#include "wire/tls_transport.hpp"
 
 namespace stubborn {
 
@@ -27,6 +29,12 @@ class connection_handler {
                                                  std::string buffered) = 0;
   /// The same over the generic transport.
   virtual boost::asio::awaitable<void> take_over(generic_transport& transport,
+                                                 std::string buffered) = 0;
+  /// The same over TLS.
+  virtual boost::asio::awaitable<void> take_over(tls_transport& transport,
+                                                 std::string buffered) = 0;
+  /// The same over TLS through ssl_stream.
+  virtual boost::asio::awaitable<void> take_over(tls_stream_transport& transport,
                                                  std::string buffered) = 0;
 };
 
@@ -46,6 +54,13 @@ class connection_handler_for : public connection_handler {
     return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
   }
   boost::asio::awaitable<void> take_over(generic_transport& transport,
+                                         std::string buffered) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  }
+  boost::asio::awaitable<void> take_over(tls_transport& transport, std::string buffered) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  }
+  boost::asio::awaitable<void> take_over(tls_stream_transport& transport,
                                          std::string buffered) override {
     return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
   }

@@ -12,6 +12,8 @@
 #include "wire/plain_transport.hpp"
 #include "wire/request_handler.hpp"
 #include "wire/stream_transport.hpp"
+#include "wire/tls_stream_transport.hpp"
+#include "wire/tls_transport.hpp"
 
 namespace stubborn {
 
@@ -211,5 +213,7 @@ net::awaitable<void> reply_executor<Transport>::linger_close(beast::flat_buffer&
 
 template class reply_executor<plain_transport>;
 template class reply_executor<generic_transport>;
+template class reply_executor<tls_transport>;
+template class reply_executor<tls_stream_transport>;
 
 }  // namespace stubborn

@@ -5,6 +5,8 @@
 
 #include "wire/plain_transport.hpp"
 #include "wire/stream_transport.hpp"
+#include "wire/tls_stream_transport.hpp"
+#include "wire/tls_transport.hpp"
 
 namespace stubborn {
 
@@ -23,5 +25,7 @@ boost::asio::awaitable<bool> reply_writer<Transport>::flush() {
 
 template class reply_writer<plain_transport>;
 template class reply_writer<generic_transport>;
+template class reply_writer<tls_transport>;
+template class reply_writer<tls_stream_transport>;
 
 }  // namespace stubborn

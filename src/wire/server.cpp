@@ -25,6 +25,7 @@
 #include "control/control_plane.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
+#include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
 #include "wire/session.hpp"
 
@@ -49,6 +50,7 @@ struct worker {
   // accepted and registered by the thread that will serve it.
   std::optional<tcp::acceptor> acceptor;
   std::optional<tcp::acceptor> admin_acceptor;  // [admin] listen, on the first worker only
+  std::optional<tcp::acceptor> tls_acceptor;    // [server.tls] listen, like `acceptor`
   std::unique_ptr<thread_observer> observer;
   bool accepting = true;  // touched only on this worker's thread, like the next one
   bool stopping = false;
@@ -159,6 +161,17 @@ net::awaitable<void> accept_loop(worker* w, tcp::acceptor* acceptor, server_stat
   }
 }
 
+// A duplicate of a listening socket, for a worker to accept on.
+tcp::acceptor::native_handle_type duplicate(tcp::acceptor& listener) {
+  const int fd = ::dup(listener.native_handle());
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
+  return fd;
+}
+
+tcp protocol_of(const tcp::acceptor& listener) {
+  return listener.local_endpoint().protocol();
+}
+
 void raise_open_file_limit(std::size_t wanted) {
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
@@ -213,11 +226,14 @@ struct server::impl {
   std::unique_ptr<access_log> log;
   std::list<worker> workers;
   connection_dealer dealer;
-  net::io_context accept_io{1};  // owns the listening socket; never run
-  std::optional<tcp::acceptor> acceptor;
+  net::io_context accept_io{1};               // owns the listening sockets; never run
+  std::optional<tcp::acceptor> acceptor;      // unset when `listen = ""`
+  std::optional<tcp::acceptor> tls_acceptor;  // [server.tls]
   std::uint16_t bound_port = 0;
   std::uint16_t admin_port = 0;
+  std::uint16_t tls_port = 0;
   std::string bound_host;
+  std::string tls_host;
   bool started = false;
   bool stopped = false;
   std::mutex stop_mutex;
@@ -247,20 +263,32 @@ void server::start() {
 
   // Everything that can fail (binding above all) comes before the first thread starts, so a
   // failure leaves nothing running and start() can throw.
-  s.acceptor.emplace(s.accept_io);
   // A deep backlog: 1,000 clients connecting at once must not wait for SYN retries.
-  const tcp::endpoint endpoint = listen_on(*s.acceptor, sc.listen, 4096, "");
-  s.bound_port = s.acceptor->local_endpoint().port();
-  s.bound_host = s.acceptor->local_endpoint().address().to_string();
+  constexpr int backlog = 4096;
+  if (sc.plain_listener) {
+    s.acceptor.emplace(s.accept_io);
+    listen_on(*s.acceptor, sc.listen, backlog, "");
+    s.bound_port = s.acceptor->local_endpoint().port();
+    s.bound_host = s.acceptor->local_endpoint().address().to_string();
+  }
+  if (sc.tls) {
+    // Certificates are read or made before anything listens: a bad key file fails the start.
+    s.state.replace_tls_context(build_tls_context(*sc.tls, nullptr));
+    s.tls_acceptor.emplace(s.accept_io);
+    listen_on(*s.tls_acceptor, sc.tls->listen, backlog, " ([server.tls] listen)");
+    s.tls_port = s.tls_acceptor->local_endpoint().port();
+    s.tls_host = s.tls_acceptor->local_endpoint().address().to_string();
+  }
 
   const admin_config& ac = s.cfg.admin;
   if (!sc.access_log.empty()) s.log = std::make_unique<access_log>(sc.access_log, threads);
   std::vector<observed_thread> observed;
   for (unsigned i = 0; i < threads; ++i) {
     worker& w = s.workers.emplace_back();
-    int fd = ::dup(s.acceptor->native_handle());
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "dup");
-    w.acceptor.emplace(w.io, endpoint.protocol(), fd);
+    if (s.acceptor) w.acceptor.emplace(w.io, protocol_of(*s.acceptor), duplicate(*s.acceptor));
+    if (s.tls_acceptor) {
+      w.tls_acceptor.emplace(w.io, protocol_of(*s.tls_acceptor), duplicate(*s.tls_acceptor));
+    }
     w.registry.thread_index = i;
     w.registry.access_log = s.log.get();
     if (ac.enabled) {
@@ -296,11 +324,22 @@ void server::start() {
                   net::detached);
   }
   for (auto& w : s.workers) s.dealer.workers.push_back(&w);
+  listener_role tls_role = main_role;
+  tls_role.transport =
+      transport == transport_kind::generic ? transport_kind::tls_generic : transport_kind::tls;
   for (auto& w : s.workers) {
     net::co_spawn(w.io, sweep_loop(&w), net::detached);
-    net::co_spawn(w.io,
-                  accept_loop(&w, &*w.acceptor, &s.state, sc.max_connections, main_role, &s.dealer),
-                  net::detached);
+    if (w.acceptor) {
+      net::co_spawn(
+          w.io, accept_loop(&w, &*w.acceptor, &s.state, sc.max_connections, main_role, &s.dealer),
+          net::detached);
+    }
+    if (w.tls_acceptor) {
+      net::co_spawn(
+          w.io,
+          accept_loop(&w, &*w.tls_acceptor, &s.state, sc.max_connections, tls_role, &s.dealer),
+          net::detached);
+    }
     w.thread = std::thread([&w] { w.io.run(); });
   }
   s.started = true;
@@ -315,7 +354,8 @@ void server::stop(std::chrono::milliseconds drain) {
     net::post(w.io, [&w, &closed] {
       w.accepting = false;
       boost::system::error_code ignored;
-      w.acceptor->close(ignored);
+      if (w.acceptor) w.acceptor->close(ignored);
+      if (w.tls_acceptor) w.tls_acceptor->close(ignored);
       if (w.admin_acceptor) w.admin_acceptor->close(ignored);
       closed.fetch_add(1);
     });
@@ -323,7 +363,8 @@ void server::stop(std::chrono::milliseconds drain) {
   while (closed.load() < s.workers.size())
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   boost::system::error_code ignored;
-  s.acceptor->close(ignored);
+  if (s.acceptor) s.acceptor->close(ignored);
+  if (s.tls_acceptor) s.tls_acceptor->close(ignored);
   // 2. Drain: idle connections close now, busy ones after their reply.
   s.state.draining = true;
   for (auto& w : s.workers) net::post(w.io, [&w] { w.registry.begin_drain(); });
@@ -369,13 +410,22 @@ std::uint16_t server::port() const {
 }
 
 std::uint16_t server::admin_port() const {
-  return impl_->admin_port ? impl_->admin_port : impl_->bound_port;
+  if (impl_->admin_port) return impl_->admin_port;
+  return impl_->acceptor ? impl_->bound_port : impl_->tls_port;
 }
 
 std::string server::url() const {
-  const std::string& host = impl_->bound_host;
-  bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->bound_port);
+  if (!impl_->acceptor) return "";
+  return "http://" + address_text({impl_->bound_host, impl_->bound_port});
+}
+
+std::uint16_t server::tls_port() const {
+  return impl_->tls_port;
+}
+
+std::string server::tls_url() const {
+  if (!impl_->tls_acceptor) return "";
+  return "https://" + address_text({impl_->tls_host, impl_->tls_port});
 }
 
 std::size_t server::route_count() const {

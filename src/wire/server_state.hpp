@@ -5,12 +5,38 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "routing/route_table.hpp"
 
 namespace stubborn {
+
+class tls_context;
+
+/// What the HTTPS listener counts (a new connection costs a relaxed increment; a failure, which
+/// is rare and carries OpenSSL's reason, a lock).
+class tls_counters {
+ public:
+  std::atomic<std::uint64_t> full{0};     ///< handshakes that made a new session
+  std::atomic<std::uint64_t> resumed{0};  ///< handshakes that resumed one (a ticket)
+  /// TLS ClientHellos sent to the plain listener (closed without a reply).
+  std::atomic<std::uint64_t> client_hello_on_plain{0};
+
+  /// Counts a failed handshake, by reason (OpenSSL's, or "timeout", "scripted", ...).
+  void count_failure(std::string_view reason);
+  /// The failures so far, by reason.
+  std::vector<std::pair<std::string, std::uint64_t>> failures() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::uint64_t, std::less<>> failures_;
+};
 
 /// What every connection shares: the current route table and server-wide counters.
 class server_state {
@@ -27,10 +53,17 @@ class server_state {
   std::atomic<bool> draining{false};
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> refused_connections{0};
+  tls_counters tls;
+
+  /// The HTTPS listener's OpenSSL state (null without one); a new connection takes it once.
+  std::shared_ptr<const tls_context> current_tls_context() const;
+  /// Installs the state built by a reload: connections already open keep theirs.
+  void replace_tls_context(std::shared_ptr<const tls_context> context);
 
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const route_table> table_;
+  std::shared_ptr<const tls_context> tls_context_;
   std::atomic<std::uint64_t> generation_{1};
 };
 

@@ -15,6 +15,7 @@
 #include "control/observer.hpp"
 #include "control/request_observation.hpp"
 #include "log.hpp"
+#include "protocols/tls/tls_context.hpp"
 #include "respond/respond.hpp"
 #include "wire/connection_core.hpp"
 #include "wire/connection_handler.hpp"
@@ -24,6 +25,9 @@
 #include "wire/request_handler.hpp"
 #include "wire/request_parser.hpp"
 #include "wire/stream_transport.hpp"
+#include "wire/tls_accept.hpp"
+#include "wire/tls_stream_transport.hpp"
+#include "wire/tls_transport.hpp"
 
 namespace stubborn {
 
@@ -178,6 +182,10 @@ net::awaitable<void> session<Transport>::run() {
   std::size_t requests_served = 0;
   core_.set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
+  constexpr bool is_tls = requires {
+    core_.transport.facts();
+  };
+  constexpr unsigned char tls_handshake_record = 0x16;
 
   for (;;) {
     // Read one request (it may already be buffered behind the previous one).
@@ -328,6 +336,13 @@ net::awaitable<void> session<Transport>::run() {
         break;
       }
       in_.commit(n);
+      if (requests_served == 0 && !is_tls && in_.size() == n &&
+          static_cast<const unsigned char*>(in_.data().data())[0] == tls_handshake_record) {
+        // A TLS ClientHello on the plain port: no HTTP reply can mean anything to that client.
+        core_.state.tls.client_hello_on_plain.fetch_add(1, std::memory_order_relaxed);
+        clean_close = false;
+        break;
+      }
     }
     if (!have_request) break;
 
@@ -343,7 +358,8 @@ net::awaitable<void> session<Transport>::run() {
     }
     if (observation_.on()) served_.begin();
     // One view per request: it is rebuilt from the parser's storage each time it is taken.
-    const request_view request = storage_.view();
+    request_view request = storage_.view();
+    if constexpr (is_tls) request.tls = &core_.transport.facts();
     if (role_.handler && role_.handler->claims(request)) {
       // The listener's own handler (the admin API) is no route: it is observed as such.
       scripted_.await_handler(role_.handler);
@@ -430,6 +446,13 @@ net::awaitable<void> serve(Transport transport, server_state* state, connection_
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
     connection_core<Transport> core(std::move(transport), *state, *registry);
+    if constexpr (requires { core.transport.handshake(); }) {
+      if (!co_await accept_tls(core)) {
+        core.transport.close();
+        state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+        co_return;
+      }
+    }
     std::unique_ptr<protocol_hand_over> next;
     {
       // The session's buffers go before a protocol that takes the connection over.
@@ -445,10 +468,30 @@ net::awaitable<void> serve(Transport transport, server_state* state, connection_
   state->open_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
+net::awaitable<void> close_at_once(connection_socket socket) {
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  co_return;
+}
+
 }  // namespace
 
 net::awaitable<void> serve_connection(connection_socket socket, server_state* state,
                                       connection_registry* registry, listener_role role) {
+  if (role.transport == transport_kind::tls || role.transport == transport_kind::tls_generic) {
+    const std::shared_ptr<const tls_context> context = state->current_tls_context();
+    SSL* ssl = context ? SSL_new(context->native()) : nullptr;
+    if (!ssl) {
+      log(log_level::error, "cannot start a TLS connection: SSL_new failed");
+      return close_at_once(std::move(socket));
+    }
+    if (role.transport == transport_kind::tls_generic) {
+      SSL_free(ssl);
+      return serve(tls_stream_transport(std::move(socket), context->native()), state, registry,
+                   role);
+    }
+    return serve(tls_transport(std::move(socket), ssl), state, registry, role);
+  }
   if (role.transport == transport_kind::generic) {
     return serve(generic_transport(std::move(socket)), state, registry, role);
   }

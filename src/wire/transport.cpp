@@ -30,7 +30,17 @@ transport_kind transport_from_environment() {
 }
 
 const char* transport_name(transport_kind kind) {
-  return kind == transport_kind::generic ? "generic" : "plain";
+  switch (kind) {
+    case transport_kind::generic:
+      return "generic";
+    case transport_kind::tls:
+      return "tls";
+    case transport_kind::tls_generic:
+      return "tls generic";
+    case transport_kind::plain:
+      break;
+  }
+  return "plain";
 }
 
 }  // namespace stubborn

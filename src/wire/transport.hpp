@@ -25,12 +25,15 @@ peer_address describe_address(const sockaddr* address);
 
 /// Which transport a listener's connections use.
 enum class transport_kind {
-  plain,    ///< TCP with the fast path (plain_transport)
-  generic,  ///< the same socket through stream_transport: plain Asio calls, no fast path
+  plain,        ///< TCP with the fast path (plain_transport)
+  generic,      ///< the same socket through stream_transport: plain Asio calls, no fast path
+  tls,          ///< HTTPS: OpenSSL on the socket (tls_transport)
+  tls_generic,  ///< HTTPS through Beast's ssl_stream (tls_stream_transport)
 };
 
 /// The transport the environment asks for: STUBBORN_TRANSPORT=generic turns the fast path off
 /// (a developer and testing switch, read once when a server starts); anything else is plain.
+/// A TLS listener then uses tls_generic instead of tls.
 transport_kind transport_from_environment();
 
 /// The name of a transport kind, for logs.

@@ -7,10 +7,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -38,11 +45,51 @@ running_server::running_server(const std::string& toml, const std::string& base_
 running_server::running_server(config cfg)
     : running_server(std::move(cfg), listen_address{"127.0.0.1", 0}) {}
 
+std::optional<tls_client_options>& suite_tls() {
+  static std::optional<tls_client_options> options;
+  return options;
+}
+
+namespace {
+
+bool suite_over_tls() {
+  const char* value = std::getenv("STUBBORN_TEST_TLS");
+  return value && std::string_view(value) == "1";
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
 running_server::running_server(config cfg, const listen_address& listen) {
+  const bool over_tls = suite_over_tls() && !cfg.server.tls;
+  std::optional<temp_file> ca;
+  if (over_tls) {
+    // The same routes over HTTPS only, with certificates made at start.
+    ca.emplace("");
+    tls_config tls;
+    tls.listen = listen;
+    tls.ca_out = ca->path.string();
+    cfg.server.tls = tls;
+    cfg.server.plain_listener = false;
+  }
   cfg.overrides.listen = listen;
   if (cfg.server.threads == 0) cfg.overrides.threads = 2;
   server_ = std::make_unique<stubborn::server>(std::move(cfg));
   server_->start();
+  over_tls_ = over_tls;
+  if (over_tls) {
+    tls_client_options options;
+    options.ca_pem = read_text(ca->path);
+    suite_tls() = options;
+  }
+}
+
+std::uint16_t running_server::port() const {
+  return over_tls_ ? server_->tls_port() : server_->port();
 }
 
 running_server::~running_server() {
@@ -82,6 +129,164 @@ raw_client::raw_client(open_socket socket, std::uint16_t port, std::chrono::mill
   connect_to(port);
 }
 
+namespace {
+
+// OpenSSL's error queue as one line (and emptied).
+std::string openssl_errors() {
+  std::string text;
+  while (unsigned long code = ERR_get_error()) {
+    char line[256];
+    ERR_error_string_n(code, line, sizeof line);
+    if (!text.empty()) text += "; ";
+    text += line;
+  }
+  return text;
+}
+
+template <class T, void (*Free)(T*)>
+struct openssl_deleter {
+  void operator()(T* p) const { Free(p); }
+};
+using ctx_ptr = std::unique_ptr<SSL_CTX, openssl_deleter<SSL_CTX, SSL_CTX_free>>;
+using bio_ptr = std::unique_ptr<BIO, openssl_deleter<BIO, BIO_free_all>>;
+using x509_ptr = std::unique_ptr<X509, openssl_deleter<X509, X509_free>>;
+using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_deleter<EVP_PKEY, EVP_PKEY_free>>;
+
+bio_ptr memory_bio(const std::string& pem) {
+  return bio_ptr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+}
+
+// A client context for `options`; throws when a PEM cannot be read.
+ctx_ptr client_context(const tls_client_options& options) {
+  ctx_ptr ctx(SSL_CTX_new(TLS_client_method()));
+  // A FIN without close_notify reads as the end of the stream, as over plain TCP; whether the
+  // server sent close_notify is checked where it matters.
+  SSL_CTX_set_options(ctx.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
+  if (!options.ca_pem.empty()) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+    bio_ptr bio = memory_bio(options.ca_pem);
+    while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, cert);
+      X509_free(cert);
+    }
+    ERR_clear_error();  // the end of the PEM text
+  }
+  if (!options.cert_pem.empty()) {
+    x509_ptr cert(PEM_read_bio_X509(memory_bio(options.cert_pem).get(), nullptr, nullptr, nullptr));
+    pkey_ptr key(
+        PEM_read_bio_PrivateKey(memory_bio(options.key_pem).get(), nullptr, nullptr, nullptr));
+    if (!cert || !key || SSL_CTX_use_certificate(ctx.get(), cert.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+      throw std::runtime_error("client certificate: " + openssl_errors());
+    }
+  }
+  if (options.min_version) SSL_CTX_set_min_proto_version(ctx.get(), options.min_version);
+  if (options.max_version) SSL_CTX_set_max_proto_version(ctx.get(), options.max_version);
+  if (options.min_version && options.min_version < TLS1_2_VERSION) {
+    SSL_CTX_set_security_level(ctx.get(), 0);
+  }
+  if (!options.ciphers.empty()) SSL_CTX_set_cipher_list(ctx.get(), options.ciphers.c_str());
+  // The client keeps its own session cache off: resumption is what session() hands over.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+  return ctx;
+}
+
+}  // namespace
+
+tls_client_result raw_client::start_tls(const tls_client_options& options) {
+  ERR_clear_error();
+  ctx_ptr ctx = client_context(options);
+  SSL* ssl = SSL_new(ctx.get());
+  std::shared_ptr<void> owned(ssl, [](void* p) { SSL_free(static_cast<SSL*>(p)); });
+  SSL_set_fd(ssl, fd_);
+  if (!options.server_name.empty()) SSL_set_tlsext_host_name(ssl, options.server_name.c_str());
+  if (!options.ca_pem.empty()) {
+    SSL_set_verify(ssl, SSL_VERIFY_PEER, nullptr);
+    const std::string& name =
+        options.verify_name.empty() ? options.server_name : options.verify_name;
+    if (!name.empty()) {
+      in6_addr ip6;
+      in_addr ip4;
+      if (inet_pton(AF_INET, name.c_str(), &ip4) == 1 ||
+          inet_pton(AF_INET6, name.c_str(), &ip6) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str());
+      } else {
+        SSL_set1_host(ssl, name.c_str());
+      }
+    }
+  }
+  if (!options.alpn.empty()) {
+    std::string wire;
+    for (const auto& protocol : options.alpn) {
+      wire += static_cast<char>(protocol.size());
+      wire += protocol;
+    }
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
+  }
+  if (options.session) SSL_set_session(ssl, static_cast<SSL_SESSION*>(options.session.get()));
+  // The socket's own timeout bounds each blocking step of the handshake.
+  timeval limit{static_cast<time_t>(timeout_.count() / 1000),
+                static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+  tls_client_result result;
+  const int done = SSL_connect(ssl);
+  result.verify_result = SSL_get_verify_result(ssl);
+  if (done != 1) {
+    const int error = SSL_get_error(ssl, done);
+    result.error = openssl_errors();
+    if (result.error.empty()) {
+      result.error = error == SSL_ERROR_SYSCALL && errno ? std::strerror(errno)
+                                                         : "connection closed in the handshake";
+    }
+    return result;
+  }
+  result.ok = true;
+  result.version = SSL_get_version(ssl);
+  const unsigned char* chosen = nullptr;
+  unsigned chosen_size = 0;
+  SSL_get0_alpn_selected(ssl, &chosen, &chosen_size);
+  result.alpn.assign(reinterpret_cast<const char*>(chosen), chosen_size);
+  result.resumed = SSL_session_reused(ssl) == 1;
+  ssl_ = std::move(owned);
+  return result;
+}
+
+std::shared_ptr<void> raw_client::session() const {
+  if (!ssl_) return nullptr;
+  SSL_SESSION* session = SSL_get1_session(static_cast<SSL*>(ssl_.get()));
+  if (!session) return nullptr;
+  return std::shared_ptr<void>(session,
+                               [](void* p) { SSL_SESSION_free(static_cast<SSL_SESSION*>(p)); });
+}
+
+long raw_client::receive_some(char* into, std::size_t size, std::chrono::milliseconds timeout) {
+  SSL* ssl = static_cast<SSL*>(ssl_.get());
+  if (!ssl || SSL_pending(ssl) == 0) {
+    pollfd p{fd_, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
+    if (ready <= 0) return -2;
+  }
+  if (!ssl) return static_cast<long>(::recv(fd_, into, size, 0));
+  for (;;) {
+    errno = 0;
+    const int n = SSL_read(ssl, into, static_cast<int>(size));
+    if (n > 0) return n;
+    const int error = SSL_get_error(ssl, n);
+    ERR_clear_error();
+    if (error == SSL_ERROR_ZERO_RETURN) return 0;
+    if (error == SSL_ERROR_WANT_READ) {
+      // A record that carried no data (a session ticket, say): wait for more.
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return -2;
+      continue;
+    }
+    if (error == SSL_ERROR_SYSCALL && errno == 0) return 0;  // a FIN without close_notify
+    if (error == SSL_ERROR_SSL && errno == 0) errno = EPROTO;
+    return -1;
+  }
+}
+
 void raw_client::connect_to(std::uint16_t port, loopback address) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -102,6 +307,10 @@ void raw_client::connect_to(std::uint16_t port, loopback address) {
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (suite_over_tls() && suite_tls()) {
+    const tls_client_result handshake = start_tls(*suite_tls());
+    if (!handshake.ok) throw std::runtime_error("TLS handshake: " + handshake.error);
+  }
 }
 
 bool has_ipv6_loopback() {
@@ -121,22 +330,22 @@ raw_client::~raw_client() {
 
 void raw_client::send(std::string_view bytes) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    ssize_t n = ssl_ ? SSL_write(static_cast<SSL*>(ssl_.get()), bytes.data(),
+                                 static_cast<int>(bytes.size()))
+                     : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n <= 0) throw std::runtime_error(std::string("send failed: ") + std::strerror(errno));
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
 }
 
 void raw_client::shutdown_send() {
+  if (ssl_) SSL_shutdown(static_cast<SSL*>(ssl_.get()));
   ::shutdown(fd_, SHUT_WR);
 }
 
 bool raw_client::fill(std::chrono::milliseconds timeout) {
-  pollfd p{fd_, POLLIN, 0};
-  int ready = ::poll(&p, 1, static_cast<int>(timeout.count()));
-  if (ready <= 0) return false;
   char chunk[16384];
-  ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+  const long n = receive_some(chunk, sizeof chunk, timeout);
   if (n <= 0) return false;
   buffer_.append(chunk, static_cast<std::size_t>(n));
   return true;
@@ -219,11 +428,9 @@ std::pair<std::string, connection_end> raw_client::read_until_close(
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return {data, connection_end::timeout};
-    pollfd p{fd_, POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(left.count()));
-    if (ready <= 0) return {data, connection_end::timeout};
     char chunk[16384];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    const long n = receive_some(chunk, sizeof chunk, left);
+    if (n == -2) return {data, connection_end::timeout};
     if (n == 0) return {data, connection_end::clean_close};
     if (n < 0) return {data, errno == ECONNRESET ? connection_end::reset : connection_end::timeout};
     data.append(chunk, static_cast<std::size_t>(n));

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -23,11 +24,13 @@ class running_server {
   /// A server on `listen` instead of 127.0.0.1:0, e.g. {"::1", 0}.
   running_server(config cfg, const listen_address& listen);
   ~running_server();
-  std::uint16_t port() const { return server_->port(); }
+  /// The port requests go to: the HTTPS listener's when the suite runs over TLS.
+  std::uint16_t port() const;
   stubborn::server& get() { return *server_; }
 
  private:
   std::unique_ptr<stubborn::server> server_;
+  bool over_tls_ = false;
 };
 
 /// One parsed HTTP response.
@@ -59,6 +62,36 @@ enum class loopback { ipv4, ipv6 };
 /// True if this machine can listen and connect on the IPv6 loopback address ::1.
 bool has_ipv6_loopback();
 
+/// How a raw_client speaks TLS (start_tls): what it sends and what it trusts.
+struct tls_client_options {
+  std::string server_name = "localhost";  ///< SNI and the name verified ("" = no SNI)
+  std::string verify_name;                ///< the name checked instead of server_name, if set
+  std::string ca_pem;                     ///< trusted CA (PEM text); "" = verify nothing
+  std::string cert_pem;                   ///< a client certificate (PEM text), with key_pem
+  std::string key_pem;
+  std::vector<std::string> alpn{"http/1.1"};  ///< protocols offered ({} = no ALPN)
+  int min_version = 0;                        ///< TLS1_2_VERSION etc.; 0 = OpenSSL's default
+  int max_version = 0;
+  std::string ciphers;  ///< TLS 1.2 cipher list; "" = default
+  /// A session from an earlier connection's session(), to resume it.
+  std::shared_ptr<void> session;
+};
+
+/// What a TLS handshake of a raw_client ended with.
+struct tls_client_result {
+  bool ok = false;
+  std::string error;       ///< OpenSSL's error text when !ok (e.g. "... alert handshake failure")
+  long verify_result = 0;  ///< X509_V_OK or the certificate check's error
+  std::string version;     ///< "TLSv1.3"
+  std::string alpn;        ///< the protocol the server chose
+  bool resumed = false;
+};
+
+/// The TLS settings every raw_client made by port uses, when the suite runs over TLS
+/// (STUBBORN_TEST_TLS=1): running_server then adds an HTTPS listener, serves on it only, and
+/// sets this to trust the CA it made. Unset: plain TCP.
+std::optional<tls_client_options>& suite_tls();
+
 /// A blocking TCP client for 127.0.0.1 (or ::1) with a receive timeout. It reports trouble by
 /// throwing std::runtime_error (never through Catch), so it may be used from several threads.
 class raw_client {
@@ -75,6 +108,13 @@ class raw_client {
   raw_client(const raw_client&) = delete;
   raw_client& operator=(const raw_client&) = delete;
 
+  /// Runs a TLS handshake on the connection; the I/O that follows is over TLS when it succeeds.
+  tls_client_result start_tls(const tls_client_options& options);
+  /// The TLS session, for another connection to resume (null before a handshake).
+  std::shared_ptr<void> session() const;
+  /// True after a successful start_tls().
+  bool over_tls() const { return ssl_ != nullptr; }
+
   void send(std::string_view bytes);
   /// Reads one response; `no_body` for replies to HEAD. Throws on timeout or close.
   http_response read_response(bool no_body = false);
@@ -90,7 +130,11 @@ class raw_client {
  private:
   bool fill(std::chrono::milliseconds timeout);
   void connect_to(std::uint16_t port, loopback address = loopback::ipv4);
+  // Reads what is there (waiting up to `timeout`): >0 bytes, 0 at a clean end, -1 on error
+  // (errno kept), -2 on timeout.
+  long receive_some(char* into, std::size_t size, std::chrono::milliseconds timeout);
   int fd_ = -1;
+  std::shared_ptr<void> ssl_;  // SSL*, freed with SSL_free
   std::string buffer_;
   std::chrono::milliseconds timeout_;
 };

@@ -1,0 +1,165 @@
+#include "wire/tls_accept.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <string>
+
+#include "protocols/tls/tls_context.hpp"
+#include "respond/http_date.hpp"
+#include "wire/client_hello.hpp"
+#include "wire/tls_stream_transport.hpp"
+#include "wire/tls_transport.hpp"
+
+namespace stubborn {
+
+namespace net = boost::asio;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr transport_token use_tuple{};
+using socket_type = net::generic::stream_protocol::socket;
+
+// Peeks at the connection's first bytes until they tell what they are; kind::need_more when the
+// client went away or the deadline passed first. A name found is copied to `server_name`.
+net::awaitable<first_bytes::kind> peek_first_bytes(socket_type& socket, std::string& server_name) {
+  static_assert(max_client_hello_bytes <= staging_bytes);
+  for (;;) {
+    // The staging buffer is this thread's: it is only read between two waits.
+    auto [ec, n] = co_await socket.async_receive(
+        net::buffer(staging_buffer(), max_client_hello_bytes), connection_socket::message_peek,
+        use_tuple);
+    if (ec || n == 0) co_return first_bytes::kind::need_more;
+    const first_bytes seen = inspect_first_bytes({staging_buffer(), n});
+    if (seen.what != first_bytes::kind::need_more) {
+      server_name = seen.server_name;
+      co_return seen.what;
+    }
+    // The bytes peeked stay in the socket, so its next edge comes with more of them: wait for it
+    // (another peek at once would see the same bytes).
+    auto [waited] = co_await socket.async_wait(connection_socket::wait_read, use_tuple);
+    if (waited) co_return first_bytes::kind::need_more;
+  }
+}
+
+// nginx's answer to plain HTTP on its HTTPS port: 400, the reason in the body, then close
+// (after reading what the client sent, so the close is no reset).
+net::awaitable<void> refuse_plain_http(socket_type& socket, const std::string& server_header) {
+  char discard[4096];
+  error_code ec;
+  socket.receive(net::buffer(discard), 0, ec);
+  const std::string body = "Bad Request: plain HTTP request was sent to HTTPS port\n";
+  std::string reply = "HTTP/1.1 400 Bad Request\r\n";
+  if (!server_header.empty()) reply += "Server: " + server_header + "\r\n";
+  reply += "Date: ";
+  reply += current_http_date();
+  reply += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  auto [written, n] = co_await net::async_write(socket, net::buffer(reply), use_tuple);
+  if (written) co_return;
+  socket.shutdown(connection_socket::shutdown_send, ec);
+  // Until the client closes, or the handshake deadline passes.
+  for (;;) {
+    auto [read, got] = co_await socket.async_read_some(net::buffer(discard), use_tuple);
+    if (read) co_return;
+  }
+}
+
+// A stalled handshake: the ClientHello is never answered; the connection ends when the client
+// gives up (or at [server] max_hang).
+net::awaitable<void> stall(socket_type& socket) {
+  for (;;) {
+    auto [waited] = co_await socket.async_wait(connection_socket::wait_read, use_tuple);
+    if (waited) co_return;
+    char byte;
+    error_code ec;
+    // The ClientHello is still unread: a FIN shows only as the peek's 0 after those bytes.
+    const std::size_t n =
+        socket.receive(net::buffer(&byte, 1), connection_socket::message_peek, ec);
+    if (ec == net::error::would_block) continue;
+    if (ec || n == 0) co_return;
+    char drop[4096];
+    socket.receive(net::buffer(drop), 0, ec);
+  }
+}
+
+// The scripted fault for this name, played before the handshake; false when it ended the
+// connection.
+template <class Transport>
+net::awaitable<bool> play_handshake_fault(connection_core<Transport>& core,
+                                          const handshake_spec& fault,
+                                          std::chrono::milliseconds timeout) {
+  using kind = handshake_spec::kind;
+  switch (fault.type) {
+    case kind::normal:
+    case kind::alert:  // sent by the context's ClientHello callback, in the handshake
+      co_return true;
+    case kind::delay: {
+      core.begin_wait(fault.delay);
+      core.timer->expires_after(fault.delay);
+      auto [ec] = co_await core.timer->async_wait(use_tuple);
+      if (ec || core.timed_out) co_return false;
+      core.set_phase(connection_phase::handshake, timeout);
+      co_return true;
+    }
+    case kind::stall:
+      core.set_phase(connection_phase::waiting, core.server().max_hang);
+      co_await stall(core.transport.socket());
+      break;
+    case kind::reset:
+      core.transport.abort(true);
+      break;
+    case kind::close:
+      core.transport.abort(false);
+      break;
+  }
+  co_return false;
+}
+
+}  // namespace
+
+template <class Transport>
+net::awaitable<bool> accept_tls(connection_core<Transport>& core) {
+  tls_counters& counted = core.state.tls;
+  const std::chrono::milliseconds timeout = core.server().tls->handshake_timeout;
+  core.set_phase(connection_phase::handshake, timeout);
+  std::string server_name;
+  const first_bytes::kind first = co_await peek_first_bytes(core.transport.socket(), server_name);
+  switch (first) {
+    case first_bytes::kind::tls:
+      break;
+    case first_bytes::kind::plain_http:
+      counted.count_failure("http_request");
+      co_await refuse_plain_http(core.transport.socket(), core.server().server_header);
+      co_return false;
+    case first_bytes::kind::other:
+      counted.count_failure("not_tls");
+      co_return false;
+    case first_bytes::kind::need_more:
+      counted.count_failure(core.timed_out ? "timeout" : "eof");
+      co_return false;
+  }
+  const std::shared_ptr<const tls_context> context = core.state.current_tls_context();
+  const tls_name_spec* rule = context ? context->rule_for(server_name) : nullptr;
+  if (rule && !co_await play_handshake_fault(core, rule->handshake, timeout)) {
+    counted.count_failure("scripted");
+    co_return false;
+  }
+  const handshake_outcome outcome = co_await core.transport.handshake();
+  if (outcome.error) {
+    const bool scripted = rule && rule->handshake.type == handshake_spec::kind::alert;
+    counted.count_failure(scripted ? "scripted" : core.timed_out ? "timeout" : outcome.reason);
+    co_return false;
+  }
+  (core.transport.facts().resumed ? counted.resumed : counted.full)
+      .fetch_add(1, std::memory_order_relaxed);
+  co_return true;
+}
+
+template net::awaitable<bool> accept_tls(connection_core<tls_transport>& core);
+template net::awaitable<bool> accept_tls(connection_core<tls_stream_transport>& core);
+
+}  // namespace stubborn

@@ -1,9 +1,11 @@
 #include <openssl/x509v3.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "protocols/tls/certificates.hpp"
 #include "protocols/tls/tls_context.hpp"
@@ -182,6 +184,24 @@ TEST_CASE("a wildcard in hosts gives each new name a leaf of its own, cached", "
   CHECK(peer_dns_names(address->client.get()) == std::vector<std::string>{"localhost", "*.test"});
 }
 
+TEST_CASE("threads sharing one context make and reuse wildcard leaves safely", "[tls]") {
+  tls_config cfg;
+  cfg.hosts = {"*.test"};
+  const auto server = tls_context::build(cfg);
+  std::atomic<int> verified{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        const std::string name = "n" + std::to_string((t + i) % 5) + ".test";
+        if (handshake(*server, trusting(*server, name))->ok()) ++verified;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  CHECK(verified == 40);
+}
+
 TEST_CASE("a wildcard names entry makes its fault per name; exact and longest match first",
           "[tls]") {
   tls_config cfg;
@@ -240,6 +260,29 @@ TEST_CASE("a names entry sets the protocol floor, ceiling and ciphers of its nam
   const tls_facts newest = server_facts(*handshake(*server, trusting(*server, "localhost")));
   CHECK(newest.version == "TLSv1.3");
   CHECK(newest.cipher.starts_with("TLS_"));
+}
+
+TEST_CASE("one ciphers string sets TLS 1.3 suites (TLS_*) and the TLS 1.2 list apart", "[tls]") {
+  tls_config cfg;
+  cfg.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305:TLS_CHACHA20_POLY1305_SHA256";
+  const auto server = tls_context::build(cfg);
+  CHECK(server_facts(*handshake(*server, trusting(*server, "localhost"))).cipher ==
+        "TLS_CHACHA20_POLY1305_SHA256");
+  client_options tls12 = trusting(*server, "localhost");
+  tls12.max_version = TLS1_2_VERSION;
+  CHECK(server_facts(*handshake(*server, tls12)).cipher == "ECDHE-ECDSA-CHACHA20-POLY1305");
+
+  tls_config only_tls12;
+  only_tls12.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+  const auto narrowed = tls_context::build(only_tls12);
+  CHECK(server_facts(*handshake(*narrowed, trusting(*narrowed, "localhost"))).version == "TLSv1.3");
+  tls12.trusted_pem = narrowed->ca_pem();
+  CHECK(server_facts(*handshake(*narrowed, tls12)).cipher == "ECDHE-ECDSA-AES128-GCM-SHA256");
+
+  tls_config unknown;
+  unknown.ciphers = "NO-SUCH-CIPHER";
+  CHECK_THROWS_WITH(tls_context::build(unknown),
+                    Catch::StartsWith("ciphers \"NO-SUCH-CIPHER\": no TLS 1.2 cipher"));
 }
 
 TEST_CASE("a names entry may let TLS 1.0 through, at security level 0", "[tls]") {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -453,11 +454,16 @@ TEST_CASE("ca_out gets the made CA; a key readable by others gets a warning", "[
   tls_config files;
   files.cert = dir.write("server.pem", pem_of(leaf.cert.get()));
   files.key = dir.write("server.key", pem_of(leaf.key.get()), 0644);
+  files.ca_out = dir.path("unwritten-ca.pem");
   const auto readable = tls_context::build(files);
-  REQUIRE(readable->warnings().size() == 1);
+  REQUIRE(readable->warnings().size() == 2);
   CHECK(readable->warnings()[0] == files.key +
                                        ": the private key is readable by other users (chmod 600 "
                                        "keeps it yours)");
+  CHECK(readable->warnings()[1] == files.ca_out +
+                                       ": not written: with cert and key given, no CA signs a "
+                                       "certificate this listener serves");
+  CHECK_FALSE(std::filesystem::exists(files.ca_out));
 }
 
 TEST_CASE("build errors name the file at fault", "[tls]") {

@@ -312,13 +312,16 @@ void check_name_ciphers(SSL_CTX* ctx, const tls_name_spec& rule) {
   }
 }
 
-void use_certificate(SSL_CTX* ctx, const certified_key& leaf) {
+// `source` names the certificate in an error: its file, or what made it.
+void use_certificate(SSL_CTX* ctx, const certified_key& leaf, const std::string& source) {
   STACK_OF(X509)* chain = sk_X509_new_null();
   if (!chain) throw std::runtime_error("OpenSSL: sk_X509_new_null");
   for (const x509_ptr& cert : leaf.chain) sk_X509_push(chain, cert.get());
   const bool ok = SSL_CTX_use_cert_and_key(ctx, leaf.cert.get(), leaf.key.get(), chain, 1) == 1;
   sk_X509_free(chain);
-  if (!ok) throw std::runtime_error("certificate: OpenSSL refuses it (" + openssl_reason() + ")");
+  if (!ok)
+    throw std::runtime_error(source + ": OpenSSL refuses the certificate (" + openssl_reason() +
+                             ")");
 }
 
 void trust_client_ca(SSL_CTX* ctx, const std::string& path) {
@@ -504,10 +507,10 @@ std::shared_ptr<const tls_context> tls_context::build(const tls_config& cfg,
   if (state.ca) built->ca_pem = pem_of(state.ca->cert.get());
 
   if (!cfg.cert.empty()) {
-    use_certificate(ctx, load_certified_key(cfg.cert, cfg.key));
+    use_certificate(ctx, load_certified_key(cfg.cert, cfg.key), cfg.cert);
     warn_if_readable(cfg.key, built->warnings);
   } else {
-    use_certificate(ctx, issue_leaf(*state.ca, cfg.hosts));
+    use_certificate(ctx, issue_leaf(*state.ca, cfg.hosts), "hosts");
     for (const std::string& host : cfg.hosts) {
       if (std::string suffix = wildcard_suffix(host); !suffix.empty()) {
         // OpenSSL's clients, curl among them, accept "*.x" only with two labels after the star
@@ -531,7 +534,14 @@ std::shared_ptr<const tls_context> tls_context::build(const tls_config& cfg,
   }
   SSL_CTX_set_client_hello_cb(ctx, on_client_hello, &state);
 
-  if (!cfg.ca_out.empty() && !built->ca_pem.empty()) write_pem_file(cfg.ca_out, built->ca_pem);
+  if (!cfg.ca_out.empty()) {
+    if (!built->ca_pem.empty()) {
+      write_pem_file(cfg.ca_out, built->ca_pem);
+    } else {
+      built->warnings.push_back(cfg.ca_out + ": not written: with cert and key given, no CA " +
+                                "signs a certificate this listener serves");
+    }
+  }
   ERR_clear_error();
   return std::shared_ptr<const tls_context>(new tls_context(std::move(built)));
 }

@@ -21,6 +21,10 @@ struct bio_deleter {
 };
 using bio_ptr = std::unique_ptr<BIO, bio_deleter>;
 
+struct general_names_deleter {
+  void operator()(GENERAL_NAMES* names) const { GENERAL_NAMES_free(names); }
+};
+
 constexpr long hour = 3600;
 constexpr long day = 24 * hour;
 
@@ -158,15 +162,20 @@ GENERAL_NAME* general_name(const std::string& text, bool any_type) {
 }
 
 void add_subject_alt_names(X509* cert, const std::vector<std::string>& sans, bool any_type) {
-  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  const std::unique_ptr<GENERAL_NAMES, general_names_deleter> names(sk_GENERAL_NAME_new_null());
   check(names != nullptr, "sk_GENERAL_NAME_new_null");
-  for (const std::string& text : sans) sk_GENERAL_NAME_push(names, general_name(text, any_type));
+  for (const std::string& text : sans) {
+    GENERAL_NAME* name = general_name(text, any_type);
+    if (sk_GENERAL_NAME_push(names.get(), name) == 0) {
+      GENERAL_NAME_free(name);
+      check(false, "sk_GENERAL_NAME_push");
+    }
+  }
   // RFC 5280 §4.2.1.6: critical when the subject is empty.
   const int critical = X509_NAME_entry_count(X509_get_subject_name(cert)) == 0 ? 1 : 0;
-  const bool ok =
-      X509_add1_ext_i2d(cert, NID_subject_alt_name, names, critical, X509V3_ADD_DEFAULT);
-  GENERAL_NAMES_free(names);
-  check(ok, "X509_add1_ext_i2d subjectAltName");
+  check(
+      X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), critical, X509V3_ADD_DEFAULT) == 1,
+      "X509_add1_ext_i2d subjectAltName");
 }
 
 // Makes and signs one certificate; `issuer` null means self-signed with `key`.

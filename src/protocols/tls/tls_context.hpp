@@ -27,11 +27,13 @@ class tls_context {
   tls_context(const tls_context&) = delete;
   tls_context& operator=(const tls_context&) = delete;
 
-  /// The SSL_CTX a new connection's SSL is made from.
+  /// The SSL_CTX a new connection's SSL is made from. It owns what its callbacks use, so an SSL
+  /// made from it stays valid after this object is gone (a handshake across a reload).
   SSL_CTX* native() const;
   /// The [[server.tls.names]] entry for an SNI name (exact first, then wildcard), or null.
   const tls_name_spec* rule_for(std::string_view sni) const;
-  /// The PEM of the CA that signed the made leaves ("" when cert and key were given).
+  /// The PEM of the CA that signs the made leaves ("" when cert and key were given and no
+  /// [[server.tls.names]] entry asks for a certificate fault, so no leaf is made).
   const std::string& ca_pem() const;
   /// What building found worth a warning (e.g. a key file readable by others).
   const std::vector<std::string>& warnings() const;

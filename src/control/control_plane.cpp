@@ -22,7 +22,15 @@ namespace net = boost::asio;
 
 config with_overrides(config c) {
   const config_overrides& o = c.overrides;
-  if (o.listen) c.server.listen = *o.listen;
+  if (o.listen) {
+    c.server.listen = *o.listen;
+    c.server.plain_listener = true;  // asked for on the command line, even over listen = ""
+  }
+  if (o.tls_listen) {
+    // Without a [server.tls] table, --tls-listen alone turns HTTPS on with every default.
+    if (!c.server.tls) c.server.tls.emplace();
+    c.server.tls->listen = *o.tls_listen;
+  }
   if (o.threads) c.server.threads = *o.threads;
   if (o.access_log) c.server.access_log = *o.access_log;
   return c;
@@ -192,6 +200,15 @@ reload_status control_plane::reload_now() {
           "reload: [server] listen, threads, max_connections, access_log and [admin] "
           "keep their values until a restart");
     }
+    // Listeners are bound at start: a reload changes what they serve, not where they are.
+    if (now.plain_listener != was.plain_listener || now.tls.has_value() != was.tls.has_value() ||
+        (now.tls && was.tls && !(now.tls->listen == was.tls->listen))) {
+      log(log_level::warn,
+          "reload: turning a listener on or off, and [server.tls] listen, take effect at a "
+          "restart");
+    }
+    now.plain_listener = was.plain_listener;
+    if (now.tls && was.tls) now.tls->listen = was.tls->listen;
     now.listen = was.listen;
     now.threads = was.threads;
     now.max_connections = was.max_connections;

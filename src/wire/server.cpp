@@ -378,6 +378,14 @@ std::string server::url() const {
   return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(impl_->bound_port);
 }
 
+std::uint16_t server::tls_port() const {
+  return 0;
+}
+
+std::string server::tls_url() const {
+  return {};
+}
+
 std::size_t server::route_count() const {
   return impl_->state.table()->size();
 }

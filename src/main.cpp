@@ -31,9 +31,13 @@ loaded in name order and merged).
 
 options:
   --listen HOST:PORT   listen here instead of [server] listen (port 0 = any free port)
+  --tls-listen HOST:PORT
+                       serve HTTPS here instead of [server.tls] listen (port 0 = any
+                       free port); without [server.tls], turns HTTPS on with its defaults
   --threads N          I/O threads (0 = number of cores); overrides [server] threads
   --check              validate the config, print every problem, exit 0 (valid) or 1
   --port-file PATH     once listening, write the bound port to PATH
+  --tls-port-file PATH once listening, write the bound HTTPS port to PATH
   --access-log PATH    one JSON line per request to PATH ("-" = standard output);
                        overrides [server] access_log
   --no-watch           do not reload when the config files change (SIGHUP and
@@ -50,7 +54,9 @@ have problems, the routes already loaded keep serving.
 struct options {
   std::vector<std::string> configs;
   std::string listen;
+  std::string tls_listen;
   std::string port_file;
+  std::string tls_port_file;
   std::string access_log;
   long threads = -1;
   bool check = false;
@@ -85,6 +91,9 @@ options parse_options(int argc, char** argv) {
       opts.check = true;
     } else if (is("--listen")) {
       opts.listen = value("--listen");
+    } else if (is("--tls-listen")) {
+      opts.tls_listen = value("--tls-listen");
+      if (opts.tls_listen.empty()) usage_error("--tls-listen needs HOST:PORT");
     } else if (is("--threads")) {
       std::string v = value("--threads");
       char* end = nullptr;
@@ -100,6 +109,8 @@ options parse_options(int argc, char** argv) {
       opts.watch = false;
     } else if (is("--port-file")) {
       opts.port_file = value("--port-file");
+    } else if (is("--tls-port-file")) {
+      opts.tls_port_file = value("--tls-port-file");
     } else if (is("--log-level")) {
       std::string v = value("--log-level");
       stubborn::log_level level;
@@ -142,6 +153,16 @@ int main(int argc, char** argv) {
       if (!problem.empty()) usage_error(problem);
       cfg.overrides.listen = address;
     }
+    if (!opts.tls_listen.empty()) {
+      stubborn::listen_address address;
+      std::string problem =
+          stubborn::parse_listen_address(opts.tls_listen, address, "--tls-listen");
+      if (!problem.empty()) usage_error(problem);
+      cfg.overrides.tls_listen = address;
+    }
+    if (!opts.tls_port_file.empty() && !cfg.server.tls && !cfg.overrides.tls_listen) {
+      usage_error("--tls-port-file needs an HTTPS listener: [server.tls] or --tls-listen");
+    }
     if (opts.threads >= 0) cfg.overrides.threads = static_cast<unsigned>(opts.threads);
     if (!opts.access_log.empty()) cfg.overrides.access_log = opts.access_log;
   } catch (const stubborn::config_error& e) {
@@ -174,10 +195,15 @@ int main(int argc, char** argv) {
       std::cerr << "stubborn: " << e.what() << "\n";
       return 1;
     }
-    std::cout << "stubborn " << stubborn::version << " listening on " << server.url() << " ("
+    // Both URLs when both listeners are on: "http://127.0.0.1:8080 and https://127.0.0.1:8443".
+    std::string urls = server.url();
+    const std::string tls_url = server.tls_url();
+    if (!tls_url.empty()) urls += urls.empty() ? tls_url : " and " + tls_url;
+    std::cout << "stubborn " << stubborn::version << " listening on " << urls << " ("
               << server.route_count() << " routes, " << server.thread_count() << " threads)"
               << std::endl;
     if (!opts.port_file.empty()) write_port_file(opts.port_file, server.port());
+    if (!opts.tls_port_file.empty()) write_port_file(opts.tls_port_file, server.tls_port());
 
     std::unique_ptr<stubborn::config_watcher> watcher;
     if (opts.watch) {

@@ -38,6 +38,14 @@ struct route_metrics {
   std::uint64_t total() const;
 };
 
+/// What the TLS handshake of a request's connection established, as the journal keeps it.
+struct journal_tls {
+  std::string sni;             ///< the server name the client sent ("" = none)
+  std::string version;         ///< e.g. "TLSv1.3"
+  std::string cipher;          ///< e.g. "TLS_AES_256_GCM_SHA384"
+  std::string client_subject;  ///< the client certificate's subject ("" = none)
+};
+
 /// One request as the journal keeps it.
 struct journal_entry {
   std::uint64_t id = 0;  ///< unique: thread index in the low 8 bits, the thread's count above
@@ -54,6 +62,8 @@ struct journal_entry {
   std::string fault;                     ///< the fault that broke the reply, if any
   std::chrono::microseconds latency{0};  ///< request complete -> reply handed to the socket
   std::string miss;                      ///< no route: the nearest route and what differed
+  bool over_tls = false;                 ///< the request came over HTTPS: `tls` holds its facts
+  journal_tls tls;
 };
 
 /// Which journal entries to take; every field left empty matches anything.

@@ -109,6 +109,7 @@ class loader {
   // Names the routes, sorts the problems and throws if there are any.
   config finish() {
     name_routes();
+    check_listeners();
     std::vector<indexed_problem>& problems = reader_.problems();
     if (problems.empty()) return std::move(cfg_);
     std::stable_sort(problems.begin(), problems.end(),
@@ -178,6 +179,18 @@ class loader {
       taken.insert(name);
       route.name = std::move(name);
     }
+  }
+
+  // `listen = ""` turns the plain listener off: then only [server.tls] can serve.
+  void check_listeners() {
+    if (cfg_.server.plain_listener || cfg_.server.tls) return;
+    const auto listen = server_keys_set_.find("listen");
+    if (listen == server_keys_set_.end()) return;
+    const source_position& where = listen->second;
+    const auto file = std::find(cfg_.files.begin(), cfg_.files.end(), where.file);
+    reader_.add_in(static_cast<std::size_t>(file - cfg_.files.begin()), where,
+                   "'listen' = \"\" turns plain HTTP off, so [server.tls] is needed: without it "
+                   "nothing would listen");
   }
 
   // Everything about one route that matters only while loading.

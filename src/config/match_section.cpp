@@ -1,5 +1,6 @@
-// Route matching: name, method, path, path_regex, query, headers, body, priority. Adding a key:
-// a field in route_spec (include/stubborn/config.hpp) and one row below, e.g.
+// Route matching: name, method, path, path_regex, query, headers, body, scheme, client_cert,
+// priority. Adding a key: a field in route_spec (include/stubborn/config.hpp) and one row
+// below, e.g.
 //   {"host", string_kind, "a string", "", "the Host header must be this",
 //    [](toml_reader&, const toml::node& v, route_reading& r) {
 //      r.route.host = v.as_string()->get();
@@ -183,7 +184,54 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
   return true;
 }
 
-constexpr std::array<route_row, 8> rows = {{
+constexpr std::array<std::string_view, 2> scheme_names = {"http", "https"};
+
+// The keys of `client_cert`; at least one is written.
+using client_cert_row = key_row<client_cert_spec, client_cert_spec>;
+constexpr std::array<client_cert_row, 2> client_cert_rows = {{
+    {"subject", string_kind, "a string", "", "the subject, RFC 4514, e.g. \"CN=billing,O=Acme\"",
+     [](toml_reader& r, const toml::node& v, client_cert_spec& c) {
+       const std::string& text = v.as_string()->get();
+       if (text.empty() || has_control(text)) {
+         r.add(r.at(v), "'client_cert.subject' must be a subject like \"CN=billing\"");
+         return false;
+       }
+       c.subject = text;
+       return true;
+     },
+     nullptr},
+    {"san", string_kind, "a string", "", "one of its subjectAltName DNS names, IPs, emails or URIs",
+     [](toml_reader& r, const toml::node& v, client_cert_spec& c) {
+       const std::string& text = v.as_string()->get();
+       if (text.empty() || has_control(text)) {
+         r.add(r.at(v), "'client_cert.san' must be a name like \"billing.internal\"");
+         return false;
+       }
+       c.san = text;
+       return true;
+     },
+     nullptr},
+}};
+
+bool read_client_cert(toml_reader& r, const toml::node& node,
+                      std::optional<client_cert_spec>& out) {
+  client_cert_spec spec;
+  spec.position = r.at(node);
+  table_place place;
+  place.where = "in 'client_cert'";
+  place.prefix = "client_cert.";
+  const key_hits hits = read_keys<client_cert_spec, client_cert_spec>(
+      r, *node.as_table(), client_cert_rows, place, spec);
+  if (hits.unknown || !hits.all_ok) return false;
+  if (hits.found.empty()) {
+    r.add(r.at(node), "'client_cert' needs 'subject' or 'san' (or both)");
+    return false;
+  }
+  out = std::move(spec);
+  return true;
+}
+
+constexpr std::array<route_row, 10> rows = {{
     {"name", string_kind, "a string", "\"METHOD path\"",
      "unique; unnamed routes are named after their method and path",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -250,6 +298,28 @@ constexpr std::array<route_row, 8> rows = {{
          body[key] = r.body->text;
        }
        o["body"] = std::move(body);
+     }},
+    {"scheme", string_kind, "a string", "", "\"http\" or \"https\": only on that listener",
+     [](toml_reader& r, const toml::node& v, route_reading& reading) {
+       const auto index = r.get_choice(v, "scheme", scheme_names);
+       if (!index) return false;
+       reading.route.scheme = std::string(scheme_names[*index]);
+       return true;
+     },
+     [](const route_spec& r, json::object& o, const json_writing&) {
+       if (!r.scheme.empty()) o["scheme"] = r.scheme;
+     }},
+    {"client_cert", table_kind, "a table, e.g. { subject = \"CN=billing\" }", "",
+     "the TLS client certificate's subject and/or a subjectAltName, exactly",
+     [](toml_reader& r, const toml::node& v, route_reading& reading) {
+       return read_client_cert(r, v, reading.route.client_cert);
+     },
+     [](const route_spec& r, json::object& o, const json_writing&) {
+       if (!r.client_cert) return;
+       json::object cert;
+       if (!r.client_cert->subject.empty()) cert["subject"] = r.client_cert->subject;
+       if (!r.client_cert->san.empty()) cert["san"] = r.client_cert->san;
+       o["client_cert"] = std::move(cert);
      }},
     {"priority", integer_kind, "an integer", "0",
      "higher wins; equal priorities: the earlier route wins",

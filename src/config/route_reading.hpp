@@ -26,7 +26,8 @@ struct route_reading {
 /// One key of [[route]].
 using route_row = key_row<route_reading, route_spec>;
 
-/// The matching keys: name, method, path, path_regex, query, headers, body, priority.
+/// The matching keys: name, method, path, path_regex, query, headers, body, scheme,
+/// client_cert, priority.
 std::span<const route_row> match_keys();
 /// The reply and timing keys: reply, replies, then, continue_delay, expect.
 std::span<const route_row> reply_route_keys();

@@ -1,5 +1,5 @@
-// The [server] table. Adding a key: a field in server_config (include/stubborn/config.hpp) and
-// one row below, e.g.
+// The [server] table ([server.tls] is read by tls_section). Adding a key: a field in server_config
+// (include/stubborn/config.hpp) and one row below, e.g.
 //   {"linger", string_kind, duration_type, "\"0s\"", "wait this long before closing",
 //    [](toml_reader& r, const toml::node& v, server_config& s) {
 //      return r.read_duration(v, "linger", true, s.linger);
@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "config/rate_limit_section.hpp"
+#include "config/tls_section.hpp"
 #include "config/toml_reading.hpp"
 #include "stubborn/load_config.hpp"
 
@@ -56,10 +57,15 @@ bool read_count(toml_reader& r, const toml::node& v, std::string_view key, std::
 
 constexpr std::int64_t no_max = std::numeric_limits<std::int64_t>::max();
 
-constexpr std::array<row, 17> rows = {{
+constexpr std::array<row, 18> rows = {{
     {"listen", string_kind, "a string", "\"127.0.0.1:8080\"",
-     "host:port or [v6]:port to listen on; port 0 picks a free one",
+     "host:port or [v6]:port to listen on; port 0 picks a free one; \"\" = no plain HTTP",
      [](toml_reader& r, const toml::node& v, server_config& s) {
+       if (v.as_string()->get().empty()) {
+         // Only the HTTPS listener serves; the loader checks that [server.tls] is there.
+         s.plain_listener = false;
+         return true;
+       }
        std::string problem = parse_listen_address(v.as_string()->get(), s.listen, "'listen'");
        if (problem.empty()) return true;
        r.add(r.at(v), std::move(problem));
@@ -168,6 +174,13 @@ constexpr std::array<row, 17> rows = {{
      [](toml_reader& r, const toml::node& v, server_config& s) {
        s.rate_limit = read_rate_limit(r, v, "[server.rate_limit]");
        return s.rate_limit.has_value();
+     },
+     nullptr},
+    {"tls", table_kind, "a table, written [server.tls]", "",
+     "an HTTPS listener beside the plain one",
+     [](toml_reader& r, const toml::node& v, server_config& s) {
+       s.tls = read_tls(r, v);
+       return s.tls.has_value();
      },
      nullptr},
     {"access_log", string_kind, "a string", "", "JSON lines to this file; \"-\" = standard output",

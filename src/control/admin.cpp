@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "config/route_json.hpp"
+#include "config/tls_section.hpp"
 #include "control/control_plane.hpp"
 #include "respond/http_date.hpp"
 #include "respond/route_rules.hpp"
@@ -113,6 +114,12 @@ json::object entry_json(const journal_entry& e) {
   o["status"] = e.status == 0 ? json::value(nullptr) : json::value(e.status);
   if (!e.fault.empty()) o["fault"] = e.fault;
   o["latency_us"] = e.latency.count();
+  if (e.over_tls) {
+    o["tls"] = json::object{{"sni", replace_invalid_utf8(e.tls.sni)},
+                            {"version", e.tls.version},
+                            {"cipher", e.tls.cipher},
+                            {"client_subject", replace_invalid_utf8(e.tls.client_subject)}};
+  }
   return o;
 }
 
@@ -397,6 +404,8 @@ admin_reply admin_service::status_reply() {
                  {"refused_connections", control_.refused_connections()},
                  {"threads", control_.thread_count()},
                  {"journal", config_.journal}};
+  // The HTTPS listener's settings, as [server.tls] names them (paths, never key contents).
+  if (const auto& tls = control_.table()->server().tls) o["tls"] = tls_to_json(*tls);
   json::object last{{"ok", reload.ok}, {"reloads", reload.reloads}, {"failures", reload.failures}};
   if (reload.at.time_since_epoch().count() != 0) last["at"] = rfc3339_utc(reload.at);
   if (!reload.ok) last["error"] = reload.error;

@@ -23,7 +23,15 @@ namespace net = boost::asio;
 
 config with_overrides(config c) {
   const config_overrides& o = c.overrides;
-  if (o.listen) c.server.listen = *o.listen;
+  if (o.listen) {
+    c.server.listen = *o.listen;
+    c.server.plain_listener = true;  // asked for on the command line, even over listen = ""
+  }
+  if (o.tls_listen) {
+    // Without a [server.tls] table, --tls-listen alone turns HTTPS on with every default.
+    if (!c.server.tls) c.server.tls.emplace();
+    c.server.tls->listen = *o.tls_listen;
+  }
   if (o.threads) c.server.threads = *o.threads;
   if (o.access_log) c.server.access_log = *o.access_log;
   return c;
@@ -209,8 +217,9 @@ reload_status control_plane::reload_now() {
     now.max_connections = was.max_connections;
     now.access_log = was.access_log;
     fresh.admin = files_.admin;
-    // Whether there is an HTTPS listener, and where, needs a restart; its certificates, names
-    // and settings do not: they are read again now, and new connections get them.
+    // Listeners are bound at start: whether there is an HTTPS listener, and where, needs a
+    // restart. Its certificates, names and settings do not: they are read again now, and new
+    // connections get them.
     if (now.tls.has_value() != was.tls.has_value() || now.plain_listener != was.plain_listener ||
         (now.tls && !(now.tls->listen == was.tls->listen))) {
       log(log_level::warn,

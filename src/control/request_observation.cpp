@@ -64,6 +64,13 @@ void request_observation::observe(const request_view& request, const request_out
   e.fault.assign(fault_name(outcome.fault));
   e.latency = latency;
   e.miss.assign(outcome.miss);
+  e.over_tls = request.tls != nullptr;
+  if (request.tls) {
+    e.tls.sni.assign(request.tls->sni);
+    e.tls.version.assign(request.tls->version);
+    e.tls.cipher.assign(request.tls->cipher);
+    e.tls.client_subject.assign(request.tls->client_subject);
+  }
 }
 
 void request_observation::log_access(const request_view& request, const request_outcome& outcome,

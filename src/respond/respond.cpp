@@ -65,6 +65,9 @@ void plan_miss(const request_view& request, const route_table& table, respond_sc
     // RFC 9110 §15.5.6: a 405 lists the methods the resource does support.
     const std::string allow = "Allow: " + miss.allow + "\r\n";
     plan_server_reply(out, scratch, server_header, 405, scratch.body, {allow});
+  } else if (miss.forbidden) {
+    // RFC 9110 §15.5.4: the route exists, but not for this client's certificate.
+    plan_server_reply(out, scratch, server_header, 403, scratch.body);
   } else {
     plan_server_reply(out, scratch, server_header, 404, scratch.body);
   }

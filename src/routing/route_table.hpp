@@ -17,6 +17,7 @@
 #include "respond/reply_plan.hpp"
 #include "respond/route_rules.hpp"
 #include "routing/path_pattern.hpp"
+#include "routing/tls_match.hpp"
 #include "stubborn/config.hpp"
 
 namespace re2 {
@@ -43,6 +44,9 @@ inline constexpr std::size_t known_method_count = 9;
 
 /// The method's bit index, or -1 for a method outside known_method.
 int method_index(std::string_view method);
+
+/// The name of the method with this bit index ("GET" for 0).
+std::string_view known_method_name(std::size_t index);
 
 /// A body JSON document parsed at most once per request, on demand (opaque outside routing).
 class parsed_body_json;
@@ -83,6 +87,7 @@ struct route_match {
 /// Why no route matched, worked out only on a miss (slow path, allocates freely).
 struct match_miss {
   bool method_not_allowed = false;  ///< some route has this path, none this method
+  bool forbidden = false;           ///< for 403: a route would match but for the client certificate
   std::string allow;                ///< for 405: "GET, HEAD, POST"
   std::string explanation;          ///< for 404: the nearest route and what differed
 };
@@ -133,7 +138,7 @@ class route_table {
   bool route_accepts(const compiled_route& route, const request_view& request, int method,
                      match_scratch& scratch) const;
   bool matches_except_method(const compiled_route& route, const request_view& request,
-                             match_scratch& scratch) const;
+                             match_scratch& scratch, bool check_client_cert = true) const;
   bool path_matches(const compiled_route& route, std::string_view path) const;
   void walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
             std::array<std::string_view, max_path_params>& captures, const request_view& request,
@@ -178,6 +183,8 @@ struct compiled_route {
   std::vector<name_value> query;  ///< as configured; the request's are decoded to compare
   std::vector<name_value> headers;
   std::optional<body_matcher_spec> body;
+  scheme_match scheme = scheme_match::any;
+  std::optional<client_cert_spec> client_cert;
   std::unique_ptr<re2::RE2> body_regex;
   std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
   reply_script script;

@@ -137,6 +137,15 @@ compiled_template compiled_template::compile(std::string_view text,
     } else if (expr.starts_with("header.") && expr.size() > 7) {
       p.kind = part_kind::header;
       p.text = expr.substr(7);
+    } else if (expr == "tls.client_subject") {
+      p.kind = part_kind::tls_client_subject;
+    } else if (expr == "tls.sni") {
+      p.kind = part_kind::tls_sni;
+    } else if (expr == "tls.version") {
+      p.kind = part_kind::tls_version;
+    } else if (expr.starts_with("tls.")) {
+      throw template_error(open, "unknown placeholder {{" + std::string(expr) +
+                                     "}}: use tls.client_subject, tls.sni or tls.version");
     } else {
       throw template_error(open, "unknown placeholder {{" + std::string(expr) +
                                      "}}: use path.NAME, query.NAME, header.NAME, method or uri");
@@ -183,6 +192,15 @@ void compiled_template::render(const template_context& context, template_escape 
         append_escaped(value, escape, out);
         break;
       }
+      case part_kind::tls_client_subject:
+        if (context.request.tls) append_escaped(context.request.tls->client_subject, escape, out);
+        break;
+      case part_kind::tls_sni:
+        if (context.request.tls) append_escaped(context.request.tls->sni, escape, out);
+        break;
+      case part_kind::tls_version:
+        if (context.request.tls) append_escaped(context.request.tls->version, escape, out);
+        break;
     }
   }
 }

@@ -1,5 +1,6 @@
 #pragma once
-// Reply templates: {{path.NAME}}, {{query.NAME}}, {{header.NAME}}, {{method}}, {{uri}}.
+// Reply templates: {{path.NAME}}, {{query.NAME}}, {{header.NAME}}, {{method}}, {{uri}}, and
+// {{tls.client_subject}}, {{tls.sni}}, {{tls.version}} (empty over plain HTTP).
 // Compiled once at load; a text without placeholders is static and costs nothing per request.
 
 #include <cstddef>
@@ -37,7 +38,17 @@ struct template_context {
 
 class compiled_template {
  public:
-  enum class part_kind { literal, path_param, query, header, method, uri };
+  enum class part_kind {
+    literal,
+    path_param,
+    query,
+    header,
+    method,
+    uri,
+    tls_client_subject,
+    tls_sni,
+    tls_version
+  };
   struct part {
     part_kind kind = part_kind::literal;
     std::string text;       ///< literal text, or the query / header name

@@ -101,6 +101,35 @@ def main():
         r = subprocess.run([BINARY, "--bogus", config], capture_output=True, text=True, timeout=20)
         check("unknown option exits 2", r.returncode == 2, r.stderr)
 
+        # The HTTPS options: parsed and checked before anything is served.
+        r = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=20)
+        check("--help names the HTTPS options",
+              "--tls-listen HOST:PORT" in r.stdout and "--tls-port-file PATH" in r.stdout, r.stdout)
+        r = subprocess.run([BINARY, "--tls-listen", "127.0.0.1", config], capture_output=True,
+                           text=True, timeout=20)
+        check("--tls-listen without a port exits 2",
+              r.returncode == 2 and "--tls-listen must be \"host:port\"" in r.stderr, r.stderr)
+        r = subprocess.run([BINARY, "--tls-listen=[::1]:99999", config], capture_output=True,
+                           text=True, timeout=20)
+        check("--tls-listen with a bad port exits 2",
+              r.returncode == 2 and "the port in --tls-listen must be 0..65535" in r.stderr,
+              r.stderr)
+        r = subprocess.run([BINARY, "--tls-port-file", os.path.join(work, "tls-port"), config],
+                           capture_output=True, text=True, timeout=20)
+        check("--tls-port-file without an HTTPS listener exits 2",
+              r.returncode == 2 and "--tls-port-file needs an HTTPS listener" in r.stderr, r.stderr)
+        r = subprocess.run([BINARY, "--check", os.path.join(SOURCE, "configs", "tls.toml")],
+                           capture_output=True, text=True, timeout=20)
+        check("--check passes configs/tls.toml", r.returncode == 0, r.stdout + r.stderr)
+        https_only = os.path.join(work, "https-only.toml")
+        with open(https_only, "w") as f:
+            f.write('[server]\nlisten = ""\n')
+        r = subprocess.run([BINARY, "--check", https_only], capture_output=True, text=True,
+                           timeout=20)
+        check("--check: listen = \"\" without [server.tls] is a problem",
+              r.returncode == 1 and https_only + ":2:1: 'listen' = \"\" turns plain HTTP off" in
+              r.stderr, r.stderr)
+
         proc, port = start_server(BINARY, config, work)
         try:
             check("the server starts and writes its port", port is not None)

@@ -155,6 +155,39 @@ body = "hello"
   CHECK(plan.body == "hello");
 }
 
+TEST_CASE("matching on the scheme and the client certificate allocates nothing",
+          "[routing][alloc][tls]") {
+  auto table = stubborn::route_table::compile(stubborn::load_config_text(R"(
+[[route]]
+name = "plain"
+path = "/x"
+scheme = "http"
+[[route]]
+name = "wrong-cert"
+path = "/x"
+client_cert = { subject = "CN=orders" }
+[[route]]
+name = "billing"
+path = "/x"
+scheme = "https"
+client_cert = { subject = "CN=billing,O=Acme", san = "billing.internal" }
+)",
+                                                                         "t.toml"));
+  stubborn::tls_facts tls;
+  tls.client_subject = "CN=billing,O=Acme";
+  tls.client_sans = {"10.0.0.7", "billing.internal"};
+  tls.client_verified = true;
+  stubborn::testing::fake_request request("GET", "/x", {{"Host", "x"}});
+  request.view.tls = &tls;
+  stubborn::match_scratch scratch;
+  stubborn::route_match m;
+  CHECK(allocations_during([&] {
+          for (int i = 0; i < 1000; ++i) m = table->match(request.view, scratch);
+        }) == 0);
+  REQUIRE(m.route);
+  CHECK(m.route->name == "billing");
+}
+
 TEST_CASE("the allocation counter sees allocations", "[alloc]") {
   // Guards the test above against a counter that never counts.
   CHECK(allocations_during([] {

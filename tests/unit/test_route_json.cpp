@@ -13,6 +13,7 @@
 #include "config/route_json.hpp"
 #include "config/route_reading.hpp"
 #include "config/server_section.hpp"
+#include "config/tls_section.hpp"
 #include "stubborn/load_config.hpp"
 
 namespace fs = std::filesystem;
@@ -49,6 +50,8 @@ path = "/a/{id}"
 query = { page = "2" }
 headers = { "X-Key" = "k" }
 body = { contains = "x" }
+scheme = "https"
+client_cert = { subject = "CN=billing,O=Acme", san = "billing.internal" }
 priority = 3
 then = "cycle"
 continue_delay = "1s"
@@ -172,4 +175,6 @@ TEST_CASE("key tables describe every key", "[config]") {
   check(stubborn::outage_keys());
   check(stubborn::server_keys());
   check(stubborn::admin_keys());
+  check(stubborn::tls_keys());
+  check(stubborn::tls_name_keys());
 }

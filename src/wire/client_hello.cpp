@@ -63,11 +63,11 @@ std::string_view host_name_in(std::string_view extension) {
 std::string_view server_name_in(std::string_view message) {
   reader hello(message);
   if (hello.number(1) != client_hello) return {};
-  hello.number(3);          // length: the message may go on in the next record
-  hello.take(2 + 32);       // legacy_version, random
-  hello.vector(1);          // legacy_session_id
-  hello.vector(2);          // cipher_suites
-  hello.vector(1);          // legacy_compression_methods
+  hello.number(3);     // length: the message may go on in the next record
+  hello.take(2 + 32);  // legacy_version, random
+  hello.vector(1);     // legacy_session_id
+  hello.vector(2);     // cipher_suites
+  hello.vector(1);     // legacy_compression_methods
   reader extensions(hello.vector(2));
   if (!hello.ok()) {
     // The extensions run past this record: read what arrived.
@@ -100,8 +100,8 @@ first_bytes inspect_first_bytes(std::string_view bytes) {
     return result;
   }
   if (bytes.size() < 5) return result;
-  const std::size_t record = 5 + ((static_cast<unsigned char>(bytes[3]) << 8) |
-                                  static_cast<unsigned char>(bytes[4]));
+  const std::size_t record =
+      5 + ((static_cast<unsigned char>(bytes[3]) << 8) | static_cast<unsigned char>(bytes[4]));
   if (bytes.size() < record && bytes.size() < max_client_hello_bytes) return result;
   result.what = first_bytes::kind::tls;
   result.server_name = server_name_in(bytes.substr(5, record - 5));

@@ -29,9 +29,9 @@ net::awaitable<first_bytes::kind> peek_first_bytes(socket_type& socket, std::str
   static_assert(max_client_hello_bytes <= staging_bytes);
   for (;;) {
     // The staging buffer is this thread's: it is only read between two waits.
-    auto [ec, n] = co_await socket.async_receive(
-        net::buffer(staging_buffer(), max_client_hello_bytes), connection_socket::message_peek,
-        use_tuple);
+    auto [ec, n] =
+        co_await socket.async_receive(net::buffer(staging_buffer(), max_client_hello_bytes),
+                                      connection_socket::message_peek, use_tuple);
     if (ec || n == 0) co_return first_bytes::kind::need_more;
     const first_bytes seen = inspect_first_bytes({staging_buffer(), n});
     if (seen.what != first_bytes::kind::need_more) {

@@ -51,8 +51,7 @@ class tls_transport {
   boost::asio::awaitable<handshake_outcome> handshake();
 
   /// Reads some decrypted bytes.
-  boost::asio::awaitable<result> async_read_some(boost::asio::mutable_buffer into,
-                                                 transport_token);
+  boost::asio::awaitable<result> async_read_some(boost::asio::mutable_buffer into, transport_token);
   /// Encrypts and sends what the socket takes now; `ec` only when the connection is broken.
   std::size_t try_send(std::span<const boost::asio::const_buffer> buffers,
                        boost::system::error_code& ec);

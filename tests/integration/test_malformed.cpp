@@ -32,7 +32,6 @@ struct bad_case {
 TEST_CASE("malformed requests get 400/505/4xx and a close", "[malformed]") {
   running_server s(routes);
   const std::vector<bad_case> cases = {
-      {"TLS handshake", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), 400},
       {"garbage line", "\x01\x02 hello\r\n\r\n", 400},
       {"no version", "GET /ok\r\nHost: t\r\n\r\n", 400},
       {"lower-case version", "GET /ok http/1.1\r\nHost: t\r\n\r\n", 400},

@@ -2,9 +2,11 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <string>
 
 #include "protocols/tls/tls_context.hpp"
@@ -25,23 +27,32 @@ using socket_type = net::generic::stream_protocol::socket;
 
 // Peeks at the connection's first bytes until they tell what they are; kind::need_more when the
 // client went away or the deadline passed first. A name found is copied to `server_name`.
-net::awaitable<first_bytes::kind> peek_first_bytes(socket_type& socket, std::string& server_name) {
+template <class Transport>
+net::awaitable<first_bytes::kind> peek_first_bytes(connection_core<Transport>& core,
+                                                   std::string& server_name) {
+  socket_type& socket = core.transport.socket();
   static_assert(max_client_hello_bytes <= staging_bytes);
+  auto backoff = std::chrono::milliseconds(1);
   for (;;) {
     // The staging buffer is this thread's: it is only read between two waits.
     auto [ec, n] =
         co_await socket.async_receive(net::buffer(staging_buffer(), max_client_hello_bytes),
                                       connection_socket::message_peek, use_tuple);
-    if (ec || n == 0) co_return first_bytes::kind::need_more;
+    if (ec || n == 0 || core.timed_out) co_return first_bytes::kind::need_more;
     const first_bytes seen = inspect_first_bytes({staging_buffer(), n});
     if (seen.what != first_bytes::kind::need_more) {
       server_name = seen.server_name;
       co_return seen.what;
     }
-    // The bytes peeked stay in the socket, so its next edge comes with more of them: wait for it
-    // (another peek at once would see the same bytes).
-    auto [waited] = co_await socket.async_wait(connection_socket::wait_read, use_tuple);
-    if (waited) co_return first_bytes::kind::need_more;
+    // Part of a ClientHello (it came in several TCP segments). The bytes peeked stay in the
+    // socket, and Asio's readiness wait re-arms the descriptor (EPOLL_CTL_MOD), so it would
+    // report them again at once: wait a little instead, a millisecond at first (the rest
+    // is usually one round trip behind), then longer, until the handshake deadline.
+    if (!core.timer) core.timer.emplace(socket.get_executor());
+    core.timer->expires_after(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
+    auto [waited] = co_await core.timer->async_wait(use_tuple);
+    if (waited || core.timed_out) co_return first_bytes::kind::need_more;
   }
 }
 
@@ -50,7 +61,8 @@ net::awaitable<first_bytes::kind> peek_first_bytes(socket_type& socket, std::str
 net::awaitable<void> refuse_plain_http(socket_type& socket, const std::string& server_header) {
   char discard[4096];
   error_code ec;
-  socket.receive(net::buffer(discard), 0, ec);
+  // What the client sent is there (it was peeked at): read it so the close is no reset.
+  ::recv(socket.native_handle(), discard, sizeof discard, MSG_DONTWAIT);
   const std::string body = "Bad Request: plain HTTP request was sent to HTTPS port\n";
   std::string reply = "HTTP/1.1 400 Bad Request\r\n";
   if (!server_header.empty()) reply += "Server: " + server_header + "\r\n";
@@ -68,21 +80,26 @@ net::awaitable<void> refuse_plain_http(socket_type& socket, const std::string& s
   }
 }
 
+// Reads what the client sent and nobody will read, so that the close that follows is a FIN,
+// not the reset a close with unread data makes.
+void drop_unread(socket_type& socket) {
+  char drop[4096];
+  while (::recv(socket.native_handle(), drop, sizeof drop, MSG_DONTWAIT) > 0) {
+  }
+}
+
 // A stalled handshake: the ClientHello is never answered; the connection ends when the client
-// gives up (or at [server] max_hang).
+// gives up (or at [server] max_hang). What it sends is read and dropped, so that the readiness
+// wait reports only what comes next (its FIN, at last).
 net::awaitable<void> stall(socket_type& socket) {
   for (;;) {
+    char drop[4096];
+    const ssize_t n = ::recv(socket.native_handle(), drop, sizeof drop, MSG_DONTWAIT);
+    if (n == 0) co_return;
+    if (n > 0) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) co_return;
     auto [waited] = co_await socket.async_wait(connection_socket::wait_read, use_tuple);
     if (waited) co_return;
-    char byte;
-    error_code ec;
-    // The ClientHello is still unread: a FIN shows only as the peek's 0 after those bytes.
-    const std::size_t n =
-        socket.receive(net::buffer(&byte, 1), connection_socket::message_peek, ec);
-    if (ec == net::error::would_block) continue;
-    if (ec || n == 0) co_return;
-    char drop[4096];
-    socket.receive(net::buffer(drop), 0, ec);
   }
 }
 
@@ -127,7 +144,7 @@ net::awaitable<bool> accept_tls(connection_core<Transport>& core) {
   const std::chrono::milliseconds timeout = core.server().tls->handshake_timeout;
   core.set_phase(connection_phase::handshake, timeout);
   std::string server_name;
-  const first_bytes::kind first = co_await peek_first_bytes(core.transport.socket(), server_name);
+  const first_bytes::kind first = co_await peek_first_bytes(core, server_name);
   switch (first) {
     case first_bytes::kind::tls:
       break;
@@ -137,9 +154,11 @@ net::awaitable<bool> accept_tls(connection_core<Transport>& core) {
       co_return false;
     case first_bytes::kind::other:
       counted.count_failure("not_tls");
+      drop_unread(core.transport.socket());
       co_return false;
     case first_bytes::kind::need_more:
       counted.count_failure(core.timed_out ? "timeout" : "eof");
+      drop_unread(core.transport.socket());
       co_return false;
   }
   const std::shared_ptr<const tls_context> context = core.state.current_tls_context();

@@ -186,8 +186,9 @@ ctx_ptr client_context(const tls_client_options& options) {
     SSL_CTX_set_security_level(ctx.get(), 0);
   }
   if (!options.ciphers.empty()) SSL_CTX_set_cipher_list(ctx.get(), options.ciphers.c_str());
-  // The client keeps its own session cache off: resumption is what session() hands over.
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+  // Tickets arrive after the handshake (TLS 1.3): the client keeps the session each brings, for
+  // session() to hand over.
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT);
   return ctx;
 }
 
@@ -248,13 +249,23 @@ tls_client_result raw_client::start_tls(const tls_client_options& options) {
   SSL_get0_alpn_selected(ssl, &chosen, &chosen_size);
   result.alpn.assign(reinterpret_cast<const char*>(chosen), chosen_size);
   result.resumed = SSL_session_reused(ssl) == 1;
+  if (X509* peer = SSL_get1_peer_certificate(ssl)) {
+    BIGNUM* serial = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), nullptr);
+    char* hex = BN_bn2hex(serial);
+    result.peer_serial = hex;
+    OPENSSL_free(hex);
+    BN_free(serial);
+    X509_free(peer);
+  }
   ssl_ = std::move(owned);
   return result;
 }
 
 std::shared_ptr<void> raw_client::session() const {
   if (!ssl_) return nullptr;
-  SSL_SESSION* session = SSL_get1_session(static_cast<SSL*>(ssl_.get()));
+  // A copy: OpenSSL marks a connection's own session not resumable when the connection is
+  // freed without close_notify, and this one outlives it.
+  SSL_SESSION* session = SSL_SESSION_dup(SSL_get0_session(static_cast<SSL*>(ssl_.get())));
   if (!session) return nullptr;
   return std::shared_ptr<void>(session,
                                [](void* p) { SSL_SESSION_free(static_cast<SSL_SESSION*>(p)); });

@@ -85,6 +85,7 @@ struct tls_client_result {
   std::string version;     ///< "TLSv1.3"
   std::string alpn;        ///< the protocol the server chose
   bool resumed = false;
+  std::string peer_serial;  ///< the server certificate's serial number, in hex
 };
 
 /// The TLS settings every raw_client made by port uses, when the suite runs over TLS

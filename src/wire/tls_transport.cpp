@@ -109,6 +109,9 @@ tls_transport::tls_transport(connection_socket socket, SSL* ssl)
   // One recv() takes as many records as have come (a pipelined batch) instead of two per
   // record (header, then body).
   SSL_set_read_ahead(ssl_.get(), 1);
+  // A client that closes without close_notify (most do, after their last reply) ends the
+  // stream as a FIN ends plain TCP, not with an error.
+  SSL_set_options(ssl_.get(), SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_set_accept_state(ssl_.get());
 }
 

@@ -46,7 +46,7 @@ CERT_FAULTS = [
 MAIN_CONFIG = """
 [server]
 listen = "127.0.0.1:0"
-max_hang = "5s"
+max_hang = "2s"
 
 [server.tls]
 listen = "127.0.0.1:0"
@@ -125,6 +125,7 @@ listen = "127.0.0.1:0"
 [server.tls]
 listen = "127.0.0.1:0"
 ca_out = "ca-require.pem"
+handshake_timeout = "1s"
 client_auth = "require"
 client_ca = "clients-ca.pem"
 
@@ -344,6 +345,19 @@ def test_handshake_faults(ca, port):
           re.search(r"curl: \(28\) Connection timed out after \d+ milliseconds", r.stderr)
           is not None, r.stderr)
     check("handshake stall: curl gave up after its 1 s", elapsed >= 0.95, f"{elapsed:.2f}s")
+    # A client that waits longer meets [server] max_hang (2 s here): the server closes.
+    ctx = ssl.create_default_context(cafile=ca)
+    start = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            ctx.wrap_socket(raw, server_hostname="stall.localhost")
+            outcome = "handshake finished"
+        except (ssl.SSLError, OSError) as e:
+            outcome = type(e).__name__
+    elapsed = time.monotonic() - start
+    check("handshake stall: ended by max_hang, not by the client",
+          outcome in ("SSLEOFError", "SSLZeroReturnError", "ConnectionResetError") and
+          1.9 <= elapsed < 9, f"{outcome} after {elapsed:.2f}s")
 
     r = curl_name(ca, "reset.localhost", port, "/hello")
     check("handshake reset: curl (35) Recv failure: Connection reset by peer",
@@ -577,6 +591,17 @@ def test_require(work, certs):
                  f"https://localhost:{tls_port}/whoami")
         check("client_auth = \"require\": {{tls.client_subject}}",
               r.stdout == "client=CN=shipping\n", str(r))
+        # handshake_timeout = "1s": a connection that never sends its ClientHello is closed.
+        before = metric(port, 'stubborn_tls_handshakes_total{result="failed",reason="timeout"}')
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=10) as sock:
+            start = time.monotonic()
+            data, closed = read_until_close(sock, 8)
+            elapsed = time.monotonic() - start
+        check("handshake_timeout 1s: a silent client is closed after it",
+              closed and data == b"" and 0.95 <= elapsed < 8, f"{closed} {data!r} {elapsed:.2f}s")
+        after = metric(port, 'stubborn_tls_handshakes_total{result="failed",reason="timeout"}')
+        check("handshake_timeout: counted as reason=\"timeout\"", after == before + 1,
+              f"{before} -> {after}")
         # Python's ssl with a client certificate.
         ctx = ssl.create_default_context(cafile=ca)
         ctx.load_cert_chain(billing[0], billing[1])

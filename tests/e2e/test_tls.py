@@ -713,6 +713,46 @@ def test_ipv6(work):
         check("[::1]: SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
 
 
+def test_example_config(work):
+    """configs/tls.toml does what its comments say (its ca_out moved into the temp folder)."""
+    with open(os.path.join(SOURCE, "configs", "tls.toml")) as f:
+        text = f.read()
+    check("configs/tls.toml writes its CA to /tmp/stubborn-ca.pem",
+          'ca_out = "/tmp/stubborn-ca.pem"' in text)
+    text = text.replace('ca_out = "/tmp/stubborn-ca.pem"', 'ca_out = "example-ca.pem"')
+    proc, port, tls_port = start_tls(text, work, "example")
+    try:
+        check("configs/tls.toml: the server starts", tls_port is not None)
+        if tls_port is None:
+            return
+        ca = os.path.join(work, "example-ca.pem")
+        r = curl("--cacert", ca, f"https://localhost:{tls_port}/hello")
+        check("configs/tls.toml: /hello over HTTPS", r.stdout == "hello\n", str(r))
+        r = curl("--cacert", ca, f"https://localhost:{tls_port}/whoami")
+        check("configs/tls.toml: /whoami", r.stdout == "sni=localhost version=TLSv1.3 client=\n",
+              str(r))
+        r = curl_name(ca, "expired.localhost", tls_port, "/hello")
+        check("configs/tls.toml: expired.localhost: curl (60) certificate has expired",
+              r.returncode == 60 and "certificate has expired" in r.stderr, str(r))
+        r = openssl("s_client", "-connect", f"127.0.0.1:{tls_port}", "-servername",
+                    "refused.localhost")
+        check("configs/tls.toml: refused.localhost: alert 40",
+              "SSL alert number 40" in r.stdout + r.stderr, str(r))
+        r = curl("-i", f"http://127.0.0.1:{port}/account")
+        check("configs/tls.toml: /account over plain HTTP: 308 to HTTPS",
+              r.stdout.startswith("HTTP/1.1 308 ") and
+              "\r\nLocation: https://localhost:8443/account\r\n" in r.stdout, str(r))
+        r = curl("--cacert", ca, "-w", " %{http_code}", f"https://localhost:{tls_port}/account")
+        check("configs/tls.toml: /account over HTTPS", r.stdout == '{"balance":42} 200', str(r))
+        r = curl("--cacert", ca, "-w", "%{http_code}", "-o", "/dev/null",
+                 f"https://localhost:{tls_port}/invoices")
+        check("configs/tls.toml: /invoices without a client certificate: 403",
+              r.stdout == "403", str(r))
+    finally:
+        code, _, err = stop_server(proc)
+        check("configs/tls.toml: SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
+
+
 def main():
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="stubborn-e2e-tls-")
@@ -732,6 +772,7 @@ def main():
         test_reload(work)
         test_tls_listen_alone(work)
         test_ipv6(work)
+        test_example_config(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"took {time.monotonic() - started:.1f}s")

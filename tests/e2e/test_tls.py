@@ -384,6 +384,16 @@ def test_handshake_faults(ca, port):
               f"SSL alert number {number}" in out, out)
         check(f"alert {alert}: openssl s_client gets no certificate",
               "no peer certificate available" in out and r.returncode == 1, out)
+    r = openssl("s_client", "-connect", f"127.0.0.1:{port}", "-servername", "REFUSED.localhost")
+    check("names are case-insensitive: REFUSED.localhost meets alert 40",
+          "SSL alert number 40" in r.stdout + r.stderr, str(r))
+    # RFC 7301 section 3.2: a client offering only protocols the server does not speak gets
+    # the no_application_protocol alert.
+    r = openssl("s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+                "-alpn", "h2", "-CAfile", ca)
+    check("ALPN h2 only: openssl s_client shows alert 120 (no application protocol)",
+          "alert no application protocol" in r.stdout + r.stderr and
+          "SSL alert number 120" in r.stdout + r.stderr, str(r))
 
 
 def test_versions(ca, port):
@@ -648,7 +658,8 @@ def test_reload(work):
         # A renewed certificate: new files over the old, then a reload.
         shutil.copyfile(second[0], cert + ".new")
         shutil.copyfile(second[1], key + ".new")
-        os.chmod(key + ".new", 0o600)
+        # Readable by others this time: the reload warns.
+        os.chmod(key + ".new", 0o644)
         os.replace(cert + ".new", cert)
         os.replace(key + ".new", key)
         status, body = http_get(port, "/__admin/reload", method="POST")
@@ -673,6 +684,9 @@ def test_reload(work):
     finally:
         code, _, err = stop_server(proc)
         check("reload: SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
+    warnings = [line for line in err.splitlines() if "readable by other users" in line]
+    check("reload: a key readable by others is warned about once (not the 0600 one at start)",
+          len(warnings) == 1 and "server.key" in warnings[0], err)
 
 
 def test_tls_listen_alone(work):

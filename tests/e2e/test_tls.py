@@ -283,6 +283,48 @@ def https_get(ctx, port, path, server_hostname="localhost", host="127.0.0.1"):
         conn.close()
 
 
+def fragmented_handshake(ctx, port, server_hostname, cuts):
+    """A handshake whose ClientHello reaches the server in pieces (cut at the offsets in cuts,
+    a pause between): then GET /hello. Returns the reply's first line, or the SSLError."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = outgoing.read()
+        for start, end in zip([0] + cuts, cuts + [len(hello)]):
+            sock.sendall(hello[start:end])
+            time.sleep(0.1)  # so each piece is its own segment, read on its own
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    sock.sendall(outgoing.read())
+                    data = sock.recv(65536)
+                    if not data:
+                        return "closed"
+                    incoming.write(data)
+            tls.write(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            sock.sendall(outgoing.read())
+            reply = b""
+            while b"\r\n" not in reply:
+                try:
+                    reply += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    incoming.write(data)
+            return reply.split(b"\r\n")[0].decode()
+        except ssl.SSLError as e:
+            return e
+
+
 def ipv6_loopback_works():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
@@ -442,6 +484,16 @@ def test_python(ca, port, plain_port):
         except ssl.SSLCertVerificationError as e:
             check(f"Python's ssl refuses cert = \"{fault}\"", True, str(e))
 
+    # The ClientHello in pieces (its first byte alone, then the SNI in a later piece): the
+    # server waits for the whole of it before it picks the certificate.
+    outcome = fragmented_handshake(ctx, port, "localhost", [1, 100])
+    check("a ClientHello in three pieces: the handshake finishes, 200",
+          outcome == "HTTP/1.1 200 OK", str(outcome))
+    outcome = fragmented_handshake(ctx, port, "expired.localhost", [1, 5, 300])
+    check("a ClientHello in pieces, the SNI late: expired.localhost's certificate is served",
+          isinstance(outcome, ssl.SSLCertVerificationError) and
+          "certificate has expired" in str(outcome), str(outcome))
+
     # Session resumption: the second connection offers the first one's session (a TLS 1.3
     # ticket, which arrives after the handshake: reading the reply takes it in).
     before = metric(plain_port, 'stubborn_tls_handshakes_total{result="resumed"}')
@@ -582,8 +634,10 @@ def test_require(work, certs):
         check("client_auth = \"require\", no certificate, TLS 1.2: curl (35) handshake "
               "failure", r.returncode == 35 and r.stdout == "" and
               "SSL routines::sslv3 alert handshake failure" in r.stderr, str(r))
+        # -ign_eof: s_client keeps reading after its (empty) input ends, so it meets the alert
+        # that TLS 1.3 sends after the client's handshake is done.
         r = openssl("s_client", "-connect", f"127.0.0.1:{tls_port}", "-servername", "localhost",
-                    "-CAfile", ca)
+                    "-CAfile", ca, "-ign_eof")
         out = r.stdout + r.stderr
         check("client_auth = \"require\": openssl s_client shows alert number 116",
               "tlsv13 alert certificate required" in out and "SSL alert number 116" in out, out)
@@ -662,6 +716,9 @@ def test_reload(work):
         os.chmod(key + ".new", 0o644)
         os.replace(cert + ".new", cert)
         os.replace(key + ".new", key)
+        # And a scripted name added to the config file: the reload reads it too.
+        with open(os.path.join(work, "reload.toml"), "a") as f:
+            f.write('\n[[server.tls.names]]\nname = "closed.localhost"\nhandshake = "close"\n')
         status, body = http_get(port, "/__admin/reload", method="POST")
         check("reload: POST /__admin/reload: 200", status == 200, f"{status} {body}")
         new_der = peer_der(ctx, tls_port)
@@ -674,6 +731,9 @@ def test_reload(work):
         check("reload: ... CN=second, serial 102 (0x66)",
               subject.get("commonName") == "second" and int(serial, 16) == 102,
               f"{subject} {serial}")
+        r = curl_name(ca[0], "closed.localhost", tls_port, "/hello")
+        check("reload: a [[server.tls.names]] entry added to the file is played",
+              r.returncode == 35 and "SSL_ERROR_SYSCALL" in r.stderr, str(r))
         kept.request("GET", "/hello")
         r = kept.getresponse()
         check("reload: the keep-alive connection opened before still answers",

@@ -740,6 +740,16 @@ def test_reload(work):
               (r.status, r.read()) == (200, b"hello\n") and kept.sock is kept_sock)
         check("reload: ... and is still on the old certificate",
               kept.sock.getpeercert(binary_form=True) == der["first"])
+
+        # A broken certificate file: the reload is refused, the renewed certificate stays.
+        os.chmod(key, 0o600)
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        status, body = http_get(port, "/__admin/reload", method="POST")
+        check("reload: a broken cert file: 422 naming it",
+              status == 422 and "server.pem: no PEM certificate" in body, f"{status} {body}")
+        check("reload: ... and the certificate served stays the renewed one",
+              peer_der(ctx, tls_port) == der["second"])
         kept.close()
     finally:
         code, _, err = stop_server(proc)
@@ -747,6 +757,61 @@ def test_reload(work):
     warnings = [line for line in err.splitlines() if "readable by other users" in line]
     check("reload: a key readable by others is warned about once (not the 0600 one at start)",
           len(warnings) == 1 and "server.key" in warnings[0], err)
+
+
+USER_CA_CONFIG = """
+[server]
+listen = "127.0.0.1:0"
+
+[server.tls]
+listen = "127.0.0.1:0"
+ca_cert = "user-ca.pem"
+ca_key = "user-ca.key"
+
+[[server.tls.names]]
+name = "expired.localhost"
+cert = "expired"
+
+[[server.tls.names]]
+name = "untrusted-issuer.localhost"
+cert = "untrusted-issuer"
+
+[[route]]
+name = "hello"
+path = "/hello"
+[route.reply]
+body = "hello\\n"
+"""
+
+
+def test_user_ca(work):
+    """ca_cert/ca_key: the made certificates are signed by a CA the user keeps."""
+    ca = make_ca(work, "user-ca", "user CA")
+    proc, port, tls_port = start_tls(USER_CA_CONFIG, work, "user-ca")
+    try:
+        check("ca_cert: the server starts", tls_port is not None)
+        if tls_port is None:
+            return
+        r = curl("--cacert", ca[0], f"https://localhost:{tls_port}/hello")
+        check("ca_cert: curl --cacert with the user's CA: 200", r.stdout == "hello\n", str(r))
+        r = curl_name(ca[0], "expired.localhost", tls_port, "/hello")
+        check("ca_cert: the expired certificate is signed by it too: only 'expired'",
+              r.returncode == 60 and "certificate has expired" in r.stderr, str(r))
+        r = curl_name(ca[0], "untrusted-issuer.localhost", tls_port, "/hello")
+        check("ca_cert: untrusted-issuer is still not signed by it",
+              r.returncode == 60 and "unable to get local issuer certificate" in r.stderr, str(r))
+        # SSL_CERT_FILE: what OpenSSL (and so Python's default context) trusts.
+        code = ("import urllib.request, sys; "
+                "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode(), end='')")
+        env = dict(os.environ, SSL_CERT_FILE=ca[0])
+        r = Result(subprocess.run([sys.executable, "-c", code,
+                                   f"https://localhost:{tls_port}/hello"],
+                                  capture_output=True, timeout=20, env=env))
+        check("SSL_CERT_FILE=CA: Python's urllib trusts the server", r.stdout == "hello\n",
+              str(r))
+    finally:
+        code, _, err = stop_server(proc)
+        check("ca_cert: SIGTERM exits 0", code == 0, f"code={code} stderr={err}")
 
 
 def test_tls_listen_alone(work):
@@ -844,6 +909,7 @@ def main():
         test_main(work, certs)
         test_require(work, certs)
         test_reload(work)
+        test_user_ca(work)
         test_tls_listen_alone(work)
         test_ipv6(work)
         test_example_config(work)

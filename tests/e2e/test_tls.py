@@ -96,6 +96,11 @@ max_version = "1.2"
 name = "new.localhost"
 min_version = "1.3"
 
+[[server.tls.names]]
+name = "cipher.localhost"
+max_version = "1.2"
+ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256"
+
 [[route]]
 name = "hello"
 path = "/hello"
@@ -483,6 +488,13 @@ def test_versions(ca, port):
     r = curl_name(ca, "localhost", port, "/whoami", "--tls-max", "1.2")
     check("the listener's default: curl --tls-max 1.2 gets TLSv1.2",
           r.stdout == "sni=localhost version=TLSv1.2 client=\n", str(r))
+    other = "ECDHE-ECDSA-CHACHA20-POLY1305"
+    r = curl_name(ca, "cipher.localhost", port, "/whoami", "--ciphers", other)
+    check("per-name ciphers: a client offering only another cipher: handshake failure",
+          r.returncode == 35 and "sslv3 alert handshake failure" in r.stderr, str(r))
+    r = curl_name(ca, "localhost", port, "/whoami", "--tls-max", "1.2", "--ciphers", other)
+    check("per-name ciphers: that cipher is fine on the other names",
+          r.returncode == 0 and r.stdout == "sni=localhost version=TLSv1.2 client=\n", str(r))
 
 
 def test_python(ca, port, plain_port):

@@ -962,6 +962,10 @@ def main():
         r = subprocess.run([BINARY, "--check", os.path.join(SOURCE, "configs", "tls.toml")],
                            capture_output=True, text=True, timeout=20)
         check("--check passes configs/tls.toml", r.returncode == 0, r.stdout + r.stderr)
+        missing = [p for p in ("curl", "openssl") if shutil.which(p) is None]
+        check("curl and the openssl program are installed", not missing, f"missing: {missing}")
+        if missing:
+            return
         # Client certificates: two from client_ca (the file name both configs give), and one
         # for CN=billing from a CA the server does not know.
         clients_ca = make_ca(work, "clients-ca", "test clients CA")

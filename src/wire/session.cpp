@@ -446,7 +446,7 @@ net::awaitable<void> serve(Transport transport, server_state* state, connection_
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
   try {
     connection_core<Transport> core(std::move(transport), *state, *registry);
-    if constexpr (requires { core.transport.handshake(); }) {
+    if constexpr (requires { core.transport.handshake(std::string()); }) {
       if (!co_await accept_tls(core)) {
         core.transport.close();
         state->open_connections.fetch_sub(1, std::memory_order_relaxed);

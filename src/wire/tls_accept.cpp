@@ -167,7 +167,7 @@ net::awaitable<bool> accept_tls(connection_core<Transport>& core) {
     counted.count_failure("scripted");
     co_return false;
   }
-  const handshake_outcome outcome = co_await core.transport.handshake();
+  const handshake_outcome outcome = co_await core.transport.handshake(server_name);
   if (outcome.error) {
     const bool scripted = rule && rule->handshake.type == handshake_spec::kind::alert;
     counted.count_failure(scripted ? "scripted" : core.timed_out ? "timeout" : outcome.reason);

@@ -30,7 +30,7 @@ tls_stream_transport::tls_stream_transport(connection_socket socket, SSL_CTX* co
   SSL_set_options(stream().native_handle(), SSL_OP_IGNORE_UNEXPECTED_EOF);
 }
 
-net::awaitable<handshake_outcome> tls_stream_transport::handshake() {
+net::awaitable<handshake_outcome> tls_stream_transport::handshake(std::string server_name) {
   auto [ec] = co_await stream().async_handshake(net::ssl::stream_base::server,
                                                 net::as_tuple(net::use_awaitable));
   if (ec) {
@@ -47,6 +47,7 @@ net::awaitable<handshake_outcome> tls_stream_transport::handshake() {
   }
   facts_ = std::make_unique<tls_facts>();
   describe_session(stream().native_handle(), *facts_);
+  if (facts_->sni.empty()) facts_->sni = std::move(server_name);
   co_return handshake_outcome{};
 }
 

@@ -12,6 +12,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <memory>
+#include <string>
 
 #include "routing/request.hpp"
 #include "wire/connection_socket.hpp"
@@ -29,8 +30,10 @@ class tls_stream_transport : public stream_transport<ssl_socket_stream> {
   /// Takes the accepted socket and the listener's SSL_CTX (a new SSL is made from it).
   tls_stream_transport(connection_socket socket, SSL_CTX* context);
 
-  /// Runs the server side of the handshake; then fills facts().
-  boost::asio::awaitable<handshake_outcome> handshake();
+  /// Runs the server side of the handshake; then fills facts(), with `server_name` (the
+  /// ClientHello's SNI, peeked at before) when OpenSSL does not give one (a resumed TLS 1.2
+  /// session carries none).
+  boost::asio::awaitable<handshake_outcome> handshake(std::string server_name);
   /// What the handshake established (valid after a successful handshake()).
   const tls_facts& facts() const { return *facts_; }
   /// The socket, for what happens before the handshake.

@@ -121,7 +121,7 @@ net::awaitable<error_code> tls_transport::wait(bool read) {
   co_return ec;
 }
 
-net::awaitable<handshake_outcome> tls_transport::handshake() {
+net::awaitable<handshake_outcome> tls_transport::handshake(std::string server_name) {
   for (;;) {
     if (!socket_.is_open()) co_return handshake_outcome{net::error::bad_descriptor, "socket"};
     ERR_clear_error();
@@ -140,6 +140,7 @@ net::awaitable<handshake_outcome> tls_transport::handshake() {
   }
   facts_ = std::make_unique<tls_facts>();
   describe_session(ssl_.get(), *facts_);
+  if (facts_->sni.empty()) facts_->sni = std::move(server_name);
   co_return handshake_outcome{};
 }
 

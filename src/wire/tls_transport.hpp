@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <string>
 #include <tuple>
 
 #include "routing/request.hpp"
@@ -47,8 +48,10 @@ class tls_transport {
   /// The executor of the socket's io_context.
   executor_type get_executor() { return socket_.get_executor(); }
 
-  /// Runs the server side of the handshake; then fills facts().
-  boost::asio::awaitable<handshake_outcome> handshake();
+  /// Runs the server side of the handshake; then fills facts(), with `server_name` (the
+  /// ClientHello's SNI, peeked at before) when OpenSSL does not give one (a resumed TLS 1.2
+  /// session carries none).
+  boost::asio::awaitable<handshake_outcome> handshake(std::string server_name);
 
   /// Reads some decrypted bytes.
   boost::asio::awaitable<result> async_read_some(boost::asio::mutable_buffer into, transport_token);

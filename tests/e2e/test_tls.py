@@ -12,10 +12,9 @@ on the plain port; the journal's "tls" fields; a reload that picks up a renewed 
 file (and new scripted names) without dropping a keep-alive connection, and refuses a broken
 one; ca_cert/ca_key and SSL_CERT_FILE; --tls-listen without [server.tls]; configs/tls.toml.
 
-Two server bugs are kept as known_bug checks (printed XFAIL, not failing the run; once fixed
-they fail it, to be turned into check()s): {{tls.sni}} is empty on a TLS 1.2 resumed
-connection, and a session is resumed under another SNI name (RFC 6066 section 3 forbids it),
-which skips that name's scripted certificate fault.
+Resumption: {{tls.sni}} on a resumed TLS 1.2 connection is the SNI sent, and a session is never
+resumed under another SNI name (RFC 6066 section 3), which would skip that name's scripted
+certificate fault.
 
 The openssl program makes the test's own CAs and certificates (for client certificates and the
 reload); the server makes its certificates in-process. Timing checks are lower bounds only.
@@ -361,15 +360,6 @@ def fragmented_handshake(ctx, port, server_hostname, cuts):
             return e
 
 
-def known_bug(name, fixed, detail=""):
-    """A check the server does not pass yet (its bug is named in the message): XFAIL while it
-    fails; once it passes it fails the run, so that it becomes a check()."""
-    if fixed:
-        check(f"{name} (fixed: make this known_bug a check)", False)
-    else:
-        print(f"XFAIL {name} {detail}")
-
-
 def resumed_get(ctx, port, server_hostname, session):
     """GET /whoami on a new connection offering session: (reused, body, session), or the
     SSLError."""
@@ -585,21 +575,19 @@ def test_python(ca, port, plain_port):
     first = resumed_get(ctx12, port, "localhost", None)
     again = resumed_get(ctx12, port, "localhost", first[2])
     check("TLS 1.2: the second connection resumes", again[0] is True, str(again))
-    known_bug("TLS 1.2 resumed: {{tls.sni}} is the SNI sent (SSL_get_servername gives the "
-              "session's name, never stored)",
-              again[1] == "sni=localhost version=TLSv1.2 client=\n", repr(again[1]))
+    check("TLS 1.2 resumed: {{tls.sni}} is the SNI the client sent",
+          again[1] == "sni=localhost version=TLSv1.2 client=\n", repr(again[1]))
 
-    # RFC 6066 section 3: a server MUST NOT resume a session offered with another SNI name. Here
-    # it does, so a client reusing localhost's session for expired.localhost is never shown the
-    # expired certificate.
+    # RFC 6066 section 3: a server MUST NOT resume a session offered with another SNI name, so a
+    # client reusing localhost's session for expired.localhost meets the expired certificate.
     for version, maximum in (("1.3", ssl.TLSVersion.TLSv1_3), ("1.2", ssl.TLSVersion.TLSv1_2)):
         ctx_v = ssl.create_default_context(cafile=ca)
         ctx_v.maximum_version = maximum
         session = resumed_get(ctx_v, port, "localhost", None)[2]
         crossed = resumed_get(ctx_v, port, "expired.localhost", session)
-        known_bug(f"TLS {version}: localhost's session offered for expired.localhost is not "
-                  "resumed (a full handshake shows the expired certificate)",
-                  isinstance(crossed, ssl.SSLCertVerificationError), str(crossed))
+        check(f"TLS {version}: localhost's session offered for expired.localhost is not "
+              "resumed (a full handshake shows the expired certificate)",
+              isinstance(crossed, ssl.SSLCertVerificationError), str(crossed))
 
 
 def test_request_mode_mtls(ca, port, certs):

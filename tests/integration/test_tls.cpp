@@ -396,7 +396,8 @@ chunks = { count = 2, over = "300ms" }
   client.send(get("/paced"));
   std::string reply;
   for (auto deadline = std::chrono::steady_clock::now() + 3s;
-       reply.find("\r\n\r\n") == std::string::npos && std::chrono::steady_clock::now() < deadline;) {
+       reply.find("\r\n\r\n") == std::string::npos &&
+       std::chrono::steady_clock::now() < deadline;) {
     reply += client.read_until_close(20ms).first;
   }
   REQUIRE(reply.find("\r\n\r\n") != std::string::npos);  // the head is out: the reply is under way

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
@@ -229,6 +230,15 @@ int on_client_hello(SSL* ssl, int* alert, void* arg) {
   const std::string name = client_hello_server_name(ssl);
   // RFC 6066 §3 forbids an address as SNI; clients that send one get the default certificate.
   if (name.empty() || is_ip_address(name)) return SSL_CLIENT_HELLO_SUCCESS;
+  // RFC 6066 §3: a session must not be resumed under another name. Sessions are bound to the
+  // name they were made for, so a client that offers localhost's ticket to expired.localhost
+  // gets a full handshake, and the certificate scripted for that name.
+  unsigned char name_digest[SHA256_DIGEST_LENGTH];
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  SHA256(reinterpret_cast<const unsigned char*>(lower.data()), lower.size(), name_digest);
+  static_assert(SHA256_DIGEST_LENGTH <= SSL_MAX_SID_CTX_LENGTH);
+  SSL_set_session_id_context(ssl, name_digest, sizeof name_digest);
   const tls_name_spec* rule = state.rule_for(name);
   if (rule && rule->handshake.type == handshake_spec::kind::alert) {
     *alert = rule->handshake.alert_code;

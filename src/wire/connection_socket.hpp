@@ -152,6 +152,42 @@ class receive_op : public ad::reactor_op {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
+/// Waits until the socket is readable, reading nothing; reports the socket exhausted, so the
+/// next wait goes to the reactor without a speculative try. Only for a caller that has just
+/// read the socket to EAGAIN itself (OpenSSL through its BIO): the next edge then brings bytes
+/// that caller has not seen. Asio's own async_wait re-arms the descriptor instead (one
+/// epoll_ctl per wait).
+template <class Handler, class IoExecutor>
+class readable_op : public ad::reactor_op {
+ public:
+  BOOST_ASIO_DEFINE_HANDLER_PTR(readable_op);
+
+  readable_op(Handler& handler, const IoExecutor& io_ex)
+      : ad::reactor_op(boost::system::error_code(), &readable_op::perform, &readable_op::complete),
+        handler_(std::move(handler)),
+        work_(handler_, io_ex) {}
+
+  static status perform(ad::reactor_op*) { return ad::reactor_op::done_and_exhausted; }
+
+  static void complete(void* owner, ad::operation* base, const boost::system::error_code&,
+                       std::size_t) {
+    auto* self = static_cast<readable_op*>(base);
+    ptr p = {std::addressof(self->handler_), self, self};
+    ad::handler_work<Handler, IoExecutor> work(std::move(self->work_));
+    ad::binder1<Handler, boost::system::error_code> bound(self->handler_, self->ec_);
+    p.h = std::addressof(bound.handler_);
+    p.reset();
+    if (owner) {
+      ad::fenced_block fence(ad::fenced_block::half);
+      work.complete(bound, bound.handler_);
+    }
+  }
+
+ private:
+  Handler handler_;
+  ad::handler_work<Handler, IoExecutor> work_;
+};
+
 /// Per-operation cancellation (e.g. from a cancellation slot): removes the queued read.
 class receive_cancellation {
  public:
@@ -189,6 +225,14 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     auto& state = this->impl_.get_implementation().state_;
     state = static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
 #endif
+  }
+
+  /// Waits until the socket is readable, for a caller that has just read it to EAGAIN itself
+  /// (see readable_op): no system call, where async_wait(wait_read) costs an epoll_ctl.
+  template <class Token>
+  auto async_wait_readable(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) { this->start_wait(std::move(handler)); }, token);
   }
 
   /// Reads some bytes, like async_read_some, but a read that drains the socket lets the next
@@ -236,6 +280,34 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     p.v = p.p = nullptr;
 #else
     this->async_read_some(buffer, std::move(handler));
+#endif
+  }
+
+  template <class Handler>
+  void start_wait(Handler handler) {
+#ifdef STUBBORN_DRAINED_READ
+    namespace ad = boost::asio::detail;
+    using op = drained_read_detail::readable_op<Handler, base_socket::executor_type>;
+    auto& impl = this->impl_.get_implementation();
+    if (reactor_ == nullptr) {
+      reactor_ = &boost::asio::use_service<ad::reactor>(
+          boost::asio::query(this->get_executor(), boost::asio::execution::context));
+    }
+    const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
+    auto slot = boost::asio::get_associated_cancellation_slot(handler);
+    typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
+    p.p = new (p.v) op(handler, this->impl_.get_executor());
+    if (slot.is_connected()) {
+      p.p->cancellation_key_ = &slot.template emplace<drained_read_detail::receive_cancellation>(
+          reactor_, &impl.reactor_data_, impl.socket_);
+    }
+    // Speculative like a read: right after an edge the op completes at once (and marks the
+    // socket exhausted); otherwise it waits for the next edge, with no epoll_ctl.
+    reactor_->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                       true);
+    p.v = p.p = nullptr;
+#else
+    this->async_wait(wait_read, std::move(handler));
 #endif
   }
 

@@ -186,10 +186,16 @@ net::awaitable<tls_transport::result> tls_transport::async_read_some(net::mutabl
     const int ok = SSL_read_ex(ssl_.get(), into.data(), into.size(), &got);
     if (ok == 1) co_return result{error_code{}, got};
     const int ssl_error = SSL_get_error(ssl_.get(), ok);
-    if (ssl_error == SSL_ERROR_WANT_READ || ssl_error == SSL_ERROR_WANT_WRITE) {
-      if (error_code ec = co_await wait(ssl_error == SSL_ERROR_WANT_READ)) {
-        co_return result{ec, 0};
-      }
+    // The waits are awaited here, not through wait(): an idle connection waits in this frame,
+    // and a coroutine frame more would cost each of them memory.
+    if (ssl_error == SSL_ERROR_WANT_READ) {
+      auto [ec] = co_await socket_.async_wait_readable(use_tuple);
+      if (ec) co_return result{ec, 0};
+      continue;
+    }
+    if (ssl_error == SSL_ERROR_WANT_WRITE) {
+      auto [ec] = co_await socket_.async_wait(connection_socket::wait_write, use_tuple);
+      if (ec) co_return result{ec, 0};
       continue;
     }
     const char* reason;

@@ -6,12 +6,6 @@
 // from the RFC are tagged [!mayfail] in the table, with the reason. At the end, the fuzz seeds
 // and reproducers replayed through the fuzz targets' checks.
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -21,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -168,30 +163,19 @@ struct response {
 };
 
 // A blocking client that never fails the test by itself: it reports a close as "no response".
+// Over the harness's raw_client, so the suite's TLS run speaks TLS here too.
 class connection {
  public:
-  explicit connection(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~connection() { ::close(fd_); }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+  explicit connection(std::uint16_t port) : client_(port) {}
 
   void send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server closed: what it answered is still readable
-      bytes.remove_prefix(static_cast<std::size_t>(n));
+    try {
+      client_.send(bytes);
+    } catch (const std::runtime_error&) {
+      // The server closed: what it answered is still readable.
     }
   }
-  void shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+  void shutdown_send() { client_.shutdown_send(); }
 
   /// The next response, or nullopt if the connection ended (or the deadline passed) first.
   std::optional<response> next(bool no_body, clock_type::time_point deadline) {
@@ -250,10 +234,9 @@ class connection {
     if (eof_) return false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
     if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     char chunk[16384];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    const long n = client_.receive_some(chunk, sizeof chunk, left);
+    if (n == -2) return false;
     if (n <= 0) {
       eof_ = true;  // clean close or reset: either way the server ended the connection
       return false;
@@ -262,7 +245,7 @@ class connection {
     return true;
   }
 
-  int fd_ = -1;
+  raw_client client_;
   std::string buffer_;
   bool eof_ = false;
 };

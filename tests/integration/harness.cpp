@@ -61,17 +61,17 @@ tls_ports& suite_tls_ports() {
   return ports;
 }
 
-bool suite_over_tls() {
-  const char* value = std::getenv("STUBBORN_TEST_TLS");
-  return value && std::string_view(value) == "1";
-}
-
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace
+
+bool suite_over_tls() {
+  const char* value = std::getenv("STUBBORN_TEST_TLS");
+  return value && std::string_view(value) == "1";
+}
 
 std::optional<tls_client_options> suite_tls(std::uint16_t port) {
   tls_ports& ports = suite_tls_ports();

@@ -91,6 +91,9 @@ struct tls_client_result {
   bool resumed = false;
 };
 
+/// True when the suite runs over TLS (STUBBORN_TEST_TLS=1).
+bool suite_over_tls();
+
 /// The TLS settings a raw_client made by port uses for `port`, when the suite runs over TLS
 /// (STUBBORN_TEST_TLS=1): each running_server then adds an HTTPS listener, serves on it only,
 /// and registers it here, trusting the CA it made, until it stops. Unset for any other port

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -21,6 +22,7 @@
 
 #include "../fuzz/response_checker.hpp"
 #include "../fuzz/session_driver.hpp"
+#include "../fuzz/tls_session_driver.hpp"
 #include "harness.hpp"
 
 using namespace stubborn::testing;
@@ -390,14 +392,21 @@ std::vector<std::string> corpus(const char* target) {
   return inputs;
 }
 
+// The session driver of this run: the TLS run carries the bytes in TLS records to the TLS
+// transport, as fuzz_fragmentation_tls does.
+std::string run_driver(std::span<const std::string_view> pieces) {
+  return suite_over_tls() ? stubborn::fuzz::run_tls_session(pieces)
+                          : stubborn::fuzz::run_session(pieces);
+}
+
 }  // namespace
 
 // The fuzz targets' checks, replayed deterministically on the committed seeds and reproducers
-// (tests/fuzz/corpus), through the same socketpair driver: the real session, no timing.
+// (tests/fuzz/corpus), through the same socketpair drivers: the real session, no timing.
 TEST_CASE("fuzz seeds: every answer is well-formed HTTP/1.1", "[conformance][fuzz]") {
   for (const std::string& input : corpus("fuzz_request_path")) {
     std::string_view pieces[] = {input};
-    std::string output = stubborn::fuzz::run_session(pieces);
+    std::string output = run_driver(pieces);
     INFO(input);
     CHECK(stubborn::fuzz::check_responses(output, input).empty());
   }
@@ -408,14 +417,16 @@ TEST_CASE("fuzz seeds: the answer does not depend on where the bytes were split"
   for (std::string input : corpus("fuzz_fragmentation")) {
     input += "\r\n\r\n";  // as fuzz_fragmentation does: the last head is always terminated
     std::string_view whole[] = {input};
-    std::string at_once =
-        stubborn::fuzz::normalize_for_comparison(stubborn::fuzz::run_session(whole));
+    // At once over plain TCP: over TLS the split answer must also be what HTTP answers (unless
+    // the plain port takes the bytes for a ClientHello).
+    const bool as_plain = !suite_over_tls() || !stubborn::fuzz::plain_port_takes_for_tls(input);
+    std::string at_once = stubborn::fuzz::normalize_for_comparison(
+        as_plain ? stubborn::fuzz::run_session(whole) : run_driver(whole));
     for (std::size_t cut = 1; cut < input.size(); ++cut) {
       std::string_view pieces[] = {std::string_view(input).substr(0, cut),
                                    std::string_view(input).substr(cut)};
       INFO(input << "\ncut at " << cut);
-      CHECK(stubborn::fuzz::normalize_for_comparison(stubborn::fuzz::run_session(pieces)) ==
-            at_once);
+      CHECK(stubborn::fuzz::normalize_for_comparison(run_driver(pieces)) == at_once);
     }
   }
 }

@@ -18,7 +18,8 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     -DSTUBBORN_BENCHMARKS=OFF >/dev/null
 fi
 cmake --build "$build_dir" -j 2 --target \
-  fuzz_request_path fuzz_fragmentation fuzz_config fuzz_route_json fuzz_templates_matchers
+  fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config fuzz_route_json \
+  fuzz_templates_matchers
 
 # The corpus each run grows is kept out of the tree (in FUZZ_WORK_DIR if set, so a long run can
 # be resumed); the seeds stay as committed.
@@ -31,20 +32,24 @@ else
 fi
 failed=0
 summary=()
-for target in fuzz_request_path fuzz_fragmentation fuzz_config fuzz_route_json \
-  fuzz_templates_matchers; do
+for target in fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config \
+  fuzz_route_json fuzz_templates_matchers; do
   dict=()
   case $target in
-    fuzz_request_path | fuzz_fragmentation) dict=(-dict=tests/fuzz/http.dict) ;;
+    fuzz_request_path | fuzz_fragmentation | fuzz_fragmentation_tls)
+      dict=(-dict=tests/fuzz/http.dict) ;;
     fuzz_config) dict=(-dict=tests/fuzz/toml.dict) ;;
     fuzz_route_json) dict=(-dict=tests/fuzz/json.dict) ;;
   esac
+  # The TLS variant reads its inputs as fuzz_fragmentation does, and starts from its seeds.
+  seeds=tests/fuzz/corpus/$target
+  if [ "$target" = fuzz_fragmentation_tls ]; then seeds=tests/fuzz/corpus/fuzz_fragmentation; fi
   mkdir -p "$work/$target"
   log="$work/$target.log"
   status=ok
   # -rss_limit_mb: well under the machine's memory; -timeout: one input may take at most 10 s.
   if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    "$build_dir/tests/fuzz/$target" "$work/$target" "tests/fuzz/corpus/$target" "${dict[@]}" \
+    "$build_dir/tests/fuzz/$target" "$work/$target" "$seeds" "${dict[@]}" \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
     -artifact_prefix="$work/$target-" -print_final_stats=1 >"$log" 2>&1; then
     status=FAILED

@@ -115,6 +115,10 @@ constexpr auto hang_limit = std::chrono::seconds(5);
   std::abort();
 }
 
+std::string_view fuzz_routes() {
+  return routes;
+}
+
 std::shared_ptr<const route_table> fuzz_table() {
   static const std::shared_ptr<const route_table> table =
       route_table::compile(load_config_text(routes, "fuzz-routes.toml"));

@@ -15,6 +15,8 @@ namespace stubborn::fuzz {
 
 /// The fixed route table the request-path targets use (TOML text in session_driver.cpp).
 std::shared_ptr<const route_table> fuzz_table();
+/// The TOML text fuzz_table() is compiled from.
+std::string_view fuzz_routes();
 
 /// Writes each piece in turn, letting the server run until it is idle after each, then shuts
 /// down our sending side and returns every byte the server wrote until it closed. Aborts if the

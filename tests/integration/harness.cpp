@@ -18,8 +18,11 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "stubborn/load_config.hpp"
 
@@ -45,16 +48,17 @@ running_server::running_server(const std::string& toml, const std::string& base_
 running_server::running_server(config cfg)
     : running_server(std::move(cfg), listen_address{"127.0.0.1", 0}) {}
 
-std::optional<tls_client_options>& suite_tls() {
-  static std::optional<tls_client_options> options;
-  return options;
-}
-
 namespace {
 
-bool suite_over_tls() {
-  const char* value = std::getenv("STUBBORN_TEST_TLS");
-  return value && std::string_view(value) == "1";
+// The HTTPS ports of the running servers of the suite's TLS run, with what a client trusts.
+struct tls_ports {
+  std::mutex mutex;
+  std::map<std::uint16_t, tls_client_options> options;
+};
+
+tls_ports& suite_tls_ports() {
+  static tls_ports ports;
+  return ports;
 }
 
 std::string read_text(const std::filesystem::path& path) {
@@ -64,19 +68,36 @@ std::string read_text(const std::filesystem::path& path) {
 
 }  // namespace
 
+bool suite_over_tls() {
+  const char* value = std::getenv("STUBBORN_TEST_TLS");
+  return value && std::string_view(value) == "1";
+}
+
+std::optional<tls_client_options> suite_tls(std::uint16_t port) {
+  tls_ports& ports = suite_tls_ports();
+  std::lock_guard lock(ports.mutex);
+  auto found = ports.options.find(port);
+  if (found == ports.options.end()) return std::nullopt;
+  return found->second;
+}
+
 running_server::running_server(config cfg, const listen_address& listen) {
   const bool over_tls = suite_over_tls() && !cfg.server.tls;
   std::optional<temp_file> ca;
   if (over_tls) {
-    // The same routes over HTTPS only, with certificates made at start.
+    // The same routes over HTTPS only, with certificates made at start. The listen address is
+    // an override, as --tls-listen is, so that a reload from a file without [server.tls] keeps
+    // the listener (and the CA made at start) without writing ca_out again.
     ca.emplace("");
     tls_config tls;
     tls.listen = listen;
     tls.ca_out = ca->path.string();
     cfg.server.tls = tls;
     cfg.server.plain_listener = false;
+    cfg.overrides.tls_listen = listen;
+  } else {
+    cfg.overrides.listen = listen;
   }
-  cfg.overrides.listen = listen;
   if (cfg.server.threads == 0) cfg.overrides.threads = 2;
   server_ = std::make_unique<stubborn::server>(std::move(cfg));
   server_->start();
@@ -84,7 +105,9 @@ running_server::running_server(config cfg, const listen_address& listen) {
   if (over_tls) {
     tls_client_options options;
     options.ca_pem = read_text(ca->path);
-    suite_tls() = options;
+    tls_ports& ports = suite_tls_ports();
+    std::lock_guard lock(ports.mutex);
+    ports.options[server_->tls_port()] = std::move(options);
   }
 }
 
@@ -94,6 +117,11 @@ std::uint16_t running_server::port() const {
 
 running_server::~running_server() {
   server_->stop(std::chrono::milliseconds(2000));
+  if (over_tls_) {
+    tls_ports& ports = suite_tls_ports();
+    std::lock_guard lock(ports.mutex);
+    ports.options.erase(server_->tls_port());
+  }
 }
 
 std::string http_response::header(std::string_view name) const {
@@ -195,6 +223,14 @@ ctx_ptr client_context(const tls_client_options& options) {
 }  // namespace
 
 tls_client_result raw_client::start_tls(const tls_client_options& options) {
+  tls_client_result result = begin_tls(options);
+  // A caller of its own sees the handshake end as it ended, with reads over plain TCP after.
+  handshaking_.reset();
+  reset_error_ = 0;
+  return result;
+}
+
+tls_client_result raw_client::begin_tls(const tls_client_options& options) {
   ERR_clear_error();
   ctx_ptr ctx = client_context(options);
   SSL* ssl = SSL_new(ctx.get());
@@ -231,14 +267,23 @@ tls_client_result raw_client::start_tls(const tls_client_options& options) {
                 static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
   tls_client_result result;
+  errno = 0;
   const int done = SSL_connect(ssl);
+  const int connect_errno = errno;
   result.verify_result = SSL_get_verify_result(ssl);
   if (done != 1) {
     const int error = SSL_get_error(ssl, done);
     result.error = openssl_errors();
-    if (result.error.empty()) {
-      result.error = error == SSL_ERROR_SYSCALL && errno ? std::strerror(errno)
-                                                         : "connection closed in the handshake";
+    if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+      result.timed_out = true;
+      result.error = "no answer within " + std::to_string(timeout_.count()) + " ms";
+      handshaking_ = std::move(owned);
+    } else if (result.error.empty()) {
+      result.closed = true;
+      result.error = error == SSL_ERROR_SYSCALL && connect_errno
+                         ? std::strerror(connect_errno)
+                         : "connection closed in the handshake";
+      if (connect_errno == ECONNRESET) reset_error_ = connect_errno;
     }
     return result;
   }
@@ -271,7 +316,38 @@ std::shared_ptr<void> raw_client::session() const {
                                [](void* p) { SSL_SESSION_free(static_cast<SSL_SESSION*>(p)); });
 }
 
+bool raw_client::finish_handshake(std::chrono::milliseconds timeout) {
+  SSL* ssl = static_cast<SSL*>(handshaking_.get());
+  pollfd p{fd_, POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+  ERR_clear_error();
+  errno = 0;
+  const int done = SSL_connect(ssl);
+  const int connect_errno = errno;
+  if (done == 1) {
+    ssl_ = std::move(handshaking_);
+    handshaking_.reset();
+    std::string waiting = std::move(unsent_);
+    unsent_.clear();
+    send(waiting);
+    return true;
+  }
+  const int error = SSL_get_error(ssl, done);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return false;
+  handshaking_.reset();
+  unsent_.clear();
+  const std::string text = openssl_errors();
+  if (!text.empty()) throw std::runtime_error("TLS handshake: " + text);
+  if (connect_errno == ECONNRESET) reset_error_ = connect_errno;
+  return true;
+}
+
 long raw_client::receive_some(char* into, std::size_t size, std::chrono::milliseconds timeout) {
+  if (handshaking_ && !finish_handshake(timeout)) return -2;
+  if (reset_error_) {
+    errno = std::exchange(reset_error_, 0);
+    return -1;
+  }
   SSL* ssl = static_cast<SSL*>(ssl_.get());
   if (!ssl || SSL_pending(ssl) == 0) {
     pollfd p{fd_, POLLIN, 0};
@@ -318,9 +394,13 @@ void raw_client::connect_to(std::uint16_t port, loopback address) {
   }
   int one = 1;
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (suite_over_tls() && suite_tls()) {
-    const tls_client_result handshake = start_tls(*suite_tls());
-    if (!handshake.ok) throw std::runtime_error("TLS handshake: " + handshake.error);
+  if (std::optional<tls_client_options> options = suite_tls(port)) {
+    const tls_client_result handshake = begin_tls(*options);
+    // A server that closes, resets or has not accepted yet is met as over plain TCP: the reads
+    // that follow see the end, or go on with the handshake once it answers.
+    if (!handshake.ok && !handshake.closed && !handshake.timed_out) {
+      throw std::runtime_error("TLS handshake: " + handshake.error);
+    }
   }
 }
 
@@ -340,6 +420,10 @@ raw_client::~raw_client() {
 }
 
 void raw_client::send(std::string_view bytes) {
+  if (handshaking_ && !finish_handshake(std::chrono::milliseconds(0))) {
+    unsent_.append(bytes);
+    return;
+  }
   while (!bytes.empty()) {
     ssize_t n = ssl_ ? SSL_write(static_cast<SSL*>(ssl_.get()), bytes.data(),
                                  static_cast<int>(bytes.size()))
@@ -350,6 +434,7 @@ void raw_client::send(std::string_view bytes) {
 }
 
 void raw_client::shutdown_send() {
+  if (handshaking_) finish_handshake(timeout_);
   if (ssl_) SSL_shutdown(static_cast<SSL*>(ssl_.get()));
   ::shutdown(fd_, SHUT_WR);
 }

@@ -26,6 +26,8 @@ class running_server {
   ~running_server();
   /// The port requests go to: the HTTPS listener's when the suite runs over TLS.
   std::uint16_t port() const;
+  /// True when the suite runs over TLS and this server serves its routes on HTTPS only.
+  bool over_tls() const { return over_tls_; }
   stubborn::server& get() { return *server_; }
 
  private:
@@ -81,6 +83,8 @@ struct tls_client_options {
 struct tls_client_result {
   bool ok = false;
   std::string error;       ///< OpenSSL's error text when !ok (e.g. "... alert handshake failure")
+  bool closed = false;     ///< !ok because the server closed or reset the connection (no alert)
+  bool timed_out = false;  ///< !ok because the server did not answer within the timeout
   long verify_result = 0;  ///< X509_V_OK or the certificate check's error
   std::string version;     ///< "TLSv1.3"
   std::string alpn;        ///< the protocol the server chose
@@ -88,10 +92,14 @@ struct tls_client_result {
   std::string peer_serial;  ///< the server certificate's serial number, in hex
 };
 
-/// The TLS settings every raw_client made by port uses, when the suite runs over TLS
-/// (STUBBORN_TEST_TLS=1): running_server then adds an HTTPS listener, serves on it only, and
-/// sets this to trust the CA it made. Unset: plain TCP.
-std::optional<tls_client_options>& suite_tls();
+/// True when the suite runs over TLS (STUBBORN_TEST_TLS=1).
+bool suite_over_tls();
+
+/// The TLS settings a raw_client made by port uses for `port`, when the suite runs over TLS
+/// (STUBBORN_TEST_TLS=1): each running_server then adds an HTTPS listener, serves on it only,
+/// and registers it here, trusting the CA it made, until it stops. Unset for any other port
+/// (an admin listener, a server a test builds itself): plain TCP.
+std::optional<tls_client_options> suite_tls(std::uint16_t port);
 
 /// A blocking TCP client for 127.0.0.1 (or ::1) with a receive timeout. It reports trouble by
 /// throwing std::runtime_error (never through Catch), so it may be used from several threads.
@@ -115,6 +123,9 @@ class raw_client {
   std::shared_ptr<void> session() const;
   /// True after a successful start_tls().
   bool over_tls() const { return ssl_ != nullptr; }
+  /// Reads what has arrived, waiting up to `timeout`, past read_response's buffer: >0 bytes, 0
+  /// at a clean end, -1 on an error (errno kept), -2 on timeout.
+  long receive_some(char* into, std::size_t size, std::chrono::milliseconds timeout);
 
   void send(std::string_view bytes);
   /// Reads one response; `no_body` for replies to HEAD. Throws on timeout or close.
@@ -131,11 +142,19 @@ class raw_client {
  private:
   bool fill(std::chrono::milliseconds timeout);
   void connect_to(std::uint16_t port, loopback address = loopback::ipv4);
-  // Reads what is there (waiting up to `timeout`): >0 bytes, 0 at a clean end, -1 on error
-  // (errno kept), -2 on timeout.
-  long receive_some(char* into, std::size_t size, std::chrono::milliseconds timeout);
+  // start_tls, which leaves an SSL whose handshake timed out in handshaking_.
+  tls_client_result begin_tls(const tls_client_options& options);
+  // Goes on with a handshake the server had not answered (waiting up to `timeout`); true once
+  // it is done. A close or reset ends it quietly (reads then see that end); an alert throws.
+  bool finish_handshake(std::chrono::milliseconds timeout);
   int fd_ = -1;
   std::shared_ptr<void> ssl_;  // SSL*, freed with SSL_free
+  // The suite's TLS over a port whose server has not answered the handshake yet (it could not
+  // accept): what is sent meanwhile waits in unsent_.
+  std::shared_ptr<void> handshaking_;
+  std::string unsent_;
+  // The error a reset in the handshake left for the first read to report, as over plain TCP.
+  int reset_error_ = 0;
   std::string buffer_;
   std::chrono::milliseconds timeout_;
 };

@@ -6,12 +6,6 @@
 // from the RFC are tagged [!mayfail] in the table, with the reason. At the end, the fuzz seeds
 // and reproducers replayed through the fuzz targets' checks.
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 #include <cerrno>
@@ -20,12 +14,15 @@
 #include <fstream>
 #include <optional>
 #include <set>
+#include <span>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "../fuzz/response_checker.hpp"
 #include "../fuzz/session_driver.hpp"
+#include "../fuzz/tls_session_driver.hpp"
 #include "harness.hpp"
 
 using namespace stubborn::testing;
@@ -168,30 +165,19 @@ struct response {
 };
 
 // A blocking client that never fails the test by itself: it reports a close as "no response".
+// Over the harness's raw_client, so the suite's TLS run speaks TLS here too.
 class connection {
  public:
-  explicit connection(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~connection() { ::close(fd_); }
-  connection(const connection&) = delete;
-  connection& operator=(const connection&) = delete;
+  explicit connection(std::uint16_t port) : client_(port) {}
 
   void send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n <= 0) return;  // the server closed: what it answered is still readable
-      bytes.remove_prefix(static_cast<std::size_t>(n));
+    try {
+      client_.send(bytes);
+    } catch (const std::runtime_error&) {
+      // The server closed: what it answered is still readable.
     }
   }
-  void shutdown_send() { ::shutdown(fd_, SHUT_WR); }
+  void shutdown_send() { client_.shutdown_send(); }
 
   /// The next response, or nullopt if the connection ended (or the deadline passed) first.
   std::optional<response> next(bool no_body, clock_type::time_point deadline) {
@@ -250,10 +236,9 @@ class connection {
     if (eof_) return false;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
     if (left.count() <= 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
     char chunk[16384];
-    ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    const long n = client_.receive_some(chunk, sizeof chunk, left);
+    if (n == -2) return false;
     if (n <= 0) {
       eof_ = true;  // clean close or reset: either way the server ended the connection
       return false;
@@ -262,7 +247,7 @@ class connection {
     return true;
   }
 
-  int fd_ = -1;
+  raw_client client_;
   std::string buffer_;
   bool eof_ = false;
 };
@@ -407,14 +392,21 @@ std::vector<std::string> corpus(const char* target) {
   return inputs;
 }
 
+// The session driver of this run: the TLS run carries the bytes in TLS records to the TLS
+// transport, as fuzz_fragmentation_tls does.
+std::string run_driver(std::span<const std::string_view> pieces) {
+  return suite_over_tls() ? stubborn::fuzz::run_tls_session(pieces)
+                          : stubborn::fuzz::run_session(pieces);
+}
+
 }  // namespace
 
 // The fuzz targets' checks, replayed deterministically on the committed seeds and reproducers
-// (tests/fuzz/corpus), through the same socketpair driver: the real session, no timing.
+// (tests/fuzz/corpus), through the same socketpair drivers: the real session, no timing.
 TEST_CASE("fuzz seeds: every answer is well-formed HTTP/1.1", "[conformance][fuzz]") {
   for (const std::string& input : corpus("fuzz_request_path")) {
     std::string_view pieces[] = {input};
-    std::string output = stubborn::fuzz::run_session(pieces);
+    std::string output = run_driver(pieces);
     INFO(input);
     CHECK(stubborn::fuzz::check_responses(output, input).empty());
   }
@@ -425,14 +417,16 @@ TEST_CASE("fuzz seeds: the answer does not depend on where the bytes were split"
   for (std::string input : corpus("fuzz_fragmentation")) {
     input += "\r\n\r\n";  // as fuzz_fragmentation does: the last head is always terminated
     std::string_view whole[] = {input};
-    std::string at_once =
-        stubborn::fuzz::normalize_for_comparison(stubborn::fuzz::run_session(whole));
+    // At once over plain TCP: over TLS the split answer must also be what HTTP answers (unless
+    // the plain port takes the bytes for a ClientHello).
+    const bool as_plain = !suite_over_tls() || !stubborn::fuzz::plain_port_takes_for_tls(input);
+    std::string at_once = stubborn::fuzz::normalize_for_comparison(
+        as_plain ? stubborn::fuzz::run_session(whole) : run_driver(whole));
     for (std::size_t cut = 1; cut < input.size(); ++cut) {
       std::string_view pieces[] = {std::string_view(input).substr(0, cut),
                                    std::string_view(input).substr(cut)};
       INFO(input << "\ncut at " << cut);
-      CHECK(stubborn::fuzz::normalize_for_comparison(stubborn::fuzz::run_session(pieces)) ==
-            at_once);
+      CHECK(stubborn::fuzz::normalize_for_comparison(run_driver(pieces)) == at_once);
     }
   }
 }

@@ -1,8 +1,9 @@
-// Handlers beside respond(), over both transports: a reply that arrives later from another
-// thread (as a proxied one will), kept in order among pipelined replies, and a 101 after which a
-// protocol takes the connection over (as a WebSocket will) and echoes raw bytes, starting with
-// those the client sent right behind its request. No config produces a handler yet, so the
-// server here is built from the session's parts, with the test's handler on its listener.
+// Handlers beside respond(), over every transport (plain, generic, and both TLS ones): a reply that
+// arrives later from another thread (as a proxied one will), kept in order among pipelined replies,
+// and a 101 after which a protocol takes the connection over (as a WebSocket will) and echoes raw
+// bytes, starting with those the client sent right behind its request. No config produces a handler
+// yet, so the server here is built from the session's parts, with the test's handler on its
+// listener.
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -17,10 +18,12 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
 #include "harness.hpp"
+#include "protocols/tls/tls_context.hpp"
 #include "routing/request.hpp"
 #include "routing/route_table.hpp"
 #include "stubborn/load_config.hpp"
@@ -127,13 +130,25 @@ net::awaitable<void> accept_connections(tcp::acceptor* acceptor, net::io_context
   }
 }
 
+// The routes, with an HTTPS listener's section (certificates made) for the TLS transports.
+stubborn::config handler_config(transport_kind transport) {
+  const bool tls = transport == transport_kind::tls || transport == transport_kind::tls_generic;
+  return load_config_text(
+      std::string(routes) + (tls ? "[server.tls]\nlisten = \"127.0.0.1:0\"\n" : ""),
+      "handlers.toml");
+}
+
 // The session's parts on one I/O thread, listening on 127.0.0.1:0, with test_handler on the
 // listener; a second thread plays "elsewhere". Stopping closes every connection, taken over or
 // not, through the registry, as the server's stop() does.
 class handler_server {
  public:
   explicit handler_server(transport_kind transport)
-      : state_(route_table::compile(load_config_text(routes, "handlers.toml"))) {
+      : cfg_(handler_config(transport)), state_(route_table::compile(cfg_)) {
+    if (cfg_.server.tls) {
+      tls_ = tls_context::build(*cfg_.server.tls);
+      state_.replace_tls_context(tls_);
+    }
     acceptor_.open(tcp::v4());
     acceptor_.bind({net::ip::make_address("127.0.0.1"), 0});
     acceptor_.listen();
@@ -161,9 +176,23 @@ class handler_server {
 
   std::uint16_t port() const { return port_; }
   std::size_t open_connections() const { return state_.open_connections.load(); }
+  /// A client connected to this server, over TLS (trusting the CA made for it) when it serves
+  /// HTTPS.
+  std::unique_ptr<raw_client> connect() const {
+    auto client = std::make_unique<raw_client>(port_);
+    if (tls_) {
+      tls_client_options options;
+      options.ca_pem = tls_->ca_pem();
+      const tls_client_result handshake = client->start_tls(options);
+      if (!handshake.ok) throw std::runtime_error("TLS handshake: " + handshake.error);
+    }
+    return client;
+  }
 
  private:
+  stubborn::config cfg_;
   server_state state_;
+  std::shared_ptr<const tls_context> tls_;
   connection_registry registry_;  // outlives the io_context's handlers
   net::io_context io_{1};
   net::io_context elsewhere_{1};
@@ -182,74 +211,77 @@ const char* upgrade_request =
 }  // namespace
 
 TEST_CASE("a handler's reply arrives later, in order among pipelined replies", "[handler]") {
-  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic);
+  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic,
+                                            transport_kind::tls, transport_kind::tls_generic);
   INFO(transport_name(transport));
   handler_server server(transport);
-  raw_client client(server.port());
-  client.send(get("/hello") + get("/later") + get("/hello") + get("/missing"));
-  CHECK(client.read_response().body == "hello");
-  http_response later = client.read_response();
+  std::unique_ptr<raw_client> client = server.connect();
+  client->send(get("/hello") + get("/later") + get("/hello") + get("/missing"));
+  CHECK(client->read_response().body == "hello");
+  http_response later = client->read_response();
   CHECK(later.status == 200);
   CHECK(later.header("Content-Type") == "text/plain");
   CHECK(later.body == "later /later from elsewhere");
-  CHECK(client.read_response().body == "hello");
-  CHECK(client.read_response().status == 404);
+  CHECK(client->read_response().body == "hello");
+  CHECK(client->read_response().status == 404);
 }
 
 TEST_CASE("after a handler's 101, its protocol has the connection", "[handler]") {
-  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic);
+  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic,
+                                            transport_kind::tls, transport_kind::tls_generic);
   INFO(transport_name(transport));
   handler_server server(transport);
 
   SECTION("the 101 head, then raw bytes both ways, from those sent behind the request on") {
-    raw_client client(server.port());
-    client.send(std::string(upgrade_request) + "early");
-    http_response switched = client.read_response();
+    std::unique_ptr<raw_client> client = server.connect();
+    client->send(std::string(upgrade_request) + "early");
+    http_response switched = client->read_response();
     CHECK(switched.status == 101);
     CHECK(switched.reason == "Switching Protocols");
     CHECK(switched.header("Upgrade") == "echo");
     CHECK(switched.header("Connection") == "Upgrade");
     CHECK(switched.has_header("Date"));
     CHECK_FALSE(switched.has_header("Content-Length"));
-    CHECK(client.read_bytes(5) == "early");
-    client.send("ping");
-    CHECK(client.read_bytes(4) == "ping");
+    CHECK(client->read_bytes(5) == "early");
+    client->send("ping");
+    CHECK(client->read_bytes(4) == "ping");
     // Not HTTP any more: a request line is only bytes to echo.
-    client.send(get("/hello"));
-    CHECK(client.read_bytes(get("/hello").size()) == get("/hello"));
-    client.shutdown_send();
-    auto [rest, end] = client.read_until_close();
+    client->send(get("/hello"));
+    CHECK(client->read_bytes(get("/hello").size()) == get("/hello"));
+    client->shutdown_send();
+    auto [rest, end] = client->read_until_close();
     CHECK(rest.empty());
     CHECK(end == connection_end::clean_close);
   }
 
   SECTION("replies pipelined before the upgrade go out first") {
-    raw_client client(server.port());
-    client.send(get("/later") + upgrade_request);
-    CHECK(client.read_response().body == "later /later from elsewhere");
-    CHECK(client.read_response().status == 101);
-    client.send("after");
-    CHECK(client.read_bytes(5) == "after");
+    std::unique_ptr<raw_client> client = server.connect();
+    client->send(get("/later") + upgrade_request);
+    CHECK(client->read_response().body == "later /later from elsewhere");
+    CHECK(client->read_response().status == 101);
+    client->send("after");
+    CHECK(client->read_bytes(5) == "after");
   }
 
   SECTION("without an Upgrade, the handler's other answer, and the connection stays HTTP") {
-    raw_client client(server.port());
-    client.send(get("/echo"));
-    http_response refused = client.read_response();
+    std::unique_ptr<raw_client> client = server.connect();
+    client->send(get("/echo"));
+    http_response refused = client->read_response();
     CHECK(refused.status == 426);
     CHECK(refused.header("Upgrade") == "echo");
-    client.send(get("/hello"));
-    CHECK(client.read_response().body == "hello");
+    client->send(get("/hello"));
+    CHECK(client->read_response().body == "hello");
   }
 }
 
 TEST_CASE("stopping the server closes a connection a protocol took over", "[handler]") {
-  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic);
+  const transport_kind transport = GENERATE(transport_kind::plain, transport_kind::generic,
+                                            transport_kind::tls, transport_kind::tls_generic);
   INFO(transport_name(transport));
-  std::optional<raw_client> client;
+  std::unique_ptr<raw_client> client;
   {
     handler_server server(transport);
-    client.emplace(server.port());
+    client = server.connect();
     client->send(upgrade_request);
     REQUIRE(client->read_response().status == 101);
     client->send("x");

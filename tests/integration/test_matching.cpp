@@ -312,7 +312,11 @@ body = "user {{path.id}}"
                                                     "ipv6.toml", ".");
   REQUIRE(cfg.server.listen.host == "::1");
   running_server s(cfg, cfg.server.listen);
-  CHECK(s.get().url() == "http://[::1]:" + std::to_string(s.port()));
+  if (s.over_tls()) {
+    CHECK(s.get().tls_url() == "https://[::1]:" + std::to_string(s.port()));
+  } else {
+    CHECK(s.get().url() == "http://[::1]:" + std::to_string(s.port()));
+  }
   raw_client c(loopback::ipv6, s.port());
   c.send(get("/users/7"));
   http_response r = c.read_response();

@@ -306,7 +306,8 @@ TEST_CASE("stop lets a request in progress finish and closes idle connections", 
   busy.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
   REQUIRE(busy.read_response().status == 100);
 
-  std::thread stopper([&] { s.reset(); });  // stop() with a 2 s drain
+  // A jthread: a failed REQUIRE below unwinds through it, and it must be joined then too.
+  std::jthread stopper([&] { s.reset(); });  // stop() with a 2 s drain
   CHECK(idle.read_until_close(2s).second == connection_end::clean_close);
   busy.send("body");
   auto r = busy.read_response();
@@ -319,7 +320,12 @@ TEST_CASE("stop lets a request in progress finish and closes idle connections", 
 TEST_CASE("the server reports its port, url and route count", "[server]") {
   running_server s(routes);
   CHECK(s.port() != 0);
-  CHECK(s.get().url() == "http://127.0.0.1:" + std::to_string(s.port()));
+  if (s.over_tls()) {
+    CHECK(s.get().tls_url() == "https://127.0.0.1:" + std::to_string(s.port()));
+    CHECK(s.get().url().empty());  // the plain listener is off
+  } else {
+    CHECK(s.get().url() == "http://127.0.0.1:" + std::to_string(s.port()));
+  }
   CHECK(s.get().route_count() == 4);
   CHECK(s.get().thread_count() == 2);
 }
@@ -358,7 +364,7 @@ body = "hello"
   REQUIRE(read_until("\r\n\r\n"));  // the head and the first chunk; the second is 300 ms away
   REQUIRE(reply.find("Connection: close") == std::string::npos);
 
-  std::thread stopper([&] { s->get().stop(5s); });
+  std::jthread stopper([&] { s->get().stop(5s); });  // joined even when a REQUIRE fails
   // stop() closes the listening socket, then starts the drain at once.
   bool refusing = false;
   for (auto deadline = std::chrono::steady_clock::now() + 2s;

@@ -65,8 +65,9 @@ int drained_reads_for_three_requests() {
 
 }  // namespace
 
+// [plain_only]: it counts the plain transport's recvmmsg calls, which a TLS listener never makes.
 TEST_CASE("STUBBORN_TRANSPORT=generic turns the fast path off, and only that value does",
-          "[transport]") {
+          "[transport][plain_only]") {
   {
     scoped_environment generic("STUBBORN_TRANSPORT", "generic");
     CHECK(drained_reads_for_three_requests() == 0);
@@ -90,3 +91,27 @@ TEST_CASE("the generic run's servers use the generic transport", "[.][generic_ru
   CHECK(drained_reads_for_three_requests() == 0);
 }
 #endif
+
+// Hidden: ctest runs it in the TLS group only (STUBBORN_TEST_TLS=1), and it fails unless the
+// servers there really serve their routes over HTTPS only, to clients that verified them.
+TEST_CASE("the TLS run's servers serve over HTTPS only", "[.][tls_run]") {
+  const char* value = std::getenv("STUBBORN_TEST_TLS");
+  REQUIRE(value != nullptr);
+  REQUIRE(std::string_view(value) == "1");
+  running_server server(R"(
+[[route]]
+path = "/hello"
+[route.reply]
+body = "hello"
+)");
+  REQUIRE(server.over_tls());
+  CHECK(server.get().url().empty());  // no plain listener
+  CHECK(server.get().tls_url() == "https://127.0.0.1:" + std::to_string(server.port()));
+  raw_client client(server.port());
+  REQUIRE(client.over_tls());
+  client.send(get("/hello"));
+  CHECK(client.read_response().body == "hello");
+  client.send(get("/__admin/metrics"));
+  CHECK(client.read_response().body.find("stubborn_tls_handshakes_total{result=\"full\"} 1\n") !=
+        std::string::npos);
+}

@@ -546,6 +546,14 @@ def measured_client(server, cmd, timeout):
     }
 
 
+def server_gone(server):
+    """For a client's error: whether the server has exited meanwhile, and its log's end."""
+    if server.alive():
+        return ""
+    return (f"; {server.name} (pid {server.proc.pid}) exited with status "
+            f"{server.proc.returncode}; its log ends: {server.log_tail()}")
+
+
 def load_record(w, cpu, cmd):
     """A run's record from the client's summary `w` (report.lua's fields) and the CPU figures."""
     requests = w["requests"]
@@ -581,7 +589,8 @@ def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
     out, cpu = measured_client(server, cmd, duration + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
     if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}")
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}"
+                           + server_gone(server))
     return load_record(json.loads(line[len("WRK_JSON "):]), cpu, cmd)
 
 
@@ -600,7 +609,7 @@ def run_tls_handshakes(ctx, server, path, duration, connections=HANDSHAKE_CONNEC
     line = next((l for l in out.stdout.splitlines() if l.startswith("{")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"stubborn_tls_bench failed ({out.returncode}): "
-                           f"{out.stderr.strip()} {out.stdout}")
+                           f"{out.stderr.strip()} {out.stdout}" + server_gone(server))
     h = json.loads(line)
     w = {k: v for k, v in h.items() if k in ("requests", "duration_us", "bytes")
          or k.startswith("lat_") or k.startswith("errors_")}

@@ -486,7 +486,15 @@ def block_https_idle(r):
                    f"{connections} handshakes took", "server CPU us/req"], rows,
                   ["---"] + ["---:"] * 8), "",
             "nginx's figures are its master and workers summed; PSS counts the pages they share "
-            "once. Medians of the runs; a fresh server for each.", "", run_source(run)]
+            "once. Medians of the runs; a fresh server for each."]
+    plain = [s.get("connections"), s.get("connections/nginx")]
+    if all(plain):
+        # The same run's plain keep-alive connections: what TLS adds to each server.
+        out += ["", "In the same run, 10,000 plain (not TLS) keep-alive connections: RSS per "
+                "connection " + ", ".join(f"{c.get('server', '?')} "
+                                          f"{num(c.get('kib_per_connection'), 2)} KiB"
+                                          for c in plain) + "."]
+    out += ["", run_source(run)]
     return "\n".join(out)
 
 

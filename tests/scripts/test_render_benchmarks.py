@@ -230,6 +230,10 @@ def https_run(stamp, commit):
             "rss_after_kib": held, "kib_per_connection": per, "pss_kib_per_connection": per,
             "connected_min": 10000, "second_ok_min": 10000, "handshake_s": 4.2, "resumed": 0,
             "cpu_us_per_req": 150.0, "other_cpu_pct_max": 0.0})
+    for label, per in (("stubborn", 4.85), ("nginx", 0.52)):
+        ctx.summary("connections" if label == "stubborn" else "connections/nginx", {
+            "scenario": "connections", "server": label, "connections": 10000,
+            "rss_idle_kib": 5836, "rss_held_kib_max": 53565, "kib_per_connection": per})
     ctx.summary("https-idle/ratio", {"scenario": "https-idle", "rss_ratio": 110000 / 80000,
                                      "pss_ratio": 105000 / 75000,
                                      "per_connection_ratio": 10.5 / 5.2})
@@ -404,6 +408,8 @@ class RenderTest(unittest.TestCase):
                       "78.1 MiB) | MISSED |", perf)
         self.assertIn("| stubborn | 5.9 MiB (2.9) | 107.4 MiB (102.5) | 10.50 KiB (10.50) "
                       "| 107.4 MiB | 10,000 | 10,000 | 4.2 s | 150.0 |", perf)
+        self.assertIn("In the same run, 10,000 plain (not TLS) keep-alive connections: RSS "
+                      "per connection stubborn 4.85 KiB, nginx 0.52 KiB.", perf)
         self.assertIn("From `benchmarks/results/20261206T170000Z.jsonl`: `python3 "
                       "benchmarks/run.py https` on commit `5555555`", perf)
         # The full run's own block is unchanged by a run of extra scenarios.

@@ -14,7 +14,10 @@ Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), 
 calls per hello request, both servers, counted with perf), journal and soak
 (`python3 benchmarks/run.py soak`: 10,000,000 keep-alive requests with the server's own count
 checked against wrk's, 10,000 connections opened and closed with descriptors, threads and RSS
-checked against a baseline, and SIGTERM under load; exit status 1 if it fails).
+checked against a baseline, and SIGTERM under load; exit status 1 if it fails), and the HTTPS
+scenarios against nginx with one certificate (`python3 benchmarks/run.py https`): https-hello
+(wrk, keep-alive), https-handshakes (benchmarks/tls_bench.cpp: a new connection and a full
+handshake per request) and https-idle (10,000 idle TLS connections, RSS).
 """
 
 import argparse
@@ -27,6 +30,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -45,7 +49,11 @@ HOST = "127.0.0.1"  # every server and client here uses this address and no othe
 
 DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
                      "startup", "micro"]
-EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal", "syscalls"]
+# HTTPS against nginx, each with servers of their own (TLS 1.3 only, one EC P-256 certificate
+# made for the run and given to both), so the plain scenarios' servers stay as they are.
+TLS_SCENARIOS = ["https-hello", "https-handshakes", "https-idle"]
+EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal", "syscalls"] + TLS_SCENARIOS
+SCENARIO_GROUPS = {"https": TLS_SCENARIOS}  # a name on the command line that means several
 
 # wrk with two threads: with one, wrk itself is the bottleneck (its thread sits at 100% of a core
 # while the server idles part of the other); with two, both servers measured faster, so -t2 is
@@ -62,6 +70,12 @@ DELAY_CONNECTIONS = [1000, 10000]
 DELAY_ON_TIME_MS = 1050.0  # 1 s + 50 ms
 DELAY_ACCEPT_WAIT_S = 10.0  # longest wait for the server to hold every connection
 IDLE_CONNECTIONS = 10000
+# https-handshakes: as many connections as wrk keeps, each a new connection (and a full
+# handshake) per request, from a client with as many threads as wrk's.
+HANDSHAKE_CONNECTIONS = WRK_CONNECTIONS
+HANDSHAKE_CLIENT_THREADS = DEFAULT_WRK_THREADS
+TLS_IDLE_PARALLEL = 128  # https-idle: handshakes in flight at once while the 10,000 connect
+TLS_SNI = "localhost"
 SOAK_REQUESTS = 10_000_000
 SOAK_CONNECTIONS = 10_000
 SOAK_BATCH = 500
@@ -199,9 +213,21 @@ def free_port():
         return s.getsockname()[1]
 
 
-def http_get(port, path, timeout=5.0):
-    """One GET on a fresh connection: (status, head bytes, body)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
+def tls_client_context():
+    """TLS 1.3, the server's certificate not verified (as wrk and stubborn_tls_bench do)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    return context
+
+
+def http_get(port, path, timeout=5.0, tls=False):
+    """One GET on a fresh connection (over TLS with `tls`): (status, head bytes, body)."""
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    if tls:
+        s = tls_client_context().wrap_socket(s, server_hostname=TLS_SNI)
+    with s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
                   .encode())
         data = b""
@@ -217,6 +243,8 @@ def http_get(port, path, timeout=5.0):
 
 class Server:
     """A server this runner started: its pids, CPU time, memory."""
+
+    scheme = "http"  # "https" for the HTTPS scenarios' servers: `port` is then the TLS port
 
     def __init__(self, name, proc, port, log_path):
         self.name, self.proc, self.port, self.log_path = name, proc, port, log_path
@@ -258,14 +286,17 @@ class Nginx(Server):
         return stop_process(self.proc, signal.SIGQUIT)
 
 
-def start_stubborn(binary, config, threads, tmp, tag, env=None):
+def start_stubborn(binary, config, threads, tmp, tag, env=None, tls=False):
+    """stubborn on an ephemeral port; with `tls`, HTTPS only (the config turns plain off)."""
     port_file = tmp / f"port-{tag}"
     log_path = tmp / f"stubborn-{tag}.log"
     if port_file.exists():
         port_file.unlink()
+    listen = ["--tls-listen", f"{HOST}:0", "--tls-port-file", port_file] if tls else \
+        ["--listen", f"{HOST}:0", "--port-file", port_file]
     with open(log_path, "w") as out:
-        proc = start_process([binary, "--listen", f"{HOST}:0", "--port-file", port_file,
-                              "--threads", threads, "--log-level", "warn", config],
+        proc = start_process([binary] + listen + ["--threads", threads, "--log-level", "warn",
+                                                  config],
                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                              env=env)
     deadline = time.monotonic() + 20
@@ -275,14 +306,28 @@ def start_stubborn(binary, config, threads, tmp, tag, env=None):
         if port_file.exists():
             text = port_file.read_text().strip()
             if text:
-                return Server("stubborn", proc, int(text), log_path)
+                server = Server("stubborn", proc, int(text), log_path)
+                if tls:
+                    server.scheme = "https"
+                return server
         time.sleep(0.005)
     stop_process(proc)
     raise RuntimeError(f"stubborn did not start: {Path(log_path).read_text(errors='replace')}")
 
 
-def nginx_config(prefix, port, threads, body_file):
+def nginx_config(prefix, port, threads, body_file, tls=None):
+    """nginx.conf with stubborn's bench replies; with `tls` (certificate, key), HTTPS only, TLS
+    1.3, and otherwise nginx's defaults, which match stubborn's: session tickets on (OpenSSL's
+    two per handshake, as stubborn sends; the HTTPS clients here never offer one back, so no
+    handshake resumes on either server), no server-side session cache."""
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    listen = f"listen {HOST}:{port} backlog=4096;"
+    if tls:
+        cert, key = tls
+        listen = (f"listen {HOST}:{port} ssl backlog=4096;\n"
+                  f"        ssl_certificate {cert};\n"
+                  f"        ssl_certificate_key {key};\n"
+                  "        ssl_protocols TLSv1.3;")
     return f"""# generated by benchmarks/run.py: the same replies as stubborn's bench config
 worker_processes {threads};
 pid {prefix}/nginx.pid;
@@ -313,7 +358,7 @@ http {{
     }}
     default_type application/octet-stream;
     server {{
-        listen {HOST}:{port} backlog=4096;
+        {listen}
         location = /hello {{
             default_type text/plain;
             return 200 "{HELLO_BODY}";
@@ -326,22 +371,25 @@ http {{
 """
 
 
-def start_nginx(binary, threads, tmp, body_file):
-    prefix = tmp / "nginx"
+def start_nginx(binary, threads, tmp, body_file, tls=None):
+    """nginx with a prefix of its own under tmp; with `tls` (certificate, key), HTTPS only."""
+    prefix = tmp / ("nginx-tls" if tls else "nginx")
     prefix.mkdir(exist_ok=True)
     os.chmod(prefix, 0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, threads, body_file))
+    conf.write_text(nginx_config(prefix, port, threads, body_file, tls))
     log_path = prefix / "stderr.log"
     with open(log_path, "w") as out:
         proc = start_process([binary, "-p", prefix, "-c", conf], stdout=out,
                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     server = Nginx("nginx", proc, port, log_path)
+    if tls:
+        server.scheme = "https"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and server.alive():
         try:
-            if http_get(port, "/hello", timeout=1.0)[0] == 200 and \
+            if http_get(port, "/hello", timeout=1.0, tls=bool(tls))[0] == 200 and \
                     len(child_pids(proc.pid)) >= int(threads):
                 return server
         except OSError:
@@ -474,33 +522,43 @@ def wait_quiet(max_wait, threshold_pct=10.0):
             return round(waited, 1), round(busy_pct, 1)
 
 
-def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
-    threads = threads or ctx.wrk_threads
-    url = f"http://{HOST}:{server.port}{path}"
-    cmd = [ctx.wrk, f"-t{threads}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
-           "-s", str(BENCH / "wrk" / script), url]
-    if script_args:
-        cmd += ["--"] + [str(a) for a in script_args]
+def measured_client(server, cmd, timeout):
+    """Runs a load client to its end, measuring the CPU the server, the client and everything
+    else used meanwhile: (the client's CompletedProcess, the CPU figures)."""
     s0 = server.cpu_ticks()
     b0, i0, st0, t0 = system_ticks()
     c0 = children_cpu_seconds()
     w0 = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
     wall = time.monotonic() - w0
     c1 = children_cpu_seconds()
     b1, i1, st1, t1 = system_ticks()
     s1 = server.cpu_ticks()
-    line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
-    if out.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}")
-    w = json.loads(line[len("WRK_JSON "):])
-    requests = w["requests"]
     server_s = (s1 - s0) / CLK_TCK
-    wrk_s = c1 - c0
+    client_s = c1 - c0
     total_s = (t1 - t0) / CLK_TCK
-    other_s = max((b1 - b0) / CLK_TCK - server_s - wrk_s, 0.0)
-    errors = sum(w[k] for k in ("errors_connect", "errors_read", "errors_write",
-                                "errors_status", "errors_timeout"))
+    other_s = max((b1 - b0) / CLK_TCK - server_s - client_s, 0.0)
+    return out, {
+        "server_s": server_s, "client_s": client_s, "wall_s": wall,
+        "other_cpu_pct": round(100.0 * other_s / max(total_s, 1e-9), 1),
+        "softirq_cpu_pct": round(100.0 * (i1 - i0) / max(t1 - t0, 1), 1),
+        "steal_pct": round(100.0 * (st1 - st0) / max(t1 - t0, 1), 1),
+    }
+
+
+def server_gone(server):
+    """For a client's error: whether the server has exited meanwhile, and its log's end."""
+    if server.alive():
+        return ""
+    return (f"; {server.name} (pid {server.proc.pid}) exited with status "
+            f"{server.proc.returncode}; its log ends: {server.log_tail()}")
+
+
+def load_record(w, cpu, cmd):
+    """A run's record from the client's summary `w` (report.lua's fields) and the CPU figures."""
+    requests = w["requests"]
+    server_s, wall = cpu["server_s"], cpu["wall_s"]
+    errors = sum(w[k] for k in w if k.startswith("errors_"))
     return {
         "requests": requests,
         "rps": requests / (w["duration_us"] / 1e6),
@@ -512,13 +570,54 @@ def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
         "server_cpu_s": round(server_s, 3),
         "cpu_us_per_req": server_s * 1e6 / requests if requests else None,
         "server_cpu_pct": round(100.0 * server_s / wall, 1),
-        "wrk_cpu_s": round(wrk_s, 3),
-        "other_cpu_pct": round(100.0 * other_s / max(total_s, 1e-9), 1),
-        "softirq_cpu_pct": round(100.0 * (i1 - i0) / max(t1 - t0, 1), 1),
-        "steal_pct": round(100.0 * (st1 - st0) / max(t1 - t0, 1), 1),
+        "wrk_cpu_s": round(cpu["client_s"], 3),
+        "other_cpu_pct": cpu["other_cpu_pct"],
+        "softirq_cpu_pct": cpu["softirq_cpu_pct"],
+        "steal_pct": cpu["steal_pct"],
         "wall_s": round(wall, 2),
         "wrk_cmd": " ".join(str(c) for c in cmd),
     }
+
+
+def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
+    threads = threads or ctx.wrk_threads
+    url = f"{server.scheme}://{HOST}:{server.port}{path}"
+    cmd = [ctx.wrk, f"-t{threads}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
+           "-s", str(BENCH / "wrk" / script), url]
+    if script_args:
+        cmd += ["--"] + [str(a) for a in script_args]
+    out, cpu = measured_client(server, cmd, duration + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}"
+                           + server_gone(server))
+    return load_record(json.loads(line[len("WRK_JSON "):]), cpu, cmd)
+
+
+def tls_bench_command(ctx, server, mode, connections, extra=()):
+    return [str(c) for c in [ctx.tls_bench, "--host", HOST, "--port", server.port, "--mode", mode,
+                             "--connections", connections, "--sni", TLS_SNI] + list(extra)]
+
+
+def run_tls_handshakes(ctx, server, path, duration, connections=HANDSHAKE_CONNECTIONS,
+                       threads=HANDSHAKE_CLIENT_THREADS):
+    """stubborn_tls_bench --mode handshakes: a new connection, a full handshake, one request
+    with Connection: close, per request. A record like run_wrk's, and what was negotiated."""
+    cmd = tls_bench_command(ctx, server, "handshakes", connections,
+                            ["--path", path, "--duration", duration, "--threads", threads])
+    out, cpu = measured_client(server, cmd, duration + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("{")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"stubborn_tls_bench failed ({out.returncode}): "
+                           f"{out.stderr.strip()} {out.stdout}" + server_gone(server))
+    h = json.loads(line)
+    w = {k: v for k, v in h.items() if k in ("requests", "duration_us", "bytes")
+         or k.startswith("lat_") or k.startswith("errors_")}
+    w["lat_method"] = "client"
+    rec = load_record(w, cpu, cmd)
+    rec.update({k: h[k] for k in ("handshakes", "resumed", "tickets", "protocol", "cipher",
+                                  "group", "alpn")})
+    return rec
 
 
 class CpuWindow:
@@ -567,6 +666,8 @@ class Context:
         self.conn_bench = None
         self.micro_bench = None
         self.socket_counters = None  # the soak's LD_PRELOAD library, built when needed
+        self.tls_bench = None
+        self.tls_cert = self.tls_key = self.tls_toml = None  # made by ensure_tls when needed
         self.wrk = shutil.which("wrk")
         self.nginx = shutil.which("nginx") or (
             "/usr/sbin/nginx" if os.access("/usr/sbin/nginx", os.X_OK) else None)
@@ -663,7 +764,7 @@ def build(ctx):
         has_bench = "benchmark_DIR:PATH=" in cache and "benchmark_DIR:PATH=benchmark_DIR-NOTFOUND" \
             not in cache
         if has_bench:
-            targets += ["stubborn_conn_bench", "stubborn_micro_bench"]
+            targets += ["stubborn_conn_bench", "stubborn_tls_bench", "stubborn_micro_bench"]
         cmd = ["cmake", "--build", str(BUILD), "-j", str(NPROC), "--target"] + targets
         log("  " + " ".join(cmd))
         subprocess.run(cmd, check=True, stdout=sys.stderr)
@@ -675,10 +776,17 @@ def build(ctx):
             cxx = shutil.which("c++") or shutil.which("g++")
             subprocess.run([cxx, "-O2", "-std=c++20", "-o", str(BUILD / "stubborn_conn_bench"),
                             str(BENCH / "conn_bench.cpp")], check=True, stdout=sys.stderr)
+            subprocess.run([cxx, "-O2", "-std=c++20", "-pthread", "-o",
+                            str(BUILD / "stubborn_tls_bench"), str(BENCH / "tls_bench.cpp"),
+                            "-lssl", "-lcrypto"], check=True, stdout=sys.stderr)
     for candidate in (BUILD / "benchmarks" / "stubborn_conn_bench",
                       BUILD / "stubborn_conn_bench"):
         if candidate.exists():
             ctx.conn_bench = candidate
+            break
+    for candidate in (BUILD / "benchmarks" / "stubborn_tls_bench", BUILD / "stubborn_tls_bench"):
+        if candidate.exists():
+            ctx.tls_bench = candidate
             break
     candidate = BUILD / "benchmarks" / "stubborn_micro_bench"
     ctx.micro_bench = candidate if candidate.exists() else None
@@ -755,21 +863,26 @@ def summarise_wrk(records):
     }
 
 
-def interleaved(ctx, scenario, contenders, duration, script, script_args=(), threads=None):
+def interleaved(ctx, scenario, contenders, duration, script, script_args=(), threads=None,
+                measure=None):
     """Runs the contenders (label, server, path) in turn, ctx.reps times each, with an
-    unrecorded 1 s warm-up before each one's first run. The order alternates from one pair of
-    runs to the next (A B, B A, A B, ...): this machine's speed drifts by 10-30 % within a
-    scenario, and with A always first, a machine that sped up favoured B in every pair (seen:
-    nginx second and 5-12 % faster in each of 3 pairs). Returns {label: summary}."""
+    unrecorded 1 s warm-up before each one's first run: with wrk and `script`, or with
+    `measure(server, path, duration)` when given (e.g. run_tls_handshakes). The order alternates
+    from one pair of runs to the next (A B, B A, A B, ...): this machine's speed drifts by 10-30 %
+    within a scenario, and with A always first, a machine that sped up favoured B in every pair
+    (seen: nginx second and 5-12 % faster in each of 3 pairs). Returns {label: summary}."""
     records = {label: [] for label, _, _ in contenders}
+    if measure is None:
+        def measure(server, path, seconds):
+            return run_wrk(ctx, server, path, seconds, script, script_args, threads)
     for label, server, path in contenders:
-        run_wrk(ctx, server, path, 1, script, script_args, threads)
+        measure(server, path, 1)
     for rep in range(ctx.reps):
         order = contenders if rep % 2 == 0 else list(reversed(contenders))
         for label, server, path in order:
             while True:
                 waited, busy = wait_quiet(ctx.args.quiet_wait)
-                rec = run_wrk(ctx, server, path, duration, script, script_args, threads)
+                rec = measure(server, path, duration)
                 rec.update(type="run", scenario=scenario, server=label, rep=rep + 1,
                            waited_for_quiet_s=waited, busy_before_pct=busy)
                 noisy = rec["other_cpu_pct"] > ctx.args.max_other_load
@@ -791,7 +904,7 @@ def interleaved(ctx, scenario, contenders, duration, script, script_args=(), thr
 
 
 def check_reply(server, path, expect_body=None, expect_len=None):
-    status, head_len, body = http_get(server.port, path)
+    status, head_len, body = http_get(server.port, path, tls=server.scheme == "https")
     ok = status == 200 and (expect_body is None or body == expect_body.encode()) and \
         (expect_len is None or len(body) == expect_len)
     if not ok:
@@ -819,28 +932,34 @@ def scenario_vs_nginx(ctx, servers, name):
         summary["head_bytes"] = heads[label]
         ctx.summary(f"{name}/{label}", dict(summary, scenario=name, server=label))
     if "nginx" in result:
-        s, n = result["stubborn"], result["nginx"]
-        # Run k of stubborn and run k of nginx are neighbours in time, so their ratio cancels
-        # most of what the machine's speed does from minute to minute (15 % and more here). The
-        # median of those pair ratios is printed beside the ratio of the two medians.
-        pairs = {key: [a / b for a, b in zip(s[key + "_runs"], n[key + "_runs"]) if a is not None and b]
-                 for key in ("rps", "p99_us", "cpu_us_per_req")}
-        ratio = {
-            "rps_ratio": s["rps"] / n["rps"],
-            "p99_ratio": s["p99_us"] / n["p99_us"] if n["p99_us"] else None,
-            "cpu_ratio": s["cpu_us_per_req"] / n["cpu_us_per_req"],
-            "pair_rps_ratios": [round(r, 3) for r in pairs["rps"]],
-            "pair_p99_ratios": [round(r, 3) for r in pairs["p99_us"]],
-            "pair_cpu_ratios": [round(r, 3) for r in pairs["cpu_us_per_req"]],
-            "pair_rps_ratio_median": median(pairs["rps"]),
-            "pair_p99_ratio_median": median(pairs["p99_us"]),
-            "pair_cpu_ratio_median": median(pairs["cpu_us_per_req"]),
-        }
-        ctx.summary(f"{name}/ratio", dict(ratio, scenario=name))
-        log(f"[{name}] stubborn/nginx: throughput {ratio['rps_ratio']:.3f}x, "
-            f"p99 {ratio['p99_ratio']:.2f}x, cpu/req {ratio['cpu_ratio']:.2f}x; median of pairs: "
-            f"{ratio['pair_rps_ratio_median']:.3f}x, {fmt_ratio(ratio['pair_p99_ratio_median'])}, "
-            f"{ratio['pair_cpu_ratio_median']:.2f}x")
+        record_ratio(ctx, name, result)
+
+
+def record_ratio(ctx, name, result, extra=None):
+    """stubborn against nginx in one interleaved scenario: the `NAME/ratio` summary (with
+    `extra` members)."""
+    s, n = result["stubborn"], result["nginx"]
+    # Run k of stubborn and run k of nginx are neighbours in time, so their ratio cancels
+    # most of what the machine's speed does from minute to minute (15 % and more here). The
+    # median of those pair ratios is printed beside the ratio of the two medians.
+    pairs = {key: [a / b for a, b in zip(s[key + "_runs"], n[key + "_runs"]) if a is not None and b]
+             for key in ("rps", "p99_us", "cpu_us_per_req")}
+    ratio = {
+        "rps_ratio": s["rps"] / n["rps"],
+        "p99_ratio": s["p99_us"] / n["p99_us"] if n["p99_us"] else None,
+        "cpu_ratio": s["cpu_us_per_req"] / n["cpu_us_per_req"],
+        "pair_rps_ratios": [round(r, 3) for r in pairs["rps"]],
+        "pair_p99_ratios": [round(r, 3) for r in pairs["p99_us"]],
+        "pair_cpu_ratios": [round(r, 3) for r in pairs["cpu_us_per_req"]],
+        "pair_rps_ratio_median": median(pairs["rps"]),
+        "pair_p99_ratio_median": median(pairs["p99_us"]),
+        "pair_cpu_ratio_median": median(pairs["cpu_us_per_req"]),
+    }
+    ctx.summary(f"{name}/ratio", dict(ratio, scenario=name, **(extra or {})))
+    log(f"[{name}] stubborn/nginx: throughput {ratio['rps_ratio']:.3f}x, "
+        f"p99 {ratio['p99_ratio']:.2f}x, cpu/req {ratio['cpu_ratio']:.2f}x; median of pairs: "
+        f"{ratio['pair_rps_ratio_median']:.3f}x, {fmt_ratio(ratio['pair_p99_ratio_median'])}, "
+        f"{ratio['pair_cpu_ratio_median']:.2f}x")
 
 
 def scenario_routes(ctx, servers):
@@ -987,8 +1106,11 @@ def read_line(proc, timeout):
     return proc.stdout.readline()
 
 
-def hold_idle_connections(ctx, server, label, rep):
-    """10,000 keep-alive connections, one request each, then held idle: the server's memory."""
+def hold_idle_connections(ctx, server, label, rep, scenario="connections", client_cmd=None,
+                          connect_timeout=60):
+    """10,000 keep-alive connections, one request each, then held idle: the server's memory.
+    The client is conn_bench's idle mode unless `client_cmd` names another that prints the same
+    two JSON lines (stubborn_tls_bench --mode idle)."""
     client = None
     try:
         time.sleep(0.3)
@@ -996,10 +1118,10 @@ def hold_idle_connections(ctx, server, label, rep):
         s0 = server.cpu_ticks()
         window = CpuWindow([server])
         client = start_process(
-            run_conn_bench(ctx, server.port, "idle", IDLE_CONNECTIONS, "/hello",
-                           ["--hold-seconds", 60]),
+            client_cmd or run_conn_bench(ctx, server.port, "idle", IDLE_CONNECTIONS, "/hello",
+                                         ["--hold-seconds", 60]),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        holding = json.loads(read_line(client, 60))
+        holding = json.loads(read_line(client, connect_timeout))
         time.sleep(1.0)  # let the server settle with every connection idle
         rss_held, pss_held = server.rss_kib(), server.pss_kib()
         client.stdin.close()
@@ -1016,7 +1138,7 @@ def hold_idle_connections(ctx, server, label, rep):
             stop_process(client)
     served = holding["first_ok"] + final["second_ok"]
     return {
-        "type": "run", "scenario": "connections", "server": label, "rep": rep + 1,
+        "type": "run", "scenario": scenario, "server": label, "rep": rep + 1,
         "connections": IDLE_CONNECTIONS, "connected": holding["connected"],
         "first_ok": holding["first_ok"], "still_open": final["still_open"],
         "second_ok": final["second_ok"],
@@ -1028,6 +1150,7 @@ def hold_idle_connections(ctx, server, label, rep):
         "server_cpu_s": ticks / CLK_TCK,
         "cpu_us_per_req": ticks / CLK_TCK * 1e6 / served if served else None,
         "connect_ms": holding["connect_ms"], "other_cpu_pct": other,
+        **({"client": {"holding": holding, "final": final}} if client_cmd else {}),
     }
 
 
@@ -1070,6 +1193,193 @@ def scenario_connections(ctx):
             "cpu_us_per_req": median([r["cpu_us_per_req"] for r in recs]),
             "other_cpu_pct_max": max(r["other_cpu_pct"] for r in recs),
         })
+
+
+# ---- HTTPS ---------------------------------------------------------------------------------------
+
+def make_certificate(tmp):
+    """One EC P-256 certificate (self-signed, for localhost and 127.0.0.1) and its key, made for
+    the run with the openssl program and given to both servers: (certificate, key)."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise SystemExit("the HTTPS scenarios need the openssl program (apt-get install openssl)")
+    cert, key = tmp / "tls-cert.pem", tmp / "tls-key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-noenc", "-keyout", str(key), "-out",
+                    str(cert), "-days", "7", "-subj", f"/CN={TLS_SNI}", "-addext",
+                    f"subjectAltName=DNS:{TLS_SNI},IP:{HOST}"],
+                   check=True, capture_output=True, timeout=60)
+    os.chmod(key, 0o600)
+    os.chmod(cert, 0o644)
+    return cert, key
+
+
+def tls_config(body_file, cert, key):
+    """bench.toml's replies over HTTPS only: TLS 1.3, the run's certificate and key."""
+    return bench_config(body_file).replace(
+        f'[server]\nlisten = "{HOST}:0"\n',
+        f'[server]\nlisten = ""\n\n[server.tls]\nlisten = "{HOST}:0"\ncert = "{cert.name}"\n'
+        f'key = "{key.name}"\nmin_version = "1.3"\n')
+
+
+def ensure_tls(ctx):
+    """The certificate and stubborn's HTTPS config, made once per run."""
+    if ctx.tls_cert is None:
+        ctx.tls_cert, ctx.tls_key = make_certificate(ctx.tmp)
+        ctx.tls_toml = ctx.tmp / "bench-tls.toml"
+        ctx.tls_toml.write_text(tls_config(ctx.body_file.name, ctx.tls_cert, ctx.tls_key))
+        fingerprint = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256",
+                                      "-in", str(ctx.tls_cert)], capture_output=True, text=True)
+        log(f"[https] one EC P-256 certificate for both servers: "
+            f"{fingerprint.stdout.strip() or ctx.tls_cert.name}")
+
+
+def start_tls_server(ctx, label, tag):
+    ensure_tls(ctx)
+    if label == "stubborn":
+        return start_stubborn(ctx.stubborn, ctx.tls_toml, ctx.threads, ctx.tmp, tag, tls=True)
+    return start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file,
+                       tls=(ctx.tls_cert, ctx.tls_key))
+
+
+def tls_labels(ctx):
+    return ["stubborn"] + (["nginx"] if ctx.nginx and not ctx.args.no_nginx else [])
+
+
+def negotiated(ctx, server):
+    """What a TLS 1.3 client and the server agree on (one connection of stubborn_tls_bench), and
+    how many session tickets the server sends per handshake."""
+    h = run_tls_handshakes(ctx, server, "/hello", 0.3, connections=1, threads=1)
+    return {k: h[k] for k in ("protocol", "cipher", "group", "alpn")} | {
+        "tickets_per_handshake": h["tickets"] / h["handshakes"] if h["handshakes"] else None}
+
+
+def stubborn_tls_handshakes(server):
+    """stubborn's own count of TLS handshakes by result, from /__admin/metrics (over TLS)."""
+    status, _, body = http_get(server.port, "/__admin/metrics", tls=True)
+    counts = {}
+    if status != 200:
+        return counts
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("stubborn_tls_handshakes_total{"):
+            labels, _, value = line.rpartition(" ")
+            # {result="failed",reason="eof"} -> "failed eof"
+            key = " ".join(part.split("=", 1)[1].strip('"') for part in
+                           labels[labels.index("{") + 1:labels.rindex("}")].split(","))
+            counts[key] = counts.get(key, 0) + int(float(value))
+    return counts
+
+
+def scenario_https(ctx, tls_servers, name):
+    """https-hello (wrk, keep-alive) or https-handshakes (stubborn_tls_bench, a new connection
+    and a full handshake per request), stubborn and nginx interleaved as for hello."""
+    contenders = [(label, tls_servers[label], "/hello") for label in tls_labels(ctx)]
+    info = {}
+    for label, server, path in contenders:
+        check_reply(server, path, HELLO_BODY)
+        info[label] = negotiated(ctx, server)
+        log(f"[{name}] {label}: {info[label]}")
+    stubborn = tls_servers["stubborn"]
+    before = stubborn_tls_handshakes(stubborn)
+    label_of = {server.port: label for label, server, _ in contenders}
+    client = {label: {"handshakes": 0, "resumed": 0} for label in label_of.values()}
+
+    def measure(server, path, seconds):
+        rec = run_tls_handshakes(ctx, server, path, seconds)
+        for key in ("handshakes", "resumed"):
+            client[label_of[server.port]][key] += rec[key]
+        return rec
+
+    if name == "https-hello":
+        log(f"[{name}] wrk -t{ctx.wrk_threads} -c{WRK_CONNECTIONS} -d{ctx.duration}s over TLS "
+            f"1.3, keep-alive, {ctx.reps} runs each, interleaved")
+        result = interleaved(ctx, name, contenders, ctx.duration, "report.lua")
+    else:
+        log(f"[{name}] stubborn_tls_bench --mode handshakes --connections {HANDSHAKE_CONNECTIONS} "
+            f"--threads {HANDSHAKE_CLIENT_THREADS} --duration {ctx.duration}: a new connection "
+            f"and a full handshake per request, {ctx.reps} runs each, interleaved")
+        result = interleaved(ctx, name, contenders, ctx.duration, None, measure=measure)
+    after = stubborn_tls_handshakes(stubborn)
+    for label, summary in result.items():
+        summary["negotiated"] = info[label]
+        if name == "https-handshakes":
+            # The client never offers a session: every handshake is a full one, on both
+            # servers; its own count of resumed handshakes (warm-ups included) shows it.
+            summary["client_handshakes"] = client[label]["handshakes"]
+            summary["client_resumed"] = client[label]["resumed"]
+        ctx.summary(f"{name}/{label}", dict(summary, scenario=name, server=label))
+    ratio_extra = {"stubborn_handshakes": {k: after.get(k, 0) - before.get(k, 0)
+                                           for k in sorted(set(before) | set(after))}}
+    if "nginx" in result:
+        record_ratio(ctx, name, result, ratio_extra)
+    log(f"[{name}] stubborn's handshake counts over the scenario (warm-ups and probes included): "
+        f"{ratio_extra['stubborn_handshakes']}")
+
+
+def scenario_https_idle(ctx):
+    """10,000 TLS connections, each with a full handshake and one request, then held idle: RSS
+    of each server (a fresh one per run), stubborn and nginx alternating."""
+    ensure_tls(ctx)
+    labels = tls_labels(ctx)
+    runs = {label: [] for label in labels}
+    for rep in range(ctx.reps):
+        for label in (labels if rep % 2 == 0 else list(reversed(labels))):
+            wait_quiet(ctx.args.quiet_wait)
+            server = start_tls_server(ctx, label, "https-idle")
+            try:
+                cmd = tls_bench_command(ctx, server, "idle", IDLE_CONNECTIONS,
+                                        ["--path", "/hello", "--hold-seconds", 60,
+                                         "--connect-parallel", TLS_IDLE_PARALLEL])
+                rec = hold_idle_connections(ctx, server, label, rep, "https-idle", cmd,
+                                            connect_timeout=150)
+            finally:
+                server.stop()
+            ctx.emit(rec)
+            runs[label].append(rec)
+            held = rec["client"]["holding"]
+            log(f"  [https-idle] {label:<8} run {rep + 1}/{ctx.reps}: idle "
+                f"{rec['rss_idle_kib'] / 1024:.1f} MiB RSS ({rec['pss_idle_kib'] / 1024:.1f} PSS), "
+                f"{rec['connected']} TLS connections held (handshakes in "
+                f"{held['connect_ms'] / 1000:.1f} s, {held['first_resumed']} resumed): "
+                f"{rec['rss_held_kib'] / 1024:.1f} MiB RSS ({rec['pss_held_kib'] / 1024:.1f} PSS, "
+                f"{rec['kib_per_connection']:.2f} KiB RSS each), 2nd request answered on "
+                f"{rec['second_ok']}")
+    summaries = {}
+    for label, recs in runs.items():
+        summaries[label] = {
+            "scenario": "https-idle", "server": label, "connections": IDLE_CONNECTIONS,
+            "runs": len(recs),
+            "rss_idle_kib": median([r["rss_idle_kib"] for r in recs]),
+            "rss_held_kib": median([r["rss_held_kib"] for r in recs]),
+            "rss_held_kib_max": max(r["rss_held_kib"] for r in recs),
+            "pss_idle_kib": median([r["pss_idle_kib"] for r in recs]),
+            "pss_held_kib": median([r["pss_held_kib"] for r in recs]),
+            "peak_rss_kib": median([r["peak_rss_kib"] for r in recs]),
+            "rss_after_kib": median([r["rss_after_kib"] for r in recs]),
+            "kib_per_connection": median([r["kib_per_connection"] for r in recs]),
+            "pss_kib_per_connection": median([r["pss_kib_per_connection"] for r in recs]),
+            "connected_min": min(r["connected"] for r in recs),
+            "second_ok_min": min(r["second_ok"] for r in recs),
+            "handshake_s": median([r["client"]["holding"]["connect_ms"] / 1000 for r in recs]),
+            "resumed": sum(r["client"]["holding"]["first_resumed"] for r in recs),
+            "cpu_us_per_req": median([r["cpu_us_per_req"] for r in recs]),
+            "other_cpu_pct_max": max(r["other_cpu_pct"] for r in recs),
+            "rss_held_kib_runs": [r["rss_held_kib"] for r in recs],
+        }
+        ctx.summary(f"https-idle/{label}", summaries[label])
+    if "nginx" in summaries:
+        st, ng = summaries["stubborn"], summaries["nginx"]
+        ratio = {
+            "scenario": "https-idle",
+            "rss_ratio": st["rss_held_kib"] / ng["rss_held_kib"],
+            "pss_ratio": st["pss_held_kib"] / ng["pss_held_kib"],
+            "per_connection_ratio": (st["kib_per_connection"] / ng["kib_per_connection"]
+                                     if ng["kib_per_connection"] > 0 else None),
+        }
+        ctx.summary("https-idle/ratio", ratio)
+        log(f"[https-idle] stubborn/nginx with {IDLE_CONNECTIONS:,} held: RSS "
+            f"{ratio['rss_ratio']:.2f}x, PSS {ratio['pss_ratio']:.2f}x; per connection "
+            f"{st['kib_per_connection']:.2f} vs {ng['kib_per_connection']:.2f} KiB")
 
 
 def first_reply_ms(port, t0, deadline_s=10.0):
@@ -1808,6 +2118,30 @@ def targets(ctx):
                 f"{s[name + '/nginx']['cpu_us_per_req']:.2f} us (pairs: "
                 f"{r['pair_cpu_ratio_median']:.2f}x)", r["cpu_ratio"] <= 1.0,
                 r["pair_cpu_ratio_median"] <= 1.0)
+    r = s.get("https-hello/ratio")
+    if r:
+        add("https-hello: throughput vs nginx", ">= 1.0x",
+            f"{r['rps_ratio']:.3f}x (pairs: {r['pair_rps_ratio_median']:.3f}x)",
+            r["rps_ratio"] >= 1.0, r["pair_rps_ratio_median"] >= 1.0)
+        add("https-hello: CPU per request vs nginx", "<= nginx",
+            f"{s['https-hello/stubborn']['cpu_us_per_req']:.2f} vs "
+            f"{s['https-hello/nginx']['cpu_us_per_req']:.2f} us (pairs: "
+            f"{r['pair_cpu_ratio_median']:.2f}x)", r["cpu_ratio"] <= 1.0,
+            r["pair_cpu_ratio_median"] <= 1.0)
+    r = s.get("https-handshakes/ratio")
+    if r:
+        add("https-handshakes: throughput vs nginx", ">= 1.0x",
+            f"{r['rps_ratio']:.3f}x (pairs: {r['pair_rps_ratio_median']:.3f}x)",
+            r["rps_ratio"] >= 1.0, r["pair_rps_ratio_median"] >= 1.0)
+    r = s.get("https-idle/ratio")
+    if r:
+        st, ng = s["https-idle/stubborn"], s["https-idle/nginx"]
+        add(f"https-idle: RSS with {st['connections']:,} held vs nginx", "<= 1.2x",
+            f"{r['rss_ratio']:.3f}x ({st['rss_held_kib'] / 1024:.1f} vs "
+            f"{ng['rss_held_kib'] / 1024:.1f} MiB)", r["rss_ratio"] <= 1.2)
+        add(f"https-idle: PSS with {st['connections']:,} held vs nginx", "<= 1.2x",
+            f"{r['pss_ratio']:.3f}x ({st['pss_held_kib'] / 1024:.1f} vs "
+            f"{ng['pss_held_kib'] / 1024:.1f} MiB)", r["pss_ratio"] <= 1.2)
     r = s.get("routes-1000/ratio")
     if r:
         add("routes-1000 vs hello", ">= 0.9x", f"{r['rps_ratio_to_hello']:.3f}x",
@@ -1896,6 +2230,41 @@ def soak_markdown(sk):
     return out
 
 
+def https_markdown(s):
+    """The HTTPS scenarios' own figures: what was negotiated, the idle connections' memory."""
+    out = []
+    for name in ("https-hello", "https-handshakes"):
+        for label in ("stubborn", "nginx"):
+            x = s.get(f"{name}/{label}")
+            if x:
+                n = x.get("negotiated", {})
+                extra = (f"; resumed {x['client_resumed']:,} of {x['client_handshakes']:,} "
+                         "handshakes" if "client_resumed" in x else "")
+                out.append(f"- {name}, {label}: {n.get('protocol')}, {n.get('cipher')}, "
+                           f"{n.get('group')}, ALPN {n.get('alpn') or '-'}, "
+                           f"{fmt_num(n.get('tickets_per_handshake'), 1)} tickets per "
+                           f"handshake{extra}")
+    if out:
+        out.append("")
+    rows = []
+    for label in ("stubborn", "nginx"):
+        c = s.get(f"https-idle/{label}")
+        if c:
+            rows.append(f"| {label} | {c['rss_idle_kib'] / 1024:.1f} MiB "
+                        f"({c['pss_idle_kib'] / 1024:.1f}) | {c['rss_held_kib'] / 1024:.1f} MiB "
+                        f"({c['pss_held_kib'] / 1024:.1f}) | {c['kib_per_connection']:.2f} KiB "
+                        f"({c['pss_kib_per_connection']:.2f}) "
+                        f"| {c['rss_after_kib'] / 1024:.1f} MiB "
+                        f"| {c['connected_min']:,} | {c['second_ok_min']:,} "
+                        f"| {c['handshake_s']:.1f} s | {c['cpu_us_per_req']:.1f} |")
+    if rows:
+        out += ["| https-idle: 10,000 idle TLS connections | idle server RSS (PSS) | RSS (PSS) "
+                "with 10,000 held | RSS (PSS) per connection | RSS after they close | held "
+                "(worst run) | answered a 2nd request | 10,000 handshakes took | server CPU "
+                "us/req |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"] + rows + [""]
+    return out
+
+
 def markdown(ctx, meta):
     s = ctx.summaries
     out = [f"# stubborn benchmark {ctx.stamp}", ""]
@@ -1908,7 +2277,8 @@ def markdown(ctx, meta):
                f"{meta['nofile_before']} -> {meta['nofile']}, set by the runner.")
     out.append("")
     rows = []
-    for name in ("hello", "pipelined", "body-64k", "routes-1000", "journal"):
+    for name in ("hello", "pipelined", "body-64k", "routes-1000", "journal", "https-hello",
+                 "https-handshakes"):
         for label in ("stubborn", "nginx", "hello-reference", "on", "off"):
             r = s.get(f"{name}/{label}")
             if not r:
@@ -1974,6 +2344,7 @@ def markdown(ctx, meta):
                 "request | server CPU us/req |", "|---|---:|---:|---:|---:|---:|---:|"]
         out += crow + ["", "nginx's figures are its master and workers summed; PSS counts the "
                        "pages they share once.", ""]
+    out += https_markdown(s)
     st = s.get("startup")
     if st:
         out += ["| startup | exec to first reply (median) | min | max | `--check` wall time "
@@ -2051,7 +2422,9 @@ def parse_args():
     p.add_argument("--quick", action="store_true",
                    help="short runs for iterating: 2 s, one run each, shorter micro-benchmarks")
     p.add_argument("--only", default="",
-                   help="comma-separated scenarios: " + ",".join(DEFAULT_SCENARIOS + EXTRA_SCENARIOS))
+                   help="comma-separated scenarios: "
+                   + ",".join(DEFAULT_SCENARIOS + EXTRA_SCENARIOS)
+                   + "; `https` means " + ",".join(TLS_SCENARIOS))
     p.add_argument("--duration", type=float, default=None,
                    help="seconds per wrk run (default 8, --quick 2)")
     p.add_argument("--reps", type=int, default=None, help="runs per scenario (default 3)")
@@ -2086,7 +2459,8 @@ def parse_args():
     args.duration = int(args.duration) if float(args.duration).is_integer() else args.duration
     chosen = [x.strip() for x in args.only.split(",") if x.strip()]
     chosen += [x for x in args.scenario if x not in chosen]
-    chosen = chosen or DEFAULT_SCENARIOS
+    chosen = [y for x in chosen for y in SCENARIO_GROUPS.get(x, [x])]
+    chosen = list(dict.fromkeys(chosen)) or DEFAULT_SCENARIOS
     unknown = [x for x in chosen if x not in DEFAULT_SCENARIOS + EXTRA_SCENARIOS]
     if unknown:
         p.error(f"unknown scenario {', '.join(unknown)}")
@@ -2120,12 +2494,18 @@ def main():
             f"load average {', '.join(f'{x:.2f}' for x in meta['loadavg'])}")
         wrk_scenarios = [x for x in args.scenarios
                          if x in ("hello", "pipelined", "body-64k", "routes-1000", "wrk-threads",
-                                  "journal", "syscalls")]
+                                  "journal", "syscalls", "https-hello")]
         if wrk_scenarios and not ctx.wrk:
             log("wrk is not installed: skipping " + ", ".join(wrk_scenarios))
             args.scenarios = [x for x in args.scenarios if x not in wrk_scenarios]
             wrk_scenarios = []
-        if wrk_scenarios:
+        if any(x in TLS_SCENARIOS for x in args.scenarios) and not ctx.tls_bench:
+            raise SystemExit("stubborn_tls_bench was not built")
+        if any(x in ("https-hello", "https-handshakes") for x in args.scenarios):
+            # One HTTPS server of each for both scenarios, beside the plain ones.
+            for label in tls_labels(ctx):
+                servers[f"{label}-tls"] = start_tls_server(ctx, label, "tls")
+        if any(x not in TLS_SCENARIOS for x in wrk_scenarios):
             servers["stubborn"] = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads,
                                                  ctx.tmp, "main")
             nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads", "syscalls")
@@ -2156,6 +2536,11 @@ def main():
                 scenario_journal(ctx, servers)
             elif name == "syscalls":
                 scenario_syscalls(ctx, servers)
+            elif name in ("https-hello", "https-handshakes"):
+                scenario_https(ctx, {label: servers[f"{label}-tls"] for label in tls_labels(ctx)},
+                               name)
+            elif name == "https-idle":
+                scenario_https_idle(ctx)
             elif name == "soak":
                 if not ctx.wrk:
                     raise SystemExit("soak needs wrk (apt-get install wrk)")

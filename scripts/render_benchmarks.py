@@ -10,8 +10,8 @@ come only from the files under benchmarks/results/ that git tracks (every file t
 tree is not a git checkout), so each figure in the docs names the committed file it came from:
 
 - `<UTC stamp>.jsonl` from benchmarks/run.py: the latest run with every default scenario is "the
-  latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads) comes from the
-  latest run that holds it;
+  latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, https-hello,
+  https-handshakes, https-idle) comes from the latest run that holds it;
 - `instructions-<UTC stamp>.json` from benchmarks/instructions.py;
 - `rate-limit-<UTC stamp>.json` from benchmarks/rate_limit.py.
 
@@ -227,9 +227,9 @@ def block_summary(r):
     return "\n".join(out)
 
 
-def wrk_rows(s):
+def wrk_rows(s, names=("hello", "pipelined", "body-64k", "routes-1000")):
     rows = []
-    for name in ("hello", "pipelined", "body-64k", "routes-1000"):
+    for name in names:
         for label in ("stubborn", "nginx", "hello-reference"):
             x = s.get(f"{name}/{label}")
             if not x:
@@ -410,6 +410,94 @@ def block_wrk_threads(r):
                             ["---", "---"] + ["---:"] * 5), "", run_source(run)])
 
 
+WRK_HEADER = ["scenario", "server", "req/s", "p50", "p99", "max", "server CPU us/req",
+              "bytes/reply", "stubborn / nginx", "errors", "other load (max)"]
+WRK_ALIGN = ["---", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---", "---:", "---:"]
+
+
+def https_command(scenario):
+    return f"python3 benchmarks/run.py --only {scenario}"
+
+
+def scenario_targets(run, scenario):
+    rows = [[t["target"], t["wanted"], t["measured"], t["result"]] for t in run["targets"]
+            if t["target"].startswith(scenario + ":")]
+    return [table(["target", "wanted", "measured", "result"], rows), ""] if rows else []
+
+
+def negotiated_lines(s, scenario):
+    out = []
+    for label in ("stubborn", "nginx"):
+        x = s.get(f"{scenario}/{label}")
+        n = (x or {}).get("negotiated")
+        if not n:
+            continue
+        line = (f"- {label}: {n.get('protocol')}, {n.get('cipher')}, key exchange "
+                f"{n.get('group')}, ALPN `{n.get('alpn') or '-'}`, "
+                f"{num(n.get('tickets_per_handshake'), 0)} session tickets sent per handshake")
+        if "client_resumed" in x:
+            line += (f"; {num(x['client_resumed'])} of {num(x.get('client_handshakes'))} "
+                     "handshakes resumed")
+        out.append(line + ".")
+    return out + [""] if out else []
+
+
+def block_https_wrk(r, scenario):
+    """https-hello and https-handshakes: stubborn against nginx over TLS 1.3."""
+    run = r.latest_with(scenario)
+    if not run:
+        return missing(f"run with the {scenario} scenario", https_command(scenario))
+    s = run["summaries"]
+    out = scenario_targets(run, scenario)
+    out += [table(WRK_HEADER, wrk_rows(s, (scenario,)), WRK_ALIGN), ""]
+    out += negotiated_lines(s, scenario)
+    counted = s.get(f"{scenario}/ratio", {}).get("stubborn_handshakes")
+    if counted:
+        out += ["stubborn's own count of TLS handshakes over the scenario (warm-ups and probes "
+                "included), from `/__admin/metrics`: "
+                + ", ".join(f"{k} {v:,}" for k, v in counted.items()) + ".", ""]
+    out.append(run_source(run))
+    return "\n".join(out)
+
+
+def block_https_idle(r):
+    """https-idle: 10,000 idle TLS connections, the memory of each server."""
+    run = r.latest_with("https-idle")
+    if not run:
+        return missing("run with the https-idle scenario", https_command("https-idle"))
+    s = run["summaries"]
+    rows = []
+    for label in ("stubborn", "nginx"):
+        c = s.get(f"https-idle/{label}")
+        if c:
+            rows.append([label,
+                         f"{mib(c.get('rss_idle_kib'))} ({pss_mib(c.get('pss_idle_kib'))})",
+                         f"{mib(c.get('rss_held_kib'))} ({pss_mib(c.get('pss_held_kib'))})",
+                         f"{num(c.get('kib_per_connection'), 2)} KiB "
+                         f"({num(c.get('pss_kib_per_connection'), 2)})",
+                         mib(c.get("rss_after_kib")), num(c.get("connected_min")),
+                         num(c.get("second_ok_min")), f"{num(c.get('handshake_s'), 1)} s",
+                         num(c.get("cpu_us_per_req"), 1)])
+    connections = num((s.get("https-idle/stubborn") or {}).get("connections"))
+    out = scenario_targets(run, "https-idle")
+    out += [table([f"{connections} idle TLS connections", "idle server RSS (PSS)",
+                   f"RSS (PSS) with {connections} held", "RSS (PSS) per connection",
+                   "RSS after they close", "held (worst run)", "answered a 2nd request",
+                   f"{connections} handshakes took", "server CPU us/req"], rows,
+                  ["---"] + ["---:"] * 8), "",
+            "nginx's figures are its master and workers summed; PSS counts the pages they share "
+            "once. Medians of the runs; a fresh server for each."]
+    plain = [s.get("connections"), s.get("connections/nginx")]
+    if all(plain):
+        # The same run's plain keep-alive connections: what TLS adds to each server.
+        out += ["", "In the same run, 10,000 plain (not TLS) keep-alive connections: RSS per "
+                "connection " + ", ".join(f"{c.get('server', '?')} "
+                                          f"{num(c.get('kib_per_connection'), 2)} KiB"
+                                          for c in plain) + "."]
+    out += ["", run_source(run)]
+    return "\n".join(out)
+
+
 def snapshot(x):
     if not x:
         return "-"
@@ -520,6 +608,9 @@ BLOCKS = {
     "syscalls": block_syscalls,
     "journal": block_journal,
     "wrk-threads": block_wrk_threads,
+    "https-hello": lambda r: block_https_wrk(r, "https-hello"),
+    "https-handshakes": lambda r: block_https_wrk(r, "https-handshakes"),
+    "https-idle": block_https_idle,
     "soak": block_soak,
     "soak-brief": block_soak_brief,
     "rate-limit": block_rate_limit,

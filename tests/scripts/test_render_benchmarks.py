@@ -66,6 +66,15 @@ PERFORMANCE = """# Performance
 
 <!-- benchmarks:begin rate-limit -->
 <!-- benchmarks:end rate-limit -->
+
+<!-- benchmarks:begin https-hello -->
+<!-- benchmarks:end https-hello -->
+
+<!-- benchmarks:begin https-handshakes -->
+<!-- benchmarks:end https-handshakes -->
+
+<!-- benchmarks:begin https-idle -->
+<!-- benchmarks:end https-idle -->
 """
 
 RELIABILITY = """# Reliability
@@ -184,6 +193,50 @@ def full_run(stamp, commit, hello_rps=108864.0, argv=(), extra=()):
                 "scenario": "syscalls", "server": label, "requests": 800000,
                 "counts": {}, "per_request": {"recvmmsg" if label == "stubborn" else
                                               "recvfrom": 1.0, "epoll_wait": 0.231}})
+    for target in runner.targets(ctx):
+        ctx.emit(dict(target, type="target"))
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+
+
+def https_run(stamp, commit):
+    """A `run.py https` result, built with the runner's own functions where it has them."""
+    ctx = FakeContext()
+    ctx.emit({"type": "meta", "stamp": stamp, "argv": ["https"], "duration_s": 8, "reps": 3,
+              "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+              "cpu_model": "AMD EPYC", "kernel": "6.1.0", "git_commit": commit,
+              "git_dirty": False})
+    negotiated = {"protocol": "TLSv1.3", "cipher": "TLS_AES_256_GCM_SHA384", "group": "X25519",
+                  "alpn": "http/1.1", "tickets_per_handshake": 2.0}
+    for name, rps, nginx_rps in (("https-hello", 60000.0, 50000.0),
+                                 ("https-handshakes", 1500.0, 1600.0)):
+        result = {}
+        for label, base, cpu in (("stubborn", rps, 12.0), ("nginx", nginx_rps, 13.5)):
+            records = [wrk_run(name, label, rep + 1, base, 2000, cpu) for rep in range(3)]
+            for record in records:
+                ctx.emit(record)
+            result[label] = runner.summarise_wrk(records)
+        for label, summary in result.items():
+            summary["negotiated"] = negotiated
+            if name == "https-handshakes":
+                summary["client_handshakes"], summary["client_resumed"] = 40000, 0
+            ctx.summary(f"{name}/{label}", dict(summary, scenario=name, server=label))
+        runner.record_ratio(ctx, name, result,
+                            {"stubborn_handshakes": {"failed": 0, "full": 40123, "resumed": 0}})
+    for label, held, per in (("stubborn", 110000, 10.5), ("nginx", 80000, 5.2)):
+        ctx.summary(f"https-idle/{label}", {
+            "scenario": "https-idle", "server": label, "connections": 10000, "runs": 3,
+            "rss_idle_kib": 6000, "rss_held_kib": held, "rss_held_kib_max": held + 10,
+            "pss_idle_kib": 3000, "pss_held_kib": held - 5000, "peak_rss_kib": held,
+            "rss_after_kib": held, "kib_per_connection": per, "pss_kib_per_connection": per,
+            "connected_min": 10000, "second_ok_min": 10000, "handshake_s": 4.2, "resumed": 0,
+            "cpu_us_per_req": 150.0, "other_cpu_pct_max": 0.0})
+    for label, per in (("stubborn", 4.85), ("nginx", 0.52)):
+        ctx.summary("connections" if label == "stubborn" else "connections/nginx", {
+            "scenario": "connections", "server": label, "connections": 10000,
+            "rss_idle_kib": 5836, "rss_held_kib_max": 53565, "kib_per_connection": per})
+    ctx.summary("https-idle/ratio", {"scenario": "https-idle", "rss_ratio": 110000 / 80000,
+                                     "pss_ratio": 105000 / 75000,
+                                     "per_connection_ratio": 10.5 / 5.2})
     for target in runner.targets(ctx):
         ctx.emit(dict(target, type="target"))
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
@@ -327,6 +380,41 @@ class RenderTest(unittest.TestCase):
         self.assertIn("10,000,000 requests at 101,626 req/s, 0 errors, the server's count "
                       "10,000,000 = wrk's 10,000,000; 17 descriptors and 5 threads at the "
                       "baseline, 17 and 5 after, RSS +10 KiB", self.doc("README.md"))
+
+    def test_https_scenarios_come_from_the_latest_run_that_holds_them(self):
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("No run with the https-idle scenario is committed yet: run `python3 "
+                      "benchmarks/run.py --only https-idle`", perf)
+        self.result("20261205T031056Z.jsonl", full_run("20261205T031056Z", "9756399"))
+        self.result("20261206T170000Z.jsonl", https_run("20261206T170000Z", "5555555"))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("| https-hello: throughput vs nginx | >= 1.0x | 1.200x (pairs: 1.200x) "
+                      "| met |", perf)
+        self.assertIn("| https-hello: CPU per request vs nginx | <= nginx | 12.00 vs 13.50 us "
+                      "(pairs: 0.89x) | met |", perf)
+        self.assertIn("| https-hello | stubborn | 60,000 | 0.31 ms | 2.00 ms | 10.00 ms | 12.00 "
+                      "| 124 | **1.200x** (p99 1.00x, CPU 0.89x) | 0 | 0% |", perf)
+        self.assertIn("| https-handshakes: throughput vs nginx | >= 1.0x | 0.938x (pairs: "
+                      "0.938x) | MISSED |", perf)
+        self.assertIn("- nginx: TLSv1.3, TLS_AES_256_GCM_SHA384, key exchange X25519, ALPN "
+                      "`http/1.1`, 2 session tickets sent per handshake; 0 of 40,000 handshakes "
+                      "resumed.", perf)
+        self.assertIn("from `/__admin/metrics`: failed 0, full 40,123, resumed 0.", perf)
+        self.assertIn("| https-idle: RSS with 10,000 held vs nginx | <= 1.2x | 1.375x (107.4 vs "
+                      "78.1 MiB) | MISSED |", perf)
+        self.assertIn("| stubborn | 5.9 MiB (2.9) | 107.4 MiB (102.5) | 10.50 KiB (10.50) "
+                      "| 107.4 MiB | 10,000 | 10,000 | 4.2 s | 150.0 |", perf)
+        self.assertIn("In the same run, 10,000 plain (not TLS) keep-alive connections: RSS "
+                      "per connection stubborn 4.85 KiB, nginx 0.52 KiB.", perf)
+        self.assertIn("From `benchmarks/results/20261206T170000Z.jsonl`: `python3 "
+                      "benchmarks/run.py https` on commit `5555555`", perf)
+        # The full run's own block is unchanged by a run of extra scenarios.
+        self.assertIn("From `benchmarks/results/20261205T031056Z.jsonl`", perf)
+        self.assertEqual(self.run_script("--check")[0], 0)
 
     def test_unbalanced_or_unknown_markers_are_errors(self):
         (self.root / "docs" / "performance.md").write_text(

@@ -21,8 +21,11 @@
 // Asio it was written and tested against, on Linux's epoll reactor; anywhere else
 // async_read_drained() is plain async_read_some().
 
+#include <sys/socket.h>
+
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/version.hpp>
+#include <cerrno>
 #include <cstddef>
 
 #if BOOST_ASIO_VERSION == 102600 && defined(BOOST_ASIO_HAS_EPOLL) && \
@@ -66,6 +69,25 @@ inline char* staging_buffer() {
   return buffer;
 }
 
+/// One recvmmsg() of up to `size` bytes into `data`, then a zero-length probe (see the top of
+/// this file); EINTR is retried. Returns what recvmmsg returns: -1 (errno says why), or the
+/// messages filled, 1 when the probe found the socket empty behind the bytes. `received` is the
+/// bytes read (0 at the end of the stream).
+inline int receive_with_probe(int fd, void* data, std::size_t size, std::size_t& received) {
+  iovec vectors[2] = {{data, size}, {data, 0}};
+  mmsghdr messages[2] = {};
+  messages[0].msg_hdr.msg_iov = &vectors[0];
+  messages[0].msg_hdr.msg_iovlen = 1;
+  messages[1].msg_hdr.msg_iov = &vectors[1];
+  messages[1].msg_hdr.msg_iovlen = 1;
+  int got;
+  do {
+    got = ::recvmmsg(fd, messages, 2, MSG_DONTWAIT, nullptr);
+  } while (got < 0 && errno == EINTR);
+  received = got < 0 ? 0 : messages[0].msg_len;
+  return got;
+}
+
 #ifdef STUBBORN_DRAINED_READ
 namespace drained_read_detail {
 
@@ -80,24 +102,13 @@ inline ad::reactor_op::status receive_and_probe(int fd, void* data, std::size_t 
   void* const destination = data;
   const bool staged = size <= staging_bytes;
   if (staged) data = staging_buffer();
-  iovec vectors[2] = {{data, size}, {data, 0}};
-  mmsghdr messages[2] = {};
-  messages[0].msg_hdr.msg_iov = &vectors[0];
-  messages[0].msg_hdr.msg_iovlen = 1;
-  messages[1].msg_hdr.msg_iov = &vectors[1];
-  messages[1].msg_hdr.msg_iovlen = 1;
-  int got;
-  do {
-    got = ::recvmmsg(fd, messages, 2, MSG_DONTWAIT, nullptr);
-  } while (got < 0 && errno == EINTR);
+  const int got = receive_with_probe(fd, data, size, received);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return ad::reactor_op::not_done;
     ec.assign(errno, boost::asio::error::get_system_category());
-    received = 0;
     return ad::reactor_op::done;
   }
   ec = {};
-  received = messages[0].msg_len;
   if (staged && received > 0) std::memcpy(destination, data, received);
   if (received == 0) {
     // As Asio does: end of stream, and no point in trying again before an edge.
@@ -254,17 +265,14 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     using executor = base_socket::executor_type;
     using op = drained_read_detail::receive_op<Handler, executor>;
     auto& impl = this->impl_.get_implementation();
-    if (reactor_ == nullptr) {
-      reactor_ = &boost::asio::use_service<ad::reactor>(
-          boost::asio::query(this->get_executor(), boost::asio::execution::context));
-    }
+    ad::reactor& reactor = this->reactor();
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) op(impl.socket_, buffer, handler, this->impl_.get_executor());
     if (slot.is_connected()) {
       p.p->cancellation_key_ = &slot.template emplace<drained_read_detail::receive_cancellation>(
-          reactor_, &impl.reactor_data_, impl.socket_);
+          &reactor, &impl.reactor_data_, impl.socket_);
     }
     // The same steps as Asio's own reads: a zero-length read completes at once; otherwise make
     // the socket non-blocking once, then hand the op to the reactor, which may try it on the
@@ -272,10 +280,10 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     if (buffer.size() != 0 &&
         ((impl.state_ & ad::socket_ops::non_blocking) ||
          ad::socket_ops::set_internal_non_blocking(impl.socket_, impl.state_, true, p.p->ec_))) {
-      reactor_->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p,
-                         is_continuation, true);
+      reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                       true);
     } else {
-      reactor_->post_immediate_completion(p.p, is_continuation);
+      reactor.post_immediate_completion(p.p, is_continuation);
     }
     p.v = p.p = nullptr;
 #else
@@ -289,22 +297,19 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     namespace ad = boost::asio::detail;
     using op = drained_read_detail::readable_op<Handler, base_socket::executor_type>;
     auto& impl = this->impl_.get_implementation();
-    if (reactor_ == nullptr) {
-      reactor_ = &boost::asio::use_service<ad::reactor>(
-          boost::asio::query(this->get_executor(), boost::asio::execution::context));
-    }
+    ad::reactor& reactor = this->reactor();
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
     p.p = new (p.v) op(handler, this->impl_.get_executor());
     if (slot.is_connected()) {
       p.p->cancellation_key_ = &slot.template emplace<drained_read_detail::receive_cancellation>(
-          reactor_, &impl.reactor_data_, impl.socket_);
+          &reactor, &impl.reactor_data_, impl.socket_);
     }
     // Speculative like a read: right after an edge the op completes at once (and marks the
     // socket exhausted); otherwise it waits for the next edge, with no epoll_ctl.
-    reactor_->start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
-                       true);
+    reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
+                     true);
     p.v = p.p = nullptr;
 #else
     this->async_wait(wait_read, std::move(handler));
@@ -312,6 +317,15 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   }
 
 #ifdef STUBBORN_DRAINED_READ
+  // The io_context's reactor, looked up on first use.
+  boost::asio::detail::reactor& reactor() {
+    if (reactor_ == nullptr) {
+      reactor_ = &boost::asio::use_service<boost::asio::detail::reactor>(
+          boost::asio::query(this->get_executor(), boost::asio::execution::context));
+    }
+    return *reactor_;
+  }
+
   boost::asio::detail::reactor* reactor_ = nullptr;
 #endif
 };

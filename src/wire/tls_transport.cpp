@@ -67,23 +67,16 @@ int receive_from_socket(BIO* bio, char* into, int size) {
     errno = EAGAIN;
     return -1;
   }
-  iovec vectors[2] = {{into, static_cast<std::size_t>(size)}, {into, 0}};
-  mmsghdr messages[2] = {};
-  messages[0].msg_hdr.msg_iov = &vectors[0];
-  messages[0].msg_hdr.msg_iovlen = 1;
-  messages[1].msg_hdr.msg_iov = &vectors[1];
-  messages[1].msg_hdr.msg_iovlen = 1;
-  int got;
-  do {
-    got = ::recvmmsg(fd, messages, 2, MSG_DONTWAIT, nullptr);
-  } while (got < 0 && errno == EINTR);
+  std::size_t received = 0;
+  const int got = receive_with_probe(fd, into, static_cast<std::size_t>(size), received);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) BIO_set_retry_read(bio);
     return -1;
   }
-  const unsigned received = messages[0].msg_len;
   // got == 1: the probe found nothing behind the bytes (a 0 from it means a FIN or more bytes).
-  if (got == 1 && received > 0 && received < static_cast<unsigned>(size)) set_socket(bio, fd, true);
+  if (got == 1 && received > 0 && received < static_cast<std::size_t>(size)) {
+    set_socket(bio, fd, true);
+  }
   return static_cast<int>(received);
 }
 

@@ -34,12 +34,23 @@ net::awaitable<first_bytes::kind> peek_first_bytes(connection_core<Transport>& c
   static_assert(max_client_hello_bytes <= staging_bytes);
   auto backoff = std::chrono::milliseconds(1);
   for (;;) {
-    // The staging buffer is this thread's: it is only read between two waits.
-    auto [ec, n] =
-        co_await socket.async_receive(net::buffer(staging_buffer(), max_client_hello_bytes),
-                                      connection_socket::message_peek, use_tuple);
-    if (ec || n == 0 || core.timed_out) co_return first_bytes::kind::need_more;
-    const first_bytes seen = inspect_first_bytes({staging_buffer(), n});
+    if (core.timed_out) co_return first_bytes::kind::need_more;
+    // Peeked here, into this thread's staging buffer, and read before the next wait: a read the
+    // reactor performed for us could land there while another connection's read, performed in
+    // the same round, uses the buffer too.
+    const ssize_t n = ::recv(socket.native_handle(), staging_buffer(), max_client_hello_bytes,
+                             MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) co_return first_bytes::kind::need_more;  // the client went away
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        co_return first_bytes::kind::need_more;
+      }
+      // Nothing yet: the readiness wait reports the first bytes when they come.
+      auto [waited] = co_await socket.async_wait(connection_socket::wait_read, use_tuple);
+      if (waited) co_return first_bytes::kind::need_more;
+      continue;
+    }
+    const first_bytes seen = inspect_first_bytes({staging_buffer(), static_cast<std::size_t>(n)});
     if (seen.what != first_bytes::kind::need_more) {
       server_name = seen.server_name;
       co_return seen.what;
@@ -52,7 +63,7 @@ net::awaitable<first_bytes::kind> peek_first_bytes(connection_core<Transport>& c
     core.timer->expires_after(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
     auto [waited] = co_await core.timer->async_wait(use_tuple);
-    if (waited || core.timed_out) co_return first_bytes::kind::need_more;
+    if (waited) co_return first_bytes::kind::need_more;
   }
 }
 

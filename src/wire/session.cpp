@@ -186,6 +186,7 @@ net::awaitable<void> session<Transport>::run() {
     core_.transport.facts();
   };
   constexpr unsigned char tls_handshake_record = 0x16;
+  bool read_before = false;  // whether this connection has read any bytes yet
 
   for (;;) {
     // Read one request (it may already be buffered behind the previous one).
@@ -336,7 +337,11 @@ net::awaitable<void> session<Transport>::run() {
         break;
       }
       in_.commit(n);
-      if (requests_served == 0 && !is_tls && in_.size() == n &&
+      // Only the connection's very first byte can start a ClientHello: checked on its first read
+      // alone, so the answer does not depend on how the bytes were split.
+      const bool first_read = !read_before;
+      read_before = true;
+      if (first_read && !is_tls &&
           static_cast<const unsigned char*>(in_.data().data())[0] == tls_handshake_record) {
         // A TLS ClientHello on the plain port: no HTTP reply can mean anything to that client.
         core_.state.tls.client_hello_on_plain.fetch_add(1, std::memory_order_relaxed);

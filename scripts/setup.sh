@@ -7,7 +7,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libre2-dev libssl-dev
   catch2 libbenchmark-dev
-  curl python3
+  curl python3 openssl
 )
 
 missing=()

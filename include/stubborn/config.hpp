@@ -159,6 +159,7 @@ struct server_config {
   std::optional<std::uint64_t> seed;                 ///< makes every random choice repeatable
   std::optional<rate_limit_spec> rate_limit;         ///< [server.rate_limit]: every request
   std::string access_log;                            ///< JSON lines to this file; "-" = stdout
+  bool offline = false;  ///< strict replay: no route may proxy, no outbound connection is made
 };
 
 /// How a route matches the request body.
@@ -282,6 +283,33 @@ struct auth_spec {
   bool operator==(const auth_spec&) const = default;
 };
 
+/// [route.proxy]: the route forwards requests to a real upstream and relays its replies.
+struct proxy_spec {
+  std::string to;             ///< as written: "http://host[:port][/base]" or "https://..."
+  bool tls = false;           ///< https: the upstream is reached over TLS
+  std::string host;           ///< the upstream's host name or IP literal (without brackets)
+  std::uint16_t port = 0;     ///< its port (80 or 443 when the URL names none)
+  std::string base_path;      ///< the URL's path without a trailing '/', prefixed to each target
+  std::string strip_prefix;   ///< removed from the start of the request path first ("" = none)
+  std::chrono::milliseconds connect_timeout{2'000};  ///< no connection in time: 502
+  std::chrono::milliseconds timeout{30'000};         ///< no complete reply head in time: 504
+  std::vector<name_value> headers;  ///< set on the upstream request (replacing the client's)
+  std::vector<std::string> remove;  ///< header names removed from the upstream request
+  bool preserve_host = false;       ///< send the client's Host instead of the upstream's
+  std::string ca;      ///< PEM file of CAs trusted for an https upstream ("" = the system's)
+  bool verify = true;  ///< verify an https upstream's certificate and name
+  delay_spec delay;                     ///< wait before forwarding
+  delay_spec delay_reply;               ///< wait before relaying the reply
+  fault_kind fault = fault_kind::none;  ///< reset/close/empty/garbage: no upstream call
+  chunks_spec chunks;                   ///< pace the relayed body in this many chunks
+  std::uint64_t bandwidth = 0;          ///< relay the body at this many bytes per second
+  std::vector<std::pair<int, int>> status_map;  ///< upstream status -> status sent
+  std::vector<name_value> reply_headers;        ///< set on the relayed reply
+  std::vector<std::string> reply_remove;        ///< header names removed from the relayed reply
+  source_position position;                     ///< the [route.proxy] table
+  bool operator==(const proxy_spec&) const = default;
+};
+
 /// One [[route]]: matchers plus the reply.
 struct route_spec {
   std::string name;                  ///< unique; "" in the file becomes "METHOD path" at load
@@ -308,6 +336,7 @@ struct route_spec {
   std::string last_modified;          ///< an IMF-fixdate sent as Last-Modified ("" = none)
   bool ranges = false;                ///< Accept-Ranges: bytes; 206 / 416 for GET
   std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
+  std::optional<proxy_spec> proxy;            ///< [route.proxy]: forward to a real upstream
   source_position position;                   ///< the [[route]] table
   source_position path_position;              ///< where path / path_regex was written
   bool operator==(const route_spec&) const = default;
@@ -324,12 +353,21 @@ struct admin_config {
   bool operator==(const admin_config&) const = default;
 };
 
+/// [recording]: what proxy routes relay is written out as routes.
+struct recording_config {
+  std::string out;  ///< the TOML file written (bodies over 4 KiB or not UTF-8 beside it)
+  std::vector<std::string> redact{"Authorization", "Cookie", "Set-Cookie"};  ///< values hidden
+  source_position position;
+  bool operator==(const recording_config&) const = default;
+};
+
 /// Values given on the command line, which win over the files' (now and after each reload).
 struct config_overrides {
   std::optional<listen_address> listen;
   std::optional<listen_address> tls_listen;  ///< --tls-listen: over [server.tls] listen
   std::optional<unsigned> threads;
   std::optional<std::string> access_log;
+  bool offline = false;  ///< --offline: as [server] offline = true
 };
 
 /// A whole validated configuration, possibly merged from several files.
@@ -338,6 +376,7 @@ struct config {
   admin_config admin;
   std::vector<route_spec> routes;    ///< in file order (files in the order given)
   std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
+  std::optional<recording_config> recording;  ///< [recording]
   std::vector<std::string> files;    ///< the TOML files read, in order
   std::vector<std::string> sources;  ///< the paths given to load_config (files or folders)
   config_overrides overrides;        ///< applied by the server over `server`; never by the loader

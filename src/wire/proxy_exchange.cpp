@@ -85,6 +85,8 @@ void append_hex(std::size_t n, std::string& out) {
   out.append(digits, end);
 }
 
+static_assert(std::tuple_size_v<decltype(proxy_counters::errors)> == upstream_failure_count);
+
 void cancel_upstream(void* connection) { static_cast<upstream_connection*>(connection)->cancel(); }
 
 }  // namespace
@@ -401,7 +403,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
   std::optional<upstream_failure> first_head;  // the reply head read with a whole request
   constexpr bool is_tls = requires { core_.transport.facts(); };
   for (int attempt = 0;; ++attempt) {
-    x.up = pool ? pool->take(proxy.upstream_key, core_.registry.now()) : nullptr;
+    // A retry takes a new connection: the pool's others are as old as the one that failed.
+    x.up = pool && attempt == 0 ? pool->take(proxy.upstream_key, core_.registry.now()) : nullptr;
     // A body that streams cannot be sent twice: make sure a pooled connection is still open.
     if (x.up && !body.complete && !x.up->still_open()) x.up.reset();
     x.got_bytes = false;
@@ -592,7 +595,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     }
     if (failure != upstream_failure::none) co_return fail(x, failure);
     const int status = x.parser->status();
-    if (status == 101) co_return fail(x, upstream_failure::invalid);
+    // 101 would switch protocols, which a proxy route does not relay.
+    if (status < 100 || status == 101) co_return fail(x, upstream_failure::invalid);
     if (status >= 200) break;
     // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2).
     if (request.version >= 11) {

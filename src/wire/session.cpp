@@ -207,7 +207,7 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
   }
   storage_.body.clear();
   for (;;) {
-    if (parser_->is_done()) co_return storage_.body.empty() ? body_step::done : body_step::more;
+    if (parser_->is_done()) co_return body_step::done;
     if (in_.size() != 0) {
       beast::error_code ec;
       const std::size_t used = parser_->put(in_.data(), ec);
@@ -221,7 +221,8 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
           queue_rejection(400, "Bad Request: " + ec.message());
         co_return body_step::rejected;
       }
-      if (!storage_.body.empty() || parser_->is_done()) continue;
+      if (!storage_.body.empty()) co_return body_step::more;
+      if (parser_->is_done()) co_return body_step::done;
       if (!ec && used > 0) continue;
     }
     core_.set_phase(connection_phase::body, server.body_timeout);

@@ -528,8 +528,7 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
     out.proxy_errors.emplace_back(failure_name(static_cast<upstream_failure>(i)),
                                   state_.proxy.errors[i].load(std::memory_order_relaxed));
   }
-  out.proxy_connections_opened =
-      state_.proxy.connections_opened.load(std::memory_order_relaxed);
+  out.proxy_connections_opened = state_.proxy.connections_opened.load(std::memory_order_relaxed);
   const auto status = this->status();
   out.reloads = status->last_reload.reloads;
   out.reload_failures = status->last_reload.failures;

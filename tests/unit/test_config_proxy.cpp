@@ -807,3 +807,19 @@ TEST_CASE("[recording]: out and redact", "[config][proxy][recording]") {
   CHECK(posted == lines{"j:1:28: [recording] cannot be set here, only routes: it comes from the "
                         "configuration files"});
 }
+
+TEST_CASE("configs/proxy.toml: proxy routes with failures layered on them",
+          "[config][proxy][offline]") {
+  const std::string file = STUBBORN_SOURCE_DIR "/configs/proxy.toml";
+  const config cfg = stubborn::load_config({file});
+  std::size_t proxies = 0;
+  for (const route_spec& route : cfg.routes) {
+    if (!route.proxy) continue;
+    ++proxies;
+    CHECK(route.proxy->host == "127.0.0.1");
+    CHECK(route.proxy->port == 9000);
+  }
+  CHECK(proxies == 5);
+  CHECK(stubborn::offline_problems(cfg, true).size() == proxies);
+  CHECK(stubborn::offline_problems(cfg, false).empty());
+}

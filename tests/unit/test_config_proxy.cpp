@@ -408,7 +408,7 @@ TEST_CASE("[route.proxy]: each key's mistakes, where they are written", "[config
   }
 }
 
-TEST_CASE("[route.proxy]: ca and verify are for https upstreams; ca must exist",
+TEST_CASE("[route.proxy]: ca and verify are for https upstreams, and ca must exist",
           "[config][proxy]") {
   temp_dir dir;
   dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
@@ -645,7 +645,7 @@ TEST_CASE("[server] offline = true refuses every route that proxies, at its [rou
   CHECK(across == lines{b + ":4:9: route 'up' proxies to http://h" + offline_text});
 }
 
-TEST_CASE("--offline: the server refuses proxy routes at start, in a reload and at runtime",
+TEST_CASE("offline from the command line: proxy routes refused at start, reload and runtime",
           "[config][proxy][offline]") {
   temp_dir dir;
   const std::string file = dir.write("s.toml", "[[route]]\nname = \"local\"\npath = \"/local\"\n");

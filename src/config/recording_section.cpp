@@ -41,8 +41,9 @@ bool read_redact(toml_reader& r, const toml::node& v, std::vector<std::string>& 
   bool ok = true;
   std::vector<std::string> names;
   for (const toml::node& item : *v.as_array()) {
-    const std::string* name = r.get_string(item, "each 'redact'");
+    const std::string* name = item.is_string() ? &item.as_string()->get() : nullptr;
     if (!name) {
+      r.type_error(item, "each 'redact'", "a string");
       ok = false;
     } else if (!is_token(*name)) {
       r.add(r.at(item), concat("header name ", in_quotes(*name),

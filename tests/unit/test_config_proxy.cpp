@@ -344,7 +344,7 @@ TEST_CASE("[route.proxy]: each key's mistakes, where they are written", "[config
        {"t.toml:5:10: 'remove' must be an array of header names, e.g. [\"Cookie\"], not a "
         "string"}},
       {"remove = [\"Cookie\", 1, \"bad name\", \"transfer-encoding\"]\n",
-       {"t.toml:5:21: 'each 'remove'' must be a string, not an integer",
+       {"t.toml:5:21: each 'remove' must be a string, not an integer",
         "t.toml:5:24: header name 'bad name' is not an HTTP token (letters, digits and "
         "!#$%&'*+-.^_`|~)",
         "t.toml:5:36: header 'transfer-encoding' is set by the server and cannot be "
@@ -767,7 +767,7 @@ TEST_CASE("[recording]: out and redact", "[config][proxy][recording]") {
       {"[recording]\nout = \"o.toml\"\nredact = [\"a b\", 2]\n",
        {"t.toml:3:11: header name 'a b' is not an HTTP token (letters, digits and "
         "!#$%&'*+-.^_`|~)",
-        "t.toml:3:18: 'each 'redact'' must be a string, not an integer"}},
+        "t.toml:3:18: each 'redact' must be a string, not an integer"}},
       {"[recording]\nout = \"o.toml\"\nreduct = []\n",
        {"t.toml:3:1: unknown key 'reduct' in [recording] (did you mean 'redact'?)"}},
       {"recording = 1\n",

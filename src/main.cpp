@@ -36,6 +36,9 @@ options:
                        free port); without [server.tls], turns HTTPS on with its defaults
   --threads N          I/O threads (0 = number of cores); overrides [server] threads
   --check              validate the config, print every problem, exit 0 (valid) or 1
+  --offline            strict replay: refuse any route that proxies (at start, in a
+                       reload, from POST /__admin/routes); nothing calls an upstream.
+                       As [server] offline = true
   --port-file PATH     once listening, write the bound port to PATH
   --tls-port-file PATH once listening, write the bound HTTPS port to PATH
   --access-log PATH    one JSON line per request to PATH ("-" = standard output);
@@ -60,6 +63,7 @@ struct options {
   std::string access_log;
   long threads = -1;
   bool check = false;
+  bool offline = false;
   bool watch = true;
 };
 
@@ -89,6 +93,8 @@ options parse_options(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--check") {
       opts.check = true;
+    } else if (arg == "--offline") {
+      opts.offline = true;
     } else if (is("--listen")) {
       opts.listen = value("--listen");
     } else if (is("--tls-listen")) {
@@ -165,6 +171,10 @@ int main(int argc, char** argv) {
     }
     if (opts.threads >= 0) cfg.overrides.threads = static_cast<unsigned>(opts.threads);
     if (!opts.access_log.empty()) cfg.overrides.access_log = opts.access_log;
+    cfg.overrides.offline = opts.offline;
+    std::vector<stubborn::config_problem> offline =
+        stubborn::offline_problems(cfg, cfg.server.offline || cfg.overrides.offline);
+    if (!offline.empty()) throw stubborn::config_error(std::move(offline));
   } catch (const stubborn::config_error& e) {
     for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
     std::cerr << "stubborn: " << e.problems().size() << " problem"

@@ -20,7 +20,8 @@ struct reload_result {
 /// An HTTP/1.1 stub server serving one validated config on its own threads.
 class server {
  public:
-  /// Compiles the route table; throws config_error if the config cannot be compiled.
+  /// Compiles the route table; throws config_error if the config cannot be compiled, or if a
+  /// route proxies while the server is offline ([server] offline or config_overrides::offline).
   explicit server(config cfg);
   /// Stops (without drain) if still running.
   ~server();

@@ -35,6 +35,8 @@ config with_overrides(config c) {
   }
   if (o.threads) c.server.threads = *o.threads;
   if (o.access_log) c.server.access_log = *o.access_log;
+  // Offline when either the command line or the files say so.
+  if (o.offline) c.server.offline = true;
   return c;
 }
 
@@ -101,6 +103,9 @@ std::string base_dir_of(const config& files) {
 
 control_plane::control_plane(config files, server_state& state)
     : files_(std::move(files)), state_(state), work_(io_.get_executor()) {
+  // --offline is checked here too: the loader only knows [server] offline.
+  std::vector<config_problem> offline = offline_problems(files_, files_.server.offline);
+  if (!offline.empty()) throw config_error(std::move(offline));
   publish();
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -177,6 +182,9 @@ void control_plane::install(const config& files, const std::vector<route_spec>& 
     }
   }
   if (!clashes.empty()) throw config_error(std::move(clashes));
+  // Strict replay: a route that would call an upstream is refused from the files and at runtime.
+  std::vector<config_problem> offline = offline_problems(merged, files.server.offline);
+  if (!offline.empty()) throw config_error(std::move(offline));
   state_.replace(route_table::compile(merged, state_.table().get()));
 }
 
@@ -218,6 +226,12 @@ reload_status control_plane::reload_now() {
     now.max_connections = was.max_connections;
     now.access_log = was.access_log;
     fresh.admin = files_.admin;
+    // A reload may turn strict replay on (no proxy route is left by then), never off: what was
+    // promised at start holds until a restart.
+    if (was.offline && !now.offline) {
+      log(log_level::warn, "reload: [server] offline stays on until a restart");
+    }
+    now.offline = now.offline || was.offline;
     // Listeners are bound at start: whether there is an HTTPS listener, and where, needs a
     // restart. Its certificates, names and settings do not: they are read again now, and new
     // connections get them.

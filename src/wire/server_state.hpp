@@ -1,6 +1,6 @@
 #pragma once
 // The state every connection of a server shares: the current route table (swapped atomically on
-// reload) and server-wide connection counters.
+// reload), server-wide connection counters and the recording of proxied exchanges.
 
 #include <atomic>
 #include <cstddef>
@@ -18,6 +18,7 @@
 namespace stubborn {
 
 class tls_context;
+class recorder;
 
 /// What the HTTPS listener counts (a new connection costs a relaxed increment; a failure, which
 /// is rare and carries OpenSSL's reason, a lock).
@@ -54,6 +55,9 @@ class server_state {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> refused_connections{0};
   tls_counters tls;
+  /// What proxy routes relay is recorded here ([recording]); null when not recording. Made at
+  /// start and kept for the server's life: a reload does not change it.
+  std::shared_ptr<recorder> recording;
 
   /// The HTTPS listener's OpenSSL state (null without one); a new connection takes it once.
   std::shared_ptr<const tls_context> current_tls_context() const;

@@ -228,6 +228,11 @@ reload_status control_plane::reload_now() {
           "values until a restart");
     }
     now.plain_listener = was.plain_listener;
+    // The recorder was made at start and holds what was recorded: it stays as it is.
+    if (!(fresh.recording == files_.recording)) {
+      log(log_level::warn, "reload: [recording] keeps its values until a restart");
+    }
+    fresh.recording = files_.recording;
     if (!was.tls) {
       now.tls.reset();
     } else {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -577,4 +578,34 @@ TEST_CASE("stubborn record serves one proxy route for every path and records to 
              problem.find("recording") != std::string::npos));
     }
   }
+}
+
+TEST_CASE("exchanges added from several threads while the file is written are all kept",
+          "[recorder]") {
+  temporary_folder folder;
+  stubborn::recording_config config;
+  config.out = (folder.path / "rec.toml").string();
+  stubborn::recorder recorder(config);
+  constexpr int threads = 4;
+  constexpr int each = 200;
+  std::vector<std::thread> adders;
+  for (int t = 0; t < threads; ++t) {
+    adders.emplace_back([&recorder, t] {
+      for (int i = 0; i < each; ++i) {
+        recorder.add(exchange("GET", "/t" + std::to_string(t) + "/" + std::to_string(i % 10), 200,
+                              {{"Content-Type", "text/plain"}}, std::to_string(i)));
+      }
+    });
+  }
+  // Snapshots while the threads add: each is a complete, loadable file.
+  for (int i = 0; i < 5; ++i) {
+    recorder.write();
+    CHECK_NOTHROW(stubborn::load_config({config.out}));
+  }
+  for (auto& a : adders) a.join();
+  CHECK(recorder.size() == threads * each);
+  CHECK(recorder.write() == threads * 10);
+  const std::string text = read_file(config.out);
+  CHECK(text.find("# Recorded by stubborn: 800 exchanges, written as 40 routes") !=
+        std::string::npos);
 }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "protocols/proxy/recorder.hpp"
 #include "protocols/proxy/upstream.hpp"
 #include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
@@ -242,6 +243,11 @@ reload_status control_plane::reload_now() {
           "values until a restart");
     }
     now.plain_listener = was.plain_listener;
+    // The recorder was made at start and holds what was recorded: it stays as it is.
+    if (!(fresh.recording == files_.recording)) {
+      log(log_level::warn, "reload: [recording] keeps its values until a restart");
+    }
+    fresh.recording = files_.recording;
     if (!was.tls) {
       now.tls.reset();
     } else {
@@ -447,6 +453,29 @@ net::awaitable<route_change> control_plane::async_clear_routes() {
   co_return co_await on_control([this] { return clear_now(); });
 }
 
+net::awaitable<recording_snapshot> control_plane::async_snapshot_recording() {
+  co_return co_await on_control([this] { return snapshot_now(); });
+}
+
+recording_snapshot control_plane::snapshot_now() const {
+  recording_snapshot snapshot;
+  const std::shared_ptr<recorder> recording = state_.recording;
+  if (!recording) {
+    snapshot.result = recording_snapshot::outcome::not_recording;
+    return snapshot;
+  }
+  snapshot.file = recording->config().out;
+  snapshot.exchanges = recording->size();
+  try {
+    snapshot.routes = recording->write();
+  } catch (const std::exception& e) {
+    // A full disk or a missing permission: said to the caller, and the recording goes on.
+    snapshot.result = recording_snapshot::outcome::failed;
+    snapshot.error = e.what();
+  }
+  return snapshot;
+}
+
 namespace {
 
 // What each I/O thread runs for the collections: named coroutines, as run_work says.
@@ -601,6 +630,10 @@ void control_plane::clear_journal() {
 
 server_metrics control_plane::metrics() {
   return wait_for(async_metrics());
+}
+
+recording_snapshot control_plane::snapshot_recording() {
+  return wait_for(async_snapshot_recording());
 }
 
 }  // namespace stubborn

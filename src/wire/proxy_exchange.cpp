@@ -150,8 +150,8 @@ proxy_result proxy_exchange<Transport>::fail(exchange& x, upstream_failure failu
   const bool close =
       x.client_body_pending || x.connection == connection_header::close || core_.closing();
   served_.status = status;
-  render_server_reply(status, text, {}, core_.server().server_header,
-                      x.head_only, close ? connection_header::close : x.connection, writer_.text());
+  render_server_reply(status, text, {}, core_.server().server_header, x.head_only,
+                      close ? connection_header::close : x.connection, writer_.text());
   return {true, close};
 }
 

@@ -247,7 +247,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   const bool has_length_field = find_field(parser.fields(), "content-length", length_field);
   bool close = x.connection == connection_header::close || core_.closing() || x.client_body_pending;
   if (!no_body) {
-    if (spec.fault == fault_kind::malformed_chunk || (!length && x.request.version >= 11)) {
+    // `chunks` sends the body as that many chunks, as a reply's does.
+    if (spec.fault == fault_kind::malformed_chunk ||
+        ((!length || spec.chunks.count > 0) && x.request.version >= 11)) {
       x.chunked_out = true;
     } else if (!length) {
       close = true;  // an HTTP/1.0 client reads to the end of the connection

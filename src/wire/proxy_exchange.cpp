@@ -39,8 +39,9 @@ namespace {
 constexpr std::chrono::milliseconds continue_wait{1000};
 // Read from the upstream this much at a time.
 constexpr std::size_t read_size = 16 * 1024;
-// Flush relayed body bytes once this much is queued.
-constexpr std::size_t relay_flush = 64 * 1024;
+// An upstream that sends more interim replies than this before its final one is not behaving
+// as an HTTP server: its reply is invalid.
+constexpr int max_interim_replies = 32;
 
 std::string describe_duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -207,6 +208,21 @@ net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& 
 }
 
 template <class Transport>
+net::awaitable<bool> proxy_exchange<Transport>::relay_interim(exchange& x) {
+  // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2); an HTTP/1.0 one
+  // does not understand them.
+  if (x.request.version < 11) co_return true;
+  std::string& out = writer_.text();
+  append_status_line(x.parser->status(), x.parser->reason(), out);
+  for (const header_field& f : x.parser->fields()) {
+    if (is_hop_by_hop(f.name)) continue;
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  out.append("\r\n");
+  co_return co_await writer_.flush();
+}
+
+template <class Transport>
 void proxy_exchange<Transport>::append_piece(exchange& x, std::string_view piece) {
   std::string& out = writer_.text();
   if (x.chunked_out) {
@@ -328,7 +344,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
       }
     }
     if (parser.is_done()) break;
-    if (writer_.queued_bytes() >= relay_flush || !writer_.empty()) {
+    if (!writer_.empty()) {
       // What arrived goes on before we wait for more: the body streams through.
       if (!co_await writer_.flush()) {
         upstream_broke = true;
@@ -559,7 +575,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     if (body.expect_continue) {
       // The upstream decides whether it wants the body; its 100 (or its final answer) goes to
       // the client, never one of ours.
-      for (;;) {
+      for (int interim = 0;; ++interim) {
         const upstream_failure failure = co_await read_head(x, true);
         if (core_.forced) {
           detach();
@@ -568,16 +584,17 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
         if (failure != upstream_failure::none) co_return fail(x, failure);
         if (x.waited_out) break;
         const int status = x.parser->status();
-        if (status == 100) {
-          writer_.text().append("HTTP/1.1 100 Continue\r\n\r\n");
-          if (!co_await writer_.flush()) {
+        if (status < 100 || status == 101 || interim == max_interim_replies) {
+          co_return fail(x, upstream_failure::invalid);
+        }
+        if (status < 200) {
+          if (!co_await relay_interim(x)) {
             detach();
             co_return proxy_result{false, true};
           }
-          break;
+          if (status == 100) break;  // the body may come
+          continue;                  // another interim (103): keep waiting
         }
-        if (status == 101) co_return fail(x, upstream_failure::invalid);
-        if (status < 200) continue;  // another interim: keep waiting
         // A final reply before the body: relayed; the body is never read, so the connection
         // closes after it, and so does the upstream's.
         co_return co_await relay(x);
@@ -616,7 +633,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
   }
   x.request_sent = !x.client_body_pending;
 
-  for (;;) {
+  for (int interim = 0;; ++interim) {
     upstream_failure failure;
     if (first_head) {
       failure = *first_head;
@@ -631,21 +648,13 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     if (failure != upstream_failure::none) co_return fail(x, failure);
     const int status = x.parser->status();
     // 101 would switch protocols, which a proxy route does not relay.
-    if (status < 100 || status == 101) co_return fail(x, upstream_failure::invalid);
+    if (status < 100 || status == 101 || interim == max_interim_replies) {
+      co_return fail(x, upstream_failure::invalid);
+    }
     if (status >= 200) break;
-    // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2).
-    if (request.version >= 11) {
-      std::string& out = writer_.text();
-      append_status_line(status, x.parser->reason(), out);
-      for (const header_field& f : x.parser->fields()) {
-        if (is_hop_by_hop(f.name)) continue;
-        out.append(f.name).append(": ").append(f.value).append("\r\n");
-      }
-      out.append("\r\n");
-      if (!co_await writer_.flush()) {
-        detach();
-        co_return proxy_result{false, true};
-      }
+    if (!co_await relay_interim(x)) {
+      detach();
+      co_return proxy_result{false, true};
     }
   }
   co_return co_await relay(x);

@@ -330,9 +330,14 @@ def nginx_proxy_hello(upstream_port):
     stubborn proxy route sends: HTTP/1.1 with no Connection header (the pooled connection stays
     open), Via, and X-Forwarded-For/-Proto/-Host (stubborn adds them on every proxied request;
     nginx adds none unless told)."""
+    # keepalive_requests: an upstream connection is otherwise closed after 1,000 requests (the
+    # default since nginx 1.15.3), and nginx would connect anew every 1,000 requests; the server
+    # side's limit above is raised for the same reason.
     upstream = (f"    upstream stubborn_bench_upstream {{\n"
                 f"        server {HOST}:{upstream_port};\n"
                 f"        keepalive {UPSTREAM_KEEPALIVE};\n"
+                "        keepalive_requests 1000000000;\n"
+                "        keepalive_timeout 65s;\n"
                 "    }\n")
     location = """location = /hello {
             proxy_pass http://stubborn_bench_upstream;

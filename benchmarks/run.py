@@ -329,8 +329,8 @@ def start_stubborn(binary, config, threads, tmp, tag, env=None, tls=False):
 def nginx_proxy_hello(upstream_port):
     """nginx's proxy_pass for /hello, with upstream keep-alive, sending the upstream what a
     stubborn proxy route sends: HTTP/1.1 with no Connection header (the pooled connection stays
-    open), Via, and X-Forwarded-For/-Proto/-Host (stubborn adds them on every proxied request;
-    nginx adds none unless told)."""
+    open), the upstream's address as Host, Via, and X-Forwarded-For/-Proto/-Host (stubborn adds
+    them on every proxied request; nginx adds none unless told)."""
     # keepalive_requests: an upstream connection is otherwise closed after 1,000 requests (the
     # default since nginx 1.15.3), and nginx would connect anew every 1,000 requests; the client
     # side's limit (keepalive_requests in nginx_config's http block) is raised for that reason.
@@ -340,15 +340,16 @@ def nginx_proxy_hello(upstream_port):
                 "        keepalive_requests 1000000000;\n"
                 "        keepalive_timeout 65s;\n"
                 "    }\n")
-    location = """location = /hello {
+    location = f"""location = /hello {{
             proxy_pass http://stubborn_bench_upstream;
             proxy_http_version 1.1;
+            proxy_set_header Host {HOST}:{upstream_port};
             proxy_set_header Connection "";
             proxy_set_header Via "1.1 nginx";
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_set_header X-Forwarded-Host $http_host;
-        }"""
+        }}"""
     return upstream, location
 
 

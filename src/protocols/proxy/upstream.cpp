@@ -1,12 +1,12 @@
 #include "protocols/proxy/upstream.hpp"
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -43,8 +43,7 @@ std::string_view failure_name(upstream_failure failure) {
   return "unknown";
 }
 
-upstream_connection::upstream_connection(const net::any_io_executor& executor)
-    : socket(executor) {}
+upstream_connection::upstream_connection(const net::any_io_executor& executor) : socket(executor) {}
 
 upstream_connection::~upstream_connection() = default;
 
@@ -62,9 +61,7 @@ net::awaitable<boost::system::error_code> upstream_connection::write(std::string
   }
   // What the socket takes now goes at once (usually all of it): no trip round the reactor.
   boost::system::error_code ec;
-  socket.non_blocking(true, ec);
-  std::size_t sent = 0;
-  if (!ec) sent = socket.write_some(net::buffer(out), ec);
+  const std::size_t sent = socket.write_some(net::buffer(out), ec);
   if (ec && ec != net::error::would_block) co_return ec;
   if (sent == out.size()) co_return boost::system::error_code{};
   auto [write_ec, n] = co_await net::async_write(socket, net::buffer(out.substr(sent)), use_tuple);
@@ -124,16 +121,18 @@ net::awaitable<upstream_failure> connect_upstream(upstream_connection& connectio
     if (last) co_return connect_failure(last);
   }
   connection.socket.set_option(tcp::no_delay(true), ec);
+  // Writes try the socket first (see write()): it must say "would block" rather than wait.
+  connection.socket.non_blocking(true, ec);
   if (spec.tls) {
-    connection.tls =
-        std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);
+    connection.tls = std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);
     SSL* ssl_handle = connection.tls->native_handle();
     // SNI only for names (RFC 6066 §3: literal IP addresses are not sent).
     if (!literal) SSL_set_tlsext_host_name(ssl_handle, spec.host.c_str());
     if (spec.verify) connection.tls->set_verify_callback(ssl::host_name_verification(spec.host));
-    auto [handshake_ec] = co_await connection.tls->async_handshake(ssl::stream_base::client,
-                                                                   use_tuple);
+    auto [handshake_ec] =
+        co_await connection.tls->async_handshake(ssl::stream_base::client, use_tuple);
     if (handshake_ec) {
+      connection.failure_detail = handshake_ec.message();
       co_return handshake_ec == net::error::operation_aborted ? upstream_failure::connect_timeout
                                                               : upstream_failure::tls;
     }
@@ -161,7 +160,8 @@ void upstream_pool::give(std::string_view key, std::unique_ptr<upstream_connecti
                          std::chrono::steady_clock::time_point now) {
   connection->idle_since = now;
   connection->reused = true;
-  auto it = std::find_if(sets_.begin(), sets_.end(), [&](const idle_set& s) { return s.key == key; });
+  auto it =
+      std::find_if(sets_.begin(), sets_.end(), [&](const idle_set& s) { return s.key == key; });
   if (it == sets_.end()) {
     sets_.push_back({std::string(key), {}});
     it = sets_.end() - 1;

@@ -211,8 +211,7 @@ int main(int argc, char** argv) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - sent).count());
     if (status < 200 || status > 299) ++r.errors_status;
   }
-  r.duration_us =
-      std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
+  r.duration_us = std::chrono::duration<double, std::micro>(clock_type::now() - start).count();
   auto sorted = r.latencies_ns;
   std::sort(sorted.begin(), sorted.end());
   double sum = 0;

@@ -405,8 +405,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
     e.status = upstream_status;
     e.reason = std::string(parser.reason());
     for (const header_field& h : parser.fields()) {
+      // A body's length is its own; a HEAD reply's Content-Length is kept for the recorder.
       if (is_hop_by_hop(h.name) || listed_in_connection(upstream_connection_value, h.name) ||
-          iequals(h.name, "content-length")) {
+          (!x.head_only && iequals(h.name, "content-length"))) {
         continue;
       }
       e.reply_headers.push_back({std::string(h.name), std::string(h.value)});

@@ -332,6 +332,29 @@ TEST_CASE("HEAD and GET of one path each keep their answer", "[recorder]") {
   check_same(r, exchanges[1]);
 }
 
+TEST_CASE("a HEAD reply's Content-Length is replayed, up to a bound", "[recorder]") {
+  const std::vector<recorded_exchange> exchanges = {
+      exchange("HEAD", "/doc", 200,
+               {{"Content-Type", "text/plain"}, {"Server", "up"}, {"Content-Length", "1234"}}),
+      exchange("HEAD", "/huge", 200,
+               {{"Content-Type", "text/plain"}, {"Server", "up"}, {"Content-Length", "99999999"}}),
+  };
+  replay r(exchanges);
+  check_same(r, exchanges[0]);
+  check_same(r, exchanges[1]);
+  const auto content_length = [&](const std::string& target) {
+    fake_request request("HEAD", target);
+    stubborn::response plan;
+    stubborn::respond(request.view, *r.table, r.facts, r.scratch, plan);
+    CHECK(plan.body_to_send().empty());
+    return plan.head.content_length;
+  };
+  CHECK(content_length("/doc") == 1234);
+  CHECK(content_length("/huge") == 0);
+  CHECK(r.text.find("Content-Length of this HEAD reply (99999999) was left out") !=
+        std::string::npos);
+}
+
 TEST_CASE("redacted header values are hidden, repeated fields kept apart", "[recorder]") {
   const std::vector<recorded_exchange> exchanges = {
       exchange("POST", "/session", 200,

@@ -112,19 +112,19 @@ struct proxy_exchange<Transport>::exchange {
   connection_header connection;
   request_body_source body;
   std::unique_ptr<upstream_connection> up{};
-  std::optional<upstream_reply_parser> parser{};
   bool head_only = false;
   bool client_body_pending = false;  // the client's body is not read to its end
   bool request_sent = false;         // the whole request went upstream
   bool got_bytes = false;            // the upstream sent something on this connection
   bool waited_out = false;           // the wait for a 100 Continue ran out
   bool chunked_out = false;          // the relayed body is chunked by us
-  bool recording = false;
   bool paced = false;  // bandwidth or chunks: the body goes out slice by slice, with waits
   std::uint64_t relayed = 0;
-  std::optional<std::uint64_t> cut_at{};  // truncate / malformed-chunk: stop here
-  std::string recorded_request_body{};
-  std::string recorded_reply_body{};
+  std::optional<std::uint64_t> cut_at{};        // truncate / malformed-chunk: stop here
+  std::unique_ptr<recorded_exchange> record{};  // what is kept for the recorder, when recording
+  // The reply being read (it lives with the connection, so this frame stays small enough for
+  // Asio to recycle: frames over about 1 KiB are allocated afresh every time).
+  upstream_reply_parser& parser() { return *up->parser; }
 };
 
 template <class Transport>
@@ -164,7 +164,7 @@ template <class Transport>
 net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& x,
                                                                       bool interim_wait) {
   upstream_connection& up = *x.up;
-  x.parser.emplace(up.reply, x.head_only);
+  up.parser.emplace(up.reply, x.head_only);
   x.waited_out = false;
   core_.set_phase(phase::waiting, interim_wait ? std::min(continue_wait, x.proxy.spec.timeout)
                                                : x.proxy.spec.timeout);
@@ -172,13 +172,13 @@ net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& 
   for (;;) {
     if (up.in.size() != 0) {
       boost::beast::error_code ec;
-      const std::size_t used = x.parser->put(up.in.data(), ec);
+      const std::size_t used = x.parser().put(up.in.data(), ec);
       up.in.consume(used);
       if (ec && ec != http::error::need_more) {
         failure = upstream_failure::invalid;
         break;
       }
-      if (x.parser->is_header_done()) break;
+      if (x.parser().is_header_done()) break;
     }
     // Awaited here rather than through upstream_connection::read_some(): one coroutine frame
     // less per reply.
@@ -213,8 +213,8 @@ net::awaitable<bool> proxy_exchange<Transport>::relay_interim(exchange& x) {
   // does not understand them.
   if (x.request.version < 11) co_return true;
   std::string& out = writer_.text();
-  append_status_line(x.parser->status(), x.parser->reason(), out);
-  for (const header_field& f : x.parser->fields()) {
+  append_status_line(x.parser().status(), x.parser().reason(), out);
+  for (const header_field& f : x.parser().fields()) {
     if (is_hop_by_hop(f.name)) continue;
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
@@ -244,7 +244,7 @@ net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::str
     slice = std::max<std::uint64_t>(1, spec.bandwidth / 20);
     pause = std::chrono::milliseconds(50);
   } else if (spec.chunks.count > 0) {
-    const boost::optional<std::uint64_t> length = x.parser->content_length();
+    const boost::optional<std::uint64_t> length = x.parser().content_length();
     if (length)
       slice = std::max<std::uint64_t>(1, (*length + spec.chunks.count - 1) / spec.chunks.count);
     pause = spec.chunks.over / std::max(1u, spec.chunks.count);
@@ -263,7 +263,7 @@ net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::str
 
 template <class Transport>
 net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
-  upstream_reply_parser& parser = *x.parser;
+  upstream_reply_parser& parser = x.parser();
   const proxy_spec& spec = x.proxy.spec;
   const int upstream_status = parser.status();
   if (x.plan.reply_delay.count() > 0 && !co_await executor_.wait_for(x.plan.reply_delay, {})) {
@@ -324,7 +324,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
         if (*x.cut_at == 0) x.cut_at = std::max<std::uint64_t>(1, piece.size() / 2);
         piece = piece.substr(0, std::min<std::uint64_t>(piece.size(), *x.cut_at - x.relayed));
       }
-      if (x.recording) x.recorded_reply_body.append(piece);
+      if (x.record) x.record->reply_body.append(piece);
       if (x.paced ? !co_await send_piece(x, piece, parser.is_done())
                   : (append_piece(x, piece), false)) {
         pending.clear();
@@ -394,14 +394,14 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   if (x.chunked_out) out.append("0\r\n\r\n");
   const bool reusable =
       parser.is_done() && parser.keep_alive() && x.request_sent && x.up->in.size() == 0;
-  if (x.recording) {
-    recorded_exchange e;
+  if (x.record) {
+    recorded_exchange& e = *x.record;
     e.method = std::string(x.request.method);
     e.target = std::string(x.request.target);
     for (const header_field& h : x.request.headers) {
       e.request_headers.push_back({std::string(h.name), std::string(h.value)});
     }
-    e.request_body = x.body.complete ? std::string(x.request.body) : x.recorded_request_body;
+    if (x.body.complete) e.request_body.assign(x.request.body);
     e.status = upstream_status;
     e.reason = std::string(parser.reason());
     for (const header_field& h : parser.fields()) {
@@ -412,8 +412,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
       }
       e.reply_headers.push_back({std::string(h.name), std::string(h.value)});
     }
-    e.reply_body = std::move(x.recorded_reply_body);
     core_.state.recording->add(std::move(e));
+    x.record.reset();
   }
   if (reusable && core_.registry.upstreams) {
     core_.registry.upstreams->give(x.proxy.upstream_key, std::move(x.up), core_.registry.now());
@@ -433,7 +433,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
   exchange x{plan, proxy, request, connection, body};
   x.head_only = request.method == "HEAD";
   x.client_body_pending = !body.complete;
-  x.recording = core_.state.recording != nullptr;
+  if (core_.state.recording) x.record = std::make_unique<recorded_exchange>();
   x.paced = proxy.spec.bandwidth > 0 || proxy.spec.chunks.count > 0;
   served_.fault = fault_kind::none;
   served_.status = 0;
@@ -584,7 +584,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
         }
         if (failure != upstream_failure::none) co_return fail(x, failure);
         if (x.waited_out) break;
-        const int status = x.parser->status();
+        const int status = x.parser().status();
         if (status < 100 || status == 101 || interim == max_interim_replies) {
           co_return fail(x, upstream_failure::invalid);
         }
@@ -614,7 +614,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
         if (!body.chunked) break;
         piece.assign("0\r\n\r\n");
       } else {
-        if (x.recording) x.recorded_request_body.append(piece);
+        if (x.record) x.record->request_body.append(piece);
         if (body.chunked) {
           std::string framed;
           append_hex(piece.size(), framed);
@@ -647,7 +647,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
       co_return proxy_result{false, true};
     }
     if (failure != upstream_failure::none) co_return fail(x, failure);
-    const int status = x.parser->status();
+    const int status = x.parser().status();
     // 101 would switch protocols, which a proxy route does not relay.
     if (status < 100 || status == 101 || interim == max_interim_replies) {
       co_return fail(x, upstream_failure::invalid);

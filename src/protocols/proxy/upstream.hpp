@@ -10,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -60,9 +61,10 @@ class upstream_connection {
 
   boost::asio::ip::tcp::socket socket;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls;
-  boost::beast::flat_buffer in;  ///< bytes read from the upstream and not yet parsed
-  upstream_reply_storage reply;  ///< the reply being read
-  std::string out;               ///< the request head being written
+  boost::beast::flat_buffer in;                 ///< bytes read from the upstream and not yet parsed
+  upstream_reply_storage reply;                 ///< the reply being read
+  std::optional<upstream_reply_parser> parser;  ///< its parser, over `reply`
+  std::string out;                              ///< the request head being written
   std::chrono::steady_clock::time_point idle_since;
   std::string failure_detail;  ///< what the TLS library said when the handshake failed
   bool reused = false;         ///< it served an earlier request

@@ -28,6 +28,9 @@ void upstream_reply_parser::on_response_impl(int code, string_view reason, int v
 
 void upstream_reply_parser::on_field_impl(boost::beast::http::field, string_view name_string,
                                           string_view value, error_code&) {
+  // A chunked body's trailer fields are dropped (RFC 9110 §6.5.1 lets a proxy discard them):
+  // the relayed body is chunked anew, and the head's views must not move.
+  if (is_header_done()) return;
   const span_ref name = copy(name_string);
   s_.refs.emplace_back(name, copy(value));
 }

@@ -285,24 +285,24 @@ struct auth_spec {
 
 /// [route.proxy]: the route forwards requests to a real upstream and relays its replies.
 struct proxy_spec {
-  std::string to;             ///< as written: "http://host[:port][/base]" or "https://..."
-  bool tls = false;           ///< https: the upstream is reached over TLS
-  std::string host;           ///< the upstream's host name or IP literal (without brackets)
-  std::uint16_t port = 0;     ///< its port (80 or 443 when the URL names none)
-  std::string base_path;      ///< the URL's path without a trailing '/', prefixed to each target
-  std::string strip_prefix;   ///< removed from the start of the request path first ("" = none)
+  std::string to;            ///< as written: "http://host[:port][/base]" or "https://..."
+  bool tls = false;          ///< https: the upstream is reached over TLS
+  std::string host;          ///< the upstream's host name or IP literal (without brackets)
+  std::uint16_t port = 0;    ///< its port (80 or 443 when the URL names none)
+  std::string base_path;     ///< the URL's path without a trailing '/', prefixed to each target
+  std::string strip_prefix;  ///< removed from the start of the request path first ("" = none)
   std::chrono::milliseconds connect_timeout{2'000};  ///< no connection in time: 502
   std::chrono::milliseconds timeout{30'000};         ///< no complete reply head in time: 504
   std::vector<name_value> headers;  ///< set on the upstream request (replacing the client's)
   std::vector<std::string> remove;  ///< header names removed from the upstream request
   bool preserve_host = false;       ///< send the client's Host instead of the upstream's
-  std::string ca;      ///< PEM file of CAs trusted for an https upstream ("" = the system's)
-  bool verify = true;  ///< verify an https upstream's certificate and name
-  delay_spec delay;                     ///< wait before forwarding
-  delay_spec delay_reply;               ///< wait before relaying the reply
-  fault_kind fault = fault_kind::none;  ///< reset/close/empty/garbage: no upstream call
-  chunks_spec chunks;                   ///< pace the relayed body in this many chunks
-  std::uint64_t bandwidth = 0;          ///< relay the body at this many bytes per second
+  std::string ca;          ///< PEM file of CAs trusted for an https upstream ("" = the system's)
+  bool verify = true;      ///< verify an https upstream's certificate and name
+  delay_spec delay;        ///< wait before forwarding
+  delay_spec delay_reply;  ///< wait before relaying the reply
+  fault_kind fault = fault_kind::none;          ///< reset/close/empty/garbage: no upstream call
+  chunks_spec chunks;                           ///< pace the relayed body in this many chunks
+  std::uint64_t bandwidth = 0;                  ///< relay the body at this many bytes per second
   std::vector<std::pair<int, int>> status_map;  ///< upstream status -> status sent
   std::vector<name_value> reply_headers;        ///< set on the relayed reply
   std::vector<std::string> reply_remove;        ///< header names removed from the relayed reply
@@ -374,12 +374,12 @@ struct config_overrides {
 struct config {
   server_config server;
   admin_config admin;
-  std::vector<route_spec> routes;    ///< in file order (files in the order given)
-  std::vector<outage_spec> outages;  ///< server-wide [[outage]] tables
+  std::vector<route_spec> routes;             ///< in file order (files in the order given)
+  std::vector<outage_spec> outages;           ///< server-wide [[outage]] tables
   std::optional<recording_config> recording;  ///< [recording]
-  std::vector<std::string> files;    ///< the TOML files read, in order
-  std::vector<std::string> sources;  ///< the paths given to load_config (files or folders)
-  config_overrides overrides;        ///< applied by the server over `server`; never by the loader
+  std::vector<std::string> files;             ///< the TOML files read, in order
+  std::vector<std::string> sources;           ///< the paths given to load_config (files or folders)
+  config_overrides overrides;  ///< applied by the server over `server`; never by the loader
 };
 
 }  // namespace stubborn

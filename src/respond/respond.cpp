@@ -1,5 +1,6 @@
 #include "respond/respond.hpp"
 
+#include "protocols/proxy/proxy_route.hpp"
 #include "respond/derived_statuses.hpp"
 #include "routing/request.hpp"
 
@@ -92,6 +93,47 @@ void plan_route_reply(response& out, const request_view& request, const route_ma
   }
 }
 
+// A proxy route: its outage or its scripted fault answer in place of the upstream; otherwise the
+// plan says "ask the upstream", with the delays sampled.
+void plan_proxy(response& out, const request_view& request, const route_match& match,
+                const route_table& table, const connection_facts& connection,
+                respond_scratch& scratch) {
+  const compiled_route& route = *match.route;
+  const compiled_proxy& proxy = *route.proxy;
+  const reply_script& script = route.script;
+  const bool random_delay = proxy.spec.delay.type > delay_spec::kind::fixed ||
+                            proxy.spec.delay_reply.type > delay_spec::kind::fixed;
+  const plan_clock clock = script.stateful || random_delay
+                               ? table.clock_for(route.order, connection.clock.now())
+                               : plan_clock{};
+  out.plan = plan_reply(script, clock);
+  if (script.outage && out.plan.reply == &script.outage->reply) {
+    plan_step_reply(out, request, params_of(match), scratch);
+    return;
+  }
+  // The same counter draws the delays whether or not the script advanced it.
+  const std::uint64_t n = script.stateful ? script.state->planned.load(std::memory_order_relaxed)
+                          : random_delay
+                              ? script.state->planned.fetch_add(1, std::memory_order_relaxed)
+                              : 0;
+  const auto sample = [&](const delay_spec& delay, std::uint64_t salt) {
+    return sample_delay(delay, uniform_random(clock.seed, clock.stream ^ salt, n),
+                        uniform_random(clock.seed, clock.stream ^ salt ^ 0xde1a7, n));
+  };
+  if (proxy.fault_reply) {
+    out.plan.reply = &*proxy.fault_reply;
+    out.plan.fault = proxy.spec.fault;
+    out.plan.delay = sample(proxy.spec.delay, 0);
+    out.plan.random = random_bits(clock.seed, clock.stream, n);
+    plan_step_reply(out, request, params_of(match), scratch);
+    return;
+  }
+  out.plan = {};
+  out.plan.delay = sample(proxy.spec.delay, 0);
+  out.reply_delay = sample(proxy.spec.delay_reply, 0x5e1a7);
+  out.proxy = &proxy;
+}
+
 }  // namespace
 
 std::chrono::steady_clock::time_point steady_now() {
@@ -152,6 +194,8 @@ void respond(const request_view& request, const route_table& table,
       // The route's limit answered.
     } else if (route.rules.any && plan_refusal(out, request, route.rules, server_header, scratch)) {
       // Access, framing or negotiation answered.
+    } else if (route.proxy) {
+      plan_proxy(out, request, match, table, connection, scratch);
     } else {
       plan_route_reply(out, request, match, table, connection, scratch);
     }

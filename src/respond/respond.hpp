@@ -16,6 +16,7 @@ namespace stubborn {
 
 struct request_view;
 class request_handler;
+struct compiled_proxy;
 
 /// std::chrono::steady_clock::now(), as a function whose address may be taken.
 std::chrono::steady_clock::time_point steady_now();
@@ -71,6 +72,10 @@ struct response {
   /// Set: an asynchronous reply. The session awaits this handler's reply in place of writing
   /// this plan (whose other fields then do not apply); the handler may take the connection over.
   request_handler* handler = nullptr;
+  /// Set: the reply comes from this route's upstream (a proxy route). `plan.delay` is waited
+  /// before forwarding, `reply_delay` before relaying the reply; the other fields do not apply.
+  const compiled_proxy* proxy = nullptr;
+  std::chrono::milliseconds reply_delay{0};
 
   // What goes on the wire.
   reply_head head;
@@ -87,6 +92,7 @@ struct response {
     rate_limited = false;
     plan = {};
     handler = nullptr;
+    proxy = nullptr;
     head.framing = body_framing::content_length;
     body_from_table = false;
   }
@@ -102,8 +108,9 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return handler == nullptr && plan.fault == fault_kind::none && plan.delay.count() == 0 &&
-           plan.retry_after == 0 && (plan.reply == nullptr || plan.reply->is_plain());
+    return handler == nullptr && proxy == nullptr && plan.fault == fault_kind::none &&
+           plan.delay.count() == 0 && plan.retry_after == 0 &&
+           (plan.reply == nullptr || plan.reply->is_plain());
   }
   /// Makes this reply the connection's last: "Connection: close", then close.
   void close_connection() {

@@ -12,6 +12,7 @@
 
 #include "respond/status_reasons.hpp"
 
+#include "protocols/proxy/proxy_route.hpp"
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
 
@@ -266,6 +267,22 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
     for (const compiled_reply& reply : route->script.replies) {
       static_bodies.push_back(reply.is_static() ? std::optional(reply.static_body())
                                                 : std::nullopt);
+    }
+    if (spec.proxy) {
+      if (cfg.server.offline) {
+        // Strict replay: refused here too, whatever let the route this far.
+        problems.push_back({spec.proxy->position, "route '" + route->name + "' proxies to " +
+                                                      spec.proxy->to +
+                                                      ", but the server is offline"});
+        continue;
+      }
+      try {
+        route->proxy = compiled_proxy::compile(*spec.proxy, cfg.server.server_header);
+      } catch (const config_error& e) {
+        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+        continue;
+      }
+      table->has_proxy_routes_ = true;
     }
     route->rules = compiled_rules::compile(spec, static_bodies);
     route->expect = spec.expect;

@@ -27,6 +27,7 @@ class RE2;
 namespace stubborn {
 
 struct request_view;
+struct compiled_proxy;
 
 /// Methods a route can name, as bits; others are kept as strings.
 enum class known_method : std::uint8_t {
@@ -124,6 +125,8 @@ class route_table {
 
   std::size_t size() const { return routes_.size(); }
   bool has_outages() const { return !outages_.empty(); }
+  /// Some route forwards to an upstream ([route.proxy]).
+  bool has_proxy_routes() const { return has_proxy_routes_; }
   /// A standard method, one some route names, or any method if a route takes every method.
   bool knows_method(std::string_view method) const;
   /// Every method some route serves, for `OPTIONS *`: "GET, HEAD, POST".
@@ -165,6 +168,7 @@ class route_table {
   mutable std::atomic<std::chrono::steady_clock::rep> epoch_{
       std::chrono::steady_clock::now().time_since_epoch().count()};
   std::uint64_t seed_ = 0;
+  bool has_proxy_routes_ = false;
 };
 
 /// One route, compiled.
@@ -192,7 +196,8 @@ struct compiled_route {
   std::optional<compiled_rate_limit> rate_limit;
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};
-  route_spec spec;  ///< as configured, for explanations and the admin API
+  std::unique_ptr<compiled_proxy> proxy;  ///< [route.proxy]: the reply comes from an upstream
+  route_spec spec;                        ///< as configured, for explanations and the admin API
 
   compiled_route();
   ~compiled_route();

@@ -59,6 +59,7 @@ class connection_core final : public registered_connection {
     }
     transport.cancel();
     if (timer) timer->cancel();
+    if (cancel_also) cancel_also(cancel_also_context);
   }
   /// Called when the server starts draining: idle connections, those still in their TLS
   /// handshake (no request accepted yet), and those a protocol took over (which has no say in it
@@ -129,6 +130,10 @@ class connection_core final : public registered_connection {
   bool timed_out = false;  ///< the deadline passed (or drain or stop ended a wait)
   bool draining = false;   ///< this connection closes after the reply in flight
   bool forced = false;     ///< the server is stopping: no reply, no lingering close
+  /// Something else the connection waits for (a proxy route's upstream), stopped with the
+  /// transport when the deadline passes or the server stops.
+  void (*cancel_also)(void* context) = nullptr;
+  void* cancel_also_context = nullptr;
 
  private:
   connection_registry::clock::time_point& deadline() { return registry.deadline(registry_slot()); }

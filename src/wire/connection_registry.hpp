@@ -9,6 +9,7 @@ namespace stubborn {
 
 class thread_observer;
 class access_log;
+class upstream_pool;
 
 /// A connection as its thread's registry sees it: a slot in the deadline array, and the ways
 /// to end it early. The registry calls these only from the connection's own thread, and never
@@ -66,6 +67,8 @@ class connection_registry {
   /// The access log and this thread's index in it; null when off.
   stubborn::access_log* access_log = nullptr;
   unsigned thread_index = 0;
+  /// This thread's idle connections to proxy routes' upstreams; null: none are kept.
+  upstream_pool* upstreams = nullptr;
 
   /// How often sweep() should run.
   static constexpr std::chrono::milliseconds sweep_interval{50};

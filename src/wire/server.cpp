@@ -25,6 +25,7 @@
 #include "control/control_plane.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
+#include "protocols/proxy/upstream.hpp"
 #include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
 #include "wire/session.hpp"
@@ -46,6 +47,8 @@ struct worker {
   net::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work{io.get_executor()};
   net::steady_timer sweep_timer{io};
+  // Idle keep-alive connections to proxy routes' upstreams (after `io`: gone before it is).
+  upstream_pool upstreams;
   // Every worker accepts on its own duplicate of the listening socket, so a connection is
   // accepted and registered by the thread that will serve it.
   std::optional<tcp::acceptor> acceptor;
@@ -216,7 +219,9 @@ tcp::endpoint listen_on(tcp::acceptor& acceptor, const listen_address& where, in
 
 struct server::impl {
   explicit impl(config c)
-      : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)), control(cfg, state) {}
+      : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)), control(cfg, state) {
+    state.offline = cfg.server.offline;
+  }
 
   config cfg;  // as given, with the overrides: what holds until a restart is read from here
   server_state state;
@@ -290,6 +295,7 @@ void server::start() {
       w.tls_acceptor.emplace(w.io, protocol_of(*s.tls_acceptor), duplicate(*s.tls_acceptor));
     }
     w.registry.thread_index = i;
+    w.registry.upstreams = &w.upstreams;
     w.registry.access_log = s.log.get();
     if (ac.enabled) {
       w.observer = std::make_unique<thread_observer>(i, ac.journal, ac.journal_body_bytes);

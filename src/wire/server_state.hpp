@@ -2,6 +2,7 @@
 // The state every connection of a server shares: the current route table (swapped atomically on
 // reload) and server-wide connection counters.
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -18,6 +19,14 @@
 namespace stubborn {
 
 class tls_context;
+class recorder;
+
+/// What proxy routes count: upstream failures by cause (each answered 502 or 504) and the
+/// connections opened to upstreams (relaxed increments, none per reused connection).
+struct proxy_counters {
+  std::array<std::atomic<std::uint64_t>, 9> errors{};  ///< by upstream_failure
+  std::atomic<std::uint64_t> connections_opened{0};
+};
 
 /// What the HTTPS listener counts (a new connection costs a relaxed increment; a failure, which
 /// is rare and carries OpenSSL's reason, a lock).
@@ -54,6 +63,11 @@ class server_state {
   std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> refused_connections{0};
   tls_counters tls;
+  proxy_counters proxy;
+  /// Strict replay ([server] offline or --offline, fixed at start): no outbound connection.
+  bool offline = false;
+  /// What proxy routes relay is recorded here ([recording]); null when not recording.
+  std::shared_ptr<recorder> recording;
 
   /// The HTTPS listener's OpenSSL state (null without one); a new connection takes it once.
   std::shared_ptr<const tls_context> current_tls_context() const;

@@ -20,6 +20,7 @@
 #include "wire/connection_core.hpp"
 #include "wire/connection_handler.hpp"
 #include "wire/plain_transport.hpp"
+#include "wire/proxy_exchange.hpp"
 #include "wire/reply_executor.hpp"
 #include "wire/reply_writer.hpp"
 #include "wire/request_handler.hpp"
@@ -93,6 +94,16 @@ class session {
     return static_cast<session*>(self)->peer_.get().ip;
   }
   net::awaitable<bool> answer_expectation();
+  // With the head read and the body still to come: when the request goes to a proxy route
+  // whatever its body says, decides now (respond() on the head), so that the body can stream
+  // to the upstream and the upstream, not us, answers an Expect: 100-continue.
+  bool decide_at_head();
+  // Reads the next piece of a request body that streams to an upstream.
+  net::awaitable<body_step> read_body_piece();
+  static net::awaitable<body_step> next_body_piece(void* self) {
+    return static_cast<session*>(self)->read_body_piece();
+  }
+  static constexpr bool is_tls = requires(Transport & t) { t.facts(); };
 
   connection_core<Transport>& core_;
   listener_role role_;
@@ -114,6 +125,9 @@ class session {
   reply_writer<Transport> writer_{core_};
   reply_executor<Transport> execute_{core_, writer_, served_};
   bool close_after_flush_ = false;
+  bool decided_at_head_ = false;   // scripted_ was planned on the head alone
+  bool body_streams_ = false;      // the body is read while it is forwarded
+  bool body_piece_ready_ = false;  // storage_.body holds a piece parsed with the head
   // Made only for an upgrade: a connection waiting for a request costs no more for it.
   std::unique_ptr<protocol_hand_over> hand_over_;
 };
@@ -172,6 +186,63 @@ net::awaitable<bool> session<Transport>::answer_expectation() {
 }
 
 template <class Transport>
+bool session<Transport>::decide_at_head() {
+  request_view head = storage_.view();
+  if constexpr (is_tls) head.tls = &core_.transport.facts();
+  if (role_.handler && role_.handler->claims(head)) return false;
+  const route_match pre = core_.table->match(head, respond_scratch_.match, true);
+  // A route that matches on the body (or one ranked above it that might) needs the body first.
+  if (!pre.route || !pre.route->proxy || pre.route->body) return false;
+  plan_reply(head);
+  decided_at_head_ = true;
+  return true;
+}
+
+template <class Transport>
+net::awaitable<body_step> session<Transport>::read_body_piece() {
+  const server_config& server = core_.server();
+  if (body_piece_ready_) {
+    body_piece_ready_ = false;
+    co_return body_step::more;
+  }
+  storage_.body.clear();
+  for (;;) {
+    if (parser_->is_done()) co_return storage_.body.empty() ? body_step::done : body_step::more;
+    if (in_.size() != 0) {
+      beast::error_code ec;
+      const std::size_t used = parser_->put(in_.data(), ec);
+      in_.consume(used);
+      if (ec && ec != http::error::need_more) {
+        if (ec == http::error::body_limit)
+          queue_rejection(413, "Content Too Large");
+        else if (parser_->chunked())
+          queue_rejection(400, bad_chunked_body);
+        else
+          queue_rejection(400, "Bad Request: " + ec.message());
+        co_return body_step::rejected;
+      }
+      if (!storage_.body.empty() || parser_->is_done()) continue;
+      if (!ec && used > 0) continue;
+    }
+    core_.set_phase(connection_phase::body, server.body_timeout);
+    std::size_t room = std::max<std::size_t>(16 * 1024, in_.capacity() - in_.size());
+    room = std::min(room, in_.max_size() - in_.size());
+    auto [ec, n] = co_await core_.transport.async_read_some(in_.prepare(room), use_tuple);
+    core_.set_phase(connection_phase::handling, server.idle_timeout);
+    if (ec) {
+      if (core_.timed_out && !core_.forced) {
+        // RFC 9110 §15.5.9: the body stopped arriving.
+        core_.timed_out = false;
+        queue_rejection(408, "Request Timeout");
+        co_return body_step::rejected;
+      }
+      co_return body_step::gone;
+    }
+    in_.commit(n);
+  }
+}
+
+template <class Transport>
 net::awaitable<void> session<Transport>::run() {
   using phase = connection_phase;
   if (core_.refresh_table()) observation_.table_changed();
@@ -182,9 +253,6 @@ net::awaitable<void> session<Transport>::run() {
   std::size_t requests_served = 0;
   core_.set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
-  constexpr bool is_tls = requires {
-    core_.transport.facts();
-  };
   constexpr unsigned char tls_handshake_record = 0x16;
   bool read_before = false;  // whether this connection has read any bytes yet
 
@@ -279,6 +347,21 @@ net::awaitable<void> session<Transport>::run() {
             header_handled = true;
             if (!parser_->is_done()) {
               core_.set_phase(phase::body, server->body_timeout);
+              if (core_.table->has_proxy_routes() && decide_at_head()) {
+                if (scripted_.proxy) {
+                  // The body streams to the upstream as it arrives.
+                  body_streams_ = true;
+                  have_request = true;
+                  break;
+                }
+                if (storage_.expect_continue && in_.size() == 0 && storage_.body.empty()) {
+                  // The route answers in place of its upstream, and the client has not sent
+                  // the body: answered now, the body is never read, the connection closes.
+                  scripted_.close_connection();
+                  have_request = true;
+                  break;
+                }
+              }
               // RFC 9110 §10.1.1: a client waiting for 100 Continue gets it before the body
               // (unless it already sent some).
               if (storage_.expect_continue && in_.size() == 0 && storage_.body.empty()) {
@@ -365,7 +448,9 @@ net::awaitable<void> session<Transport>::run() {
     // One view per request: it is rebuilt from the parser's storage each time it is taken.
     request_view request = storage_.view();
     if constexpr (is_tls) request.tls = &core_.transport.facts();
-    if (role_.handler && role_.handler->claims(request)) {
+    if (decided_at_head_) {
+      decided_at_head_ = false;  // planned when the head arrived
+    } else if (role_.handler && role_.handler->claims(request)) {
       // The listener's own handler (the admin API) is no route: it is observed as such.
       scripted_.await_handler(role_.handler);
       served_.admin = true;
@@ -375,6 +460,28 @@ net::awaitable<void> session<Transport>::run() {
     bool carry_on = true;
     if (scripted_.is_plain()) {
       execute_.queue_plan(scripted_);
+    } else if (scripted_.proxy) {
+      request_body_source body;
+      if (body_streams_) {
+        body.complete = false;
+        body.pieces = &storage_.body;
+        body.session = this;
+        body.next = &session::next_body_piece;
+        body.chunked = parser_->chunked();
+        if (const auto length = parser_->content_length()) body.length = *length;
+        body.expect_continue = storage_.expect_continue && in_.size() == 0 && storage_.body.empty();
+        body_piece_ready_ = !storage_.body.empty();
+        body_streams_ = false;
+      } else {
+        body.chunked = parser_->chunked();
+        body.length =
+            parser_->content_length() ? std::optional(*parser_->content_length()) : std::nullopt;
+      }
+      proxy_exchange<Transport> exchange(core_, writer_, execute_, served_);
+      const proxy_result result = co_await exchange.run(
+          scripted_, request, scripted_.head.connection, body, peer_.get().ip);
+      if (result.close) close_after_flush_ = true;
+      carry_on = result.carry_on;
     } else if (scripted_.handler) {
       const connection_header connection = decide_connection(request);
       hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,

@@ -166,7 +166,8 @@ void parse_head(upstream_request& r) {
     const std::string_view field = head.substr(pos, eol - pos);
     const std::size_t colon = field.find(':');
     std::string_view value = colon == std::string_view::npos ? "" : field.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
     r.headers.emplace_back(std::string(field.substr(0, colon)), std::string(value));
     pos = eol + 2;
@@ -210,9 +211,8 @@ net::awaitable<bool> read_body(connection* c, upstream_request* r) {
 }
 
 std::string reply_head(const upstream_reply& reply, bool closing) {
-  std::string head = "HTTP/1.1 " + std::to_string(reply.status);
-  if (!reply.reason.empty()) head += " " + reply.reason;
-  head += "\r\n";
+  // RFC 9112 section 4: the space after the status code is there even without a reason.
+  std::string head = "HTTP/1.1 " + std::to_string(reply.status) + " " + reply.reason + "\r\n";
   for (const auto& [name, value] : reply.headers) head += name + ": " + value + "\r\n";
   switch (reply.framing) {
     case upstream_framing::content_length:
@@ -247,8 +247,8 @@ net::awaitable<void> wait_released(state* s) {
 net::awaitable<bool> write_body(connection* c, upstream_reply reply, std::size_t limit) {
   const std::string& body = reply.body;
   const std::size_t total = std::min(limit, body.size());
-  const std::size_t step = reply.piece_bytes == 0 ? std::max<std::size_t>(total, 1)
-                                                  : reply.piece_bytes;
+  const std::size_t step =
+      reply.piece_bytes == 0 ? std::max<std::size_t>(total, 1) : reply.piece_bytes;
   const bool chunked = reply.framing == upstream_framing::chunked;
   bool held = false;
   for (std::size_t at = 0; at < total; at += step) {
@@ -262,7 +262,8 @@ net::awaitable<bool> write_body(connection* c, upstream_reply reply, std::size_t
     if (!co_await write_all(c, std::move(bytes))) co_return false;
   }
   if (chunked && limit >= body.size()) {
-    if (!co_await write_all(c, "0\r\n\r\n")) co_return false;
+    std::string last = "0\r\n\r\n";
+    if (!co_await write_all(c, std::move(last))) co_return false;
   }
   co_return true;
 }
@@ -302,8 +303,10 @@ net::awaitable<bool> answer(connection* c, upstream_request request, upstream_re
       reset(c);
       co_return false;
     case upstream_behaviour::early_reply: {
-      const bool ok = co_await write_all(c, reply_head(reply, true) +
-                                                (head_only ? std::string() : reply.body));
+      // Named first: g++ 12 mishandles a conditional's temporaries inside co_await.
+      std::string bytes = reply_head(reply, true);
+      if (!head_only) bytes += reply.body;
+      const bool ok = co_await write_all(c, std::move(bytes));
       s->record(std::move(request));
       if (ok) co_await close_cleanly(c);
       co_return false;
@@ -312,7 +315,8 @@ net::awaitable<bool> answer(connection* c, upstream_request request, upstream_re
       break;
   }
   if (reply.send_continue && contains_token(request.header("Expect"), "100-continue")) {
-    if (!co_await write_all(c, "HTTP/1.1 100 Continue\r\n\r\n")) co_return false;
+    std::string interim = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (!co_await write_all(c, std::move(interim))) co_return false;
   }
   const bool whole = co_await read_body(c, &request);
   s->record(std::move(request));
@@ -330,24 +334,29 @@ net::awaitable<bool> answer(connection* c, upstream_request request, upstream_re
       }
       co_await close_cleanly(c);
       co_return false;
-    case upstream_behaviour::stall_after_head:
-      if (!co_await write_all(c, reply_head(reply, false))) co_return false;
+    case upstream_behaviour::stall_after_head: {
+      std::string head = reply_head(reply, false);
+      if (!co_await write_all(c, std::move(head))) co_return false;
       // Nothing more until the upstream stops (or a minute passes).
       co_await pause(std::chrono::minutes(1));
       co_return false;
-    case upstream_behaviour::reset_mid_body:
+    }
+    case upstream_behaviour::reset_mid_body: {
       reply.framing = upstream_framing::content_length;
-      if (co_await write_all(c, reply_head(reply, false))) {
+      std::string head = reply_head(reply, false);
+      if (co_await write_all(c, std::move(head))) {
         co_await write_body(c, reply, reply.body.size() / 2);
       }
       reset(c);
       co_return false;
+    }
     default:
       break;
   }
-  const bool closing = reply.close_after || client_closes ||
-                       reply.framing == upstream_framing::close_delimited;
-  if (!co_await write_all(c, reply_head(reply, closing))) co_return false;
+  const bool closing =
+      reply.close_after || client_closes || reply.framing == upstream_framing::close_delimited;
+  std::string head = reply_head(reply, closing);
+  if (!co_await write_all(c, std::move(head))) co_return false;
   if (!head_only && !co_await write_body(c, reply, reply.body.size())) co_return false;
   if (closing) {
     co_await close_cleanly(c);
@@ -405,9 +414,13 @@ test_upstream::test_upstream() : state_(std::make_unique<state>()) {
   state_->thread = std::thread([s = state_.get()] { s->io.run(); });
 }
 
-test_upstream::~test_upstream() { stop(); }
+test_upstream::~test_upstream() {
+  stop();
+}
 
-std::string test_upstream::url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+std::string test_upstream::url() const {
+  return "http://127.0.0.1:" + std::to_string(port_);
+}
 
 void test_upstream::set_default(upstream_reply reply) {
   std::lock_guard lock(state_->mutex);
@@ -436,8 +449,7 @@ std::vector<upstream_request> test_upstream::received() const {
 
 bool test_upstream::wait_for_requests(std::size_t count, std::chrono::milliseconds timeout) const {
   std::unique_lock lock(state_->mutex);
-  return state_->changed.wait_for(lock, timeout,
-                                  [&] { return state_->received.size() >= count; });
+  return state_->changed.wait_for(lock, timeout, [&] { return state_->received.size() >= count; });
 }
 
 bool test_upstream::wait_for_body_bytes(std::size_t count,
@@ -446,7 +458,9 @@ bool test_upstream::wait_for_body_bytes(std::size_t count,
   return state_->changed.wait_for(lock, timeout, [&] { return state_->body_bytes >= count; });
 }
 
-void test_upstream::release() { state_->released = true; }
+void test_upstream::release() {
+  state_->released = true;
+}
 
 void test_upstream::stop() {
   {

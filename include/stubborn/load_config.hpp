@@ -37,4 +37,9 @@ namespace stubborn {
 std::string parse_listen_address(std::string_view text, listen_address& out,
                                  std::string_view subject);
 
+/// Parses an upstream URL, "http://host[:port][/base]" or "https://...", into the `to`, `tls`,
+/// `host`, `port` and `base_path` of `out`; returns "" or what is wrong, naming the value as
+/// `subject` (e.g. "'to'" or "--upstream").
+std::string parse_upstream_url(std::string_view text, proxy_spec& out, std::string_view subject);
+
 }  // namespace stubborn

@@ -75,22 +75,23 @@ constexpr std::array<chunks_row, 2> chunks_rows = {{
 
 }  // namespace
 
-bool read_delay(toml_reader& r, const toml::node& node, delay_spec& out) {
+bool read_delay(toml_reader& r, const toml::node& node, delay_spec& out, std::string_view key) {
   if (node.is_string()) {
     std::chrono::milliseconds fixed{0};
-    if (!r.read_duration(node, "delay", true, fixed)) return false;
+    if (!r.read_duration(node, key, true, fixed)) return false;
     out.type = delay_spec::kind::fixed;
     out.fixed = fixed;
     return true;
   }
   const toml::table* table = node.as_table();
   if (!table) {
-    r.type_error(node, "'delay'", delay_forms);
+    r.type_error(node, in_quotes(key), delay_forms);
     return false;
   }
   delay_spec ignored;
+  const std::string where = concat("in ", in_quotes(key));
   table_place place;
-  place.where = "in 'delay'";
+  place.where = where;
   const key_hits parts = read_keys<delay_spec, delay_spec>(r, *table, delay_rows, place, ignored);
   if (parts.unknown) return false;
   const auto has = [&](std::string_view name) { return parts.value(name) != nullptr; };
@@ -99,13 +100,13 @@ bool read_delay(toml_reader& r, const toml::node& node, delay_spec& out) {
     const toml::node& max = *parts.value("max");
     delay_spec uniform;
     uniform.type = delay_spec::kind::uniform;
-    const bool min_ok = r.read_duration(min, "delay.min", true, uniform.min);
-    const bool max_ok = r.read_duration(max, "delay.max", true, uniform.max);
+    const bool min_ok = r.read_duration(min, concat(key, ".min"), true, uniform.min);
+    const bool max_ok = r.read_duration(max, concat(key, ".max"), true, uniform.max);
     if (!min_ok || !max_ok) return false;
     if (uniform.max < uniform.min) {
-      r.add(r.at(max),
-            concat("'delay.max' (\"", max.as_string()->get(),
-                   "\") must not be less than 'delay.min' (\"", min.as_string()->get(), "\")"));
+      r.add(r.at(max), concat(in_quotes(concat(key, ".max")), " (\"", max.as_string()->get(),
+                              "\") must not be less than ", in_quotes(concat(key, ".min")), " (\"",
+                              min.as_string()->get(), "\")"));
       return false;
     }
     out = uniform;
@@ -116,10 +117,11 @@ bool read_delay(toml_reader& r, const toml::node& node, delay_spec& out) {
     delay_spec lognormal;
     lognormal.type = delay_spec::kind::lognormal;
     const bool median_ok =
-        r.read_duration(*parts.value("median"), "delay.median", false, lognormal.median);
-    const auto sigma = r.get_number(sigma_node, "delay.sigma");
+        r.read_duration(*parts.value("median"), concat(key, ".median"), false, lognormal.median);
+    const auto sigma = r.get_number(sigma_node, concat(key, ".sigma"));
     if (sigma && !(*sigma >= 0 && *sigma <= max_sigma)) {
-      r.add(r.at(sigma_node), concat("'delay.sigma' must be 0..5, not ", number_text(*sigma)));
+      r.add(r.at(sigma_node),
+            concat(in_quotes(concat(key, ".sigma")), " must be 0..5, not ", number_text(*sigma)));
       return false;
     }
     if (!median_ok || !sigma) return false;
@@ -133,7 +135,7 @@ bool read_delay(toml_reader& r, const toml::node& node, delay_spec& out) {
     found += in_quotes(parts.found[i].name);
   }
   r.add(r.at(node),
-        concat("'delay' must be ", delay_forms, ", not ",
+        concat(in_quotes(key), " must be ", delay_forms, ", not ",
                found.empty() ? std::string("an empty table") : concat("a table with ", found)));
   return false;
 }

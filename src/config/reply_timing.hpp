@@ -3,6 +3,7 @@
 // small table (or value) with its own keys.
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -13,8 +14,10 @@
 
 namespace stubborn {
 
-/// `delay = "250ms"`, `{ min = "100ms", max = "400ms" }` or `{ median = "200ms", sigma = 0.4 }`.
-bool read_delay(toml_reader& reader, const toml::node& node, delay_spec& out);
+/// `delay = "250ms"`, `{ min = "100ms", max = "400ms" }` or `{ median = "200ms", sigma = 0.4 }`;
+/// messages name the key `key` ("delay", or "delay_reply" in [route.proxy]).
+bool read_delay(toml_reader& reader, const toml::node& node, delay_spec& out,
+                std::string_view key = "delay");
 /// `interim = [ { status = 103, headers = { ... } } ]`.
 bool read_interims(toml_reader& reader, const toml::node& node, std::vector<interim_spec>& out);
 /// `chunks = { count = 10, over = "2s" }`.

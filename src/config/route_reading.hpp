@@ -1,6 +1,7 @@
 #pragma once
 // A [[route]] table's keys come from several sections (matching, reply and timing, outage,
-// derived statuses, rate limit); each section lists its rows, and the route reader joins them.
+// derived statuses, rate limit, proxy); each section lists its rows, and the route reader joins
+// them.
 
 #include <cstddef>
 #include <optional>
@@ -37,6 +38,8 @@ std::span<const route_row> outage_route_keys();
 std::span<const route_row> derived_keys();
 /// The route's rate_limit key.
 std::span<const route_row> rate_limit_route_keys();
+/// The route's proxy key.
+std::span<const route_row> proxy_route_keys();
 
 /// Every key of [[route]], the sections above in that order (the order "did you mean" tries).
 std::span<const route_row> route_keys();

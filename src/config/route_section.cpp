@@ -1,7 +1,9 @@
-// A [[route]] table: the rows of the matching, reply and timing, outage, derived-status and
-// rate-limit sections, joined in that order. A new route key is a row in its section's file.
+// A [[route]] table: the rows of the matching, reply and timing, outage, derived-status,
+// rate-limit and proxy sections, joined in that order. A new route key is a row in its section's
+// file.
 #include <vector>
 
+#include "config/proxy_section.hpp"
 #include "config/route_reading.hpp"
 
 namespace stubborn {
@@ -10,7 +12,7 @@ std::span<const route_row> route_keys() {
   static const std::vector<route_row> rows = [] {
     std::vector<route_row> all;
     for (const auto section : {match_keys(), reply_route_keys(), outage_route_keys(),
-                               derived_keys(), rate_limit_route_keys()}) {
+                               derived_keys(), rate_limit_route_keys(), proxy_route_keys()}) {
       all.insert(all.end(), section.begin(), section.end());
     }
     return all;
@@ -27,6 +29,7 @@ route_reading read_route(toml_reader& reader, const toml::table& table) {
       read_keys<route_reading, route_spec>(reader, table, route_keys(), place, reading);
   const std::optional<std::vector<std::string>> params = read_route_path(reader, hits, reading);
   read_route_replies(reader, hits, params, reading);
+  check_proxy_route(reader, hits, reading);
   return reading;
 }
 

@@ -58,8 +58,10 @@ bool read_version(toml_reader& r, const toml::node& v, std::string_view key, tls
   return true;
 }
 
-// A file path, resolved against the config file's folder. Files read at start (`must_exist`)
-// are checked here too, so a missing one is named with its place in the file.
+}  // namespace
+
+// Files read at start (`must_exist`) are checked here too, so a missing one is named with its
+// place in the file.
 bool read_path(toml_reader& r, const toml::node& v, std::string_view key, bool must_exist,
                std::string& out) {
   const std::string& written = v.as_string()->get();
@@ -82,6 +84,8 @@ bool read_path(toml_reader& r, const toml::node& v, std::string_view key, bool m
   out = path.string();
   return true;
 }
+
+namespace {
 
 bool read_ciphers(toml_reader& r, const toml::node& v, std::string& out) {
   const std::string& text = v.as_string()->get();

@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include <toml++/toml.h>
@@ -24,6 +25,11 @@ std::span<const key_row<tls_name_spec, tls_name_spec>> tls_name_keys();
 /// Reads [server.tls]; paths are resolved against the config file's folder. Nullopt when the
 /// table has problems (they are recorded in `reader`).
 std::optional<tls_config> read_tls(toml_reader& reader, const toml::node& node);
+
+/// A file path from `v`, resolved against the config file's folder (absolute ones as written);
+/// with `must_exist`, a file that cannot be read is a problem at `v`, naming `key`.
+bool read_path(toml_reader& reader, const toml::node& v, std::string_view key, bool must_exist,
+               std::string& out);
 
 /// "1.0" .. "1.3" as the config writes a version; "" for unset.
 std::string_view tls_version_name(tls_version version);

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <set>
 #include <string>
 
@@ -8,6 +10,7 @@
 
 #include "config/admin_section.hpp"
 #include "config/outage_section.hpp"
+#include "config/proxy_section.hpp"
 #include "config/rate_limit_section.hpp"
 #include "config/reply_section.hpp"
 #include "config/route_json.hpp"
@@ -101,6 +104,54 @@ rate_limit = { requests = 1, algorithm = "fixed-window" }
 status = 404
 )";
 
+// Proxy routes: chunks and bandwidth exclude each other. 'ca' is appended (a file made here).
+constexpr const char* every_proxy_key = R"(
+[[route]]
+name = "all-d"
+path = "/d/*"
+[route.proxy]
+to = "https://127.0.0.1:9443/base"
+strip_prefix = "/d"
+connect_timeout = "1s"
+timeout = "5s"
+headers = { "X-Stub" = "1" }
+remove = ["Cookie"]
+preserve_host = true
+verify = false
+delay = "1ms"
+delay_reply = { min = "1ms", max = "2ms" }
+fault = "truncate"
+chunks = { count = 2, over = "10ms" }
+status_map = { 200 = 503 }
+reply_headers = { "X-Proxied" = "1" }
+reply_remove = ["Server"]
+
+[[route]]
+name = "all-e"
+path = "/e"
+proxy = { to = "http://127.0.0.1:9000", bandwidth = "1KiB/s" }
+)";
+
+// A PEM file under the system temp folder, removed at the end of the test.
+class temp_pem {
+ public:
+  temp_pem()
+      : path_(fs::temp_directory_path() /
+              ("stubborn-route-json-" + std::to_string(std::random_device{}()) + ".pem")) {
+    std::ofstream(path_) << "-----BEGIN CERTIFICATE-----\n";
+  }
+  ~temp_pem() {
+    std::error_code ec;
+    fs::remove(path_, ec);
+  }
+  temp_pem(const temp_pem&) = delete;
+  temp_pem& operator=(const temp_pem&) = delete;
+  std::string path() const { return path_.string(); }
+
+ private:
+  fs::path path_;
+};
+
 }  // namespace
 
 TEST_CASE("every example config's routes read back the same from their JSON", "[config][json]") {
@@ -121,22 +172,32 @@ TEST_CASE("every example config's routes read back the same from their JSON", "[
 
 TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
   const std::string base = (fs::path(STUBBORN_SOURCE_DIR) / "configs").string();
-  const stubborn::config cfg = stubborn::load_config_text(every_key, "every.toml", base);
-  REQUIRE(cfg.routes.size() == 2);
+  const temp_pem ca;
+  const std::string text = std::string(every_key) + every_proxy_key +
+                           "\n[[route]]\npath = \"/f\"\n[route.proxy]\n" +
+                           "to = \"https://127.0.0.1:9443\"\nca = '" + ca.path() + "'\n";
+  const stubborn::config cfg = stubborn::load_config_text(text, "every.toml", base);
+  REQUIRE(cfg.routes.size() == 5);
   std::set<std::string> route_keys;
   std::set<std::string> reply_keys;
+  std::set<std::string> proxy_keys;
   for (const route_spec& route : cfg.routes) {
     CHECK(round_trip(route, base) == route);
     const json::object o = stubborn::route_to_json(route, json_writing{true});
     add_keys(o, route_keys);
     if (const json::value* replies = o.if_contains("replies")) {
       for (const json::value& reply : replies->as_array()) add_keys(reply.as_object(), reply_keys);
+    } else if (const json::value* proxy = o.if_contains("proxy")) {
+      // A proxy route relays its upstream's reply and writes none of its own.
+      CHECK_FALSE(o.contains("reply"));
+      add_keys(proxy->as_object(), proxy_keys);
     } else {
       add_keys(o.at("reply").as_object(), reply_keys);
     }
   }
   CHECK(route_keys == names_of(stubborn::route_keys()));
   CHECK(reply_keys == names_of(stubborn::reply_keys()));
+  CHECK(proxy_keys == names_of(stubborn::proxy_keys()));
 
   const json::object first = stubborn::route_to_json(cfg.routes[0], json_writing{true});
   std::set<std::string> limit_keys;
@@ -177,4 +238,5 @@ TEST_CASE("key tables describe every key", "[config]") {
   check(stubborn::admin_keys());
   check(stubborn::tls_keys());
   check(stubborn::tls_name_keys());
+  check(stubborn::proxy_keys());
 }

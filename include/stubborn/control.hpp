@@ -127,6 +127,10 @@ struct server_metrics {
   /// TLS ClientHellos sent to the plain listener (closed without a reply).
   std::uint64_t tls_on_plain_port = 0;
   bool tls = false;  ///< there is an HTTPS listener
+  /// Proxy routes' upstream failures by cause ("refused", "reset", "closed", "invalid",
+  /// "connect_timeout", "timeout", "tls", "offline"), each answered 502 or 504.
+  std::vector<std::pair<std::string, std::uint64_t>> proxy_errors;
+  std::uint64_t proxy_connections_opened = 0;  ///< connections opened to upstreams
   std::uint64_t reloads = 0;
   std::uint64_t reload_failures = 0;
   std::size_t route_count = 0;  ///< routes in the table now

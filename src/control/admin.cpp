@@ -518,6 +518,16 @@ std::string admin_service::metrics_text(const server_metrics& all) {
              std::to_string(count) + "\n";
     }
   }
+  append_family(out, "stubborn_proxy_errors_total",
+                "Upstream failures on proxy routes, by cause (each answered 502, or 504 for "
+                "timeout).",
+                "counter");
+  for (const auto& [cause, count] : all.proxy_errors) {
+    out += "stubborn_proxy_errors_total{cause=\"" + cause + "\"} " + std::to_string(count) + "\n";
+  }
+  append_single(out, "stubborn_proxy_upstream_connections_total",
+                "Connections opened to proxy routes' upstreams (a reused one is not counted).",
+                "counter", all.proxy_connections_opened);
   append_single(out, "stubborn_reloads_total", "Successful config reloads.", "counter",
                 all.reloads);
   append_single(out, "stubborn_reload_failures_total",

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "protocols/proxy/upstream.hpp"
 #include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
 #include "stubborn/config_error.hpp"
@@ -523,6 +524,11 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
   out.tls_handshakes_resumed = state_.tls.resumed.load(std::memory_order_relaxed);
   out.tls_handshake_failures = state_.tls.failures();
   out.tls_on_plain_port = state_.tls.client_hello_on_plain.load(std::memory_order_relaxed);
+  for (std::size_t i = 1; i < upstream_failure_count; ++i) {
+    out.proxy_errors.emplace_back(failure_name(static_cast<upstream_failure>(i)),
+                                  state_.proxy.errors[i].load(std::memory_order_relaxed));
+  }
+  out.proxy_connections_opened = state_.proxy.connections_opened.load(std::memory_order_relaxed);
   const auto status = this->status();
   out.reloads = status->last_reload.reloads;
   out.reload_failures = status->last_reload.failures;

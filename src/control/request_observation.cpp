@@ -18,6 +18,9 @@ void request_outcome::begin() {
   rate_limited = false;
   admin = false;
   miss.clear();
+  body_streamed = false;
+  streamed_bytes = 0;
+  streamed_body.clear();
 }
 
 void request_observation::count_rejection(int status) {
@@ -57,8 +60,13 @@ void request_observation::observe(const request_view& request, const request_out
     e.headers[i].first.assign(request.headers[i].name);
     e.headers[i].second.assign(request.headers[i].value);
   }
-  e.body.assign(request.body.substr(0, observer_->body_bytes()));
-  e.body_bytes = request.body.size();
+  if (outcome.body_streamed) {
+    e.body.assign(outcome.streamed_body.substr(0, observer_->body_bytes()));
+    e.body_bytes = outcome.streamed_bytes;
+  } else {
+    e.body.assign(request.body.substr(0, observer_->body_bytes()));
+    e.body_bytes = request.body.size();
+  }
   e.route.assign(outcome.route ? std::string_view(outcome.route->name) : std::string_view());
   e.status = outcome.status;
   e.fault.assign(fault_name(outcome.fault));
@@ -95,7 +103,8 @@ void request_observation::log_access(const request_view& request, const request_
     line.append("null");
   }
   line.append(",\"latency_us\":").append(std::to_string(latency.count()));
-  line.append(",\"request_bytes\":").append(std::to_string(request.body.size()));
+  line.append(",\"request_bytes\":")
+      .append(std::to_string(outcome.body_streamed ? outcome.streamed_bytes : request.body.size()));
   if (outcome.fault != fault_kind::none) line.append(",\"fault\":true");
   line.append("}\n");
 }

@@ -26,6 +26,11 @@ struct request_outcome {
   bool rate_limited = false;            ///< a rate limit answered
   bool admin = false;                   ///< the admin API answered
   std::string miss;                     ///< no route: the nearest one and what differed (journal)
+  /// A body that streamed to an upstream (the request view then holds none of it): its first
+  /// bytes, as many as the journal keeps, and its whole size.
+  std::string streamed_body;
+  std::uint64_t streamed_bytes = 0;
+  bool body_streamed = false;
 
   /// Starts the next request now; the miss text keeps its capacity.
   void begin();

@@ -60,6 +60,12 @@ void plan_miss(const request_view& request, const route_table& table, respond_sc
                response& out) {
   match_miss miss = table.explain_miss(request, scratch.match);
   scratch.body = std::move(miss.explanation);
+  if (table.server().offline) {
+    // Strict replay: a request no recorded route answers is one the upstream would have had to.
+    scratch.body +=
+        "Offline: no recorded route answers this request; it would have needed the "
+        "upstream.\n";
+  }
   out.miss = scratch.body;
   const std::string_view server_header = table.server().server_header;
   if (miss.method_not_allowed) {

@@ -18,6 +18,11 @@
 #include "wire/tls_stream_transport.hpp"
 #include "wire/tls_transport.hpp"
 
+// g++ 12 takes the class-specific operator delete of Asio's awaitable frame for a mismatch with
+// the aligned_alloc behind its operator new, once run()'s frame grows large; both go through
+// Asio's thread_info_base, which pairs them.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace stubborn {
 
 namespace net = boost::asio;
@@ -85,7 +90,11 @@ void append_hex(std::size_t n, std::string& out) {
   out.append(digits, end);
 }
 
-void cancel_upstream(void* connection) { static_cast<upstream_connection*>(connection)->cancel(); }
+static_assert(std::tuple_size_v<decltype(proxy_counters::errors)> == upstream_failure_count);
+
+void cancel_upstream(void* connection) {
+  static_cast<upstream_connection*>(connection)->cancel();
+}
 
 }  // namespace
 
@@ -131,21 +140,20 @@ proxy_result proxy_exchange<Transport>::fail(exchange& x, upstream_failure failu
     x.up.reset();
   }
   core_.state.proxy.errors[static_cast<std::size_t>(failure)].fetch_add(1,
-                                                                       std::memory_order_relaxed);
+                                                                        std::memory_order_relaxed);
   const int status = failure == upstream_failure::timeout ? 504 : 502;
   // A body the client still sends would be read as the next request: the connection ends.
-  const bool close = x.client_body_pending || x.connection == connection_header::close ||
-                     core_.closing();
+  const bool close =
+      x.client_body_pending || x.connection == connection_header::close || core_.closing();
   served_.status = status;
-  render_server_reply(status, failure_text(failure, x.proxy), {},
-                      core_.server().server_header, x.head_only,
-                      close ? connection_header::close : x.connection, writer_.text());
+  render_server_reply(status, failure_text(failure, x.proxy), {}, core_.server().server_header,
+                      x.head_only, close ? connection_header::close : x.connection, writer_.text());
   return {true, close};
 }
 
 template <class Transport>
 net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& x,
-                                                                       bool interim_wait) {
+                                                                      bool interim_wait) {
   upstream_connection& up = *x.up;
   x.parser.emplace(up.reply, x.head_only);
   x.waited_out = false;
@@ -188,7 +196,7 @@ net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& 
 
 template <class Transport>
 net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::string_view piece,
-                                                            bool last) {
+                                                           bool last) {
   const proxy_spec& spec = x.proxy.spec;
   std::size_t slice = piece.size();
   std::chrono::milliseconds pause{0};
@@ -198,8 +206,8 @@ net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::str
     pause = std::chrono::milliseconds(50);
   } else if (spec.chunks.count > 0) {
     const boost::optional<std::uint64_t> length = x.parser->content_length();
-    if (length) slice = std::max<std::uint64_t>(1, (*length + spec.chunks.count - 1) /
-                                                       spec.chunks.count);
+    if (length)
+      slice = std::max<std::uint64_t>(1, (*length + spec.chunks.count - 1) / spec.chunks.count);
     pause = spec.chunks.over / std::max(1u, spec.chunks.count);
   }
   std::string& out = writer_.text();
@@ -233,8 +241,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   const boost::optional<std::uint64_t> length = parser.content_length();
   std::string_view length_field;
   const bool has_length_field = find_field(parser.fields(), "content-length", length_field);
-  bool close = x.connection == connection_header::close || core_.closing() ||
-               x.client_body_pending;
+  bool close = x.connection == connection_header::close || core_.closing() || x.client_body_pending;
   if (!no_body) {
     if (spec.fault == fault_kind::malformed_chunk || (!length && x.request.version >= 11)) {
       x.chunked_out = true;
@@ -244,10 +251,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   }
   std::string& out = writer_.text();
   const std::string_view reason = parser.reason();
-  append_status_line(status,
-                     status == upstream_status && !reason.empty() ? reason
-                                                                  : registered_reason(status),
-                     out);
+  append_status_line(
+      status, status == upstream_status && !reason.empty() ? reason : registered_reason(status),
+      out);
   std::string_view upstream_connection_value;
   find_field(parser.fields(), "connection", upstream_connection_value);
   for (const header_field& f : parser.fields()) {
@@ -269,8 +275,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   out.append("\r\n");
   served_.status = status;
 
-  if (!no_body && (spec.fault == fault_kind::truncate ||
-                   spec.fault == fault_kind::malformed_chunk)) {
+  if (!no_body &&
+      (spec.fault == fault_kind::truncate || spec.fault == fault_kind::malformed_chunk)) {
     // Half the body, as a reply's truncate sends half of what its Content-Length promises.
     x.cut_at = length ? *length / 2 : 0;
   }
@@ -348,8 +354,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
     co_return proxy_result{false, true};
   }
   if (x.chunked_out) out.append("0\r\n\r\n");
-  const bool reusable = parser.is_done() && parser.keep_alive() && x.request_sent &&
-                        x.up->in.size() == 0;
+  const bool reusable =
+      parser.is_done() && parser.keep_alive() && x.request_sent && x.up->in.size() == 0;
   if (x.recording) {
     recorded_exchange e;
     e.method = std::string(x.request.method);
@@ -399,9 +405,12 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
 
   upstream_pool* pool = core_.registry.upstreams;
   std::optional<upstream_failure> first_head;  // the reply head read with a whole request
-  constexpr bool is_tls = requires { core_.transport.facts(); };
+  constexpr bool is_tls = requires {
+    core_.transport.facts();
+  };
   for (int attempt = 0;; ++attempt) {
-    x.up = pool ? pool->take(proxy.upstream_key, core_.registry.now()) : nullptr;
+    // A retry takes a new connection: the pool's others are as old as the one that failed.
+    x.up = pool && attempt == 0 ? pool->take(proxy.upstream_key, core_.registry.now()) : nullptr;
     // A body that streams cannot be sent twice: make sure a pooled connection is still open.
     if (x.up && !body.complete && !x.up->still_open()) x.up.reset();
     x.got_bytes = false;
@@ -434,8 +443,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     out.append(" HTTP/1.1\r\nHost: ");
     std::string_view client_host;
     request.find_header("host", client_host);
-    out.append(proxy.spec.preserve_host && !client_host.empty() ? client_host
-                                                                : std::string_view(proxy.authority));
+    out.append(proxy.spec.preserve_host && !client_host.empty()
+                   ? client_host
+                   : std::string_view(proxy.authority));
     out.append("\r\n");
     std::string_view connection_value;
     request.find_header("connection", connection_value);
@@ -499,7 +509,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
         continue;
       }
       co_return fail(x, write_ec == net::error::connection_reset ? upstream_failure::reset
-                                                                : upstream_failure::closed);
+                                                                 : upstream_failure::closed);
     }
     if (!body.complete) break;
     first_head = co_await read_head(x, false);
@@ -592,7 +602,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     }
     if (failure != upstream_failure::none) co_return fail(x, failure);
     const int status = x.parser->status();
-    if (status == 101) co_return fail(x, upstream_failure::invalid);
+    // 101 would switch protocols, which a proxy route does not relay.
+    if (status < 100 || status == 101) co_return fail(x, upstream_failure::invalid);
     if (status >= 200) break;
     // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2).
     if (request.version >= 11) {

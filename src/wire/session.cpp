@@ -100,6 +100,8 @@ class session {
   bool decide_at_head();
   // Reads the next piece of a request body that streams to an upstream.
   net::awaitable<body_step> read_body_piece();
+  // Keeps what the journal needs of a streamed body piece (its first bytes, the size so far).
+  void observe_body_piece();
   static net::awaitable<body_step> next_body_piece(void* self) {
     return static_cast<session*>(self)->read_body_piece();
   }
@@ -199,15 +201,29 @@ bool session<Transport>::decide_at_head() {
 }
 
 template <class Transport>
+void session<Transport>::observe_body_piece() {
+  if (!observation_.on()) return;
+  served_.body_streamed = true;
+  served_.streamed_bytes += storage_.body.size();
+  const thread_observer* observer = core_.registry.observer;
+  const std::size_t keep = observer ? observer->body_bytes() : 0;
+  if (served_.streamed_body.size() < keep) {
+    served_.streamed_body.append(
+        std::string_view(storage_.body).substr(0, keep - served_.streamed_body.size()));
+  }
+}
+
+template <class Transport>
 net::awaitable<body_step> session<Transport>::read_body_piece() {
   const server_config& server = core_.server();
   if (body_piece_ready_) {
     body_piece_ready_ = false;
+    observe_body_piece();
     co_return body_step::more;
   }
   storage_.body.clear();
   for (;;) {
-    if (parser_->is_done()) co_return storage_.body.empty() ? body_step::done : body_step::more;
+    if (parser_->is_done()) co_return body_step::done;
     if (in_.size() != 0) {
       beast::error_code ec;
       const std::size_t used = parser_->put(in_.data(), ec);
@@ -221,7 +237,11 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
           queue_rejection(400, "Bad Request: " + ec.message());
         co_return body_step::rejected;
       }
-      if (!storage_.body.empty() || parser_->is_done()) continue;
+      if (!storage_.body.empty()) {
+        observe_body_piece();
+        co_return body_step::more;
+      }
+      if (parser_->is_done()) co_return body_step::done;
       if (!ec && used > 0) continue;
     }
     core_.set_phase(connection_phase::body, server.body_timeout);

@@ -34,8 +34,8 @@ bool is_hop_by_hop(std::string_view name) {
   // RFC 9110 §7.6.1 and §7.8 (TE, Upgrade), RFC 9112 §6.1 (Transfer-Encoding), and the
   // pre-standard Keep-Alive and Proxy-Connection.
   static constexpr std::array<std::string_view, 7> names{
-      "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-      "upgrade"};
+      "connection", "keep-alive",        "proxy-connection", "te",
+      "trailer",    "transfer-encoding", "upgrade"};
   return std::any_of(names.begin(), names.end(),
                      [&](std::string_view n) { return iequals(n, name); });
 }
@@ -63,8 +63,8 @@ std::unique_ptr<compiled_proxy> compiled_proxy::compile(const proxy_spec& spec,
   const std::string host = ipv6 ? "[" + spec.host + "]" : spec.host;
   const bool default_port = spec.port == (spec.tls ? 443 : 80);
   proxy->authority = default_port ? host : host + ":" + std::to_string(spec.port);
-  proxy->upstream_key = (spec.tls ? "https://" : "http://") + host + ":" +
-                        std::to_string(spec.port);
+  proxy->upstream_key =
+      (spec.tls ? "https://" : "http://") + host + ":" + std::to_string(spec.port);
   if (spec.tls) proxy->upstream_key += " ca=" + spec.ca + (spec.verify ? "" : " noverify");
   for (const name_value& h : spec.headers) {
     proxy->request_lines += h.name + ": " + h.value + "\r\n";
@@ -106,9 +106,9 @@ std::unique_ptr<compiled_proxy> compiled_proxy::compile(const proxy_spec& spec,
       proxy->tls->set_default_verify_paths(ec);
     }
     if (ec && spec.verify) {
-      throw config_error({{spec.position, "cannot load the CA certificates for " + spec.to +
-                                              " (" + (spec.ca.empty() ? "system" : spec.ca) +
-                                              "): " + ec.message()}});
+      throw config_error(
+          {{spec.position, "cannot load the CA certificates for " + spec.to + " (" +
+                               (spec.ca.empty() ? "system" : spec.ca) + "): " + ec.message()}});
     }
     proxy->tls->set_verify_mode(spec.verify ? ssl::verify_peer : ssl::verify_none);
   }

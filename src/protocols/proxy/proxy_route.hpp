@@ -28,12 +28,12 @@ bool listed_in_connection(std::string_view connection_value, std::string_view na
 
 struct compiled_proxy {
   proxy_spec spec;
-  std::string upstream_key;  ///< one pool of idle connections per key
-  std::string authority;     ///< the upstream's Host value: host[:port], an IPv6 in brackets
-  std::string request_lines;             ///< "Name: value\r\n" from `headers`
-  std::vector<std::string> request_drop;  ///< lower case: `remove` and the names in `headers`
-  std::string reply_lines;                ///< from `reply_headers`
-  std::vector<std::string> reply_drop;    ///< lower case: `reply_remove`, `reply_headers` names
+  std::string upstream_key;   ///< one pool of idle connections per key
+  std::string authority;      ///< the upstream's Host value: host[:port], an IPv6 in brackets
+  std::string request_lines;  ///< "Name: value\r\n" from `headers`
+  std::vector<std::string> request_drop;      ///< lower case: `remove` and the names in `headers`
+  std::string reply_lines;                    ///< from `reply_headers`
+  std::vector<std::string> reply_drop;        ///< lower case: `reply_remove`, `reply_headers` names
   std::optional<compiled_reply> fault_reply;  ///< reset, close, empty, garbage: no upstream call
   std::shared_ptr<boost::asio::ssl::context> tls;  ///< the client context (https only)
 

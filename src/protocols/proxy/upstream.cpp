@@ -1,12 +1,12 @@
 #include "protocols/proxy/upstream.hpp"
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <openssl/ssl.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 
@@ -43,8 +43,7 @@ std::string_view failure_name(upstream_failure failure) {
   return "unknown";
 }
 
-upstream_connection::upstream_connection(const net::any_io_executor& executor)
-    : socket(executor) {}
+upstream_connection::upstream_connection(const net::any_io_executor& executor) : socket(executor) {}
 
 upstream_connection::~upstream_connection() = default;
 
@@ -125,14 +124,13 @@ net::awaitable<upstream_failure> connect_upstream(upstream_connection& connectio
   }
   connection.socket.set_option(tcp::no_delay(true), ec);
   if (spec.tls) {
-    connection.tls =
-        std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);
+    connection.tls = std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);
     SSL* ssl_handle = connection.tls->native_handle();
     // SNI only for names (RFC 6066 §3: literal IP addresses are not sent).
     if (!literal) SSL_set_tlsext_host_name(ssl_handle, spec.host.c_str());
     if (spec.verify) connection.tls->set_verify_callback(ssl::host_name_verification(spec.host));
-    auto [handshake_ec] = co_await connection.tls->async_handshake(ssl::stream_base::client,
-                                                                   use_tuple);
+    auto [handshake_ec] =
+        co_await connection.tls->async_handshake(ssl::stream_base::client, use_tuple);
     if (handshake_ec) {
       co_return handshake_ec == net::error::operation_aborted ? upstream_failure::connect_timeout
                                                               : upstream_failure::tls;
@@ -161,7 +159,8 @@ void upstream_pool::give(std::string_view key, std::unique_ptr<upstream_connecti
                          std::chrono::steady_clock::time_point now) {
   connection->idle_since = now;
   connection->reused = true;
-  auto it = std::find_if(sets_.begin(), sets_.end(), [&](const idle_set& s) { return s.key == key; });
+  auto it =
+      std::find_if(sets_.begin(), sets_.end(), [&](const idle_set& s) { return s.key == key; });
   if (it == sets_.end()) {
     sets_.push_back({std::string(key), {}});
     it = sets_.end() - 1;

@@ -59,9 +59,9 @@ class upstream_connection {
 
   boost::asio::ip::tcp::socket socket;
   std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>> tls;
-  boost::beast::flat_buffer in;    ///< bytes read from the upstream and not yet parsed
-  upstream_reply_storage reply;    ///< the reply being read
-  std::string out;                 ///< the request head being written
+  boost::beast::flat_buffer in;  ///< bytes read from the upstream and not yet parsed
+  upstream_reply_storage reply;  ///< the reply being read
+  std::string out;               ///< the request head being written
   std::chrono::steady_clock::time_point idle_since;
   bool reused = false;  ///< it served an earlier request
 };

@@ -44,9 +44,7 @@ class upstream_reply_parser : public boost::beast::http::basic_parser<false> {
   upstream_reply_parser(upstream_reply_storage& storage, bool head_request);
 
   int status() const { return s_.status; }
-  std::string_view reason() const {
-    return {s_.head.data() + s_.reason.offset, s_.reason.length};
-  }
+  std::string_view reason() const { return {s_.head.data() + s_.reason.offset, s_.reason.length}; }
   unsigned version() const { return s_.version; }
   /// The header fields as received, in order.
   std::span<const header_field> fields() const { return s_.fields; }

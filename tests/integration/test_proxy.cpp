@@ -75,6 +75,21 @@ std::string proxy_route(const std::string& to, std::string_view proxy_keys = {},
   return text;
 }
 
+// stubborn_proxy_errors_total for `cause`, summed over its lines (one per route, say); -1 when
+// no line has that cause.
+long proxy_errors(std::uint16_t port, std::string_view cause) {
+  const http_response metrics = call(port, get("/__admin/metrics"));
+  std::istringstream lines(metrics.body);
+  const std::string label = "cause=\"" + std::string(cause) + "\"";
+  long total = -1;
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("stubborn_proxy_errors_total{")) continue;
+    if (line.find(label) == std::string::npos) continue;
+    total = std::max(total, 0L) + std::stol(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
 // A body of `size` bytes that is not one byte repeated, so a misplaced slice shows.
 std::string pattern(std::size_t size) {
   std::string text(size, '\0');
@@ -280,8 +295,7 @@ TEST_CASE("request bodies: Content-Length and chunked arrive whole", "[proxy]") 
          got[1].header("Content-Length") == "11"));
 }
 
-TEST_CASE("a request body larger than the socket buffers is streamed to the upstream",
-          "[proxy][!mayfail]") {
+TEST_CASE("a request body larger than the socket buffers is streamed to the upstream", "[proxy]") {
   test_upstream upstream;
   running_server server("[server]\nmax_body_bytes = 67108864\n" + proxy_route(upstream.url()));
   const std::size_t size = 24u << 20;
@@ -474,6 +488,7 @@ TEST_CASE("502: the upstream refuses the connection", "[proxy]") {
   CHECK(r.status == 502);
   CHECK(r.reason == "Bad Gateway");
   CHECK(lower(r.body).find("refused") != std::string::npos);
+  CHECK(proxy_errors(server.port(), "refused") == 1);
 }
 
 TEST_CASE("502: the upstream resets the connection after the request head", "[proxy]") {
@@ -483,6 +498,7 @@ TEST_CASE("502: the upstream resets the connection after the request head", "[pr
   const http_response r = call(server.port(), get("/x"));
   CHECK(r.status == 502);
   CHECK(lower(r.body).find("reset") != std::string::npos);
+  CHECK(proxy_errors(server.port(), "reset") == 1);
 }
 
 TEST_CASE("502: the upstream closes without replying", "[proxy]") {
@@ -492,6 +508,7 @@ TEST_CASE("502: the upstream closes without replying", "[proxy]") {
   const http_response r = call(server.port(), get("/x"));
   CHECK(r.status == 502);
   CHECK(lower(r.body).find("closed") != std::string::npos);
+  CHECK(proxy_errors(server.port(), "closed") == 1);
 }
 
 TEST_CASE("502: the upstream answers garbage or an invalid status line", "[proxy]") {
@@ -513,6 +530,7 @@ TEST_CASE("502: the upstream answers garbage or an invalid status line", "[proxy
     // "invalid", or "not valid": the body says the reply was not HTTP.
     CHECK(lower(r.body).find("valid") != std::string::npos);
   }
+  CHECK(proxy_errors(server.port(), "invalid") == 3);
 }
 
 TEST_CASE("502: no connection within connect_timeout", "[proxy]") {
@@ -529,6 +547,7 @@ TEST_CASE("502: no connection within connect_timeout", "[proxy]") {
   CHECK(r.status == 502);
   CHECK(took >= 280);
   CHECK(took < 5000);
+  CHECK(proxy_errors(server.port(), "connect_timeout") == 1);
 }
 
 TEST_CASE("504: no reply head within timeout", "[proxy]") {
@@ -545,6 +564,7 @@ TEST_CASE("504: no reply head within timeout", "[proxy]") {
   CHECK_FALSE(r.body.empty());
   CHECK(took >= 280);
   CHECK(took < 2900);
+  CHECK(proxy_errors(server.port(), "timeout") == 1);
 }
 
 TEST_CASE("timeout covers the reply head only: a head in time is relayed", "[proxy]") {
@@ -557,6 +577,7 @@ TEST_CASE("timeout covers the reply head only: a head in time is relayed", "[pro
   const auto [bytes, end] = client.read_until_close(milliseconds(1500));
   CHECK(bytes.starts_with("HTTP/1.1 200 OK\r\n"));
   CHECK(bytes.find(" 504 ") == std::string::npos);
+  CHECK(proxy_errors(server.port(), "timeout") <= 0);
 }
 
 TEST_CASE("an upstream reset in the middle of the body cuts the relayed reply", "[proxy]") {

@@ -464,6 +464,8 @@ TEST_CASE("keep-alive to the upstream: 10 sequential requests, 1 upstream connec
   }
   CHECK(upstream.requests() == 20);
   CHECK(upstream.connections() == 1);
+  const std::string metrics = call(server.port(), get("/__admin/metrics")).body;
+  CHECK(metrics.find("\nstubborn_proxy_upstream_connections_total 1\n") != std::string::npos);
 }
 
 TEST_CASE("an upstream connection closed after a reply is not reused", "[proxy]") {

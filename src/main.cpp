@@ -1,8 +1,11 @@
 // The command line: parse options, load the config, run the server until SIGINT/SIGTERM.
+// `stubborn record` builds its config as TOML text and serves it the same way.
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +19,7 @@
 
 #include "control/config_watcher.hpp"
 #include "log.hpp"
+#include "protocols/proxy/record_config.hpp"
 #include "stubborn/config_error.hpp"
 #include "stubborn/load_config.hpp"
 #include "stubborn/server.hpp"
@@ -25,9 +29,18 @@ namespace {
 
 constexpr const char* usage_text =
     R"(usage: stubborn [options] CONFIG...
+       stubborn record --upstream URL --out FILE.toml [options]
 
 Serves the scripted HTTP replies of CONFIG (TOML files, or folders whose *.toml files are
 loaded in name order and merged).
+
+stubborn record proxies every request to URL and records what it answers. At exit (and on
+POST /__admin/recordings/snapshot) it writes one route per distinct request to FILE.toml,
+which `stubborn --offline FILE.toml` replays (docs/recording.md). It takes --listen,
+--port-file, --threads, --access-log and --log-level as below, and:
+  --upstream URL       http:// or https:// URL of the real service
+  --out FILE.toml      where the recording is written (large or binary bodies go to
+                       files in FILE.bodies/ beside it)
 
 options:
   --listen HOST:PORT   listen here instead of [server] listen (port 0 = any free port)
@@ -36,6 +49,9 @@ options:
                        free port); without [server.tls], turns HTTPS on with its defaults
   --threads N          I/O threads (0 = number of cores); overrides [server] threads
   --check              validate the config, print every problem, exit 0 (valid) or 1
+  --offline            strict replay: refuse any route that proxies (at start, in a
+                       reload, from POST /__admin/routes); nothing calls an upstream.
+                       As [server] offline = true
   --port-file PATH     once listening, write the bound port to PATH
   --tls-port-file PATH once listening, write the bound HTTPS port to PATH
   --access-log PATH    one JSON line per request to PATH ("-" = standard output);
@@ -60,7 +76,11 @@ struct options {
   std::string access_log;
   long threads = -1;
   bool check = false;
+  bool offline = false;
   bool watch = true;
+  bool record = false;  // `stubborn record`
+  std::string upstream;
+  std::string out;
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
@@ -70,7 +90,8 @@ struct options {
 
 options parse_options(int argc, char** argv) {
   options opts;
-  for (int i = 1; i < argc; ++i) {
+  opts.record = argc > 1 && std::string(argv[1]) == "record";
+  for (int i = opts.record ? 2 : 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto value = [&](const char* name) -> std::string {
       std::string prefix = std::string(name) + "=";
@@ -89,6 +110,8 @@ options parse_options(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--check") {
       opts.check = true;
+    } else if (arg == "--offline") {
+      opts.offline = true;
     } else if (is("--listen")) {
       opts.listen = value("--listen");
     } else if (is("--tls-listen")) {
@@ -118,14 +141,49 @@ options parse_options(int argc, char** argv) {
         usage_error("--log-level takes error, warn, info or debug, not '" + v + "'");
       }
       stubborn::set_log_level(level);
+    } else if (opts.record && is("--upstream")) {
+      opts.upstream = value("--upstream");
+    } else if (opts.record && is("--out")) {
+      opts.out = value("--out");
     } else if (arg.size() > 1 && arg[0] == '-') {
       usage_error("unknown option '" + arg + "'");
+    } else if (opts.record) {
+      usage_error("stubborn record serves no CONFIG ('" + arg + "'): give --upstream and --out");
     } else {
       opts.configs.push_back(arg);
     }
   }
-  if (opts.configs.empty()) usage_error("no config file given");
+  if (opts.record) {
+    if (opts.upstream.empty()) usage_error("stubborn record needs --upstream URL");
+    if (opts.out.empty()) usage_error("stubborn record needs --out FILE.toml");
+    opts.watch = false;  // no config files to watch
+  } else if (opts.configs.empty()) {
+    usage_error("no config file given");
+  }
   return opts;
+}
+
+// The config of `stubborn record`, checked by the loader like any file.
+stubborn::config load_record_config(const options& opts) {
+  stubborn::record_settings settings;
+  settings.upstream = opts.upstream;
+  // Absolute: written where the command line meant, whatever folder the config is read from.
+  settings.out = std::filesystem::absolute(opts.out).string();
+  return stubborn::load_config_text(stubborn::record_config_text(settings), "stubborn record");
+}
+
+// "" when the recording's folder exists (or can be made) and can be written; else why not, said
+// at start rather than after a long session at exit.
+std::string recording_problem(const std::string& out) {
+  std::filesystem::path folder = std::filesystem::path(out).parent_path();
+  if (folder.empty()) folder = ".";
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) return "cannot create " + folder.string() + ": " + ec.message();
+  if (::access(folder.c_str(), W_OK) != 0) {
+    return "cannot write in " + folder.string() + ": " + std::strerror(errno);
+  }
+  return {};
 }
 
 void write_port_file(const std::string& path, std::uint16_t port) {
@@ -146,7 +204,7 @@ int main(int argc, char** argv) {
 
   stubborn::config cfg;
   try {
-    cfg = stubborn::load_config(opts.configs);
+    cfg = opts.record ? load_record_config(opts) : stubborn::load_config(opts.configs);
     if (!opts.listen.empty()) {
       stubborn::listen_address address;
       std::string problem = stubborn::parse_listen_address(opts.listen, address, "--listen");
@@ -165,6 +223,10 @@ int main(int argc, char** argv) {
     }
     if (opts.threads >= 0) cfg.overrides.threads = static_cast<unsigned>(opts.threads);
     if (!opts.access_log.empty()) cfg.overrides.access_log = opts.access_log;
+    cfg.overrides.offline = opts.offline;
+    std::vector<stubborn::config_problem> offline =
+        stubborn::offline_problems(cfg, cfg.server.offline || cfg.overrides.offline);
+    if (!offline.empty()) throw stubborn::config_error(std::move(offline));
   } catch (const stubborn::config_error& e) {
     for (const auto& problem : e.problems()) std::cerr << problem.to_string() << "\n";
     std::cerr << "stubborn: " << e.problems().size() << " problem"
@@ -188,6 +250,12 @@ int main(int argc, char** argv) {
                 << " file" << (cfg.files.size() == 1 ? "" : "s") << "\n";
       return 0;
     }
+    if (cfg.recording) {
+      if (std::string problem = recording_problem(cfg.recording->out); !problem.empty()) {
+        std::cerr << "stubborn: the recording cannot be written: " << problem << "\n";
+        return 1;
+      }
+    }
     try {
       server.start();
     } catch (const std::system_error& e) {
@@ -202,6 +270,7 @@ int main(int argc, char** argv) {
     std::cout << "stubborn " << stubborn::version << " listening on " << urls << " ("
               << server.route_count() << " routes, " << server.thread_count() << " threads)"
               << std::endl;
+    if (cfg.recording) std::cout << "recording to " << cfg.recording->out << std::endl;
     if (!opts.port_file.empty()) write_port_file(opts.port_file, server.port());
     if (!opts.tls_port_file.empty()) write_port_file(opts.tls_port_file, server.tls_port());
 

@@ -139,6 +139,23 @@ struct server_metrics {
   std::uint64_t requests(std::string_view route) const;
 };
 
+/// What writing the recording did (server_control::snapshot_recording).
+struct recording_snapshot {
+  enum class outcome {
+    written,        ///< the file was replaced
+    not_recording,  ///< the config has no [recording] table
+    failed          ///< the file could not be written: `error` says why
+  };
+  outcome result = outcome::written;
+  std::string file;           ///< [recording] out
+  std::size_t routes = 0;     ///< routes written
+  std::size_t exchanges = 0;  ///< exchanges recorded so far
+  std::string error;          ///< why it failed
+
+  /// True if the file was written.
+  bool ok() const { return result == outcome::written; }
+};
+
 /// The control API of one server, from server::control(). Every call blocks until done and is
 /// safe from any thread except the server's own I/O threads (it would wait on itself there:
 /// std::logic_error). After server::stop() every call throws std::logic_error. The journal and
@@ -178,6 +195,10 @@ class server_control {
   virtual void clear_journal() = 0;
   /// The metrics, summed over the I/O threads.
   virtual server_metrics metrics() = 0;
+
+  /// Writes what the server has recorded so far to [recording] out, replacing the file (as
+  /// POST /__admin/recordings/snapshot does). Runs on the control thread and waits for it.
+  virtual recording_snapshot snapshot_recording() = 0;
 };
 
 }  // namespace stubborn

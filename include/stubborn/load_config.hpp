@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "stubborn/config.hpp"
+#include "stubborn/config_error.hpp"
 
 namespace stubborn {
 
@@ -27,6 +28,12 @@ route_spec load_route_json(std::string_view json_text, const std::string& source
 /// Same for several routes: one route object, an array of them, or {"route": [...]}.
 std::vector<route_spec> load_routes_json(std::string_view json_text, const std::string& source,
                                          const std::string& base_dir = ".");
+
+/// When `offline` (strict replay: --offline or [server] offline = true), one problem for each
+/// route of `cfg` that proxies, at its [route.proxy] table; none otherwise. load_config reports
+/// them itself for [server] offline; the server checks the routes it installs with the
+/// effective value (files and command line), at start, at a reload and for runtime routes.
+std::vector<config_problem> offline_problems(const config& cfg, bool offline);
 
 }  // namespace stubborn
 

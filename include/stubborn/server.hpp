@@ -20,7 +20,8 @@ struct reload_result {
 /// An HTTP/1.1 stub server serving one validated config on its own threads.
 class server {
  public:
-  /// Compiles the route table; throws config_error if the config cannot be compiled.
+  /// Compiles the route table; throws config_error if the config cannot be compiled, or if a
+  /// route proxies while the server is offline ([server] offline or config_overrides::offline).
   explicit server(config cfg);
   /// Stops (without drain) if still running.
   ~server();
@@ -51,7 +52,8 @@ class server {
   /// requests in flight finish on the table they started with, and routes that did not change
   /// keep their sequence, outage and rate-limit state. If the files have problems, the current
   /// table keeps serving and the problems are returned (and shown by GET /__admin/status).
-  /// [server] listen, threads and max_connections, [admin] and access_log need a restart.
+  /// [server] listen, threads and max_connections, [admin], access_log and [recording] need a
+  /// restart.
   /// Runs on the control thread and waits for it; throws std::logic_error after stop().
   reload_result reload();
   /// Runtime routes, reset, reload, the journal and metrics, without HTTP (see control.hpp).

@@ -1,6 +1,7 @@
 // Loading configs: files and folders of TOML, TOML text, and routes posted as JSON. The sections
 // are read by their own readers (server_section, admin_section, route_section and the files it
-// joins, outage_section); this file walks the documents, merges files and names the routes.
+// joins, outage_section, recording_section); this file walks the documents, merges files, names
+// the routes and checks what spans sections (listeners, [recording], offline).
 #include "stubborn/load_config.hpp"
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include "config/key_table.hpp"
 #include "config/nesting_scanner.hpp"
 #include "config/outage_section.hpp"
+#include "config/recording_section.hpp"
 #include "config/route_reading.hpp"
 #include "config/server_section.hpp"
 #include "config/toml_reader.hpp"
@@ -30,6 +32,12 @@ namespace stubborn {
 namespace {
 
 namespace fs = std::filesystem;
+
+config_problem offline_problem(const route_spec& route) {
+  return {route.proxy->position,
+          concat("route ", in_quotes(route.name), " proxies to ", route.proxy->to,
+                 ", but the server is offline: strict replay never calls an upstream")};
+}
 
 // Routes sent as JSON join a running server; its settings come from the files.
 constexpr std::string_view server_not_here =
@@ -110,6 +118,8 @@ class loader {
   config finish() {
     name_routes();
     check_listeners();
+    check_recording();
+    check_offline();
     std::vector<indexed_problem>& problems = reader_.problems();
     if (problems.empty()) return std::move(cfg_);
     std::stable_sort(problems.begin(), problems.end(),
@@ -193,6 +203,25 @@ class loader {
                    "nothing would listen");
   }
 
+  // [recording] tables merge across files; one of them names the file to write.
+  void check_recording() {
+    if (!cfg_.recording || !cfg_.recording->out.empty()) return;
+    if (recording_keys_set_.count("out") != 0) return;  // written, with a problem reported there
+    reader_.add_in(recording_file_index_, cfg_.recording->position,
+                   "[recording] needs 'out': the TOML file the routes are written to, e.g. out = "
+                   "\"recorded.toml\"");
+  }
+
+  // [server] offline = true: strict replay, so no route may call an upstream.
+  void check_offline() {
+    if (!cfg_.server.offline) return;
+    for (std::size_t i = 0; i < cfg_.routes.size(); ++i) {
+      if (!cfg_.routes[i].proxy) continue;
+      config_problem problem = offline_problem(cfg_.routes[i]);
+      reader_.add_in(route_meta_[i].file_index, problem.where, std::move(problem.message));
+    }
+  }
+
   // Everything about one route that matters only while loading.
   struct route_meta {
     std::size_t file_index = 0;
@@ -205,6 +234,8 @@ class loader {
   std::vector<route_meta> route_meta_;  // parallel to cfg_.routes
   std::map<std::string, source_position> server_keys_set_;
   std::map<std::string, source_position> admin_keys_set_;
+  std::map<std::string, source_position> recording_keys_set_;
+  std::size_t recording_file_index_ = 0;  // the file of the first [recording] table
 };
 
 // The top-level keys, each read by its section.
@@ -225,9 +256,14 @@ struct top_level {
     read_admin(l.reader_, v, l.cfg_.admin, l.admin_keys_set_);
     return true;
   }
+  static bool recording(toml_reader&, const toml::node& v, loader& l) {
+    if (!l.cfg_.recording) l.recording_file_index_ = l.reader_.file_index();
+    read_recording(l.reader_, v, l.cfg_.recording, l.recording_keys_set_);
+    return true;
+  }
 };
 
-constexpr std::array<top_row, 4> top_rows = {{
+constexpr std::array<top_row, 5> top_rows = {{
     {"server", any_kind, "a table", "", "the listener, timeouts and limits", &top_level::server,
      nullptr},
     {"route", any_kind, "an array of tables, written [[route]]", "", "the routes, in order",
@@ -236,6 +272,8 @@ constexpr std::array<top_row, 4> top_rows = {{
      "outages over a path pattern", &top_level::outage, nullptr},
     {"admin", any_kind, "a table, written [admin]", "", "the admin API and the journal",
      &top_level::admin, nullptr},
+    {"recording", any_kind, "a table, written [recording]", "",
+     "what proxy routes relay, written out as routes", &top_level::recording, nullptr},
 }};
 
 void loader::parse_and_read(std::string_view text) {
@@ -308,6 +346,10 @@ void loader::read_json_root(toml::node& root, bool one_route) {
       reader_.add(reader_.at(key),
                   "[[outage]] cannot be set here, only routes (a route's own outage is its "
                   "'outage' key)");
+    } else if (key == "recording") {
+      reader_.add(reader_.at(key),
+                  "[recording] cannot be set here, only routes: it comes from the configuration "
+                  "files");
     } else if (key == "route") {
       read_routes(value);
     } else {
@@ -319,6 +361,15 @@ void loader::read_json_root(toml::node& root, bool one_route) {
 }
 
 }  // namespace
+
+std::vector<config_problem> offline_problems(const config& cfg, bool offline) {
+  std::vector<config_problem> problems;
+  if (!offline) return problems;
+  for (const route_spec& route : cfg.routes) {
+    if (route.proxy) problems.push_back(offline_problem(route));
+  }
+  return problems;
+}
 
 config load_config(const std::vector<std::string>& paths) {
   if (paths.empty()) {

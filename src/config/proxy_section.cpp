@@ -40,8 +40,9 @@ bool read_header_names(toml_reader& r, const toml::node& node, std::string_view 
                        std::vector<std::string>& out) {
   bool ok = true;
   for (const toml::node& item : *node.as_array()) {
-    const std::string* name = r.get_string(item, concat("each ", in_quotes(key)));
+    const std::string* name = item.is_string() ? &item.as_string()->get() : nullptr;
     if (!name) {
+      r.type_error(item, concat("each ", in_quotes(key)), "a string");
       ok = false;
     } else if (!is_token(*name)) {
       r.add(r.at(item), concat("header name ", in_quotes(*name),
@@ -90,10 +91,6 @@ bool read_status_map(toml_reader& r, const toml::node& node,
   std::sort(map.begin(), map.end());
   if (ok) out = std::move(map);
   return ok;
-}
-
-json::array names_json(const std::vector<std::string>& names) {
-  return strings_json(names);
 }
 
 constexpr std::array<proxy_row, 17> rows = {{
@@ -153,7 +150,7 @@ constexpr std::array<proxy_row, 17> rows = {{
        return read_header_names(r, v, "remove", p.remove);
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
-       if (!p.remove.empty()) o["remove"] = names_json(p.remove);
+       if (!p.remove.empty()) o["remove"] = strings_json(p.remove);
      }},
     {"preserve_host", boolean_kind, "a boolean (true or false)", "false",
      "send the client's Host (else the upstream's, with the client's in X-Forwarded-Host)",
@@ -249,7 +246,7 @@ constexpr std::array<proxy_row, 17> rows = {{
        return read_header_names(r, v, "reply_remove", p.reply_remove);
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
-       if (!p.reply_remove.empty()) o["reply_remove"] = names_json(p.reply_remove);
+       if (!p.reply_remove.empty()) o["reply_remove"] = strings_json(p.reply_remove);
      }},
 }};
 static_assert(all_written(rows), "every proxy key is written to JSON");

@@ -57,7 +57,7 @@ bool read_count(toml_reader& r, const toml::node& v, std::string_view key, std::
 
 constexpr std::int64_t no_max = std::numeric_limits<std::int64_t>::max();
 
-constexpr std::array<row, 18> rows = {{
+constexpr std::array<row, 19> rows = {{
     {"listen", string_kind, "a string", "\"127.0.0.1:8080\"",
      "host:port or [v6]:port to listen on; port 0 picks a free one; \"\" = no plain HTTP",
      [](toml_reader& r, const toml::node& v, server_config& s) {
@@ -191,6 +191,13 @@ constexpr std::array<row, 18> rows = {{
          return false;
        }
        s.access_log = text;
+       return true;
+     },
+     nullptr},
+    {"offline", boolean_kind, "a boolean (true or false)", "false",
+     "strict replay: no route may proxy and no outbound connection is made (as --offline)",
+     [](toml_reader&, const toml::node& v, server_config& s) {
+       s.offline = v.as_boolean()->get();
        return true;
      },
      nullptr},

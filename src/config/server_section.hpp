@@ -1,5 +1,6 @@
 #pragma once
-// The [server] table: listener, threads, timeouts, limits, seed, [server.rate_limit], access log.
+// The [server] table: listener, threads, timeouts, limits, seed, [server.rate_limit], access log,
+// offline.
 
 #include <map>
 #include <span>

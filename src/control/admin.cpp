@@ -239,6 +239,24 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     co_return json_reply(200,
                          json::object{{"reloaded", true}, {"routes", control_.table()->size()}});
   }
+  if (rest == "/recordings/snapshot") {
+    if (method != "POST") co_return method_not_allowed("POST");
+    const recording_snapshot snapshot = co_await control_.async_snapshot_recording();
+    switch (snapshot.result) {
+      case recording_snapshot::outcome::not_recording:
+        // The endpoint exists; the server's state forbids it, as with the journal switched off.
+        co_return error_reply(409,
+                              "the server is not recording: serve a config with a [recording] "
+                              "table, or run stubborn record");
+      case recording_snapshot::outcome::failed:
+        co_return error_reply(500, "the recording could not be written: " + snapshot.error);
+      case recording_snapshot::outcome::written:
+        break;
+    }
+    co_return json_reply(200, json::object{{"file", replace_invalid_utf8(snapshot.file)},
+                                           {"routes", snapshot.routes},
+                                           {"exchanges", snapshot.exchanges}});
+  }
   if (rest == "/metrics") {
     if (!get) co_return method_not_allowed("GET, HEAD");
     admin_reply reply;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "protocols/proxy/recorder.hpp"
 #include "protocols/proxy/upstream.hpp"
 #include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
@@ -35,6 +36,8 @@ config with_overrides(config c) {
   }
   if (o.threads) c.server.threads = *o.threads;
   if (o.access_log) c.server.access_log = *o.access_log;
+  // Offline when either the command line or the files say so.
+  if (o.offline) c.server.offline = true;
   return c;
 }
 
@@ -101,6 +104,9 @@ std::string base_dir_of(const config& files) {
 
 control_plane::control_plane(config files, server_state& state)
     : files_(std::move(files)), state_(state), work_(io_.get_executor()) {
+  // --offline is checked here too: the loader only knows [server] offline.
+  std::vector<config_problem> offline = offline_problems(files_, files_.server.offline);
+  if (!offline.empty()) throw config_error(std::move(offline));
   publish();
   thread_ = std::thread([this] { io_.run(); });
 }
@@ -177,6 +183,9 @@ void control_plane::install(const config& files, const std::vector<route_spec>& 
     }
   }
   if (!clashes.empty()) throw config_error(std::move(clashes));
+  // Strict replay: a route that would call an upstream is refused from the files and at runtime.
+  std::vector<config_problem> offline = offline_problems(merged, files.server.offline);
+  if (!offline.empty()) throw config_error(std::move(offline));
   state_.replace(route_table::compile(merged, state_.table().get()));
 }
 
@@ -218,6 +227,12 @@ reload_status control_plane::reload_now() {
     now.max_connections = was.max_connections;
     now.access_log = was.access_log;
     fresh.admin = files_.admin;
+    // A reload may turn strict replay on (no proxy route is left by then), never off: what was
+    // promised at start holds until a restart.
+    if (was.offline && !now.offline) {
+      log(log_level::warn, "reload: [server] offline stays on until a restart");
+    }
+    now.offline = now.offline || was.offline;
     // Listeners are bound at start: whether there is an HTTPS listener, and where, needs a
     // restart. Its certificates, names and settings do not: they are read again now, and new
     // connections get them.
@@ -228,6 +243,11 @@ reload_status control_plane::reload_now() {
           "values until a restart");
     }
     now.plain_listener = was.plain_listener;
+    // The recorder was made at start and holds what was recorded: it stays as it is.
+    if (!(fresh.recording == files_.recording)) {
+      log(log_level::warn, "reload: [recording] keeps its values until a restart");
+    }
+    fresh.recording = files_.recording;
     if (!was.tls) {
       now.tls.reset();
     } else {
@@ -433,6 +453,29 @@ net::awaitable<route_change> control_plane::async_clear_routes() {
   co_return co_await on_control([this] { return clear_now(); });
 }
 
+net::awaitable<recording_snapshot> control_plane::async_snapshot_recording() {
+  co_return co_await on_control([this] { return snapshot_now(); });
+}
+
+recording_snapshot control_plane::snapshot_now() const {
+  recording_snapshot snapshot;
+  const std::shared_ptr<recorder> recording = state_.recording;
+  if (!recording) {
+    snapshot.result = recording_snapshot::outcome::not_recording;
+    return snapshot;
+  }
+  snapshot.file = recording->config().out;
+  snapshot.exchanges = recording->size();
+  try {
+    snapshot.routes = recording->write();
+  } catch (const std::exception& e) {
+    // A full disk or a missing permission: said to the caller, and the recording goes on.
+    snapshot.result = recording_snapshot::outcome::failed;
+    snapshot.error = e.what();
+  }
+  return snapshot;
+}
+
 namespace {
 
 // What each I/O thread runs for the collections: named coroutines, as run_work says.
@@ -587,6 +630,10 @@ void control_plane::clear_journal() {
 
 server_metrics control_plane::metrics() {
   return wait_for(async_metrics());
+}
+
+recording_snapshot control_plane::snapshot_recording() {
+  return wait_for(async_snapshot_recording());
 }
 
 }  // namespace stubborn

@@ -98,6 +98,8 @@ class control_plane final : public server_control {
   boost::asio::awaitable<void> async_clear_journal();
   /// The metrics, summed over the threads.
   boost::asio::awaitable<server_metrics> async_metrics();
+  /// Writes the recording on the control thread (see server_control::snapshot_recording).
+  boost::asio::awaitable<recording_snapshot> async_snapshot_recording();
 
   // Never wait: safe on any thread.
 
@@ -128,6 +130,7 @@ class control_plane final : public server_control {
   std::size_t count(const journal_query& query) override;
   void clear_journal() override;
   server_metrics metrics() override;
+  recording_snapshot snapshot_recording() override;
 
  private:
   // On the control thread only:
@@ -137,6 +140,7 @@ class control_plane final : public server_control {
   route_change remove_now(const std::string& name);
   route_change clear_now();
   route_change add_toml_now(const std::string& text, const std::string& source);
+  recording_snapshot snapshot_now() const;
   parsed_route parse_json_now(const std::string& text, const std::string& source) const;
   // Compiles the file routes plus `runtime` (which rank first) and swaps the table in; throws
   // config_error when they do not compile together.

@@ -45,7 +45,8 @@ std::string describe_duration(std::chrono::milliseconds d) {
 }
 
 // The plain-text body of a 502 or 504: what the upstream did.
-std::string failure_text(upstream_failure failure, const compiled_proxy& proxy) {
+std::string failure_text(upstream_failure failure, const compiled_proxy& proxy,
+                         const std::string& detail) {
   const std::string who = "the upstream " + proxy.spec.to;
   switch (failure) {
     case upstream_failure::refused:
@@ -63,7 +64,8 @@ std::string failure_text(upstream_failure failure, const compiled_proxy& proxy) 
       return "Gateway Timeout: " + who + " sent no complete reply head within timeout (" +
              describe_duration(proxy.spec.timeout) + ")\n";
     case upstream_failure::tls:
-      return "Bad Gateway: the TLS handshake with " + who + " failed\n";
+      return "Bad Gateway: the TLS handshake with " + who + " failed" +
+             (detail.empty() ? "" : ": " + detail) + "\n";
     case upstream_failure::offline:
       return "Bad Gateway: the server is offline: no request goes to an upstream\n";
     case upstream_failure::none:
@@ -134,6 +136,8 @@ void proxy_exchange<Transport>::detach() {
 
 template <class Transport>
 proxy_result proxy_exchange<Transport>::fail(exchange& x, upstream_failure failure) {
+  const std::string text =
+      failure_text(failure, x.proxy, x.up ? x.up->failure_detail : std::string());
   if (x.up) {
     detach();
     x.up->close();
@@ -146,8 +150,8 @@ proxy_result proxy_exchange<Transport>::fail(exchange& x, upstream_failure failu
   const bool close =
       x.client_body_pending || x.connection == connection_header::close || core_.closing();
   served_.status = status;
-  render_server_reply(status, failure_text(failure, x.proxy), {}, core_.server().server_header,
-                      x.head_only, close ? connection_header::close : x.connection, writer_.text());
+  render_server_reply(status, text, {}, core_.server().server_header, x.head_only,
+                      close ? connection_header::close : x.connection, writer_.text());
   return {true, close};
 }
 

@@ -25,6 +25,7 @@
 #include "control/control_plane.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
+#include "protocols/proxy/recorder.hpp"
 #include "protocols/proxy/upstream.hpp"
 #include "protocols/tls/tls_context.hpp"
 #include "routing/route_table.hpp"
@@ -215,12 +216,33 @@ tcp::endpoint listen_on(tcp::acceptor& acceptor, const listen_address& where, in
   }
 }
 
+// The last snapshot, once nothing relays any more. An empty recording does not replace a file
+// that an earlier run may have written.
+void write_recording_at_exit(const recorder* recording) {
+  if (!recording) return;
+  const std::string& out = recording->config().out;
+  const std::size_t exchanges = recording->size();
+  if (exchanges == 0) {
+    log(log_level::info, "nothing was recorded; " + out + " is left as it was");
+    return;
+  }
+  try {
+    const std::size_t routes = recording->write();
+    log(log_level::info, "recording written to " + out + ": " + std::to_string(exchanges) +
+                             " exchanges as " + std::to_string(routes) + " routes");
+  } catch (const std::exception& e) {
+    log(log_level::error, std::string("the recording could not be written: ") + e.what());
+  }
+}
+
 }  // namespace
 
 struct server::impl {
   explicit impl(config c)
       : cfg(with_overrides(std::move(c))), state(route_table::compile(cfg)), control(cfg, state) {
     state.offline = cfg.server.offline;
+    // Made once: a reload's [recording] does not replace it (nor lose what it holds).
+    if (cfg.recording) state.recording = std::make_shared<recorder>(*cfg.recording);
   }
 
   config cfg;  // as given, with the overrides: what holds until a restart is read from here
@@ -390,6 +412,7 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& w : s.workers) w.thread.join();
   // After the I/O threads: an admin request waiting on the control thread is answered first.
   s.control.stop();
+  write_recording_at_exit(s.state.recording.get());
   if (s.log) {
     // The I/O threads are gone: what they logged last is handed over from here.
     for (auto& w : s.workers) s.log->hand_over(w.registry.thread_index);

@@ -1,6 +1,6 @@
 #pragma once
 // The state every connection of a server shares: the current route table (swapped atomically on
-// reload) and server-wide connection counters.
+// reload), server-wide connection counters and the recording of proxied exchanges.
 
 #include <array>
 #include <atomic>
@@ -66,7 +66,8 @@ class server_state {
   proxy_counters proxy;
   /// Strict replay ([server] offline or --offline, fixed at start): no outbound connection.
   bool offline = false;
-  /// What proxy routes relay is recorded here ([recording]); null when not recording.
+  /// What proxy routes relay is recorded here ([recording]); null when not recording. Made at
+  /// start and kept for the server's life: a reload does not change it.
   std::shared_ptr<recorder> recording;
 
   /// The HTTPS listener's OpenSSL state (null without one); a new connection takes it once.

@@ -94,6 +94,19 @@ def main():
         r = subprocess.run([BINARY, "--check", os.path.join(SOURCE, "configs", "example.toml")],
                            capture_output=True, text=True, timeout=20)
         check("--check passes configs/example.toml", r.returncode == 0, r.stdout + r.stderr)
+
+        # --offline: strict replay refuses every proxy route, at its [route.proxy] table.
+        proxy = os.path.join(SOURCE, "configs", "proxy.toml")
+        r = subprocess.run([BINARY, "--check", proxy], capture_output=True, text=True, timeout=20)
+        check("--check passes configs/proxy.toml", r.returncode == 0, r.stdout + r.stderr)
+        for args in (["--check", "--offline", proxy],
+                     ["--offline", "--listen", "127.0.0.1:0", proxy]):
+            r = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=20)
+            lines = [l for l in r.stderr.splitlines() if l.startswith(proxy + ":")]
+            check(" ".join(args[:-1]) + " exits 1 with a proxy route", r.returncode == 1, r.stderr)
+            check(" ".join(args[:-1]) + " names each proxy route's position",
+                  len(lines) == 5 and lines[0].startswith(proxy + ":28:1: route 'api' proxies to ")
+                  and all("the server is offline" in l for l in lines), r.stderr)
         r = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=20)
         check("--version", r.returncode == 0 and r.stdout.startswith("stubborn "), r.stdout)
         r = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=20)

@@ -12,9 +12,13 @@
 #include <boost/json.hpp>
 
 #include "config/proxy_section.hpp"
+#include "config/recording_section.hpp"
 #include "config/route_json.hpp"
+#include "control/control_plane.hpp"
 #include "stubborn/config_error.hpp"
+#include "stubborn/control.hpp"
 #include "stubborn/load_config.hpp"
+#include "stubborn/server.hpp"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -340,7 +344,7 @@ TEST_CASE("[route.proxy]: each key's mistakes, where they are written", "[config
        {"t.toml:5:10: 'remove' must be an array of header names, e.g. [\"Cookie\"], not a "
         "string"}},
       {"remove = [\"Cookie\", 1, \"bad name\", \"transfer-encoding\"]\n",
-       {"t.toml:5:21: 'each 'remove'' must be a string, not an integer",
+       {"t.toml:5:21: each 'remove' must be a string, not an integer",
         "t.toml:5:24: header name 'bad name' is not an HTTP token (letters, digits and "
         "!#$%&'*+-.^_`|~)",
         "t.toml:5:36: header 'transfer-encoding' is set by the server and cannot be "
@@ -404,7 +408,7 @@ TEST_CASE("[route.proxy]: each key's mistakes, where they are written", "[config
   }
 }
 
-TEST_CASE("[route.proxy]: ca and verify are for https upstreams; ca must exist",
+TEST_CASE("[route.proxy]: ca and verify are for https upstreams, and ca must exist",
           "[config][proxy]") {
   temp_dir dir;
   dir.write("ca.pem", "-----BEGIN CERTIFICATE-----\n");
@@ -562,4 +566,260 @@ TEST_CASE("a proxy route posted as JSON is checked like one in a file", "[config
               "j:2:32: unknown key 'tiemout' in [route.proxy] (did you mean 'timeout'?)",
               "j:3:11: a proxy route relays its upstream's reply; [route.reply] cannot be used "
               "with [route.proxy]"});
+}
+
+namespace {
+
+constexpr const char* two_proxies = R"([server]
+offline = true
+
+[[route]]
+name = "api"
+path = "/api/*"
+[route.proxy]
+to = "http://127.0.0.1:9000"
+
+[[route]]
+path = "/x"
+proxy = { to = "https://h" }
+
+[[route]]
+path = "/local"
+)";
+
+constexpr const char* offline_text =
+    ", but the server is offline: strict replay never calls an upstream";
+
+// What the problems of a config_error thrown by `f` say, one per line.
+template <typename F>
+lines thrown_by(F f) {
+  try {
+    f();
+  } catch (const config_error& e) {
+    lines out;
+    for (const auto& p : e.problems()) out.push_back(p.to_string());
+    return out;
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("[server] offline = true refuses every route that proxies, at its [route.proxy]",
+          "[config][proxy][offline]") {
+  CHECK(
+      problems_of(two_proxies) ==
+      lines{std::string("t.toml:7:1: route 'api' proxies to http://127.0.0.1:9000") + offline_text,
+            std::string("t.toml:12:9: route 'ANY /x' proxies to https://h") + offline_text});
+
+  std::string online = two_proxies;
+  online.replace(online.find("offline = true"), 14, "offline = false");
+  const config cfg = load_config_text(online, "t.toml", ".");
+  CHECK_FALSE(cfg.server.offline);
+  CHECK(stubborn::offline_problems(cfg, false).empty());
+  lines problems;
+  for (const auto& p : stubborn::offline_problems(cfg, true)) problems.push_back(p.to_string());
+  CHECK(
+      problems ==
+      lines{std::string("t.toml:7:1: route 'api' proxies to http://127.0.0.1:9000") + offline_text,
+            std::string("t.toml:12:9: route 'ANY /x' proxies to https://h") + offline_text});
+
+  CHECK(load_config_text("[server]\noffline = true\n", "t.toml", ".").server.offline);
+  CHECK_FALSE(load_config_text("[[route]]\npath = \"/\"\n", "t.toml", ".").server.offline);
+  CHECK(problems_of("[server]\noffline = \"yes\"\n") ==
+        lines{"t.toml:2:11: 'offline' must be a boolean (true or false), not a string"});
+  CHECK(problems_of("[server]\nofline = true\n") ==
+        lines{"t.toml:2:1: unknown key 'ofline' in [server] (did you mean 'offline'?)"});
+
+  // Across files: the problem is in the file of the route.
+  temp_dir dir;
+  const std::string a = dir.write("a.toml", "[server]\noffline = true\n");
+  const std::string b = dir.write(
+      "b.toml", "[[route]]\nname = \"up\"\npath = \"/\"\nproxy = { to = \"http://h\" }\n");
+  lines across;
+  try {
+    stubborn::load_config({a, b});
+  } catch (const config_error& e) {
+    for (const auto& p : e.problems()) across.push_back(p.to_string());
+  }
+  CHECK(across == lines{b + ":4:9: route 'up' proxies to http://h" + offline_text});
+}
+
+TEST_CASE("offline from the command line: proxy routes refused at start, reload and runtime",
+          "[config][proxy][offline]") {
+  temp_dir dir;
+  const std::string file = dir.write("s.toml", "[[route]]\nname = \"local\"\npath = \"/local\"\n");
+  const std::string proxy_file = dir.write(
+      "p.toml", "[[route]]\nname = \"up\"\npath = \"/up\"\nproxy = { to = \"http://h:1\" }\n");
+
+  // The command line's value joins the files'.
+  config flagged = stubborn::load_config({file});
+  flagged.overrides.offline = true;
+  CHECK_FALSE(flagged.server.offline);
+  CHECK(stubborn::with_overrides(flagged).server.offline);
+  CHECK(stubborn::with_overrides(stubborn::load_config({file})).server.offline == false);
+
+  // At start.
+  config proxied = stubborn::load_config({proxy_file});
+  proxied.overrides.offline = true;
+  CHECK(thrown_by([&] { stubborn::server s(proxied); }) ==
+        lines{proxy_file + ":4:9: route 'up' proxies to http://h:1" + offline_text});
+
+  stubborn::server server(flagged);
+  REQUIRE(server.route_count() == 1);
+
+  // Runtime routes, as TOML and as a route (what POST /__admin/routes adds).
+  const stubborn::route_change toml = server.control().add_routes(
+      "[[route]]\nname = \"rt\"\npath = \"/rt\"\n[route.proxy]\nto = \"http://h:2\"\n", "runtime");
+  CHECK(toml.result == stubborn::route_change::outcome::invalid);
+  CHECK(toml.problems ==
+        lines{std::string("runtime:4:1: route 'rt' proxies to http://h:2") + offline_text});
+  const stubborn::route_change posted = server.control().add_route(stubborn::load_route_json(
+      R"({"name": "js", "path": "/js", "proxy": {"to": "http://h:3"}})", "POST /__admin/routes"));
+  CHECK(posted.result == stubborn::route_change::outcome::invalid);
+  CHECK(posted.problems ==
+        lines{std::string("POST /__admin/routes:1:40: route 'js' proxies to http://h:3") +
+              offline_text});
+  CHECK(server.route_count() == 1);
+
+  // A reload that brings a proxy route fails; the routes already loaded keep serving.
+  dir.write("s.toml",
+            "[[route]]\nname = \"local\"\npath = \"/local\"\n[[route]]\nname = \"up\"\n"
+            "path = \"/up\"\nproxy = { to = \"http://h:4\" }\n");
+  const stubborn::reload_result reloaded = server.reload();
+  CHECK_FALSE(reloaded.ok);
+  CHECK(reloaded.error == file + ":7:9: route 'up' proxies to http://h:4" + offline_text + "\n");
+  CHECK(server.route_count() == 1);
+  CHECK_FALSE(server.control().last_reload().ok);
+}
+
+TEST_CASE("[server] offline stays on through reloads until a restart", "[config][proxy][offline]") {
+  temp_dir dir;
+  const std::string file =
+      dir.write("s.toml", "[server]\noffline = true\n[[route]]\nname = \"a\"\npath = \"/a\"\n");
+  stubborn::server server(stubborn::load_config({file}));
+  dir.write("s.toml",
+            "[server]\noffline = false\n[[route]]\nname = \"a\"\npath = \"/a\"\n[[route]]\n"
+            "name = \"up\"\npath = \"/up\"\nproxy = { to = \"http://h\" }\n");
+  const stubborn::reload_result reloaded = server.reload();
+  CHECK_FALSE(reloaded.ok);
+  CHECK(reloaded.error == file + ":9:9: route 'up' proxies to http://h" + offline_text + "\n");
+  CHECK(server.route_count() == 1);
+
+  // Without the proxy route, the reload goes through, and still no proxy route can be added.
+  dir.write("s.toml", "[server]\noffline = false\n[[route]]\nname = \"b\"\npath = \"/b\"\n");
+  CHECK(server.reload().ok);
+  const stubborn::route_change added = server.control().add_routes(
+      "[[route]]\nname = \"rt\"\npath = \"/rt\"\nproxy = { to = \"http://h\" }\n", "runtime");
+  CHECK(added.result == stubborn::route_change::outcome::invalid);
+
+  // A server that starts online takes a reload that turns offline on.
+  const std::string online = dir.write("o.toml", "[[route]]\nname = \"a\"\npath = \"/a\"\n");
+  stubborn::server later(stubborn::load_config({online}));
+  CHECK(later.control()
+            .add_routes("[[route]]\nname = \"rt\"\npath = \"/rt\"\n"
+                        "proxy = { to = \"http://h\" }\n",
+                        "runtime")
+            .ok());
+  dir.write("o.toml", "[server]\noffline = true\n[[route]]\nname = \"a\"\npath = \"/a\"\n");
+  const stubborn::reload_result turned = later.reload();
+  CHECK_FALSE(turned.ok);
+  CHECK(turned.error ==
+        "runtime:4:9: route 'rt' proxies to http://h" + std::string(offline_text) + "\n");
+}
+
+TEST_CASE("[recording]: out and redact", "[config][proxy][recording]") {
+  temp_dir dir;
+  fs::create_directories(dir.path() / "rec");
+  const std::string base = dir.path().string();
+  const config defaults = load_config_text("[recording]\nout = \"rec/out.toml\"\n", "t.toml", base);
+  REQUIRE(defaults.recording);
+  CHECK(defaults.recording->out == (dir.path() / "rec" / "out.toml").string());
+  CHECK(defaults.recording->redact ==
+        std::vector<std::string>{"Authorization", "Cookie", "Set-Cookie"});
+  CHECK(defaults.recording->position.line == 1);
+  CHECK_FALSE(load_config_text("[[route]]\npath = \"/\"\n", "t.toml", base).recording);
+
+  const config named = load_config_text(
+      "[recording]\nout = \"out.toml\"\nredact = [\"X-Api-Key\", \"Cookie\"]\n", "t.toml", base);
+  CHECK(named.recording->out == (dir.path() / "out.toml").string());
+  CHECK(named.recording->redact == std::vector<std::string>{"X-Api-Key", "Cookie"});
+  const config none =
+      load_config_text("[recording]\nout = \"/tmp/x.toml\"\nredact = []\n", "t.toml", base);
+  CHECK(none.recording->out == "/tmp/x.toml");
+  CHECK(none.recording->redact.empty());
+
+  const std::vector<std::pair<std::string, lines>> cases = {
+      {"[recording]\nredact = [\"Cookie\"]\n",
+       {"t.toml:1:1: [recording] needs 'out': the TOML file the routes are written to, e.g. out "
+        "= \"recorded.toml\""}},
+      {"[recording]\nout = \"\"\n", {"t.toml:2:7: 'out' must be a file path"}},
+      {"[recording]\nout = \"nowhere/out.toml\"\n",
+       {"t.toml:2:7: cannot write 'out' \"nowhere/out.toml\": its folder \"" + base +
+        "/nowhere\" does not exist"}},
+      {"[recording]\nout = \"rec\"\n",
+       {"t.toml:2:7: 'out' \"rec\" is a folder: name the TOML file to write, e.g. "
+        "\"recorded.toml\""}},
+      {"[recording]\nout = 1\n", {"t.toml:2:7: 'out' must be a string, not an integer"}},
+      {"[recording]\nout = \"o.toml\"\nredact = \"Cookie\"\n",
+       {"t.toml:3:10: 'redact' must be an array of header names, e.g. [\"Authorization\"], not a "
+        "string"}},
+      {"[recording]\nout = \"o.toml\"\nredact = [\"a b\", 2]\n",
+       {"t.toml:3:11: header name 'a b' is not an HTTP token (letters, digits and "
+        "!#$%&'*+-.^_`|~)",
+        "t.toml:3:18: each 'redact' must be a string, not an integer"}},
+      {"[recording]\nout = \"o.toml\"\nreduct = []\n",
+       {"t.toml:3:1: unknown key 'reduct' in [recording] (did you mean 'redact'?)"}},
+      {"recording = 1\n",
+       {"t.toml:1:13: 'recording' must be a table, written [recording], not "
+        "an integer"}},
+      {"[recordings]\n",
+       {"t.toml:1:2: unknown key 'recordings' at the top level (did you mean 'recording'?)"}},
+  };
+  for (const auto& [text, expected] : cases) {
+    INFO(text);
+    CHECK(problems_of(text, base) == expected);
+  }
+
+  // Tables merge across files, each key set once.
+  const std::string a = dir.write("a.toml", "[recording]\nout = \"a.out.toml\"\n");
+  const std::string b = dir.write("b.toml", "[recording]\nredact = [\"X\"]\nout = \"b.toml\"\n");
+  const std::string c = dir.write("c.toml", "[recording]\nredact = [\"X\"]\n");
+  const config merged = stubborn::load_config({a, c});
+  CHECK(merged.recording->out == (dir.path() / "a.out.toml").string());
+  CHECK(merged.recording->redact == std::vector<std::string>{"X"});
+  lines twice;
+  try {
+    stubborn::load_config({a, b});
+  } catch (const config_error& e) {
+    for (const auto& p : e.problems()) twice.push_back(p.to_string());
+  }
+  CHECK(twice == lines{b + ":3:1: 'out' in [recording] is already set at " + a + ":2:1"});
+
+  // Routes posted as JSON cannot bring one.
+  lines posted;
+  try {
+    stubborn::load_routes_json(R"({"route": [{"path": "/"}], "recording": {"out": "x.toml"}})",
+                               "j");
+  } catch (const config_error& e) {
+    for (const auto& p : e.problems()) posted.push_back(p.to_string());
+  }
+  CHECK(posted == lines{"j:1:28: [recording] cannot be set here, only routes: it comes from the "
+                        "configuration files"});
+}
+
+TEST_CASE("configs/proxy.toml: proxy routes with failures layered on them",
+          "[config][proxy][offline]") {
+  const std::string file = STUBBORN_SOURCE_DIR "/configs/proxy.toml";
+  const config cfg = stubborn::load_config({file});
+  std::size_t proxies = 0;
+  for (const route_spec& route : cfg.routes) {
+    if (!route.proxy) continue;
+    ++proxies;
+    CHECK(route.proxy->host == "127.0.0.1");
+    CHECK(route.proxy->port == 9000);
+  }
+  CHECK(proxies == 5);
+  CHECK(stubborn::offline_problems(cfg, true).size() == proxies);
+  CHECK(stubborn::offline_problems(cfg, false).empty());
 }

@@ -61,9 +61,7 @@ net::awaitable<boost::system::error_code> upstream_connection::write(std::string
   }
   // What the socket takes now goes at once (usually all of it): no trip round the reactor.
   boost::system::error_code ec;
-  socket.non_blocking(true, ec);
-  std::size_t sent = 0;
-  if (!ec) sent = socket.write_some(net::buffer(out), ec);
+  const std::size_t sent = socket.write_some(net::buffer(out), ec);
   if (ec && ec != net::error::would_block) co_return ec;
   if (sent == out.size()) co_return boost::system::error_code{};
   auto [write_ec, n] = co_await net::async_write(socket, net::buffer(out.substr(sent)), use_tuple);
@@ -123,6 +121,8 @@ net::awaitable<upstream_failure> connect_upstream(upstream_connection& connectio
     if (last) co_return connect_failure(last);
   }
   connection.socket.set_option(tcp::no_delay(true), ec);
+  // Writes try the socket first (see write()): it must say "would block" rather than wait.
+  connection.socket.non_blocking(true, ec);
   if (spec.tls) {
     connection.tls = std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);
     SSL* ssl_handle = connection.tls->native_handle();
@@ -132,6 +132,7 @@ net::awaitable<upstream_failure> connect_upstream(upstream_connection& connectio
     auto [handshake_ec] =
         co_await connection.tls->async_handshake(ssl::stream_base::client, use_tuple);
     if (handshake_ec) {
+      connection.failure_detail = handshake_ec.message();
       co_return handshake_ec == net::error::operation_aborted ? upstream_failure::connect_timeout
                                                               : upstream_failure::tls;
     }

@@ -63,7 +63,8 @@ class upstream_connection {
   upstream_reply_storage reply;  ///< the reply being read
   std::string out;               ///< the request head being written
   std::chrono::steady_clock::time_point idle_since;
-  bool reused = false;  ///< it served an earlier request
+  std::string failure_detail;  ///< what the TLS library said when the handshake failed
+  bool reused = false;         ///< it served an earlier request
 };
 
 /// Connects to the route's upstream (resolving a host name, then the TLS handshake for https).

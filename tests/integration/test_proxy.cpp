@@ -785,9 +785,22 @@ TEST_CASE("chunks paces the relayed body in that many chunks", "[proxy]") {
   client.send(get("/x"));
   const http_response r = client.read_response();
   CHECK(r.body == body);
-  // Three pauses of 100 ms between four chunks (the framing may stay Content-Length: the
-  // pacing is what counts).
+  // Three pauses of 100 ms between four chunks.
   CHECK(elapsed_ms(start) >= 250);
+}
+
+// docs/config.md: a proxy route's `chunks` relays the body chunked, as a reply's `chunks` sends
+// it.
+TEST_CASE("chunks relays the body with Transfer-Encoding: chunked", "[proxy][!mayfail]") {
+  test_upstream upstream;
+  const std::string body = pattern(4000);
+  upstream.set_default(reply_with(200, body));
+  running_server server(proxy_route(upstream.url(), "chunks = { count = 4, over = \"40ms\" }\n"));
+  const http_response r = call(server.port(), get("/x"));
+  INFO(r.head);
+  CHECK(lower(r.header("Transfer-Encoding")) == "chunked");
+  CHECK_FALSE(r.has_header("Content-Length"));
+  CHECK(r.body == body);
 }
 
 TEST_CASE("a reply body is relayed while the upstream is still sending it", "[proxy]") {
@@ -832,6 +845,166 @@ TEST_CASE("a proxy route added at runtime by POST /__admin/routes forwards", "[p
   REQUIRE(upstream.wait_for_requests(1, milliseconds(5000)));
   CHECK(upstream.received().at(0).target == "/up/a?b=c");
   CHECK(call(server.port(), get("/local")).body == "local");
+}
+
+namespace {
+
+// A folder in the temp folder, removed with what it holds when this goes out of scope.
+struct temp_dir {
+  fs::path path;
+  temp_dir() {
+    static int n = 0;
+    path = fs::temp_directory_path() /
+           ("stubborn-proxy-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+    fs::create_directories(path);
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+};
+
+upstream_reply typed(int status, std::string reason, std::string type, std::string body) {
+  upstream_reply r = reply_with(status, std::move(body));
+  r.reason = std::move(reason);
+  r.headers = {{"Content-Type", std::move(type)}, {"X-Upstream", "1"}};
+  return r;
+}
+
+// The head fields of a reply but Date, in order.
+std::vector<std::pair<std::string, std::string>> without_date(const http_response& r) {
+  std::vector<std::pair<std::string, std::string>> fields;
+  for (const auto& h : r.headers) {
+    if (lower(h.first) != "date") fields.push_back(h);
+  }
+  return fields;
+}
+
+}  // namespace
+
+TEST_CASE("recording: what a proxy route relays is written as routes that replay it", "[proxy]") {
+  test_upstream upstream;
+  std::string binary(3000, '\0');
+  for (std::size_t i = 0; i < binary.size(); ++i) binary[i] = static_cast<char>((i * 131) % 256);
+  upstream.push(typed(200, "OK", "application/json", "{\"a\":1}"));
+  upstream.push(typed(404, "Not Found", "text/plain", "nope"));
+  upstream.push(typed(200, "OK", "text/plain", "first"));
+  upstream.push(typed(200, "OK", "text/plain", "second"));
+  upstream.push(typed(200, "OK", "application/octet-stream", binary));
+  upstream.push(typed(200, "OK", "text/plain", pattern(10'000)));
+  upstream.push(typed(201, "Created", "application/json", "{\"id\":7}"));
+  upstream_reply cookie = typed(200, "OK", "text/plain", "with a cookie");
+  cookie.headers.emplace_back("Set-Cookie", "session=secret");
+  upstream.push(cookie);
+  const std::vector<std::string> requests = {
+      get("/json?x=1"),
+      get("/missing"),
+      get("/seq"),
+      get("/seq"),
+      get("/bin"),
+      get("/big"),
+      request("POST", "/items", "{\"name\":\"a\"}", "Content-Type: application/json\r\n"),
+      get("/cookie", "Authorization: Bearer hidden\r\n")};
+
+  temp_dir dir;
+  const fs::path out = dir.path / "rec.toml";
+  std::vector<http_response> recorded;
+  {
+    running_server server("[recording]\nout = \"" + out.string() + "\"\n" +
+                          proxy_route(upstream.url()));
+    for (const std::string& r : requests) recorded.push_back(call(server.port(), r));
+    const http_response snapshot =
+        call(server.port(), request("POST", "/__admin/recordings/snapshot"));
+    INFO(snapshot.body);
+    CHECK(snapshot.status == 200);
+  }
+  REQUIRE(fs::exists(out));
+  std::ifstream file(out);
+  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+  INFO(text);
+  CHECK(text.find("<redacted>") != std::string::npos);
+  CHECK(text.find("session=secret") == std::string::npos);
+  CHECK(text.find("hidden") == std::string::npos);
+
+  stubborn::config cfg = stubborn::load_config({out.string()});
+  cfg.overrides.offline = true;
+  running_server replay(std::move(cfg));
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const http_response again = call(replay.port(), requests[i]);
+    INFO(requests[i]);
+    INFO(recorded[i].head);
+    INFO(again.head);
+    CHECK(again.status == recorded[i].status);
+    CHECK(again.reason == recorded[i].reason);
+    CHECK(again.body == recorded[i].body);
+    if (recorded[i].has_header("Set-Cookie")) {
+      CHECK(again.header("Set-Cookie") == "<redacted>");
+    } else {
+      CHECK(without_date(again) == without_date(recorded[i]));
+    }
+  }
+  CHECK(upstream.requests() == requests.size());
+}
+
+TEST_CASE("offline: a config with a proxy route fails to load", "[proxy]") {
+  const std::string text = "[server]\noffline = true\n" + proxy_route("http://127.0.0.1:9");
+  CHECK_THROWS(running_server(text));
+  stubborn::config cfg = stubborn::load_config_text(proxy_route("http://127.0.0.1:9"), "t.toml");
+  cfg.overrides.offline = true;
+  CHECK_THROWS(running_server(std::move(cfg)));
+}
+
+TEST_CASE("offline: POST /__admin/routes with a proxy route is refused with 400", "[proxy]") {
+  test_upstream upstream;
+  running_server server(
+      "[server]\noffline = true\n[[route]]\npath = \"/known\"\n"
+      "[route.reply]\nbody = \"recorded\"\n");
+  const std::string route =
+      R"({"name":"p","path":"/*","proxy":{"to":")" + upstream.url() + R"("}})";
+  const http_response r = call(server.port(), request("POST", "/__admin/routes", route));
+  CHECK(r.status == 400);
+  CHECK(lower(r.body).find("offline") != std::string::npos);
+  CHECK(call(server.port(), get("/anything")).status == 404);
+  CHECK(upstream.connections() == 0);
+}
+
+TEST_CASE("offline: a reload that adds a proxy route fails and the old routes serve", "[proxy]") {
+  test_upstream upstream;
+  const std::string recorded = "[[route]]\npath = \"/known\"\n[route.reply]\nbody = \"recorded\"\n";
+  temp_file file("[server]\noffline = true\n" + recorded);
+  running_server server(stubborn::load_config({file.path.string()}));
+  file.write("[server]\noffline = true\n" + recorded +
+             proxy_route(upstream.url(), {}, {}, {}, "/live/*"));
+  const stubborn::reload_result result = server.get().reload();
+  CHECK_FALSE(result.ok);
+  CHECK(lower(result.error).find("offline") != std::string::npos);
+  CHECK(call(server.port(), get("/known")).body == "recorded");
+  CHECK(call(server.port(), get("/live/x")).status == 404);
+  CHECK(upstream.connections() == 0);
+}
+
+TEST_CASE("offline: the journal and /__admin/unmatched show a request no recorded route has",
+          "[proxy]") {
+  running_server server(
+      "[server]\noffline = true\n[[route]]\npath = \"/known\"\n"
+      "[route.reply]\nbody = \"recorded\"\n");
+  CHECK(call(server.port(), get("/known")).status == 200);
+  const http_response miss = call(server.port(), get("/not-recorded?q=1"));
+  CHECK(miss.status == 404);
+  // The 404 says that the upstream would have been needed.
+  CHECK(lower(miss.body).find("upstream") != std::string::npos);
+  const http_response unmatched = call(server.port(), get("/__admin/unmatched"));
+  REQUIRE(unmatched.status == 200);
+  const json::array misses = json::parse(unmatched.body).at("requests").as_array();
+  REQUIRE(misses.size() == 1);
+  CHECK(misses[0].at("path") == "/not-recorded");
+  const http_response journal = call(server.port(), get("/__admin/requests"));
+  const json::array all = json::parse(journal.body).at("requests").as_array();
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].at("path") == "/not-recorded");
+  CHECK(all[1].at("status") == 404);
 }
 
 namespace {

@@ -948,6 +948,30 @@ TEST_CASE("recording: what a proxy route relays is written as routes that replay
   CHECK(upstream.requests() == requests.size());
 }
 
+// A HEAD is answered with the fields a GET would get (RFC 9110 section 9.3.2), Content-Length
+// included; the replay should say what the upstream said.
+TEST_CASE("recording: a recorded HEAD replays the upstream's Content-Length", "[proxy][!mayfail]") {
+  test_upstream upstream;
+  temp_dir dir;
+  const fs::path out = dir.path / "rec.toml";
+  const std::string head = "HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n";
+  {
+    running_server server("[recording]\nout = \"" + out.string() + "\"\n" +
+                          proxy_route(upstream.url()));
+    const http_response relayed = call(server.port(), head, true);
+    CHECK(relayed.header("Content-Length") == "8");
+    CHECK(call(server.port(), request("POST", "/__admin/recordings/snapshot")).status == 200);
+  }
+  REQUIRE(fs::exists(out));
+  stubborn::config cfg = stubborn::load_config({out.string()});
+  cfg.overrides.offline = true;
+  running_server replay(std::move(cfg));
+  const http_response again = call(replay.port(), head, true);
+  INFO(again.head);
+  CHECK(again.status == 200);
+  CHECK(again.header("Content-Length") == "8");
+}
+
 TEST_CASE("offline: a config with a proxy route fails to load", "[proxy]") {
   const std::string text = "[server]\noffline = true\n" + proxy_route("http://127.0.0.1:9");
   CHECK_THROWS(running_server(text));

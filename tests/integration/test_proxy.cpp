@@ -360,6 +360,24 @@ TEST_CASE("reply bodies: Content-Length, chunked and close-delimited relayed, fr
   }
 }
 
+// Found by fuzz_proxy_upstream (seed chunked_trailer): under AddressSanitizer, relaying this
+// reply reads a field name that parsing the trailer freed.
+TEST_CASE("a chunked reply with a trailer field is relayed whole", "[proxy][!mayfail]") {
+  test_upstream upstream;
+  upstream_reply reply;
+  reply.behaviour = upstream_behaviour::raw;
+  reply.raw_pieces = {
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Before: 1\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"};
+  upstream.push(reply);
+  running_server server(proxy_route(upstream.url()));
+  const http_response r = call(server.port(), get("/x"));
+  INFO(r.head);
+  CHECK(r.status == 200);
+  CHECK(r.header("X-Before") == "1");
+  CHECK(r.body == "hello world");
+}
+
 TEST_CASE("HEAD, 204 and 304 are relayed without a body and the connection goes on", "[proxy]") {
   test_upstream upstream;
   upstream.push(reply_with(200, "12345678"));

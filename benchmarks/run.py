@@ -9,7 +9,10 @@ benchmarks/results/<timestamp>.jsonl and .md; the markdown table is printed at t
 See docs/performance.md for what every figure means and what limits it.
 
 Scenarios: hello, pipelined, body-64k (stubborn and nginx interleaved A B, B A, A B ...), routes-1000
-(interleaved with stubborn's hello), delays, connections, startup, micro (Google Benchmark).
+(interleaved with stubborn's hello), proxy-hello (wrk -> stubborn's proxy route or nginx's
+proxy_pass -> one upstream nginx), proxy-latency (the same request direct and through each proxy,
+one connection, one request at a time, benchmarks/latency_bench.cpp; `proxy` names both), delays,
+connections, startup, micro (Google Benchmark).
 Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), syscalls (system
 calls per hello request, both servers, counted with perf), journal and soak
 (`python3 benchmarks/run.py soak`: 10,000,000 keep-alive requests with the server's own count
@@ -47,13 +50,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 NPROC = os.cpu_count() or 1
 HOST = "127.0.0.1"  # every server and client here uses this address and no other
 
-DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
-                     "startup", "micro"]
+# A proxy route against nginx's proxy_pass, both in front of one upstream nginx (about 2 min).
+PROXY_SCENARIOS = ["proxy-hello", "proxy-latency"]
+DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000"] + PROXY_SCENARIOS + [
+    "delays", "connections", "startup", "micro"]
 # HTTPS against nginx, each with servers of their own (TLS 1.3 only, one EC P-256 certificate
 # made for the run and given to both), so the plain scenarios' servers stay as they are.
 TLS_SCENARIOS = ["https-hello", "https-handshakes", "https-idle"]
 EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal", "syscalls"] + TLS_SCENARIOS
-SCENARIO_GROUPS = {"https": TLS_SCENARIOS}  # a name on the command line that means several
+# A name on the command line that means several.
+SCENARIO_GROUPS = {"https": TLS_SCENARIOS, "proxy": PROXY_SCENARIOS}
 
 # wrk with two threads: with one, wrk itself is the bottleneck (its thread sits at 100% of a core
 # while the server idles part of the other); with two, both servers measured faster, so -t2 is
@@ -70,6 +76,11 @@ DELAY_CONNECTIONS = [1000, 10000]
 DELAY_ON_TIME_MS = 1050.0  # 1 s + 50 ms
 DELAY_ACCEPT_WAIT_S = 10.0  # longest wait for the server to hold every connection
 IDLE_CONNECTIONS = 10000
+UPSTREAM_KEEPALIVE = 64  # nginx proxy_pass: idle upstream connections kept per worker
+# proxy-latency: one connection, one request at a time (benchmarks/latency_bench.cpp), for at
+# most this long per run; at ~20,000 sequential requests a second that is ~100,000 samples.
+LATENCY_MAX_DURATION = 5
+NGINX_STATUS_PATH = "/__nginx_status"  # stub_status on the upstream nginx: its accepts, requests
 # https-handshakes: as many connections as wrk keeps, each a new connection (and a full
 # handshake) per request, from a client with as many threads as wrk's.
 HANDSHAKE_CONNECTIONS = WRK_CONNECTIONS
@@ -315,11 +326,40 @@ def start_stubborn(binary, config, threads, tmp, tag, env=None, tls=False):
     raise RuntimeError(f"stubborn did not start: {Path(log_path).read_text(errors='replace')}")
 
 
-def nginx_config(prefix, port, threads, body_file, tls=None):
+def nginx_proxy_hello(upstream_port):
+    """nginx's proxy_pass for /hello, with upstream keep-alive, sending the upstream what a
+    stubborn proxy route sends: HTTP/1.1 with no Connection header (the pooled connection stays
+    open), the upstream's address as Host, Via, and X-Forwarded-For/-Proto/-Host (stubborn adds
+    them on every proxied request; nginx adds none unless told)."""
+    # keepalive_requests: an upstream connection is otherwise closed after 1,000 requests (the
+    # default since nginx 1.15.3), and nginx would connect anew every 1,000 requests; the client
+    # side's limit (keepalive_requests in nginx_config's http block) is raised for that reason.
+    upstream = (f"    upstream stubborn_bench_upstream {{\n"
+                f"        server {HOST}:{upstream_port};\n"
+                f"        keepalive {UPSTREAM_KEEPALIVE};\n"
+                "        keepalive_requests 1000000000;\n"
+                "        keepalive_timeout 65s;\n"
+                "    }\n")
+    location = f"""location = /hello {{
+            proxy_pass http://stubborn_bench_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Host {HOST}:{upstream_port};
+            proxy_set_header Connection "";
+            proxy_set_header Via "1.1 nginx";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+        }}"""
+    return upstream, location
+
+
+def nginx_config(prefix, port, threads, body_file, tls=None, proxy_to=None, status=False):
     """nginx.conf with stubborn's bench replies; with `tls` (certificate, key), HTTPS only, TLS
     1.3, and otherwise nginx's defaults, which match stubborn's: session tickets on (OpenSSL's
     two per handshake, as stubborn sends; the HTTPS clients here never offer one back, so no
-    handshake resumes on either server), no server-side session cache."""
+    handshake resumes on either server), no server-side session cache. With `proxy_to` (a
+    port), /hello is proxied there (nginx_proxy_hello); with `status`, stub_status answers on
+    NGINX_STATUS_PATH."""
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     listen = f"listen {HOST}:{port} backlog=4096;"
     if tls:
@@ -328,6 +368,15 @@ def nginx_config(prefix, port, threads, body_file, tls=None):
                   f"        ssl_certificate {cert};\n"
                   f"        ssl_certificate_key {key};\n"
                   "        ssl_protocols TLSv1.3;")
+    upstream, hello = "", f"""location = /hello {{
+            default_type text/plain;
+            return 200 "{HELLO_BODY}";
+        }}"""
+    if proxy_to:
+        upstream, hello = nginx_proxy_hello(proxy_to)
+    if status:
+        hello += (f"\n        location = {NGINX_STATUS_PATH} {{\n"
+                  "            stub_status;\n        }")
     return f"""# generated by benchmarks/run.py: the same replies as stubborn's bench config
 worker_processes {threads};
 pid {prefix}/nginx.pid;
@@ -357,12 +406,9 @@ http {{
         text/plain txt;
     }}
     default_type application/octet-stream;
-    server {{
+{upstream}    server {{
         {listen}
-        location = /hello {{
-            default_type text/plain;
-            return 200 "{HELLO_BODY}";
-        }}
+        {hello}
         location = /body-64k {{
             alias {body_file};
         }}
@@ -371,14 +417,16 @@ http {{
 """
 
 
-def start_nginx(binary, threads, tmp, body_file, tls=None):
-    """nginx with a prefix of its own under tmp; with `tls` (certificate, key), HTTPS only."""
-    prefix = tmp / ("nginx-tls" if tls else "nginx")
+def start_nginx(binary, threads, tmp, body_file, tls=None, name=None, proxy_to=None,
+                status=False):
+    """nginx with a prefix of its own under tmp (`name`, by default "nginx" or "nginx-tls");
+    with `tls` (certificate, key), HTTPS only; `proxy_to` and `status` as in nginx_config."""
+    prefix = tmp / (name or ("nginx-tls" if tls else "nginx"))
     prefix.mkdir(exist_ok=True)
     os.chmod(prefix, 0o755)
     port = free_port()
     conf = prefix / "nginx.conf"
-    conf.write_text(nginx_config(prefix, port, threads, body_file, tls))
+    conf.write_text(nginx_config(prefix, port, threads, body_file, tls, proxy_to, status))
     log_path = prefix / "stderr.log"
     with open(log_path, "w") as out:
         proc = start_process([binary, "-p", prefix, "-c", conf], stdout=out,
@@ -522,10 +570,12 @@ def wait_quiet(max_wait, threshold_pct=10.0):
             return round(waited, 1), round(busy_pct, 1)
 
 
-def measured_client(server, cmd, timeout):
+def measured_client(server, cmd, timeout, upstream=None):
     """Runs a load client to its end, measuring the CPU the server, the client and everything
-    else used meanwhile: (the client's CompletedProcess, the CPU figures)."""
+    else used meanwhile: (the client's CompletedProcess, the CPU figures). With `upstream` (the
+    server behind a proxying `server`), its CPU is measured apart and is not "other" load."""
     s0 = server.cpu_ticks()
+    u0 = upstream.cpu_ticks() if upstream else 0
     b0, i0, st0, t0 = system_ticks()
     c0 = children_cpu_seconds()
     w0 = time.monotonic()
@@ -534,12 +584,15 @@ def measured_client(server, cmd, timeout):
     c1 = children_cpu_seconds()
     b1, i1, st1, t1 = system_ticks()
     s1 = server.cpu_ticks()
+    u1 = upstream.cpu_ticks() if upstream else 0
     server_s = (s1 - s0) / CLK_TCK
+    upstream_s = (u1 - u0) / CLK_TCK
     client_s = c1 - c0
     total_s = (t1 - t0) / CLK_TCK
-    other_s = max((b1 - b0) / CLK_TCK - server_s - client_s, 0.0)
+    other_s = max((b1 - b0) / CLK_TCK - server_s - upstream_s - client_s, 0.0)
     return out, {
         "server_s": server_s, "client_s": client_s, "wall_s": wall,
+        **({"upstream_s": upstream_s} if upstream else {}),
         "other_cpu_pct": round(100.0 * other_s / max(total_s, 1e-9), 1),
         "softirq_cpu_pct": round(100.0 * (i1 - i0) / max(t1 - t0, 1), 1),
         "steal_pct": round(100.0 * (st1 - st0) / max(t1 - t0, 1), 1),
@@ -576,17 +629,20 @@ def load_record(w, cpu, cmd):
         "steal_pct": cpu["steal_pct"],
         "wall_s": round(wall, 2),
         "wrk_cmd": " ".join(str(c) for c in cmd),
+        **({"upstream_cpu_s": round(cpu["upstream_s"], 3),
+            "upstream_cpu_us_per_req": (cpu["upstream_s"] * 1e6 / requests if requests
+                                        else None)} if "upstream_s" in cpu else {}),
     }
 
 
-def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None):
+def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None, upstream=None):
     threads = threads or ctx.wrk_threads
     url = f"{server.scheme}://{HOST}:{server.port}{path}"
     cmd = [ctx.wrk, f"-t{threads}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
            "-s", str(BENCH / "wrk" / script), url]
     if script_args:
         cmd += ["--"] + [str(a) for a in script_args]
-    out, cpu = measured_client(server, cmd, duration + 60)
+    out, cpu = measured_client(server, cmd, duration + 60, upstream)
     line = next((l for l in out.stdout.splitlines() if l.startswith("WRK_JSON ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr.strip()} {out.stdout}"
@@ -667,6 +723,9 @@ class Context:
         self.micro_bench = None
         self.socket_counters = None  # the soak's LD_PRELOAD library, built when needed
         self.tls_bench = None
+        self.latency_bench = None
+        self.proxy_toml = self.tmp / "proxy.toml"  # written once the upstream's port is known
+        self.proxy_skipped = None  # why the proxy scenarios cannot run, once known
         self.tls_cert = self.tls_key = self.tls_toml = None  # made by ensure_tls when needed
         self.wrk = shutil.which("wrk")
         self.nginx = shutil.which("nginx") or (
@@ -764,7 +823,8 @@ def build(ctx):
         has_bench = "benchmark_DIR:PATH=" in cache and "benchmark_DIR:PATH=benchmark_DIR-NOTFOUND" \
             not in cache
         if has_bench:
-            targets += ["stubborn_conn_bench", "stubborn_tls_bench", "stubborn_micro_bench"]
+            targets += ["stubborn_conn_bench", "stubborn_tls_bench", "stubborn_latency_bench",
+                        "stubborn_micro_bench"]
         cmd = ["cmake", "--build", str(BUILD), "-j", str(NPROC), "--target"] + targets
         log("  " + " ".join(cmd))
         subprocess.run(cmd, check=True, stdout=sys.stderr)
@@ -779,6 +839,8 @@ def build(ctx):
             subprocess.run([cxx, "-O2", "-std=c++20", "-pthread", "-o",
                             str(BUILD / "stubborn_tls_bench"), str(BENCH / "tls_bench.cpp"),
                             "-lssl", "-lcrypto"], check=True, stdout=sys.stderr)
+            subprocess.run([cxx, "-O2", "-std=c++20", "-o", str(BUILD / "stubborn_latency_bench"),
+                            str(BENCH / "latency_bench.cpp")], check=True, stdout=sys.stderr)
     for candidate in (BUILD / "benchmarks" / "stubborn_conn_bench",
                       BUILD / "stubborn_conn_bench"):
         if candidate.exists():
@@ -787,6 +849,11 @@ def build(ctx):
     for candidate in (BUILD / "benchmarks" / "stubborn_tls_bench", BUILD / "stubborn_tls_bench"):
         if candidate.exists():
             ctx.tls_bench = candidate
+            break
+    for candidate in (BUILD / "benchmarks" / "stubborn_latency_bench",
+                      BUILD / "stubborn_latency_bench"):
+        if candidate.exists():
+            ctx.latency_bench = candidate
             break
     candidate = BUILD / "benchmarks" / "stubborn_micro_bench"
     ctx.micro_bench = candidate if candidate.exists() else None
@@ -837,8 +904,12 @@ def machine_info():
 # ---- scenarios -----------------------------------------------------------------------------------
 
 def describe(rec):
-    return (f"{rec['rps']:>11,.0f} req/s  p50 {rec['p50_us'] / 1000:6.2f} ms  "
-            f"p99 {rec['p99_us'] / 1000:6.2f} ms  cpu {rec['cpu_us_per_req']:6.2f} us/req  "
+    if rec.get("lat_method") == "client" and rec["p99_us"] < 10_000:
+        # stubborn_latency_bench's exact percentiles: microseconds say more than milliseconds
+        latency = f"p50 {rec['p50_us']:7.1f} us  p99 {rec['p99_us']:7.1f} us"
+    else:
+        latency = f"p50 {rec['p50_us'] / 1000:6.2f} ms  p99 {rec['p99_us'] / 1000:6.2f} ms"
+    return (f"{rec['rps']:>11,.0f} req/s  {latency}  cpu {rec['cpu_us_per_req']:6.2f} us/req  "
             f"(other load {rec['other_cpu_pct']:.0f}%)")
 
 
@@ -847,8 +918,11 @@ def summarise_wrk(records):
         "runs": len(records),
         "rps": median([r["rps"] for r in records]),
         "p50_us": median([r["p50_us"] for r in records]),
+        "p90_us": median([r["p90_us"] for r in records]),
         "p99_us": median([r["p99_us"] for r in records]),
+        "p999_us": median([r["p999_us"] for r in records]),
         "max_us": median([r["max_us"] for r in records]),
+        **({"min_us": median([r["min_us"] for r in records])} if "min_us" in records[0] else {}),
         "cpu_us_per_req": median([r["cpu_us_per_req"] for r in records]),
         "server_cpu_pct": median([r["server_cpu_pct"] for r in records]),
         "bytes_per_reply": median([r["bytes_per_reply"] for r in records]),
@@ -858,9 +932,23 @@ def summarise_wrk(records):
         "wrk_cpu_s": median([r["wrk_cpu_s"] for r in records]),
         "lat_method": records[0]["lat_method"],
         "rps_runs": [round(r["rps"]) for r in records],
+        "p50_us_runs": [r["p50_us"] for r in records],
         "p99_us_runs": [r["p99_us"] for r in records],
         "cpu_us_per_req_runs": [r["cpu_us_per_req"] for r in records],
+        **(upstream_summary(records) if "upstream_cpu_us_per_req" in records[0] else {}),
     }
+
+
+def upstream_summary(records):
+    """What the upstream behind a proxy did over the runs: its CPU per request, and (from its
+    stub_status) the connections it accepted and the requests it served."""
+    out = {"upstream_cpu_us_per_req": median([r["upstream_cpu_us_per_req"] for r in records]),
+           "upstream_cpu_us_per_req_runs": [r["upstream_cpu_us_per_req"] for r in records]}
+    if all("upstream_accepts" in r for r in records):
+        out.update(upstream_accepts=sum(r["upstream_accepts"] for r in records),
+                   upstream_requests=sum(r["upstream_requests"] for r in records),
+                   client_requests=sum(r["requests"] for r in records))
+    return out
 
 
 def interleaved(ctx, scenario, contenders, duration, script, script_args=(), threads=None,
@@ -1193,6 +1281,204 @@ def scenario_connections(ctx):
             "cpu_us_per_req": median([r["cpu_us_per_req"] for r in recs]),
             "other_cpu_pct_max": max(r["other_cpu_pct"] for r in recs),
         })
+
+
+# ---- proxy ---------------------------------------------------------------------------------------
+#
+# One upstream nginx serves /hello (the same reply as the `hello` scenario's nginx, with
+# stub_status for its own counts); in front of it, stubborn with a proxy route and nginx with
+# proxy_pass and upstream keep-alive, both with ctx.threads threads / workers. The three are
+# started once for both proxy scenarios.
+
+def proxy_config(upstream_port):
+    return f"""# generated by benchmarks/run.py: /hello forwarded to the upstream nginx
+[server]
+listen = "{HOST}:0"
+
+[admin]
+journal = 0
+
+[[route]]
+name = "proxy-hello"
+method = "GET"
+path = "/hello"
+[route.proxy]
+to = "http://{HOST}:{upstream_port}"
+"""
+
+
+def nginx_status(server):
+    """nginx's stub_status counters (`accepts`, `handled`, `requests`, `active`); the request
+    that reads them is counted in them (one connection, one request)."""
+    status, _, body = http_get(server.port, NGINX_STATUS_PATH)
+    lines = body.decode(errors="replace").splitlines()
+    if status != 200 or len(lines) < 3:
+        raise RuntimeError(f"{server.name} {NGINX_STATUS_PATH}: status {status}, {body[:80]!r}")
+    accepts, handled, requests = (int(x) for x in lines[2].split()[:3])
+    return {"active": int(lines[0].split(":")[1]), "accepts": accepts, "handled": handled,
+            "requests": requests}
+
+
+def counted_upstream(upstream, measure):
+    """`measure` with the upstream's own counts of the run added to its record: the connections
+    it accepted and the requests it served (its stub_status before and after, less the reading's
+    own connection and request)."""
+    def counted(server, path, seconds):
+        before = nginx_status(upstream)
+        rec = measure(server, path, seconds)
+        after = nginx_status(upstream)
+        rec["upstream_accepts"] = after["accepts"] - before["accepts"] - 1
+        rec["upstream_requests"] = after["requests"] - before["requests"] - 1
+        return rec
+    return counted
+
+
+def stubborn_proxy_metrics(server):
+    """The `stubborn_proxy_*` lines of stubborn's /__admin/metrics: {name{labels}: value}."""
+    status, _, body = http_get(server.port, "/__admin/metrics")
+    if status != 200:
+        return {}
+    counts = {}
+    for line in body.decode(errors="replace").splitlines():
+        if line.startswith("stubborn_proxy"):
+            name, _, value = line.rpartition(" ")
+            try:
+                counts[name] = float(value)
+            except ValueError:
+                continue
+    return counts
+
+
+def proxy_servers(ctx, servers):
+    """The upstream and the two proxies in `servers` ("upstream", "stubborn-proxy",
+    "nginx-proxy"), started on first use; None when the proxy scenarios cannot run (the reason
+    is in ctx.proxy_skipped)."""
+    if ctx.proxy_skipped:
+        return None
+    if "upstream" in servers:
+        return servers
+    if not ctx.nginx or ctx.args.no_nginx:
+        ctx.proxy_skipped = "nginx is not available (the upstream is nginx)"
+        return None
+    upstream = start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file, name="nginx-upstream",
+                           status=True)
+    servers["upstream"] = upstream
+    ctx.proxy_toml.write_text(proxy_config(upstream.port))
+    check = subprocess.run([str(ctx.stubborn), "--check", str(ctx.proxy_toml)],
+                           capture_output=True, text=True, timeout=30)
+    if check.returncode != 0:
+        reason = (check.stderr or check.stdout).strip().splitlines()
+        reason = reason[0].replace(str(ctx.tmp) + "/", "") if reason else \
+            f"exit {check.returncode}"
+        ctx.proxy_skipped = f"proxy routes not supported yet (`stubborn --check`: {reason})"
+        upstream.stop()
+        del servers["upstream"]
+        return None
+    servers["stubborn-proxy"] = start_stubborn(ctx.stubborn, ctx.proxy_toml, ctx.threads, ctx.tmp,
+                                               "proxy")
+    servers["nginx-proxy"] = start_nginx(ctx.nginx, ctx.threads, ctx.tmp, ctx.body_file,
+                                         name="nginx-proxy", proxy_to=upstream.port)
+    log(f"[proxy] upstream nginx on port {upstream.port} ({ctx.threads} workers, stub_status); "
+        f"stubborn's proxy route on {servers['stubborn-proxy'].port}, nginx's proxy_pass "
+        f"(keepalive {UPSTREAM_KEEPALIVE}) on {servers['nginx-proxy'].port}")
+    return servers
+
+
+def skip_proxy(ctx, name):
+    log(f"[{name}] skipped: {ctx.proxy_skipped}")
+    ctx.summary(name, {"scenario": name, "skipped": ctx.proxy_skipped})
+
+
+def scenario_proxy_hello(ctx, servers):
+    """wrk -> a proxy -> the upstream nginx's /hello: stubborn's proxy route against nginx's
+    proxy_pass, interleaved as `hello`; each proxy's CPU, and the upstream's apart."""
+    px = proxy_servers(ctx, servers)
+    if not px:
+        skip_proxy(ctx, "proxy-hello")
+        return
+    upstream = px["upstream"]
+    contenders = [("stubborn", px["stubborn-proxy"], "/hello"),
+                  ("nginx", px["nginx-proxy"], "/hello")]
+    heads = {label: check_reply(server, path, HELLO_BODY) for label, server, path in contenders}
+    log(f"[proxy-hello] /hello through each proxy to the upstream: reply head bytes {heads}; "
+        f"wrk -t{ctx.wrk_threads} -c{WRK_CONNECTIONS} -d{ctx.duration}s, {ctx.reps} runs each, "
+        "interleaved")
+    measure = counted_upstream(upstream, lambda server, path, seconds: run_wrk(
+        ctx, server, path, seconds, "report.lua", upstream=upstream))
+    result = interleaved(ctx, "proxy-hello", contenders, ctx.duration, None, measure=measure)
+    for label, summary in result.items():
+        summary["head_bytes"] = heads[label]
+        ctx.summary(f"proxy-hello/{label}", dict(summary, scenario="proxy-hello", server=label))
+        log(f"[proxy-hello] {label}: upstream CPU {summary['upstream_cpu_us_per_req']:.2f} us/req; "
+            f"the upstream accepted {summary['upstream_accepts']:,} connections and served "
+            f"{summary['upstream_requests']:,} requests for {summary['client_requests']:,} "
+            "client requests")
+    record_ratio(ctx, "proxy-hello", result,
+                 {"stubborn_proxy_metrics": stubborn_proxy_metrics(px["stubborn-proxy"])})
+
+
+def run_latency(ctx, server, path, seconds, upstream=None):
+    """stubborn_latency_bench: one connection, one request at a time, for `seconds`. A record
+    like run_wrk's, with the client's exact percentiles (microseconds, to 0.1 us)."""
+    cmd = [str(c) for c in [ctx.latency_bench, "--host", HOST, "--port", server.port, "--path",
+                            path, "--duration", seconds]]
+    out, cpu = measured_client(server, cmd, seconds + 60, upstream)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("{")), None)
+    if out.returncode != 0 or line is None:
+        raise RuntimeError(f"stubborn_latency_bench failed ({out.returncode}): "
+                           f"{out.stderr.strip()} {out.stdout}" + server_gone(server))
+    w = json.loads(line)
+    rec = load_record(w, cpu, cmd)
+    rec["min_us"] = w["lat_min_us"]
+    return rec
+
+
+def scenario_proxy_latency(ctx, servers):
+    """The latency a proxy adds at low load: the upstream's /hello direct, through stubborn's
+    proxy route and through nginx's proxy_pass, one connection and one request at a time,
+    interleaved (A B C, C B A, ...)."""
+    px = proxy_servers(ctx, servers)
+    if not px:
+        skip_proxy(ctx, "proxy-latency")
+        return
+    upstream = px["upstream"]
+    contenders = [("direct", upstream, "/hello"), ("stubborn", px["stubborn-proxy"], "/hello"),
+                  ("nginx", px["nginx-proxy"], "/hello")]
+    for _, server, path in contenders:
+        check_reply(server, path, HELLO_BODY)
+    seconds = min(ctx.duration, LATENCY_MAX_DURATION)
+    log(f"[proxy-latency] /hello direct, through stubborn, through nginx: stubborn_latency_bench, "
+        f"one connection, one request at a time, {seconds}s, {ctx.reps} runs each, interleaved")
+    measure = counted_upstream(upstream, lambda server, path, secs: run_latency(
+        ctx, server, path, secs, None if server is upstream else upstream))
+    result = interleaved(ctx, "proxy-latency", contenders, seconds, None, measure=measure)
+    for label, summary in result.items():
+        ctx.summary(f"proxy-latency/{label}", dict(summary, scenario="proxy-latency",
+                                                   server=label))
+    added = added_latency(result, seconds)
+    ctx.summary("proxy-latency/added", added)
+    d = result["direct"]
+    for label in ("stubborn", "nginx"):
+        log(f"[proxy-latency] {label} adds p50 {added[f'{label}_p50_us']:.1f} us (pairs "
+            f"{added[f'pair_{label}_p50_us']:.1f}), p99 {added[f'{label}_p99_us']:.1f} us over "
+            f"direct (p50 {d['p50_us']:.1f} us, p99 {d['p99_us']:.1f} us)")
+
+
+def added_latency(result, seconds):
+    """The `proxy-latency/added` summary from the three summaries (direct, stubborn, nginx):
+    for each proxy, its p50 and p99 less the direct ones, as the difference of the medians and
+    as the median of the differences of neighbouring runs (run k of each, as for the throughput
+    ratios)."""
+    d = result["direct"]
+    added = {"scenario": "proxy-latency", "duration_s": seconds}
+    for label in ("stubborn", "nginx"):
+        x = result[label]
+        for key in ("p50_us", "p99_us"):
+            added[f"{label}_{key}"] = x[key] - d[key]
+            pairs = [a - b for a, b in zip(x[key + "_runs"], d[key + "_runs"])]
+            added[f"{label}_{key}_pairs"] = [round(v, 1) for v in pairs]
+            added[f"pair_{label}_{key}"] = median(pairs)
+    return added
 
 
 # ---- HTTPS ---------------------------------------------------------------------------------------
@@ -2118,6 +2404,23 @@ def targets(ctx):
                 f"{s[name + '/nginx']['cpu_us_per_req']:.2f} us (pairs: "
                 f"{r['pair_cpu_ratio_median']:.2f}x)", r["cpu_ratio"] <= 1.0,
                 r["pair_cpu_ratio_median"] <= 1.0)
+    r = s.get("proxy-hello/ratio")
+    if r:
+        add("proxy-hello: throughput vs nginx proxy_pass", ">= 1.0x",
+            f"{r['rps_ratio']:.3f}x (pairs: {r['pair_rps_ratio_median']:.3f}x)",
+            r["rps_ratio"] >= 1.0, r["pair_rps_ratio_median"] >= 1.0)
+        add("proxy-hello: CPU per request vs nginx proxy_pass", "<= nginx",
+            f"{s['proxy-hello/stubborn']['cpu_us_per_req']:.2f} vs "
+            f"{s['proxy-hello/nginx']['cpu_us_per_req']:.2f} us (pairs: "
+            f"{r['pair_cpu_ratio_median']:.2f}x)", r["cpu_ratio"] <= 1.0,
+            r["pair_cpu_ratio_median"] <= 1.0)
+    a = s.get("proxy-latency/added")
+    if a:
+        add("proxy-latency: p50 added by a proxy route over a direct call", "< 100 us",
+            f"{a['stubborn_p50_us']:.1f} us ({s['proxy-latency/stubborn']['p50_us']:.1f} vs "
+            f"{s['proxy-latency/direct']['p50_us']:.1f} us; pairs: "
+            f"{a['pair_stubborn_p50_us']:.1f} us)", a["stubborn_p50_us"] < 100,
+            a["pair_stubborn_p50_us"] < 100)
     r = s.get("https-hello/ratio")
     if r:
         add("https-hello: throughput vs nginx", ">= 1.0x",
@@ -2230,6 +2533,50 @@ def soak_markdown(sk):
     return out
 
 
+def fmt_us(us):
+    return "-" if us is None else f"{us:,.1f} us"
+
+
+def proxy_markdown(s):
+    """The proxy scenarios' own figures: the upstream's side of proxy-hello, and proxy-latency."""
+    out = []
+    rows = []
+    for label in ("stubborn", "nginx"):
+        x = s.get(f"proxy-hello/{label}")
+        if x and "upstream_cpu_us_per_req" in x:
+            rows.append(f"| {label} | {x['cpu_us_per_req']:.2f} "
+                        f"| {x['upstream_cpu_us_per_req']:.2f} "
+                        f"| {fmt_num(x.get('upstream_accepts'))} "
+                        f"| {fmt_num(x.get('upstream_requests'))} / "
+                        f"{fmt_num(x.get('client_requests'))} |")
+    if rows:
+        out += ["| proxy-hello: proxy | proxy CPU us/req | upstream nginx CPU us/req | connections "
+                "the upstream accepted | requests the upstream served / client requests |",
+                "|---|---:|---:|---:|---:|"] + rows + [""]
+    a = s.get("proxy-latency/added")
+    rows = []
+    for label in ("direct", "stubborn", "nginx"):
+        x = s.get(f"proxy-latency/{label}")
+        if not x:
+            continue
+        added = "" if label == "direct" or not a else \
+            f"{fmt_us(a[f'{label}_p50_us'])} / {fmt_us(a[f'{label}_p99_us'])}"
+        rows.append(f"| {label} | {fmt_num(x['rps'])} | {fmt_us(x.get('min_us'))} "
+                    f"| {fmt_us(x['p50_us'])} | {fmt_us(x.get('p90_us'))} | {fmt_us(x['p99_us'])} "
+                    f"| {fmt_us(x.get('p999_us'))} | {fmt_us(x['max_us'])} | {added} "
+                    f"| {x['cpu_us_per_req']:.2f} | {x['errors']} "
+                    f"| {x['other_cpu_pct_max']:.0f}% |")
+    if rows:
+        out += ["| proxy-latency: 1 connection, 1 request at a time | req/s | min | p50 | p90 "
+                "| p99 | p99.9 | max | added p50 / p99 | server CPU us/req | errors "
+                "| other load (max) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"] + rows + [""]
+    for name in ("proxy-hello", "proxy-latency"):
+        if s.get(name, {}).get("skipped"):
+            out += [f"{name}: skipped: {s[name]['skipped']}", ""]
+    return out
+
+
 def https_markdown(s):
     """The HTTPS scenarios' own figures: what was negotiated, the idle connections' memory."""
     out = []
@@ -2277,8 +2624,8 @@ def markdown(ctx, meta):
                f"{meta['nofile_before']} -> {meta['nofile']}, set by the runner.")
     out.append("")
     rows = []
-    for name in ("hello", "pipelined", "body-64k", "routes-1000", "journal", "https-hello",
-                 "https-handshakes"):
+    for name in ("hello", "pipelined", "body-64k", "routes-1000", "proxy-hello", "journal",
+                 "https-hello", "https-handshakes"):
         for label in ("stubborn", "nginx", "hello-reference", "on", "off"):
             r = s.get(f"{name}/{label}")
             if not r:
@@ -2344,6 +2691,7 @@ def markdown(ctx, meta):
                 "request | server CPU us/req |", "|---|---:|---:|---:|---:|---:|---:|"]
         out += crow + ["", "nginx's figures are its master and workers summed; PSS counts the "
                        "pages they share once.", ""]
+    out += proxy_markdown(s)
     out += https_markdown(s)
     st = s.get("startup")
     if st:
@@ -2424,7 +2772,8 @@ def parse_args():
     p.add_argument("--only", default="",
                    help="comma-separated scenarios: "
                    + ",".join(DEFAULT_SCENARIOS + EXTRA_SCENARIOS)
-                   + "; `https` means " + ",".join(TLS_SCENARIOS))
+                   + "; `https` means " + ",".join(TLS_SCENARIOS)
+                   + "; `proxy` means " + ",".join(PROXY_SCENARIOS))
     p.add_argument("--duration", type=float, default=None,
                    help="seconds per wrk run (default 8, --quick 2)")
     p.add_argument("--reps", type=int, default=None, help="runs per scenario (default 3)")
@@ -2494,7 +2843,7 @@ def main():
             f"load average {', '.join(f'{x:.2f}' for x in meta['loadavg'])}")
         wrk_scenarios = [x for x in args.scenarios
                          if x in ("hello", "pipelined", "body-64k", "routes-1000", "wrk-threads",
-                                  "journal", "syscalls", "https-hello")]
+                                  "journal", "syscalls", "https-hello", "proxy-hello")]
         if wrk_scenarios and not ctx.wrk:
             log("wrk is not installed: skipping " + ", ".join(wrk_scenarios))
             args.scenarios = [x for x in args.scenarios if x not in wrk_scenarios]
@@ -2505,7 +2854,9 @@ def main():
             # One HTTPS server of each for both scenarios, beside the plain ones.
             for label in tls_labels(ctx):
                 servers[f"{label}-tls"] = start_tls_server(ctx, label, "tls")
-        if any(x not in TLS_SCENARIOS for x in wrk_scenarios):
+        if "proxy-latency" in args.scenarios and not ctx.latency_bench:
+            raise SystemExit("stubborn_latency_bench was not built")
+        if any(x not in TLS_SCENARIOS + PROXY_SCENARIOS for x in wrk_scenarios):
             servers["stubborn"] = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads,
                                                  ctx.tmp, "main")
             nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads", "syscalls")
@@ -2522,6 +2873,17 @@ def main():
                 scenario_vs_nginx(ctx, servers, name)
             elif name == "routes-1000":
                 scenario_routes(ctx, servers)
+            elif name == "proxy-hello":
+                scenario_proxy_hello(ctx, servers)
+            elif name == "proxy-latency":
+                scenario_proxy_latency(ctx, servers)
+            if name in PROXY_SCENARIOS and not any(
+                    x in PROXY_SCENARIOS for x in args.scenarios[args.scenarios.index(name) + 1:]):
+                # The proxies and their upstream are done with: stopped (proxies first) so that
+                # they sit in none of the later scenarios.
+                for key in ("stubborn-proxy", "nginx-proxy", "upstream"):
+                    if key in servers:
+                        servers.pop(key).stop()
             elif name == "delays":
                 scenario_delays(ctx)
             elif name == "connections":

@@ -11,7 +11,8 @@ tree is not a git checkout), so each figure in the docs names the committed file
 
 - `<UTC stamp>.jsonl` from benchmarks/run.py: the latest run with every default scenario is "the
   latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, https-hello,
-  https-handshakes, https-idle) comes from the latest run that holds it;
+  https-handshakes, https-idle) and each proxy scenario (proxy-hello, proxy-latency) comes from
+  the latest run that holds it;
 - `instructions-<UTC stamp>.json` from benchmarks/instructions.py;
 - `rate-limit-<UTC stamp>.json` from benchmarks/rate_limit.py.
 
@@ -28,6 +29,10 @@ import sys
 from pathlib import Path
 
 RESULTS = "benchmarks/results"
+# What a run must hold to be "the latest full run". The proxy scenarios (proxy-hello,
+# proxy-latency) joined the runner's default set later and are not required here, so a full run
+# from before them still counts; like the extra scenarios, they come from the latest run that
+# holds them.
 DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
                      "startup", "micro"]
 MARKER = re.compile(r"^<!-- benchmarks:(begin|end) ([a-z0-9-]+) -->$")
@@ -498,6 +503,79 @@ def block_https_idle(r):
     return "\n".join(out)
 
 
+def us(value):
+    return "-" if value is None else f"{value:,.1f} us"
+
+
+def block_proxy_hello(r):
+    """proxy-hello: wrk -> a proxy -> one upstream nginx; stubborn's proxy route against nginx's
+    proxy_pass, and what the upstream did for each."""
+    run = r.latest_with("proxy-hello")
+    if not run:
+        return missing("run with the proxy-hello scenario",
+                       "python3 benchmarks/run.py --only proxy-hello")
+    s = run["summaries"]
+    out = scenario_targets(run, "proxy-hello")
+    out += [table(WRK_HEADER, wrk_rows(s, ("proxy-hello",)), WRK_ALIGN), ""]
+    rows = []
+    for label in ("stubborn", "nginx"):
+        x = s.get(f"proxy-hello/{label}")
+        if x and x.get("upstream_cpu_us_per_req") is not None:
+            rows.append([label, num(x.get("cpu_us_per_req"), 2),
+                         num(x.get("upstream_cpu_us_per_req"), 2), num(x.get("upstream_accepts")),
+                         f"{num(x.get('upstream_requests'))} / {num(x.get('client_requests'))}"])
+    if rows:
+        out += [table(["proxy", "proxy CPU us/req", "upstream nginx CPU us/req",
+                       "connections the upstream accepted", "requests the upstream served / "
+                       "client requests"], rows, ["---"] + ["---:"] * 4), "",
+                "The upstream's counts are its own (`stub_status`), summed over the measured "
+                "runs.", ""]
+    metrics = s.get("proxy-hello/ratio", {}).get("stubborn_proxy_metrics")
+    if metrics:
+        out += ["stubborn's own proxy counters after the scenario (warm-ups included), from "
+                "`/__admin/metrics`: " + ", ".join(f"`{k}` {v:,.0f}" for k, v in metrics.items())
+                + ".", ""]
+    out.append(run_source(run))
+    return "\n".join(out)
+
+
+def block_proxy_latency(r):
+    """proxy-latency: one connection, one request at a time; direct to the upstream, through
+    stubborn's proxy route, through nginx's proxy_pass."""
+    run = r.latest_with("proxy-latency")
+    if not run:
+        return missing("run with the proxy-latency scenario",
+                       "python3 benchmarks/run.py --only proxy-latency")
+    s = run["summaries"]
+    added = s.get("proxy-latency/added", {})
+    rows = []
+    for label, shown in (("direct", "direct to the upstream"), ("stubborn", "stubborn proxy route"),
+                         ("nginx", "nginx proxy_pass")):
+        x = s.get(f"proxy-latency/{label}")
+        if not x:
+            continue
+        extra = "" if label == "direct" else \
+            f"{us(added.get(f'{label}_p50_us'))} / {us(added.get(f'{label}_p99_us'))}"
+        rows.append([shown, num(x.get("rps")), us(x.get("min_us")), us(x.get("p50_us")),
+                     us(x.get("p90_us")), us(x.get("p99_us")), us(x.get("p999_us")),
+                     us(x.get("max_us")), extra, num(x.get("cpu_us_per_req"), 2),
+                     x.get("errors", "-"), f"{num(x.get('other_cpu_pct_max'))}%"])
+    out = scenario_targets(run, "proxy-latency")
+    out += [table(["/hello, 1 connection, 1 request at a time", "req/s", "min", "p50", "p90",
+                   "p99", "p99.9", "max", "added p50 / p99", "server CPU us/req", "errors",
+                   "other load (max)"], rows, ["---"] + ["---:"] * 11), ""]
+    if added:
+        out += [f"Each run {added.get('duration_s', '?')} s of `stubborn_latency_bench`; medians "
+                "of the runs. Added latency is the proxied median less the direct one; the "
+                "medians of the differences of neighbouring runs: stubborn "
+                f"{us(added.get('pair_stubborn_p50_us'))} (p50), "
+                f"{us(added.get('pair_stubborn_p99_us'))} (p99); nginx "
+                f"{us(added.get('pair_nginx_p50_us'))}, {us(added.get('pair_nginx_p99_us'))}.",
+                ""]
+    out.append(run_source(run))
+    return "\n".join(out)
+
+
 def snapshot(x):
     if not x:
         return "-"
@@ -611,6 +689,8 @@ BLOCKS = {
     "https-hello": lambda r: block_https_wrk(r, "https-hello"),
     "https-handshakes": lambda r: block_https_wrk(r, "https-handshakes"),
     "https-idle": block_https_idle,
+    "proxy-hello": block_proxy_hello,
+    "proxy-latency": block_proxy_latency,
     "soak": block_soak,
     "soak-brief": block_soak_brief,
     "rate-limit": block_rate_limit,

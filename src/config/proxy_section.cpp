@@ -80,9 +80,10 @@ bool read_status_map(toml_reader& r, const toml::node& node,
     const auto to = r.get_integer(value, concat("status_map.", text));
     if (!to) {
       ok = false;
-    } else if (*to < 100 || *to > 599) {
-      r.add(r.at(value),
-            concat("'status_map.", text, "' must be a status 100..599, not ", std::to_string(*to)));
+    } else if (*to < 200 || *to > 599) {
+      // The status replaces a final one: an interim (1xx) status cannot end a reply.
+      r.add(r.at(value), concat("'status_map.", text, "' must be a final status 200..599, not ",
+                                std::to_string(*to)));
       ok = false;
     } else {
       map.emplace_back(from, static_cast<int>(*to));

@@ -273,7 +273,8 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
         // Strict replay: refused here too, whatever let the route this far.
         problems.push_back({spec.proxy->position, "route '" + route->name + "' proxies to " +
                                                       spec.proxy->to +
-                                                      ", but the server is offline"});
+                                                      ", but the server is offline: strict "
+                                                      "replay never calls an upstream"});
         continue;
       }
       try {

@@ -1,6 +1,8 @@
 #include "wire/proxy_exchange.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 
 #include <algorithm>
@@ -28,6 +30,7 @@ namespace stubborn {
 namespace net = boost::asio;
 namespace http = boost::beast::http;
 using phase = connection_phase;
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
 
 namespace {
 
@@ -36,8 +39,9 @@ namespace {
 constexpr std::chrono::milliseconds continue_wait{1000};
 // Read from the upstream this much at a time.
 constexpr std::size_t read_size = 16 * 1024;
-// Flush relayed body bytes once this much is queued.
-constexpr std::size_t relay_flush = 64 * 1024;
+// An upstream that sends more interim replies than this before its final one is not behaving
+// as an HTTP server: its reply is invalid.
+constexpr int max_interim_replies = 32;
 
 std::string describe_duration(std::chrono::milliseconds d) {
   if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
@@ -116,6 +120,7 @@ struct proxy_exchange<Transport>::exchange {
   bool waited_out = false;           // the wait for a 100 Continue ran out
   bool chunked_out = false;          // the relayed body is chunked by us
   bool recording = false;
+  bool paced = false;  // bandwidth or chunks: the body goes out slice by slice, with waits
   std::uint64_t relayed = 0;
   std::optional<std::uint64_t> cut_at{};  // truncate / malformed-chunk: stop here
   std::string recorded_request_body{};
@@ -175,7 +180,11 @@ net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& 
       }
       if (x.parser->is_header_done()) break;
     }
-    auto [ec, n] = co_await up.read_some(up.in.prepare(read_size));
+    // Awaited here rather than through upstream_connection::read_some(): one coroutine frame
+    // less per reply.
+    const auto into = up.in.prepare(read_size);
+    auto [ec, n] = up.tls ? co_await up.tls->async_read_some(into, use_tuple)
+                          : co_await up.socket.async_read_some(into, use_tuple);
     if (ec) {
       if (ec == net::error::operation_aborted && core_.timed_out && !core_.forced) {
         core_.timed_out = false;
@@ -199,6 +208,32 @@ net::awaitable<upstream_failure> proxy_exchange<Transport>::read_head(exchange& 
 }
 
 template <class Transport>
+net::awaitable<bool> proxy_exchange<Transport>::relay_interim(exchange& x) {
+  // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2); an HTTP/1.0 one
+  // does not understand them.
+  if (x.request.version < 11) co_return true;
+  std::string& out = writer_.text();
+  append_status_line(x.parser->status(), x.parser->reason(), out);
+  for (const header_field& f : x.parser->fields()) {
+    if (is_hop_by_hop(f.name)) continue;
+    out.append(f.name).append(": ").append(f.value).append("\r\n");
+  }
+  out.append("\r\n");
+  co_return co_await writer_.flush();
+}
+
+template <class Transport>
+void proxy_exchange<Transport>::append_piece(exchange& x, std::string_view piece) {
+  std::string& out = writer_.text();
+  if (x.chunked_out) {
+    append_hex(piece.size(), out);
+    out.append("\r\n").append(piece).append("\r\n");
+  } else {
+    out.append(piece);
+  }
+}
+
+template <class Transport>
 net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::string_view piece,
                                                            bool last) {
   const proxy_spec& spec = x.proxy.spec;
@@ -214,16 +249,10 @@ net::awaitable<bool> proxy_exchange<Transport>::send_piece(exchange& x, std::str
       slice = std::max<std::uint64_t>(1, (*length + spec.chunks.count - 1) / spec.chunks.count);
     pause = spec.chunks.over / std::max(1u, spec.chunks.count);
   }
-  std::string& out = writer_.text();
   while (!piece.empty()) {
     const std::string_view part = piece.substr(0, std::max<std::size_t>(1, slice));
     piece.remove_prefix(part.size());
-    if (x.chunked_out) {
-      append_hex(part.size(), out);
-      out.append("\r\n").append(part).append("\r\n");
-    } else {
-      out.append(part);
-    }
+    append_piece(x, part);
     if (pause.count() > 0) {
       if (!co_await writer_.flush()) co_return false;
       if ((!piece.empty() || !last) && !co_await executor_.wait_for(pause, {})) co_return false;
@@ -247,7 +276,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
   const bool has_length_field = find_field(parser.fields(), "content-length", length_field);
   bool close = x.connection == connection_header::close || core_.closing() || x.client_body_pending;
   if (!no_body) {
-    if (spec.fault == fault_kind::malformed_chunk || (!length && x.request.version >= 11)) {
+    // `chunks` sends the body as that many chunks, as a reply's does.
+    if (spec.fault == fault_kind::malformed_chunk ||
+        ((!length || spec.chunks.count > 0) && x.request.version >= 11)) {
       x.chunked_out = true;
     } else if (!length) {
       close = true;  // an HTTP/1.0 client reads to the end of the connection
@@ -294,7 +325,8 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
         piece = piece.substr(0, std::min<std::uint64_t>(piece.size(), *x.cut_at - x.relayed));
       }
       if (x.recording) x.recorded_reply_body.append(piece);
-      if (!co_await send_piece(x, piece, parser.is_done())) {
+      if (x.paced ? !co_await send_piece(x, piece, parser.is_done())
+                  : (append_piece(x, piece), false)) {
         pending.clear();
         upstream_broke = true;
         break;
@@ -312,7 +344,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
       }
     }
     if (parser.is_done()) break;
-    if (writer_.queued_bytes() >= relay_flush || !writer_.empty()) {
+    if (!writer_.empty()) {
       // What arrived goes on before we wait for more: the body streams through.
       if (!co_await writer_.flush()) {
         upstream_broke = true;
@@ -321,7 +353,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
     }
     upstream_connection& up = *x.up;
     core_.set_phase(phase::waiting, spec.timeout);
-    auto [ec, n] = co_await up.read_some(up.in.prepare(read_size));
+    const auto into = up.in.prepare(read_size);
+    auto [ec, n] = up.tls ? co_await up.tls->async_read_some(into, use_tuple)
+                          : co_await up.socket.async_read_some(into, use_tuple);
     core_.set_phase(phase::handling, core_.server().idle_timeout);
     if (ec) {
       core_.timed_out = false;
@@ -371,8 +405,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
     e.status = upstream_status;
     e.reason = std::string(parser.reason());
     for (const header_field& h : parser.fields()) {
+      // A body's length is its own; a HEAD reply's Content-Length is kept for the recorder.
       if (is_hop_by_hop(h.name) || listed_in_connection(upstream_connection_value, h.name) ||
-          iequals(h.name, "content-length")) {
+          (!x.head_only && iequals(h.name, "content-length"))) {
         continue;
       }
       e.reply_headers.push_back({std::string(h.name), std::string(h.value)});
@@ -399,6 +434,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
   x.head_only = request.method == "HEAD";
   x.client_body_pending = !body.complete;
   x.recording = core_.state.recording != nullptr;
+  x.paced = proxy.spec.bandwidth > 0 || proxy.spec.chunks.count > 0;
   served_.fault = fault_kind::none;
   served_.status = 0;
   if (plan.plan.delay.count() > 0 && !co_await executor_.wait_for(plan.plan.delay, {})) {
@@ -500,7 +536,10 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
       out.append("Content-Length: ").append(std::to_string(body.length.value_or(0)));
       out.append("\r\n\r\n");
     }
-    boost::system::error_code write_ec = co_await x.up->write(out);
+    // What the socket takes now goes without a coroutine of its own (usually all of it).
+    std::string_view unsent = out;
+    boost::system::error_code write_ec;
+    if (!x.up->try_write(unsent, write_ec)) write_ec = co_await x.up->write(unsent);
     if (write_ec) {
       if (core_.forced) {
         detach();
@@ -537,7 +576,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     if (body.expect_continue) {
       // The upstream decides whether it wants the body; its 100 (or its final answer) goes to
       // the client, never one of ours.
-      for (;;) {
+      for (int interim = 0;; ++interim) {
         const upstream_failure failure = co_await read_head(x, true);
         if (core_.forced) {
           detach();
@@ -546,16 +585,17 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
         if (failure != upstream_failure::none) co_return fail(x, failure);
         if (x.waited_out) break;
         const int status = x.parser->status();
-        if (status == 100) {
-          writer_.text().append("HTTP/1.1 100 Continue\r\n\r\n");
-          if (!co_await writer_.flush()) {
+        if (status < 100 || status == 101 || interim == max_interim_replies) {
+          co_return fail(x, upstream_failure::invalid);
+        }
+        if (status < 200) {
+          if (!co_await relay_interim(x)) {
             detach();
             co_return proxy_result{false, true};
           }
-          break;
+          if (status == 100) break;  // the body may come
+          continue;                  // another interim (103): keep waiting
         }
-        if (status == 101) co_return fail(x, upstream_failure::invalid);
-        if (status < 200) continue;  // another interim: keep waiting
         // A final reply before the body: relayed; the body is never read, so the connection
         // closes after it, and so does the upstream's.
         co_return co_await relay(x);
@@ -582,7 +622,9 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
           piece.swap(framed);
         }
       }
-      const boost::system::error_code ec = co_await x.up->write(piece);
+      std::string_view unsent = piece;
+      boost::system::error_code ec;
+      if (!x.up->try_write(unsent, ec)) ec = co_await x.up->write(unsent);
       if (ec) {
         // The upstream may have answered early and closed: its reply, if any, is read below.
         break;
@@ -592,7 +634,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
   }
   x.request_sent = !x.client_body_pending;
 
-  for (;;) {
+  for (int interim = 0;; ++interim) {
     upstream_failure failure;
     if (first_head) {
       failure = *first_head;
@@ -607,21 +649,13 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
     if (failure != upstream_failure::none) co_return fail(x, failure);
     const int status = x.parser->status();
     // 101 would switch protocols, which a proxy route does not relay.
-    if (status < 100 || status == 101) co_return fail(x, upstream_failure::invalid);
+    if (status < 100 || status == 101 || interim == max_interim_replies) {
+      co_return fail(x, upstream_failure::invalid);
+    }
     if (status >= 200) break;
-    // Interim replies go to an HTTP/1.1 client as they come (RFC 9110 §15.2).
-    if (request.version >= 11) {
-      std::string& out = writer_.text();
-      append_status_line(status, x.parser->reason(), out);
-      for (const header_field& f : x.parser->fields()) {
-        if (is_hop_by_hop(f.name)) continue;
-        out.append(f.name).append(": ").append(f.value).append("\r\n");
-      }
-      out.append("\r\n");
-      if (!co_await writer_.flush()) {
-        detach();
-        co_return proxy_result{false, true};
-      }
+    if (!co_await relay_interim(x)) {
+      detach();
+      co_return proxy_result{false, true};
     }
   }
   co_return co_await relay(x);

@@ -69,6 +69,11 @@ class proxy_exchange {
   struct exchange;
   boost::asio::awaitable<upstream_failure> read_head(exchange& x, bool interim_wait);
   boost::asio::awaitable<proxy_result> relay(exchange& x);
+  // Relays the upstream's interim reply (100, 103) to the client; false if the client is gone.
+  boost::asio::awaitable<bool> relay_interim(exchange& x);
+  // Queues a piece of the relayed body, framed as the reply is.
+  void append_piece(exchange& x, std::string_view piece);
+  // The same, paced (bandwidth, chunks): slice by slice, flushed, with waits between.
   boost::asio::awaitable<bool> send_piece(exchange& x, std::string_view piece, bool last);
   proxy_result fail(exchange& x, upstream_failure failure);
   void attach(upstream_connection* connection);

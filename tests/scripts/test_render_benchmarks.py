@@ -75,6 +75,12 @@ PERFORMANCE = """# Performance
 
 <!-- benchmarks:begin https-idle -->
 <!-- benchmarks:end https-idle -->
+
+<!-- benchmarks:begin proxy-hello -->
+<!-- benchmarks:end proxy-hello -->
+
+<!-- benchmarks:begin proxy-latency -->
+<!-- benchmarks:end proxy-latency -->
 """
 
 RELIABILITY = """# Reliability
@@ -237,6 +243,52 @@ def https_run(stamp, commit):
     ctx.summary("https-idle/ratio", {"scenario": "https-idle", "rss_ratio": 110000 / 80000,
                                      "pss_ratio": 105000 / 75000,
                                      "per_connection_ratio": 10.5 / 5.2})
+    for target in runner.targets(ctx):
+        ctx.emit(dict(target, type="target"))
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+
+
+def proxy_run(stamp, commit, skipped=None):
+    """A `run.py proxy` result, built with the runner's own functions where it has them; with
+    `skipped`, the run of a binary without proxy routes."""
+    ctx = FakeContext()
+    ctx.emit({"type": "meta", "stamp": stamp, "argv": ["proxy"], "duration_s": 8, "reps": 3,
+              "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+              "cpu_model": "AMD EPYC", "kernel": "6.1.0", "git_commit": commit,
+              "git_dirty": False})
+    if skipped:
+        for name in ("proxy-hello", "proxy-latency"):
+            ctx.summary(name, {"scenario": name, "skipped": skipped})
+        return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+    result = {}
+    for label, rps, cpu, upstream_cpu in (("stubborn", 40000.0, 10.0, 6.0),
+                                          ("nginx", 36000.0, 12.5, 6.5)):
+        records = []
+        for rep in range(3):
+            record = wrk_run("proxy-hello", label, rep + 1, rps, 3000, cpu)
+            record.update(upstream_cpu_s=upstream_cpu * record["requests"] / 1e6,
+                          upstream_cpu_us_per_req=upstream_cpu, upstream_accepts=2,
+                          upstream_requests=record["requests"] + 10)
+            records.append(record)
+            ctx.emit(record)
+        result[label] = runner.summarise_wrk(records)
+        ctx.summary(f"proxy-hello/{label}", dict(result[label], scenario="proxy-hello",
+                                                 server=label))
+    runner.record_ratio(ctx, "proxy-hello", result, {"stubborn_proxy_metrics": {
+        'stubborn_proxy_errors_total{cause="refused"}': 0.0}})
+    latency = {}
+    for label, p50, p99 in (("direct", 20.0, 40.0), ("stubborn", 55.5, 90.0),
+                            ("nginx", 70.0, 120.0)):
+        records = []
+        for rep in range(3):
+            record = wrk_run("proxy-latency", label, rep + 1, 1e6 / (p50 + 5), p99, 30.0)
+            record.update(p50_us=p50 + rep, min_us=p50 / 2, lat_method="client")
+            records.append(record)
+            ctx.emit(record)
+        latency[label] = runner.summarise_wrk(records)
+        ctx.summary(f"proxy-latency/{label}", dict(latency[label], scenario="proxy-latency",
+                                                   server=label))
+    ctx.summary("proxy-latency/added", runner.added_latency(latency, 5))
     for target in runner.targets(ctx):
         ctx.emit(dict(target, type="target"))
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
@@ -413,6 +465,41 @@ class RenderTest(unittest.TestCase):
         self.assertIn("From `benchmarks/results/20261206T170000Z.jsonl`: `python3 "
                       "benchmarks/run.py https` on commit `5555555`", perf)
         # The full run's own block is unchanged by a run of extra scenarios.
+        self.assertIn("From `benchmarks/results/20261205T031056Z.jsonl`", perf)
+        self.assertEqual(self.run_script("--check")[0], 0)
+
+    def test_proxy_scenarios_come_from_the_latest_run_that_holds_them(self):
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("No run with the proxy-hello scenario is committed yet: run `python3 "
+                      "benchmarks/run.py --only proxy-hello`", perf)
+        self.assertIn("No run with the proxy-latency scenario is committed yet", perf)
+        self.result("20261205T031056Z.jsonl", full_run("20261205T031056Z", "9756399"))
+        self.result("20261206T200000Z.jsonl", proxy_run("20261206T200000Z", "7777777"))
+        # A later run whose binary had no proxy routes replaces nothing.
+        self.result("20261206T210000Z.jsonl", proxy_run("20261206T210000Z", "8888888",
+                                                        skipped="proxy routes not supported"))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("| proxy-hello: throughput vs nginx proxy_pass | >= 1.0x | 1.111x (pairs: "
+                      "1.111x) | met |", perf)
+        self.assertIn("| proxy-hello: CPU per request vs nginx proxy_pass | <= nginx | 10.00 vs "
+                      "12.50 us (pairs: 0.80x) | met |", perf)
+        self.assertIn("| proxy-hello | stubborn | 40,000 | 0.31 ms | 3.00 ms | 15.00 ms | 10.00 "
+                      "| 124 | **1.111x** (p99 1.00x, CPU 0.80x) | 0 | 0% |", perf)
+        self.assertIn("| stubborn | 10.00 | 6.00 | 6 | 960,030 / 960,000 |", perf)
+        self.assertIn('`stubborn_proxy_errors_total{cause="refused"}` 0', perf)
+        self.assertIn("| proxy-latency: p50 added by a proxy route over a direct call | < 100 us "
+                      "| 35.5 us (56.5 vs 21.0 us; pairs: 35.5 us) | met |", perf)
+        self.assertIn("| stubborn proxy route | 16,529 | 27.8 us | 56.5 us | 700.0 us | 90.0 us "
+                      "| 180.0 us | 450.0 us | 35.5 us / 50.0 us | 30.00 | 0 | 0% |", perf)
+        self.assertIn("Each run 5 s of `stubborn_latency_bench`", perf)
+        self.assertIn("From `benchmarks/results/20261206T200000Z.jsonl`: `python3 "
+                      "benchmarks/run.py proxy` on commit `7777777`", perf)
+        self.assertNotIn("20261206T210000Z", perf)
+        # The full run's own block is unchanged by a run of the proxy scenarios.
         self.assertIn("From `benchmarks/results/20261205T031056Z.jsonl`", perf)
         self.assertEqual(self.run_script("--check")[0], 0)
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +43,9 @@ constexpr std::array<std::string_view, 9> dropped_headers = {
     "Content-Length", "Transfer-Encoding", "Connection", "Date",
     "Keep-Alive",     "Proxy-Connection",  "TE",         "Trailer",
     "Upgrade"};
+
+// A HEAD reply's Content-Length is replayed up to this size (see make_answer()).
+constexpr std::uint64_t max_head_stand_in = 1024 * 1024;
 
 bool is_dropped(std::string_view name) {
   return std::any_of(dropped_headers.begin(), dropped_headers.end(),
@@ -169,6 +173,26 @@ answer make_answer(const recorded_exchange& e, const recording_config& config) {
   // RFC 9110 §15.3.5, §15.3.6, §15.4.5: these statuses carry no content.
   if (e.status == 204 || e.status == 205 || e.status == 304) {
     if (!e.reply_body.empty()) a.notes.push_back("the body of this status was left out");
+  } else if (e.method == "HEAD") {
+    // RFC 9110 §9.3.2: a HEAD reply's Content-Length is the length of the body a GET would
+    // get. The server writes Content-Length from the route's body, and a HEAD-only route never
+    // sends it: a body of that many spaces stands in, so the replayed head says the same.
+    std::uint64_t length = 0;
+    for (const recorded_header& h : e.reply_headers) {
+      if (!iequal(h.name, "Content-Length")) continue;
+      const auto [end, ec] =
+          std::from_chars(h.value.data(), h.value.data() + h.value.size(), length);
+      if (ec != std::errc() || end != h.value.data() + h.value.size()) length = 0;
+    }
+    if (length > max_head_stand_in) {
+      a.notes.push_back("the Content-Length of this HEAD reply (" + std::to_string(length) +
+                        ") was left out: it is over " + std::to_string(max_head_stand_in) +
+                        " bytes");
+    } else if (length > 0) {
+      a.body.assign(length, ' ');
+      a.notes.push_back(
+          "HEAD: the body stands for the upstream's Content-Length; it is never sent");
+    }
   } else {
     a.body = e.reply_body;
   }

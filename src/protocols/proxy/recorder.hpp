@@ -26,8 +26,8 @@ struct recorded_exchange {
   std::string request_body;  ///< de-chunked
   int status = 0;            ///< as the upstream sent it (before status_map)
   std::string reason;
-  /// As the upstream sent them, without hop-by-hop and framing fields (Content-Length,
-  /// Transfer-Encoding).
+  /// As the upstream sent them, without hop-by-hop and framing fields (Transfer-Encoding, and
+  /// Content-Length except in a reply to HEAD, which has no body to measure).
   std::vector<recorded_header> reply_headers;
   std::string reply_body;  ///< de-chunked, whole
 };

@@ -47,26 +47,20 @@ upstream_connection::upstream_connection(const net::any_io_executor& executor) :
 
 upstream_connection::~upstream_connection() = default;
 
-net::awaitable<std::tuple<boost::system::error_code, std::size_t>> upstream_connection::read_some(
-    net::mutable_buffer into) {
-  if (tls) co_return co_await tls->async_read_some(into, use_tuple);
-  co_return co_await socket.async_read_some(into, use_tuple);
+bool upstream_connection::try_write(std::string_view& out, boost::system::error_code& ec) {
+  if (tls) return false;
+  const std::size_t sent = socket.write_some(net::buffer(out), ec);
+  if (ec == net::error::would_block) ec = {};
+  if (ec) return true;
+  out.remove_prefix(sent);
+  return out.empty();
 }
 
 net::awaitable<boost::system::error_code> upstream_connection::write(std::string_view out) {
-  if (tls) {
-    auto [ec, n] = co_await net::async_write(*tls, net::buffer(out), use_tuple);
-    (void)n;
-    co_return ec;
-  }
-  // What the socket takes now goes at once (usually all of it): no trip round the reactor.
-  boost::system::error_code ec;
-  const std::size_t sent = socket.write_some(net::buffer(out), ec);
-  if (ec && ec != net::error::would_block) co_return ec;
-  if (sent == out.size()) co_return boost::system::error_code{};
-  auto [write_ec, n] = co_await net::async_write(socket, net::buffer(out.substr(sent)), use_tuple);
+  auto [ec, n] = tls ? co_await net::async_write(*tls, net::buffer(out), use_tuple)
+                     : co_await net::async_write(socket, net::buffer(out), use_tuple);
   (void)n;
-  co_return write_ec;
+  co_return ec;
 }
 
 void upstream_connection::cancel() {
@@ -121,7 +115,7 @@ net::awaitable<upstream_failure> connect_upstream(upstream_connection& connectio
     if (last) co_return connect_failure(last);
   }
   connection.socket.set_option(tcp::no_delay(true), ec);
-  // Writes try the socket first (see write()): it must say "would block" rather than wait.
+  // Writes try the socket first (try_write()): it must say "would block" rather than wait.
   connection.socket.non_blocking(true, ec);
   if (spec.tls) {
     connection.tls = std::make_unique<ssl::stream<tcp::socket&>>(connection.socket, *proxy.tls);

@@ -44,10 +44,11 @@ class upstream_connection {
   explicit upstream_connection(const boost::asio::any_io_executor& executor);
   ~upstream_connection();
 
-  /// Reads what is there, or waits for some.
-  boost::asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> read_some(
-      boost::asio::mutable_buffer into);
-  /// Writes all of `out`: what the socket takes now at once, the rest asynchronously.
+  /// Sends what a plain socket takes now, without waiting; leaves the rest in `out`. True when
+  /// all of it went or `ec` says why not; false (with nothing sent over TLS) when write() must
+  /// send the rest.
+  bool try_write(std::string_view& out, boost::system::error_code& ec);
+  /// Writes all of `out`, waiting for the socket as long as needed.
   boost::asio::awaitable<boost::system::error_code> write(std::string_view out);
   /// Stops whatever the connection waits for (its operations fail with operation_aborted).
   void cancel();

@@ -100,6 +100,8 @@ class session {
   bool decide_at_head();
   // Reads the next piece of a request body that streams to an upstream.
   net::awaitable<body_step> read_body_piece();
+  // Forwards a request on a proxy route and relays the reply; false when the connection broke.
+  net::awaitable<bool> proxy_request(request_view request);
   // Keeps what the journal needs of a streamed body piece (its first bytes, the size so far).
   void observe_body_piece();
   static net::awaitable<body_step> next_body_piece(void* self) {
@@ -260,6 +262,31 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
     }
     in_.commit(n);
   }
+}
+
+template <class Transport>
+net::awaitable<bool> session<Transport>::proxy_request(request_view request) {
+  request_body_source body;
+  if (body_streams_) {
+    body.complete = false;
+    body.pieces = &storage_.body;
+    body.session = this;
+    body.next = &session::next_body_piece;
+    body.chunked = parser_->chunked();
+    if (const auto length = parser_->content_length()) body.length = *length;
+    body.expect_continue = storage_.expect_continue && in_.size() == 0 && storage_.body.empty();
+    body_piece_ready_ = !storage_.body.empty();
+    body_streams_ = false;
+  } else {
+    body.chunked = parser_->chunked();
+    body.length =
+        parser_->content_length() ? std::optional(*parser_->content_length()) : std::nullopt;
+  }
+  proxy_exchange<Transport> exchange(core_, writer_, execute_, served_);
+  const proxy_result result =
+      co_await exchange.run(scripted_, request, scripted_.head.connection, body, peer_.get().ip);
+  if (result.close) close_after_flush_ = true;
+  co_return result.carry_on;
 }
 
 template <class Transport>
@@ -481,27 +508,9 @@ net::awaitable<void> session<Transport>::run() {
     if (scripted_.is_plain()) {
       execute_.queue_plan(scripted_);
     } else if (scripted_.proxy) {
-      request_body_source body;
-      if (body_streams_) {
-        body.complete = false;
-        body.pieces = &storage_.body;
-        body.session = this;
-        body.next = &session::next_body_piece;
-        body.chunked = parser_->chunked();
-        if (const auto length = parser_->content_length()) body.length = *length;
-        body.expect_continue = storage_.expect_continue && in_.size() == 0 && storage_.body.empty();
-        body_piece_ready_ = !storage_.body.empty();
-        body_streams_ = false;
-      } else {
-        body.chunked = parser_->chunked();
-        body.length =
-            parser_->content_length() ? std::optional(*parser_->content_length()) : std::nullopt;
-      }
-      proxy_exchange<Transport> exchange(core_, writer_, execute_, served_);
-      const proxy_result result = co_await exchange.run(
-          scripted_, request, scripted_.head.connection, body, peer_.get().ip);
-      if (result.close) close_after_flush_ = true;
-      carry_on = result.carry_on;
+      // In a frame of its own: a connection that waits for its next request does not carry
+      // the exchange's locals.
+      carry_on = co_await proxy_request(request);
     } else if (scripted_.handler) {
       const connection_header connection = decide_connection(request);
       hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,

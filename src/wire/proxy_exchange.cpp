@@ -106,6 +106,7 @@ void cancel_upstream(void* connection) {
 
 template <class Transport>
 struct proxy_exchange<Transport>::exchange {
+  connection_core<Transport>& core;
   const response& plan;
   const compiled_proxy& proxy;
   const request_view& request;
@@ -125,6 +126,15 @@ struct proxy_exchange<Transport>::exchange {
   // The reply being read (it lives with the connection, so this frame stays small enough for
   // Asio to recycle: frames over about 1 KiB are allocated afresh every time).
   upstream_reply_parser& parser() { return *up->parser; }
+
+  // Whatever way the exchange ends, the connection's deadline no longer reaches its upstream
+  // connection, which goes with it (or back to the pool, detached already).
+  ~exchange() {
+    if (up && core.cancel_also_context == up.get()) {
+      core.cancel_also = nullptr;
+      core.cancel_also_context = nullptr;
+    }
+  }
 };
 
 template <class Transport>
@@ -430,7 +440,7 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::run(const response& plan
                                                             request_body_source body,
                                                             std::string_view client_ip) {
   const compiled_proxy& proxy = *plan.proxy;
-  exchange x{plan, proxy, request, connection, body};
+  exchange x{core_, plan, proxy, request, connection, body};
   x.head_only = request.method == "HEAD";
   x.client_body_pending = !body.complete;
   if (core_.state.recording) x.record = std::make_unique<recorded_exchange>();

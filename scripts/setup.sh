@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libre2-dev libssl-dev
+  libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libre2-dev libssl-dev libxml2-dev
   catch2 libbenchmark-dev
   curl python3 openssl
 )

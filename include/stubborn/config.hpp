@@ -173,6 +173,33 @@ struct body_matcher_spec {
   bool operator==(const body_matcher_spec&) const = default;
 };
 
+/// What a [route.when] condition reads from the request.
+enum class condition_subject { json_path, xpath, header, query, cookie, form, path, body };
+/// How a condition compares what it read.
+enum class condition_operator { equals, contains, regex, one_of, gt, ge, lt, le, present, json };
+
+/// One condition: `{ json_path = "$.order.total", gt = 100 }`.
+struct condition_spec {
+  condition_subject subject = condition_subject::body;
+  std::string selector;  ///< the JSONPath, XPath or name ("" for `body = true`)
+  condition_operator op = condition_operator::equals;
+  std::string operand;   ///< the operator's value serialised as JSON ("A1", 100, [..], true, {..})
+  bool ignore_case = false;
+  source_position position;           ///< the condition's table
+  source_position selector_position;  ///< where the subject was written
+  source_position operand_position;   ///< where the operator was written
+  bool operator==(const condition_spec&) const = default;
+};
+
+/// [route.when]: every `all` holds, one `any` holds (when given), no `not` holds.
+struct when_spec {
+  std::vector<condition_spec> all;
+  std::vector<condition_spec> any;
+  std::vector<condition_spec> none;  ///< written `not`
+  source_position position;
+  bool operator==(const when_spec&) const = default;
+};
+
 /// A pause before a reply: fixed, uniform in [min, max], or log-normal around a median.
 struct delay_spec {
   enum class kind { none, fixed, uniform, lognormal };
@@ -319,6 +346,9 @@ struct route_spec {
   std::vector<name_value> query;     ///< each parameter present with exactly this value
   std::vector<name_value> headers;   ///< names case-insensitive, exact value
   std::optional<body_matcher_spec> body;
+  std::vector<name_value> cookies;  ///< each cookie sent with exactly this value
+  std::vector<name_value> form;     ///< each form field of the body with exactly this value
+  std::optional<when_spec> when;    ///< [route.when] conditions
   std::string scheme;  ///< "http" or "https": only on that listener; "" = both
   std::optional<client_cert_spec> client_cert;  ///< the TLS client certificate must match
   int priority = 0;                             ///< higher wins; equal: earlier in the files wins

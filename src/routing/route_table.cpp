@@ -130,17 +130,10 @@ std::string required_prefix(const re2::RE2& regex, std::string_view pattern) {
 
 }  // namespace
 
-class parsed_body_json {
- public:
-  bool parsed = false;
-  bool valid = false;
-  json::value value;
-};
-
-match_scratch::match_scratch() : json_(std::make_unique<parsed_body_json>()) {}
+match_scratch::match_scratch() = default;
 match_scratch::~match_scratch() = default;
 void match_scratch::reset() {
-  if (json_->parsed) *json_ = parsed_body_json{};
+  body_.reset();
 }
 
 std::string_view known_method_name(std::size_t index) {
@@ -453,15 +446,9 @@ bool route_table::matches_except_method(const compiled_route& route, const reque
         }
         break;
       case body_match_kind::json: {
-        parsed_body_json& parsed = *scratch.json_;
-        if (!parsed.parsed) {
-          parsed.parsed = true;
-          json::error_code ec;
-          parsed.value = json::parse(request.body, ec);
-          parsed.valid = !ec;
-        }
-        if (!parsed.valid) return false;
-        if (!json_contains(parsed.value, *static_cast<const json::value*>(route.body_json.get()))) {
+        const json::value* parsed = scratch.body_.json(request);
+        if (!parsed) return false;
+        if (!json_contains(*parsed, *static_cast<const json::value*>(route.body_json.get()))) {
           return false;
         }
         break;

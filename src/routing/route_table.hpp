@@ -16,6 +16,7 @@
 #include "respond/rate_limiter.hpp"
 #include "respond/reply_plan.hpp"
 #include "respond/route_rules.hpp"
+#include "routing/parsed_body.hpp"
 #include "routing/path_pattern.hpp"
 #include "routing/tls_match.hpp"
 #include "stubborn/config.hpp"
@@ -49,9 +50,6 @@ int method_index(std::string_view method);
 /// The name of the method with this bit index ("GET" for 0).
 std::string_view known_method_name(std::size_t index);
 
-/// A body JSON document parsed at most once per request, on demand (opaque outside routing).
-class parsed_body_json;
-
 /// Per-request scratch state for matching, owned by the caller and reused between requests.
 class match_scratch {
  public:
@@ -61,10 +59,12 @@ class match_scratch {
   match_scratch& operator=(const match_scratch&) = delete;
   /// Forgets the previous request's parsed body.
   void reset();
+  /// The request body, parsed on demand; templates read the same parse as matching did.
+  parsed_body& body() { return body_; }
 
  private:
   friend class route_table;
-  std::unique_ptr<parsed_body_json> json_;
+  parsed_body body_;
   bool ignore_body_ = false;  // a head-only match in progress
 };
 

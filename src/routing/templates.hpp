@@ -3,7 +3,9 @@
 // {{tls.client_subject}}, {{tls.sni}}, {{tls.version}} (empty over plain HTTP).
 // Compiled once at load; a text without placeholders is static and costs nothing per request.
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -30,10 +32,17 @@ enum class template_escape {
   header_value  ///< CR, LF and other controls removed: no header injection
 };
 
-/// What a rendering can draw from: the request and the path captures of the matched route.
+class parsed_body;
+
+/// What a rendering can draw from: the request, the path captures of the matched route, the
+/// body as matching parsed it, and the reply's counter, random bits and wall-clock time.
 struct template_context {
   const request_view& request;
   std::span<const std::string_view> path_params;  ///< raw (percent-encoded) captures
+  parsed_body* body = nullptr;  ///< the request body, parsed on demand; null: body placeholders empty
+  std::uint64_t counter = 0;    ///< {{counter}}: the requests this route has answered, from 1
+  std::uint64_t random = 0;     ///< bits {{uuid}} is drawn from (repeatable under [server] seed)
+  std::chrono::system_clock::time_point now{};  ///< {{now}} and its forms
 };
 
 class compiled_template {

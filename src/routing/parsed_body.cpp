@@ -1,0 +1,97 @@
+#include "routing/parsed_body.hpp"
+
+#include <boost/json.hpp>
+
+#include "routing/request.hpp"
+#include "text/cookies.hpp"
+#include "text/xml_path.hpp"
+
+namespace stubborn {
+
+namespace json = boost::json;
+
+struct parsed_body::state {
+  bool json_parsed = false;
+  bool json_valid = false;
+  json::value json;
+  bool xml_parsed = false;
+  std::unique_ptr<xml_document> xml;
+  bool form_parsed = false;
+  std::vector<form_field> form;
+  bool used = false;  // something was parsed: reset() has work to do
+};
+
+parsed_body::parsed_body() : state_(std::make_unique<state>()) {}
+parsed_body::~parsed_body() = default;
+
+void parsed_body::reset() {
+  state& s = *state_;
+  if (!s.used) return;
+  s.used = false;
+  if (s.json_parsed) {
+    s.json_parsed = false;
+    s.json_valid = false;
+    s.json = nullptr;
+  }
+  if (s.xml_parsed) {
+    s.xml_parsed = false;
+    s.xml.reset();
+  }
+  if (s.form_parsed) {
+    s.form_parsed = false;
+    s.form.clear();
+  }
+}
+
+const json::value* parsed_body::json(const request_view& request) {
+  state& s = *state_;
+  if (!s.json_parsed) {
+    s.used = s.json_parsed = true;
+    json::error_code ec;
+    s.json = json::parse(request.body, ec);
+    s.json_valid = !ec;
+  }
+  return s.json_valid ? &s.json : nullptr;
+}
+
+const xml_document* parsed_body::xml(const request_view& request) {
+  state& s = *state_;
+  if (!s.xml_parsed) {
+    s.used = s.xml_parsed = true;
+    s.xml = xml_document::parse(request.body);
+  }
+  return s.xml.get();
+}
+
+const std::vector<form_field>& parsed_body::form(const request_view& request) {
+  state& s = *state_;
+  if (!s.form_parsed) {
+    s.used = s.form_parsed = true;
+    std::string_view content_type;
+    if (request.find_header("Content-Type", content_type)) {
+      read_form_fields(content_type, request.body, s.form);
+    }
+  }
+  return s.form;
+}
+
+bool find_request_cookie(const request_view& request, std::string_view name,
+                         std::string_view& value) {
+  for (const header_field& field : request.headers) {
+    if (iequals(field.name, "Cookie") && find_cookie_in(field.value, name, value)) return true;
+  }
+  return false;
+}
+
+bool find_form_field(parsed_body& body, const request_view& request, std::string_view name,
+                     std::string_view& value) {
+  for (const form_field& field : body.form(request)) {
+    if (field.name == name) {
+      value = field.value;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace stubborn

@@ -183,7 +183,7 @@ struct condition_spec {
   condition_subject subject = condition_subject::body;
   std::string selector;  ///< the JSONPath, XPath or name ("" for `body = true`)
   condition_operator op = condition_operator::equals;
-  std::string operand;   ///< the operator's value serialised as JSON ("A1", 100, [..], true, {..})
+  std::string operand;  ///< the operator's value serialised as JSON ("A1", 100, [..], true, {..})
   bool ignore_case = false;
   source_position position;           ///< the condition's table
   source_position selector_position;  ///< where the subject was written
@@ -349,7 +349,7 @@ struct route_spec {
   std::vector<name_value> cookies;  ///< each cookie sent with exactly this value
   std::vector<name_value> form;     ///< each form field of the body with exactly this value
   std::optional<when_spec> when;    ///< [route.when] conditions
-  std::string scheme;  ///< "http" or "https": only on that listener; "" = both
+  std::string scheme;               ///< "http" or "https": only on that listener; "" = both
   std::optional<client_cert_spec> client_cert;  ///< the TLS client certificate must match
   int priority = 0;                             ///< higher wins; equal: earlier in the files wins
   reply_spec reply;                             ///< used when `replies` is empty

@@ -1,6 +1,6 @@
-// Route matching: name, method, path, path_regex, query, headers, body, scheme, client_cert,
-// priority. Adding a key: a field in route_spec (include/stubborn/config.hpp) and one row
-// below, e.g.
+// Route matching: name, method, path, path_regex, query, headers, body, cookies, form, when,
+// scheme, client_cert, priority. Adding a key: a field in route_spec (include/stubborn/config.hpp)
+// and one row below, e.g.
 //   {"host", string_kind, "a string", "", "the Host header must be this",
 //    [](toml_reader&, const toml::node& v, route_reading& r) {
 //      r.route.host = v.as_string()->get();
@@ -20,6 +20,7 @@
 #include "config/route_json.hpp"
 #include "config/route_reading.hpp"
 #include "config/toml_reading.hpp"
+#include "config/when_section.hpp"
 #include "routing/path_pattern.hpp"
 
 namespace stubborn {
@@ -231,7 +232,7 @@ bool read_client_cert(toml_reader& r, const toml::node& node,
   return true;
 }
 
-constexpr std::array<route_row, 10> rows = {{
+constexpr std::array<route_row, 13> rows = {{
     {"name", string_kind, "a string", "\"METHOD path\"",
      "unique; unnamed routes are named after their method and path",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -298,6 +299,30 @@ constexpr std::array<route_row, 10> rows = {{
          body[key] = r.body->text;
        }
        o["body"] = std::move(body);
+     }},
+    {"cookies", table_kind, "a table, e.g. { session = \"s1\" }", "",
+     "each cookie sent with exactly this value",
+     [](toml_reader& r, const toml::node& v, route_reading& reading) {
+       return read_cookie_matchers(r, v, reading.route.cookies);
+     },
+     [](const route_spec& r, json::object& o, const json_writing&) {
+       if (!r.cookies.empty()) o["cookies"] = pairs_json(r.cookies);
+     }},
+    {"form", table_kind, "a table, e.g. { grant_type = \"client_credentials\" }", "",
+     "each field of a urlencoded or multipart form body with exactly this value (decoded)",
+     [](toml_reader& r, const toml::node& v, route_reading& reading) {
+       return read_form_matchers(r, v, reading.route.form);
+     },
+     [](const route_spec& r, json::object& o, const json_writing&) {
+       if (!r.form.empty()) o["form"] = pairs_json(r.form);
+     }},
+    {"when", table_kind, "a table, e.g. { all = [ { json_path = \"$.total\", gt = 100 } ] }", "",
+     "conditions: every 'all' holds, one of 'any' (if given), none of 'not'",
+     [](toml_reader& r, const toml::node& v, route_reading& reading) {
+       return read_when(r, v, reading.route.when);
+     },
+     [](const route_spec& r, json::object& o, const json_writing&) {
+       if (r.when) o["when"] = when_json(*r.when);
      }},
     {"scheme", string_kind, "a string", "", "\"http\" or \"https\": only on that listener",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {

@@ -5,6 +5,7 @@
 
 #include "config/proxy_section.hpp"
 #include "config/route_reading.hpp"
+#include "config/when_section.hpp"
 
 namespace stubborn {
 
@@ -29,6 +30,7 @@ route_reading read_route(toml_reader& reader, const toml::table& table) {
       read_keys<route_reading, route_spec>(reader, table, route_keys(), place, reading);
   const std::optional<std::vector<std::string>> params = read_route_path(reader, hits, reading);
   read_route_replies(reader, hits, params, reading);
+  if (params && reading.route.when) check_when_params(reader, *reading.route.when, *params);
   check_proxy_route(reader, hits, reading);
   return reading;
 }

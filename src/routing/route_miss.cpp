@@ -42,6 +42,13 @@ std::size_t path_distance(const compiled_route& route, std::string_view path) {
   return distance + 3 * extra;
 }
 
+// The route's path parameters in `path`, which its path matches.
+std::size_t captures_of(const compiled_route& route, std::string_view path,
+                        std::array<std::string_view, max_path_params>& out) {
+  if (route.pattern) return route.pattern->match(path, out.data()) ? route.param_names.size() : 0;
+  return route.regex_groups.empty() ? 0 : regex_captures(route, path, out);
+}
+
 std::string describe_route(const compiled_route& route) {
   std::string text = "\"" + route.name + "\" (";
   if (route.any_method) {
@@ -130,8 +137,11 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
   // A route that would match but for the client certificate: the client is known to be
   // unwelcome there, so RFC 9110 §15.5.4's 403 says more than a 404.
   for (const compiled_route* candidate : method_ok) {
+    std::array<std::string_view, max_path_params> captures{};
+    const std::size_t count = captures_of(*candidate, request.path, captures);
     if (candidate->client_cert && !client_cert_accepts(*candidate->client_cert, request.tls) &&
-        matches_except_method(*candidate, request, scratch, false)) {
+        matches_except_method(*candidate, request, std::span(captures.data(), count), scratch,
+                              false)) {
       miss.forbidden = true;
       miss.explanation = head + "Nearest route: " + describe_route(*candidate) + ":\n" +
                          client_cert_mismatch(*candidate->client_cert, request.tls);
@@ -140,6 +150,9 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
   }
   // Same path and method: say what the best-ranked such route wanted.
   const compiled_route& route = *method_ok.front();
+  std::array<std::string_view, max_path_params> captures{};
+  const std::span<const std::string_view> params(captures.data(),
+                                                 captures_of(route, request.path, captures));
   std::string why;
   for (const auto& q : route.query) {
     std::string_view raw;
@@ -163,7 +176,7 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
     why += route.scheme == scheme_match::https ? "  the route is served only over HTTPS\n"
                                                : "  the route is served only over plain HTTP\n";
   }
-  if (route.body && !matches_except_method(route, request, scratch, false) && why.empty()) {
+  if (route.body && !body_accepts(route, request, scratch)) {
     static constexpr std::string_view kinds[] = {"contain", "equal", "match the regex",
                                                  "contain the JSON"};
     why += "  the body does not " + std::string(kinds[static_cast<int>(route.body->kind)]) + " " +
@@ -171,6 +184,9 @@ match_miss route_table::explain_miss(const request_view& request, match_scratch&
   }
   if (route.client_cert && !client_cert_accepts(*route.client_cert, request.tls)) {
     why += client_cert_mismatch(*route.client_cert, request.tls);
+  }
+  if (route.when) {
+    why += route.when->explain({request, params, scratch.body_, scratch.conditions_, false});
   }
   miss.explanation = head + "Nearest route: " + describe_route(route) + ":\n" + why;
   return miss;

@@ -13,6 +13,7 @@
 #include "respond/status_reasons.hpp"
 
 #include "protocols/proxy/proxy_route.hpp"
+#include "routing/conditions.hpp"
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
 
@@ -29,42 +30,6 @@ constexpr std::string_view method_names[known_method_count] = {
 
 constexpr std::uint32_t bit(known_method m) {
   return 1u << static_cast<unsigned>(m);
-}
-
-bool numbers_equal(const json::value& a, const json::value& b) {
-  if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
-  if (a.is_uint64() && b.is_uint64()) return a.get_uint64() == b.get_uint64();
-  return a.to_number<double>() == b.to_number<double>();
-}
-
-// `actual` contains `expected`: objects by key (extra keys allowed), arrays element-wise in any
-// order (each expected element contained by some actual element), scalars by value.
-bool json_contains(const json::value& actual, const json::value& expected) {
-  if (expected.is_object()) {
-    if (!actual.is_object()) return false;
-    const auto& have = actual.get_object();
-    for (const auto& [key, want] : expected.get_object()) {
-      auto it = have.find(key);
-      if (it == have.end() || !json_contains(it->value(), want)) return false;
-    }
-    return true;
-  }
-  if (expected.is_array()) {
-    if (!actual.is_array()) return false;
-    for (const auto& want : expected.get_array()) {
-      bool found = false;
-      for (const auto& have : actual.get_array()) {
-        if (json_contains(have, want)) {
-          found = true;
-          break;
-        }
-      }
-      if (!found) return false;
-    }
-    return true;
-  }
-  if (expected.is_number() && actual.is_number()) return numbers_equal(actual, expected);
-  return actual == expected;
 }
 
 compiled_outage compile_outage(const outage_spec& spec, const std::string& server_header) {
@@ -130,10 +95,28 @@ std::string required_prefix(const re2::RE2& regex, std::string_view pattern) {
 
 }  // namespace
 
+std::size_t regex_captures(const compiled_route& route, std::string_view path,
+                           std::array<std::string_view, max_path_params>& out) {
+  std::array<re2::StringPiece, 1 + 2 * max_path_params> groups;
+  const int group_count =
+      1 + *std::max_element(route.regex_groups.begin(), route.regex_groups.end());
+  if (group_count > static_cast<int>(groups.size()) ||
+      !route.regex->Match(re2::StringPiece(path.data(), path.size()), 0, path.size(),
+                          re2::RE2::UNANCHORED, groups.data(), group_count)) {
+    return 0;
+  }
+  for (std::size_t k = 0; k < route.regex_groups.size(); ++k) {
+    const auto& g = groups[static_cast<std::size_t>(route.regex_groups[k])];
+    out[k] = std::string_view(g.data() ? g.data() : "", g.size());
+  }
+  return route.regex_groups.size();
+}
+
 match_scratch::match_scratch() = default;
 match_scratch::~match_scratch() = default;
 void match_scratch::reset() {
   body_.reset();
+  ++conditions_.generation;
 }
 
 std::string_view known_method_name(std::size_t index) {
@@ -187,6 +170,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
   table->server_ = cfg.server;
   table->nodes_.emplace_back();
   std::vector<config_problem> problems;
+  std::vector<std::string> json_paths;  // distinct JSONPaths of every route's conditions
 
   for (std::size_t i = 0; i < cfg.routes.size(); ++i) {
     const route_spec& spec = cfg.routes[i];
@@ -250,6 +234,14 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
         route->body_json = std::make_shared<const json::value>(std::move(value));
       }
     }
+    if (!spec.cookies.empty() || !spec.form.empty() || spec.when) {
+      try {
+        route->when = compiled_when::compile(spec, route->param_names, json_paths);
+      } catch (const config_error& e) {
+        problems.insert(problems.end(), e.problems().begin(), e.problems().end());
+        continue;
+      }
+    }
     try {
       route->script = compile_script(spec, route->param_names, cfg.server.server_header);
     } catch (const template_error& e) {
@@ -311,6 +303,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
     }
   }
   if (!problems.empty()) throw config_error(std::move(problems));
+  table->json_path_count_ = json_paths.size();
   std::uint32_t mask = 0;
   for (const auto& route : table->routes_) {
     mask |= route->any_method ? (1u << known_method_count) - 1 : route->method_mask;
@@ -402,13 +395,47 @@ void route_table::match_regex_bucket(std::string_view key, const request_view& r
     if (best.route && !route.ranks_before(*best.route)) break;  // the bucket is in rank order
     if (!path.starts_with(route.regex_prefix)) continue;
     if (!re2::RE2::PartialMatch(re2::StringPiece(path.data(), path.size()), *route.regex)) continue;
-    if (!route_accepts(route, request, method, scratch)) continue;
+    std::array<std::string_view, max_path_params> captures{};
+    std::size_t capture_count = 0;
+    // Conditions on path parameters need the captures before the route is taken.
+    if (route.when && !route.regex_groups.empty())
+      capture_count = regex_captures(route, path, captures);
+    if (!route_accepts(route, request, method, std::span(captures.data(), capture_count), scratch))
+      continue;
     best = route_match{};
     best.route = &route;
   }
 }
 
+bool route_table::body_accepts(const compiled_route& route, const request_view& request,
+                               match_scratch& scratch) const {
+  switch (route.body->kind) {
+    case body_match_kind::contains:
+      if (request.body.find(route.body->text) == std::string_view::npos) return false;
+      break;
+    case body_match_kind::equals:
+      if (request.body != route.body->text) return false;
+      break;
+    case body_match_kind::regex:
+      if (!re2::RE2::PartialMatch(re2::StringPiece(request.body.data(), request.body.size()),
+                                  *route.body_regex)) {
+        return false;
+      }
+      break;
+    case body_match_kind::json: {
+      const json::value* parsed = scratch.body_.json(request);
+      if (!parsed) return false;
+      if (!json_contains(*parsed, *static_cast<const json::value*>(route.body_json.get()))) {
+        return false;
+      }
+      break;
+    }
+  }
+  return true;
+}
+
 bool route_table::matches_except_method(const compiled_route& route, const request_view& request,
+                                        std::span<const std::string_view> captures,
                                         match_scratch& scratch, bool check_client_cert) const {
   if (!scheme_accepts(route.scheme, request)) return false;
   if (check_client_cert && route.client_cert &&
@@ -431,35 +458,17 @@ bool route_table::matches_except_method(const compiled_route& route, const reque
     }
     if (!found) return false;
   }
-  if (route.body && !scratch.ignore_body_) {
-    switch (route.body->kind) {
-      case body_match_kind::contains:
-        if (request.body.find(route.body->text) == std::string_view::npos) return false;
-        break;
-      case body_match_kind::equals:
-        if (request.body != route.body->text) return false;
-        break;
-      case body_match_kind::regex:
-        if (!re2::RE2::PartialMatch(re2::StringPiece(request.body.data(), request.body.size()),
-                                    *route.body_regex)) {
-          return false;
-        }
-        break;
-      case body_match_kind::json: {
-        const json::value* parsed = scratch.body_.json(request);
-        if (!parsed) return false;
-        if (!json_contains(*parsed, *static_cast<const json::value*>(route.body_json.get()))) {
-          return false;
-        }
-        break;
-      }
-    }
+  if (route.body && !scratch.ignore_body_ && !body_accepts(route, request, scratch)) return false;
+  if (route.when && !route.when->holds({request, captures, scratch.body_, scratch.conditions_,
+                                        scratch.ignore_body_})) {
+    return false;
   }
   return true;
 }
 
 bool route_table::route_accepts(const compiled_route& route, const request_view& request,
-                                int method, match_scratch& scratch) const {
+                                int method, std::span<const std::string_view> captures,
+                                match_scratch& scratch) const {
   if (!route.any_method) {
     if (method >= 0 && (route.method_mask & (1u << method))) {
       // named explicitly
@@ -473,14 +482,14 @@ bool route_table::route_accepts(const compiled_route& route, const request_view&
       return false;
     }
   }
-  return matches_except_method(route, request, scratch);
+  return matches_except_method(route, request, captures, scratch);
 }
 
 void route_table::consider(const compiled_route& route, std::span<const std::string_view> captures,
                            const request_view& request, int method, match_scratch& scratch,
                            route_match& best) const {
   if (best.route && !route.ranks_before(*best.route)) return;
-  if (!route_accepts(route, request, method, scratch)) return;
+  if (!route_accepts(route, request, method, captures, scratch)) return;
   best.route = &route;
   best.param_count = captures.size();
   std::copy(captures.begin(), captures.end(), best.params.begin());
@@ -538,6 +547,9 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
 route_match route_table::match(const request_view& request, match_scratch& scratch,
                                bool head_only) const {
   scratch.ignore_body_ = head_only;
+  if (scratch.conditions_.json.size() < json_path_count_) {
+    scratch.conditions_.json.resize(json_path_count_);
+  }
   route_match best;
   int method = method_index(request.method);
   std::string_view path = request.path;
@@ -554,18 +566,9 @@ route_match route_table::match(const request_view& request, match_scratch& scrat
   }
   if (best.route && best.route->regex && !best.route->regex_groups.empty()) {
     // Captures only for the winner: submatch extraction may allocate inside RE2.
-    const compiled_route& route = *best.route;
-    std::array<re2::StringPiece, 1 + 2 * max_path_params> groups;
-    int group_count = 1 + *std::max_element(route.regex_groups.begin(), route.regex_groups.end());
-    if (group_count <= static_cast<int>(groups.size()) &&
-        route.regex->Match(re2::StringPiece(path.data(), path.size()), 0, path.size(),
-                           re2::RE2::UNANCHORED, groups.data(), group_count)) {
-      for (std::size_t k = 0; k < route.regex_groups.size(); ++k) {
-        const auto& g = groups[static_cast<std::size_t>(route.regex_groups[k])];
-        best.params[k] = std::string_view(g.data() ? g.data() : "", g.size());
-      }
-      best.param_count = route.regex_groups.size();
-    }
+    std::array<std::string_view, max_path_params> captures{};
+    best.param_count = regex_captures(*best.route, path, captures);
+    std::copy(captures.begin(), captures.end(), best.params.begin());
   }
   scratch.ignore_body_ = false;
   return best;

@@ -16,6 +16,7 @@
 #include "respond/rate_limiter.hpp"
 #include "respond/reply_plan.hpp"
 #include "respond/route_rules.hpp"
+#include "routing/conditions.hpp"
 #include "routing/parsed_body.hpp"
 #include "routing/path_pattern.hpp"
 #include "routing/tls_match.hpp"
@@ -65,6 +66,7 @@ class match_scratch {
  private:
   friend class route_table;
   parsed_body body_;
+  condition_scratch conditions_;
   bool ignore_body_ = false;  // a head-only match in progress
 };
 
@@ -139,10 +141,13 @@ class route_table {
   route_table();
   void carry_state_from(const route_table& previous, const config& cfg);
   bool route_accepts(const compiled_route& route, const request_view& request, int method,
-                     match_scratch& scratch) const;
+                     std::span<const std::string_view> captures, match_scratch& scratch) const;
   bool matches_except_method(const compiled_route& route, const request_view& request,
-                             match_scratch& scratch, bool check_client_cert = true) const;
+                             std::span<const std::string_view> captures, match_scratch& scratch,
+                             bool check_client_cert = true) const;
   bool path_matches(const compiled_route& route, std::string_view path) const;
+  bool body_accepts(const compiled_route& route, const request_view& request,
+                    match_scratch& scratch) const;
   void walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
             std::array<std::string_view, max_path_params>& captures, const request_view& request,
             int method, match_scratch& scratch, route_match& best) const;
@@ -169,6 +174,7 @@ class route_table {
       std::chrono::steady_clock::now().time_since_epoch().count()};
   std::uint64_t seed_ = 0;
   bool has_proxy_routes_ = false;
+  std::size_t json_path_count_ = 0;  // distinct JSONPaths in conditions (the scratch's cache size)
 };
 
 /// One route, compiled.
@@ -191,6 +197,7 @@ struct compiled_route {
   std::optional<client_cert_spec> client_cert;
   std::unique_ptr<re2::RE2> body_regex;
   std::shared_ptr<const void> body_json;  ///< boost::json::value, kept opaque here
+  std::unique_ptr<compiled_when> when;    ///< cookies, form and [route.when]; null: none
   reply_script script;
   compiled_rules rules;  ///< auth, negotiation, validators, ranges (rules.any: some)
   std::optional<compiled_rate_limit> rate_limit;
@@ -206,5 +213,9 @@ struct compiled_route {
     return priority != other.priority ? priority > other.priority : order < other.order;
   }
 };
+
+/// A regex route's path parameters in `path` (which its regex matches); their count.
+std::size_t regex_captures(const compiled_route& route, std::string_view path,
+                           std::array<std::string_view, max_path_params>& out);
 
 }  // namespace stubborn

@@ -39,9 +39,10 @@ class parsed_body;
 struct template_context {
   const request_view& request;
   std::span<const std::string_view> path_params;  ///< raw (percent-encoded) captures
-  parsed_body* body = nullptr;  ///< the request body, parsed on demand; null: body placeholders empty
-  std::uint64_t counter = 0;    ///< {{counter}}: the requests this route has answered, from 1
-  std::uint64_t random = 0;     ///< bits {{uuid}} is drawn from (repeatable under [server] seed)
+  parsed_body* body =
+      nullptr;                ///< the request body, parsed on demand; null: body placeholders empty
+  std::uint64_t counter = 0;  ///< {{counter}}: the requests this route has answered, from 1
+  std::uint64_t random = 0;   ///< bits {{uuid}} is drawn from (repeatable under [server] seed)
   std::chrono::system_clock::time_point now{};  ///< {{now}} and its forms
 };
 

@@ -80,7 +80,8 @@ void register_root_prefixes(xmlDocPtr doc, xmlXPathContextPtr context) {
   const xmlNodePtr root = xmlDocGetRootElement(doc);
   if (root == nullptr) return;
   for (xmlNsPtr ns = root->nsDef; ns != nullptr; ns = ns->next) {
-    if (ns->prefix != nullptr && ns->href != nullptr) xmlXPathRegisterNs(context, ns->prefix, ns->href);
+    if (ns->prefix != nullptr && ns->href != nullptr)
+      xmlXPathRegisterNs(context, ns->prefix, ns->href);
   }
 }
 
@@ -89,8 +90,8 @@ void register_root_prefixes(xmlDocPtr doc, xmlXPathContextPtr context) {
 std::unique_ptr<xml_document> xml_document::parse(std::string_view text) {
   if (text.size() > static_cast<std::size_t>(INT_MAX)) return nullptr;
   prepare_libxml_on_this_thread();
-  const xmlDocPtr doc = xmlReadMemory(text.data(), static_cast<int>(text.size()), nullptr, nullptr,
-                                      parse_options);
+  const xmlDocPtr doc =
+      xmlReadMemory(text.data(), static_cast<int>(text.size()), nullptr, nullptr, parse_options);
   if (doc == nullptr) return nullptr;
   if (declares_entities(doc)) {
     xmlFreeDoc(doc);
@@ -99,7 +100,9 @@ std::unique_ptr<xml_document> xml_document::parse(std::string_view text) {
   return std::unique_ptr<xml_document>(new xml_document(doc));
 }
 
-xml_document::~xml_document() { xmlFreeDoc(static_cast<xmlDocPtr>(doc_)); }
+xml_document::~xml_document() {
+  xmlFreeDoc(static_cast<xmlDocPtr>(doc_));
+}
 
 xml_path xml_path::compile(std::string_view text) {
   prepare_libxml_on_this_thread();

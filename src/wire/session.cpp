@@ -196,7 +196,10 @@ bool session<Transport>::decide_at_head() {
   if (role_.handler && role_.handler->claims(head)) return false;
   const route_match pre = core_.table->match(head, respond_scratch_.match, true);
   // A route that matches on the body (or one ranked above it that might) needs the body first.
-  if (!pre.route || !pre.route->proxy || pre.route->body) return false;
+  if (!pre.route || !pre.route->proxy || pre.route->body ||
+      (pre.route->when && pre.route->when->reads_body())) {
+    return false;
+  }
   plan_reply(head);
   decided_at_head_ = true;
   return true;

@@ -15,8 +15,8 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 8> subject_names = {
-    "json_path", "xpath", "header", "query", "cookie", "form", "path", "body"};
+constexpr std::array<std::string_view, 8> subject_names = {"json_path", "xpath", "header", "query",
+                                                           "cookie",    "form",  "path",   "body"};
 constexpr std::array<std::string_view, 10> operator_names = {
     "equals", "contains", "regex", "one_of", "gt", "ge", "lt", "le", "present", "json"};
 constexpr std::string_view subject_list =
@@ -209,8 +209,9 @@ bool read_condition(toml_reader& r, const toml::node& node, std::string_view lis
     } else if (name == "ignore_case") {
       ignore_case = &value;
     } else {
-      r.unknown_key(key, concat("in a condition (subjects: ", subject_list, "; operators: ",
-                                operator_list, ", with ignore_case)"),
+      r.unknown_key(key,
+                    concat("in a condition (subjects: ", subject_list,
+                           "; operators: ", operator_list, ", with ignore_case)"),
                     known);
       ok = false;
     }
@@ -237,8 +238,9 @@ bool read_condition(toml_reader& r, const toml::node& node, std::string_view lis
                           std::all_of(op->as_array()->begin(), op->as_array()->end(),
                                       [](const toml::node& n) { return n.is_string(); }));
     if (!textual) {
-      r.add(r.at(*ignore_case), "'ignore_case' goes only with 'equals', 'contains' or 'one_of' "
-                                "and string values");
+      r.add(r.at(*ignore_case),
+            "'ignore_case' goes only with 'equals', 'contains' or 'one_of' "
+            "and string values");
       return false;
     }
     spec.ignore_case = *flag;
@@ -283,8 +285,9 @@ bool read_when(toml_reader& r, const toml::node& node, std::optional<when_spec>&
       ok = false;
       continue;
     }
-    std::vector<condition_spec>& into =
-        list == lists.begin() ? when.all : list == lists.begin() + 1 ? when.any : when.none;
+    std::vector<condition_spec>& into = list == lists.begin()       ? when.all
+                                        : list == lists.begin() + 1 ? when.any
+                                                                    : when.none;
     const toml::array* conditions = value.as_array();
     if (!conditions) {
       r.type_error(value, concat("'when.", *list, "'"),
@@ -316,9 +319,9 @@ void check_when_params(toml_reader& r, const when_spec& when,
       }
       std::string known;
       for (const auto& name : params) known += (known.empty() ? "" : ", ") + name;
-      r.add(c.selector_position,
-            concat("the path has no parameter ", in_quotes(c.selector),
-                   known.empty() ? std::string(" (it has none)") : concat(" (it has: ", known, ")")));
+      r.add(c.selector_position, concat("the path has no parameter ", in_quotes(c.selector),
+                                        known.empty() ? std::string(" (it has none)")
+                                                      : concat(" (it has: ", known, ")")));
     }
   }
 }

@@ -5,8 +5,8 @@
 #include <optional>
 #include <vector>
 
-#include <boost/json/object.hpp>
 #include <toml++/toml.h>
+#include <boost/json/object.hpp>
 
 #include "config/toml_reader.hpp"
 #include "stubborn/config.hpp"

@@ -99,8 +99,9 @@ std::string_view text_of(const value_ref& v, std::string& storage) {
 
 bool equals_operand(const value_ref& v, const json::value& want, bool ignore_case) {
   if (want.is_string()) {
-    if (v.json) return v.json->is_string() && text_equals(v.json->get_string(), want.get_string(),
-                                                          ignore_case);
+    if (v.json)
+      return v.json->is_string() &&
+             text_equals(v.json->get_string(), want.get_string(), ignore_case);
     return text_equals(v.text, want.get_string(), ignore_case);
   }
   if (want.is_number()) {
@@ -304,7 +305,7 @@ verdict evaluate(const compiled_condition& c, const condition_inputs& in) {
              : verdict::no;
 }
 
-constexpr std::string_view operator_names[] = {"equals", "contains", "regex", "one_of", "gt",
+constexpr std::string_view operator_names[] = {"equals", "contains", "regex", "one_of",  "gt",
                                                "ge",     "lt",       "le",    "present", "json"};
 
 std::string describe_subject(const condition_spec& spec) {
@@ -446,9 +447,10 @@ std::unique_ptr<compiled_when> compiled_when::compile(const route_spec& route,
           if (it == param_names.end()) {
             std::string known;
             for (const auto& n : param_names) known += (known.empty() ? "" : ", ") + n;
-            problems.push_back({spec.selector_position,
-                                "the path has no parameter '" + spec.selector + "'" +
-                                    (known.empty() ? " (it has none)" : " (it has: " + known + ")")});
+            problems.push_back(
+                {spec.selector_position,
+                 "the path has no parameter '" + spec.selector + "'" +
+                     (known.empty() ? " (it has none)" : " (it has: " + known + ")")});
             return;
           }
           c.param_index = static_cast<std::size_t>(it - param_names.begin());
@@ -472,7 +474,8 @@ std::unique_ptr<compiled_when> compiled_when::compile(const route_spec& route,
       }
       c.regex = std::move(re);
     }
-    if (spec.ignore_case && c.operand->is_string()) append_folded(c.operand->get_string(), c.folded);
+    if (spec.ignore_case && c.operand->is_string())
+      append_folded(c.operand->get_string(), c.folded);
     when->reads_body_ = when->reads_body_ || c.reads_body();
     into.push_back(std::move(c));
   };
@@ -485,7 +488,8 @@ std::unique_ptr<compiled_when> compiled_when::compile(const route_spec& route,
     spec.position = spec.selector_position = spec.operand_position = pair.position;
     return spec;
   };
-  for (const auto& cookie : route.cookies) add(as_equals(condition_subject::cookie, cookie), when->all_);
+  for (const auto& cookie : route.cookies)
+    add(as_equals(condition_subject::cookie, cookie), when->all_);
   for (const auto& field : route.form) add(as_equals(condition_subject::form, field), when->all_);
   if (route.when) {
     for (const auto& spec : route.when->all) add(spec, when->all_);
@@ -535,8 +539,7 @@ std::string compiled_when::explain(const condition_inputs& in) const {
   }
   for (const auto& c : none_) {
     if (evaluate(c, in) == verdict::yes) {
-      why += "  " + describe_found(c, in) + ", which 'not' excludes (" + describe_wanted(c) +
-             ")\n";
+      why += "  " + describe_found(c, in) + ", which 'not' excludes (" + describe_wanted(c) + ")\n";
     }
   }
   return why;

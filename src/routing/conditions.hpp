@@ -55,11 +55,11 @@ struct condition_inputs {
 
 /// One condition, compiled.
 struct compiled_condition {
-  condition_spec spec;  ///< as written, for explanations
-  std::size_t param_index = 0;                  ///< path: which capture
-  std::size_t json_index = 0;                   ///< json_path: the table's index of this path
-  std::shared_ptr<const json_path> json;        ///< json_path
-  std::shared_ptr<const xml_path> xml;          ///< xpath
+  condition_spec spec;                    ///< as written, for explanations
+  std::size_t param_index = 0;            ///< path: which capture
+  std::size_t json_index = 0;             ///< json_path: the table's index of this path
+  std::shared_ptr<const json_path> json;  ///< json_path
+  std::shared_ptr<const xml_path> xml;    ///< xpath
   std::shared_ptr<const boost::json::value> operand;
   std::shared_ptr<const re2::RE2> regex;  ///< regex
   std::string folded;                     ///< ignore_case: the string operand in lower case

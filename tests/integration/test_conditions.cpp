@@ -73,8 +73,8 @@ json = { access_token = "t1" }
   const std::string urlencoded = "grant_type=client_credentials&scope=read+write&x=%41";
   CHECK(call(port, post("/oauth/token", urlencoded, "application/x-www-form-urlencoded")).status ==
         200);
-  CHECK(call(port, post("/oauth/token", urlencoded,
-                        "Application/X-WWW-Form-Urlencoded; charset=UTF-8"))
+  CHECK(call(port,
+             post("/oauth/token", urlencoded, "Application/X-WWW-Form-Urlencoded; charset=UTF-8"))
             .status == 200);
   CHECK(call(port, post("/oauth/token", "grant_type=client_credentials&scope=read%20write",
                         "application/x-www-form-urlencoded"))
@@ -92,12 +92,13 @@ json = { access_token = "t1" }
       "Content-Type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n";
   CHECK(call(port, post("/oauth/token", multipart, "multipart/form-data; boundary=XyZ")).status ==
         200);
-  CHECK(call(port, post("/oauth/token", multipart, "multipart/form-data; boundary=Other"))
-            .status == 404);
+  CHECK(call(port, post("/oauth/token", multipart, "multipart/form-data; boundary=Other")).status ==
+        404);
   http_response miss =
       call(port, post("/oauth/token", "grant_type=password", "application/x-www-form-urlencoded"));
-  CHECK(has(miss.body, "form field 'grant_type' is \"password\", wanted equals "
-                       "\"client_credentials\""));
+  CHECK(has(miss.body,
+            "form field 'grant_type' is \"password\", wanted equals "
+            "\"client_credentials\""));
   CHECK(has(miss.body, "form field 'scope' is absent"));
 }
 
@@ -131,16 +132,16 @@ body = "normal"
   CHECK(call(port, post("/orders", big, "application/json", "X-Tier: silver\r\n")).body ==
         "normal");
   // An `all` fails: the total, or no element with the sku.
-  CHECK(call(port, post("/orders?vip",
-                        R"({"order":{"total":100},"items":[{"sku":"A1"}]})", "application/json"))
+  CHECK(call(port, post("/orders?vip", R"({"order":{"total":100},"items":[{"sku":"A1"}]})",
+                        "application/json"))
             .body == "normal");
   CHECK(call(port, post("/orders?vip", R"({"order":{"total":101},"items":[{"sku":"A2"}]})",
                         "application/json"))
             .body == "normal");
   // A `not` holds.
-  CHECK(call(port, post("/orders?vip",
-                        R"({"order":{"total":150},"items":[{"sku":"A1"}],"coupon":null})",
-                        "application/json"))
+  CHECK(call(port,
+             post("/orders?vip", R"({"order":{"total":150},"items":[{"sku":"A1"}],"coupon":null})",
+                  "application/json"))
             .body == "normal");
   // Not JSON: json_path conditions fail.
   CHECK(call(port, post("/orders?vip", "total=150", "application/json")).body == "normal");
@@ -225,12 +226,12 @@ body = "body and header"
   CHECK(call(port, get("/regex?id=123")).body == "three digits");
   CHECK(call(port, get("/regex?id=1234")).status == 404);
 
-  CHECK(call(port, post_json("/one-of", R"({"a":{"b":{"status":"closed"}},"status":"Open"})"))
-            .body == "one of");
+  CHECK(
+      call(port, post_json("/one-of", R"({"a":{"b":{"status":"closed"}},"status":"Open"})")).body ==
+      "one of");
   CHECK(call(port, post_json("/one-of", R"({"status":"closed"})")).status == 404);
 
-  CHECK(call(port, post_json("/range", R"({"price":10,"date":"2026-01-01"})")).body ==
-        "in range");
+  CHECK(call(port, post_json("/range", R"({"price":10,"date":"2026-01-01"})")).body == "in range");
   CHECK(call(port, post_json("/range", R"({"price":20.4,"date":"2026-12-31"})")).body ==
         "in range");
   CHECK(call(port, post_json("/range", R"({"price":20.5,"date":"2026-01-01"})")).status == 404);
@@ -248,8 +249,7 @@ body = "body and header"
   CHECK(call(port, post("/body", "a needle here", "text/plain", "X-Count: 10\r\n")).body ==
         "body and header");
   CHECK(call(port, post("/body", "a needle here", "text/plain", "X-Count: 9\r\n")).status == 404);
-  CHECK(call(port, post("/body", "a needle here", "text/plain", "X-Count: ten\r\n")).status ==
-        404);
+  CHECK(call(port, post("/body", "a needle here", "text/plain", "X-Count: ten\r\n")).status == 404);
 }
 
 TEST_CASE("when: XML bodies through XPath, cookies and path parameters", "[conditions]") {
@@ -274,8 +274,7 @@ body = "small id"
   const std::string xml =
       "<?xml version=\"1.0\"?><Envelope><Body><GetQuote><symbol>ACME</symbol>"
       "<item qty=\"2\"/><item qty=\"7\"/></GetQuote></Body></Envelope>";
-  CHECK(call(port, post("/soap/quotes", xml, "text/xml", "Cookie: region=eu\r\n")).body ==
-        "quote");
+  CHECK(call(port, post("/soap/quotes", xml, "text/xml", "Cookie: region=eu\r\n")).body == "quote");
   CHECK(call(port, post("/soap/pric%65s", xml, "text/xml", "Cookie: region=eu\r\n")).body ==
         "quote");
   CHECK(call(port, post("/soap/other", xml, "text/xml", "Cookie: region=eu\r\n")).status == 404);
@@ -351,7 +350,8 @@ body = "stored"
   CHECK(refused.read_response().status == 417);
   // A body condition might hold: the first route is taken on the head alone.
   raw_client maybe(port);
-  maybe.send("POST /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  maybe.send(
+      "POST /upload HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
   CHECK(maybe.read_response().status == 413);
   // Without an expectation, the body decides.
   CHECK(call(port, post_json("/upload", R"({"kind":"small"})")).body == "stored");
@@ -366,14 +366,14 @@ path = "/orders"
 body = "file"
 )");
   const auto port = s.port();
-  const std::string route =
-      R"({"name":"gold","path":"/orders","cookies":{"session":"s1"},)"
-      R"("when":{"all":[{"json_path":"$.total","gt":100}],)"
-      R"("any":[{"header":"X-Tier","equals":"GOLD","ignore_case":true}]},)"
-      R"("reply":{"body":"gold"}})";
-  std::string add = "POST /__admin/routes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-                    "Content-Length: " +
-                    std::to_string(route.size()) + "\r\n\r\n" + route;
+  const std::string route = R"({"name":"gold","path":"/orders","cookies":{"session":"s1"},)"
+                            R"("when":{"all":[{"json_path":"$.total","gt":100}],)"
+                            R"("any":[{"header":"X-Tier","equals":"GOLD","ignore_case":true}]},)"
+                            R"("reply":{"body":"gold"}})";
+  std::string add =
+      "POST /__admin/routes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+      "Content-Length: " +
+      std::to_string(route.size()) + "\r\n\r\n" + route;
   REQUIRE(call(port, add).status == 201);
   CHECK(call(port, post_json("/orders", R"({"total":101})")).body == "file");
   CHECK(call(port, post("/orders", R"({"total":101})", "application/json",
@@ -388,9 +388,10 @@ body = "file"
   CHECK(shown.at("cookies").at("session") == "s1");
 
   const std::string bad = R"({"path":"/x","when":{"all":[{"json_path":"order","gt":1}]}})";
-  http_response refused = call(port, "POST /__admin/routes HTTP/1.1\r\nHost: t\r\n"
-                                     "Content-Length: " +
-                                         std::to_string(bad.size()) + "\r\n\r\n" + bad);
+  http_response refused = call(port,
+                               "POST /__admin/routes HTTP/1.1\r\nHost: t\r\n"
+                               "Content-Length: " +
+                                   std::to_string(bad.size()) + "\r\n\r\n" + bad);
   CHECK(refused.status == 400);
   CHECK(has(refused.body, "bad json_path"));
 }

@@ -53,6 +53,9 @@ path = "/a/{id}"
 query = { page = "2" }
 headers = { "X-Key" = "k" }
 body = { contains = "x" }
+cookies = { session = "s1" }
+form = { grant_type = "client_credentials" }
+when = { all = [ { json_path = "$.total", gt = 100.5 }, { path = "id", one_of = ["1", 2] } ], any = [ { header = "X-Tier", equals = "gold", ignore_case = true } ], not = [ { xpath = "//coupon", present = true }, { body = true, json = { a = [1] } } ] }
 scheme = "https"
 client_cert = { subject = "CN=billing,O=Acme", san = "billing.internal" }
 priority = 3

@@ -40,7 +40,8 @@ class path_reader {
       } else if (c == '[') {
         steps.push_back(read_bracket(at));
       } else {
-        throw json_path_error(at, "unexpected " + quoted_char(c) + ": a step starts with '.' or '['");
+        throw json_path_error(at,
+                              "unexpected " + quoted_char(c) + ": a step starts with '.' or '['");
       }
     }
     return steps;

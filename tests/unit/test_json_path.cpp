@@ -131,8 +131,7 @@ TEST_CASE("JSONPath: text() is the path as written", "[unit][json_path]") {
   CHECK(json_path::compile_relative("order.id").text() == "order.id");
 }
 
-TEST_CASE("JSONPath: compile_relative reads a template's text after 'json.'",
-          "[unit][json_path]") {
+TEST_CASE("JSONPath: compile_relative reads a template's text after 'json.'", "[unit][json_path]") {
   const json::value document = json::parse(order);
   CHECK(select_text(document, json_path::compile_relative("order.id")) == texts{"\"o-17\""});
   CHECK(select_text(document, json_path::compile_relative("order.items[0].sku")) ==

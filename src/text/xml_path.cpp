@@ -124,16 +124,18 @@ void run_once_on_empty_document(xmlXPathCompExprPtr compiled, first_error& first
   if (first.code == XML_XPATH_UNDEF_PREFIX_ERROR) first = first_error{};
 }
 
-// How XPath's string() writes a number, with integers as integers (3, not 3.0).
+// How XPath's string() writes a number: integers as integers (3, not 3.0), others in plain
+// decimal (0.0000001, not 1e-07) as long as that stays short.
 std::string number_text(double number) {
   if (std::isinf(number)) return number > 0 ? "Infinity" : "-Infinity";
   if (number == 0) return "0";  // also -0
-  char buffer[64];
+  char buffer[128];
   std::to_chars_result written{};
-  if (std::fabs(number) < 1e15 && number == std::trunc(number)) {
+  if (std::fabs(number) < 9e18 && number == std::trunc(number)) {
     written = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(number));
   } else {
-    written = std::to_chars(buffer, buffer + sizeof buffer, number);
+    written = std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::fixed);
+    if (written.ec != std::errc()) written = std::to_chars(buffer, buffer + sizeof buffer, number);
   }
   return std::string(buffer, written.ptr);
 }

@@ -64,6 +64,11 @@ TEST_CASE("XPath: numbers, booleans and strings give their text", "[unit][xml_pa
   CHECK(select(order_xml, "number(/order/total)") == texts{"120.5"});
   CHECK(select(order_xml, "-2 div 4") == texts{"-0.5"});
   CHECK(select(order_xml, "1 div 0") == texts{"Infinity"});
+  CHECK(select(order_xml, "-1 div 0") == texts{"-Infinity"});
+  CHECK(select(order_xml, "-0") == texts{"0"});
+  CHECK(select(order_xml, "1000000 * 1000000 * 1000") == texts{"1000000000000000"});
+  CHECK(select(order_xml, "1 div 10000000") == texts{"0.0000001"});
+  CHECK(select(order_xml, "1 div 3") == texts{"0.3333333333333333"});
   CHECK(select(order_xml, "number('x')").empty());  // NaN: no value
   CHECK(select(order_xml, "/order/id = 17") == texts{"true"});
   CHECK(select(order_xml, "boolean(//missing)") == texts{"false"});

@@ -120,16 +120,35 @@ bool next_part_starts(std::string_view body, std::size_t& at) {
   return trim(rest).empty();
 }
 
+// A delimiter is followed by `--` (the last one), or by optional padding and a line end (or by
+// the end of a truncated body); a line that only starts like one is content.
+bool ends_delimiter(std::string_view body, std::size_t at) {
+  if (body.substr(at, 2) == "--") return true;
+  while (at < body.size() && is_space(body[at])) ++at;
+  return at == body.size() || body[at] == '\r' || body[at] == '\n';
+}
+
+// The next "\n--boundary" from `from` that is a delimiter; npos when there is none.
+std::size_t find_delimiter(std::string_view body, std::string_view delimiter_after_newline,
+                           std::size_t from) {
+  for (;;) {
+    const std::size_t found = body.find(delimiter_after_newline, from);
+    if (found == std::string_view::npos) return found;
+    if (ends_delimiter(body, found + delimiter_after_newline.size())) return found;
+    from = found + 1;
+  }
+}
+
 void read_multipart(std::string_view boundary, std::string_view body,
                     std::vector<form_field>& out) {
   const std::string delimiter = "--" + std::string(boundary);
   const std::string delimiter_after_newline = "\n" + delimiter;
   // The first delimiter opens the body or a line (anything before it is a preamble).
   std::size_t at = 0;
-  if (body.substr(0, delimiter.size()) == delimiter) {
+  if (body.substr(0, delimiter.size()) == delimiter && ends_delimiter(body, delimiter.size())) {
     at = delimiter.size();
   } else {
-    const std::size_t found = body.find(delimiter_after_newline);
+    const std::size_t found = find_delimiter(body, delimiter_after_newline, 0);
     if (found == std::string_view::npos) return;
     at = found + delimiter_after_newline.size();
   }
@@ -152,7 +171,7 @@ void read_multipart(std::string_view boundary, std::string_view body,
     }
     // The content ends at the line end before the next delimiter; that line end belongs to the
     // delimiter.
-    const std::size_t found = body.find(delimiter_after_newline, at);
+    const std::size_t found = find_delimiter(body, delimiter_after_newline, at);
     if (found == std::string_view::npos) return;  // truncated: this part is not kept
     std::size_t end = found;
     if (end > at && body[end - 1] == '\r') --end;

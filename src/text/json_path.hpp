@@ -26,7 +26,8 @@ class json_path {
   /// Throws json_path_error. The text starts with `$`.
   static json_path compile(std::string_view text);
   /// The same for a template's `{{json.order.id}}`: `text` is what follows "json." (a name, then
-  /// `.name`, `[n]`, ... as above), read as if it were "$." + text.
+  /// `.name`, `[n]`, ... as above), read as if it were "$." + text ("$" + text when it starts
+  /// with '['). text() and error offsets are those of `text` as written.
   static json_path compile_relative(std::string_view text);
 
   /// Appends every value the path selects from `root`, in document order.

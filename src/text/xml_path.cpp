@@ -43,23 +43,99 @@ bool declares_entities(xmlDocPtr doc) {
   return dtd != nullptr && (dtd->entities != nullptr || dtd->pentities != nullptr);
 }
 
-void keep_first_error(void* data, xmlErrorPtr error) {
-  auto* reason = static_cast<std::string*>(data);
-  if (error == nullptr || error->message == nullptr || !reason->empty()) return;
-  *reason = error->message;
-  while (!reason->empty() && (reason->back() == '\n' || reason->back() == ' ')) reason->pop_back();
+struct first_error {
+  int code = 0;
+  std::string reason;
+};
+
+// libxml2 reports XPath errors to a context's handler by code alone (no message).
+const char* xpath_error_text(int code) {
+  switch (code) {
+    case XML_XPATH_NUMBER_ERROR:
+      return "a number is malformed";
+    case XML_XPATH_UNFINISHED_LITERAL_ERROR:
+      return "a string is not closed";
+    case XML_XPATH_START_LITERAL_ERROR:
+      return "a string was expected";
+    case XML_XPATH_VARIABLE_REF_ERROR:
+      return "a variable name was expected";
+    case XML_XPATH_UNDEF_VARIABLE_ERROR:
+      return "variables are not defined";
+    case XML_XPATH_INVALID_PREDICATE_ERROR:
+      return "a predicate is malformed";
+    case XML_XPATH_EXPR_ERROR:
+      return "the expression is malformed";
+    case XML_XPATH_UNCLOSED_ERROR:
+      return "something is not closed";
+    case XML_XPATH_UNKNOWN_FUNC_ERROR:
+      return "unknown function";
+    case XML_XPATH_INVALID_OPERAND:
+      return "an operand has the wrong type";
+    case XML_XPATH_INVALID_TYPE:
+      return "an argument has the wrong type";
+    case XML_XPATH_INVALID_ARITY:
+      return "a function has the wrong number of arguments";
+    case XML_XPATH_INVALID_CTXT_SIZE:
+      return "invalid context size";
+    case XML_XPATH_INVALID_CTXT_POSITION:
+      return "invalid context position";
+    case XML_XPATH_MEMORY_ERROR:
+      return "out of memory";
+    case XML_XPATH_UNDEF_PREFIX_ERROR:
+      return "a namespace prefix is not declared";
+    case XML_XPATH_ENCODING_ERROR:
+      return "the text is not UTF-8";
+    case XML_XPATH_INVALID_CHAR_ERROR:
+      return "a character is not allowed here";
+    default:
+      return "not an XPath 1.0 expression";
+  }
 }
 
-// How XPath's string() writes a number, with integers as integers (3, not 3.0).
+void keep_first_error(void* data, xmlErrorPtr error) {
+  auto* first = static_cast<first_error*>(data);
+  if (error == nullptr || !first->reason.empty()) return;
+  first->code = error->code;
+  first->reason = error->message != nullptr ? error->message : xpath_error_text(error->code);
+  std::string& reason = first->reason;
+  while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+  if (error->domain == XML_FROM_XPATH && error->str1 != nullptr && error->int1 >= 0) {
+    reason += " (at offset " + std::to_string(error->int1) + ")";
+  }
+}
+
+// libxml2's compiler lets some mistakes through (an unknown function, a wrong number of
+// arguments, even an unclosed `count(`); they surface when the query runs, whatever the
+// document. So the query runs once here, on an empty element. Prefixes are left out: they are
+// declared by the documents the query will meet.
+void run_once_on_empty_document(xmlXPathCompExprPtr compiled, first_error& first) {
+  static constexpr char empty[] = "<empty/>";
+  const xmlDocPtr doc = xmlReadMemory(empty, sizeof empty - 1, nullptr, nullptr, parse_options);
+  if (doc == nullptr) return;
+  const xmlXPathContextPtr context = xmlXPathNewContext(doc);
+  if (context != nullptr) {
+    context->error = keep_first_error;
+    context->userData = &first;
+    const xmlXPathObjectPtr result = xmlXPathCompiledEval(compiled, context);
+    if (result != nullptr) xmlXPathFreeObject(result);
+    xmlXPathFreeContext(context);
+  }
+  xmlFreeDoc(doc);
+  if (first.code == XML_XPATH_UNDEF_PREFIX_ERROR) first = first_error{};
+}
+
+// How XPath's string() writes a number: integers as integers (3, not 3.0), others in plain
+// decimal (0.0000001, not 1e-07) as long as that stays short.
 std::string number_text(double number) {
   if (std::isinf(number)) return number > 0 ? "Infinity" : "-Infinity";
   if (number == 0) return "0";  // also -0
-  char buffer[64];
+  char buffer[128];
   std::to_chars_result written{};
-  if (std::fabs(number) < 1e15 && number == std::trunc(number)) {
+  if (std::fabs(number) < 9e18 && number == std::trunc(number)) {
     written = std::to_chars(buffer, buffer + sizeof buffer, static_cast<long long>(number));
   } else {
-    written = std::to_chars(buffer, buffer + sizeof buffer, number);
+    written = std::to_chars(buffer, buffer + sizeof buffer, number, std::chars_format::fixed);
+    if (written.ec != std::errc()) written = std::to_chars(buffer, buffer + sizeof buffer, number);
   }
   return std::string(buffer, written.ptr);
 }
@@ -115,15 +191,17 @@ xml_path xml_path::compile(std::string_view text) {
   // not printed (nor left for the next query) by the thread's handlers.
   const xmlXPathContextPtr context = xmlXPathNewContext(nullptr);
   if (context == nullptr) throw xml_path_error("bad XPath '" + expression + "': out of memory");
-  std::string reason;
+  first_error first;
   context->error = keep_first_error;
-  context->userData = &reason;
+  context->userData = &first;
   const xmlXPathCompExprPtr compiled =
       xmlXPathCtxtCompile(context, reinterpret_cast<const xmlChar*>(expression.c_str()));
   xmlXPathFreeContext(context);
-  if (compiled == nullptr) {
-    if (reason.empty()) reason = "not an XPath 1.0 expression";
-    throw xml_path_error("bad XPath '" + expression + "': " + reason);
+  if (compiled != nullptr) run_once_on_empty_document(compiled, first);
+  if (compiled == nullptr || !first.reason.empty()) {
+    if (compiled != nullptr) xmlXPathFreeCompExpr(compiled);
+    if (first.reason.empty()) first.reason = "not an XPath 1.0 expression";
+    throw xml_path_error("bad XPath '" + expression + "': " + first.reason);
   }
   xml_path path;
   path.text_ = expression;

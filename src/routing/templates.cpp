@@ -164,12 +164,14 @@ compiled_template::part compile_placeholder(std::string_view expr, std::size_t a
   } else if (named("form.")) {
     p.kind = part_kind::form;
     p.text = expr.substr(5);
-  } else if (named("json.")) {
+  } else if (named("json.") || named("json[")) {
+    // {{json.order.id}}, or {{json['order id']}} for a name that needs quotes.
+    const std::size_t skip = expr[4] == '.' ? 5 : 4;
     p.kind = part_kind::json;
     try {
-      p.json = std::make_shared<const json_path>(json_path::compile_relative(expr.substr(5)));
+      p.json = std::make_shared<const json_path>(json_path::compile_relative(expr.substr(skip)));
     } catch (const json_path_error& e) {
-      throw template_error(at + 5 + e.offset,
+      throw template_error(at + skip + e.offset,
                            "bad JSON path in {{" + std::string(expr) + "}}: " + e.what());
     }
   } else if (named("xpath.")) {
@@ -177,7 +179,7 @@ compiled_template::part compile_placeholder(std::string_view expr, std::size_t a
     try {
       p.xpath = std::make_shared<const xml_path>(xml_path::compile(expr.substr(6)));
     } catch (const xml_path_error& e) {
-      throw template_error(at + 6, "bad XPath in {{" + std::string(expr) + "}}: " + e.what());
+      throw template_error(at + 6, "{{" + std::string(expr) + "}}: " + e.what());
     }
   } else if (expr == "tls.client_subject") {
     p.kind = part_kind::tls_client_subject;

@@ -249,7 +249,9 @@ void respond(const request_view& request, const route_table& table,
 expectation respond_to_expectation(const request_view& head, const route_table& table,
                                    const connection_facts& connection, respond_scratch& scratch,
                                    response& reply) {
-  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
+  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted. The
+  // previous request's parsed body is forgotten first: a reply's templates must not read it.
+  scratch.match.reset();
   const route_match pre = table.match(head, scratch.match, true);
   if (!pre.route) return {};
   if (pre.route->expect != expect_mode::reject) return {false, pre.route->continue_delay};

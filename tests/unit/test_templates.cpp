@@ -475,3 +475,29 @@ json = { second = "{{form.a}}", n = "{{counter}}" }
   CHECK(r.ask("POST", "/steps", form, "a=1") == "first 1");
   CHECK(r.ask("POST", "/steps", form, "a=2") == R"({"n":2,"second":"2"})");
 }
+
+TEST_CASE("a rejected expectation's templates never read the previous request's body",
+          "[templates]") {
+  template_responder r(R"(
+[[route]]
+method = "POST"
+path = "/read"
+[route.reply]
+body = "{{json.id}}"
+
+[[route]]
+method = "POST"
+path = "/upload"
+expect = "reject"
+[route.reply]
+status = 417
+body = "[{{json.id}}]"
+)");
+  CHECK(r.ask("POST", "/read", {}, R"({"id":"earlier"})") == "earlier");
+  // The same scratch, as on one connection: a head with Expect, its body never read.
+  stubborn::testing::fake_request head("POST", "/upload", {{"Expect", "100-continue"}});
+  const stubborn::expectation decided =
+      stubborn::respond_to_expectation(head.view, *r.table, r.facts, r.scratch, r.plan);
+  REQUIRE(decided.reject);
+  CHECK(r.plan.body == "[]");
+}

@@ -143,10 +143,10 @@ body = "session={{cookie.session}} theme={{cookie.theme}} none=[{{cookie.none}}]
 )");
   const auto port = server.port();
 
-  http_response xml = call(
-      port, request("POST", "/xml",
-                    "<order><id>42</id><item sku=\"S1\"/><item sku=\"S2\"/></order>",
-                    "Content-Type: application/xml\r\n"));
+  http_response xml =
+      call(port,
+           request("POST", "/xml", "<order><id>42</id><item sku=\"S1\"/><item sku=\"S2\"/></order>",
+                   "Content-Type: application/xml\r\n"));
   CHECK(xml.body == "<ack><id>42</id><sku>S1</sku><n>2</n></ack>");
   CHECK(call(port, request("POST", "/xml", "not xml")).body ==
         "<ack><id></id><sku></sku><n></n></ack>");
@@ -164,9 +164,9 @@ body = "session={{cookie.session}} theme={{cookie.theme}} none=[{{cookie.none}}]
       "--b0undary\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\npassword\r\n"
       "--b0undary\r\nContent-Disposition: form-data; name=\"scope\"; filename=\"s.txt\"\r\n"
       "Content-Type: text/plain\r\n\r\nall\r\n--b0undary--\r\n";
-  json::value parts = json_of(call(
-      port, request("POST", "/token", multipart,
-                    "Content-Type: multipart/form-data; boundary=b0undary\r\n")));
+  json::value parts =
+      json_of(call(port, request("POST", "/token", multipart,
+                                 "Content-Type: multipart/form-data; boundary=b0undary\r\n")));
   CHECK(text_of(parts.at("grant")) == "password");
   CHECK(text_of(parts.at("scope")) == "all");
 
@@ -306,12 +306,12 @@ redirect = { to = "/new/{{path.id}}?session={{cookie.session}}&n={{counter}}", s
   CHECK(moved.header("Location") == "/new/7?session=s9&n=1");
 
   // The admin API's JSON form: the same templates, the same checks.
-  http_response added = call(
-      port, request("POST", "/__admin/routes",
-                    R"({"name":"echo","method":"POST","path":"/runtime/{kind}",)"
-                    R"("reply":{"json":{"kind":"{{path.kind}}","id":"{{json.order.id}}",)"
-                    R"("lines":"{{json.order.lines}}","n":"{{counter}}"},)"
-                    R"("headers":{"X-Sku":"{{json.items[1].sku}}"}}})"));
+  http_response added =
+      call(port, request("POST", "/__admin/routes",
+                         R"({"name":"echo","method":"POST","path":"/runtime/{kind}",)"
+                         R"("reply":{"json":{"kind":"{{path.kind}}","id":"{{json.order.id}}",)"
+                         R"("lines":"{{json.order.lines}}","n":"{{counter}}"},)"
+                         R"("headers":{"X-Sku":"{{json.items[1].sku}}"}}})"));
   REQUIRE(added.status == 201);
   http_response runtime = call(port, request("POST", "/runtime/book", order));
   CHECK(runtime.header("X-Sku") == "S2");
@@ -324,9 +324,9 @@ redirect = { to = "/new/{{path.id}}?session={{cookie.session}}&n={{counter}}", s
   const json::value listed = json_of(call(port, get("/__admin/routes/echo")));
   CHECK(text_of(listed.at("reply").at("json").at("id")) == "{{json.order.id}}");
 
-  http_response bad = call(
-      port, request("POST", "/__admin/routes",
-                    R"({"path":"/bad","reply":{"json":{"id":"{{json.a!}}"}}})"));
+  http_response bad =
+      call(port, request("POST", "/__admin/routes",
+                         R"({"path":"/bad","reply":{"json":{"id":"{{json.a!}}"}}})"));
   CHECK(bad.status == 400);
   CHECK(bad.body.find("bad JSON path in {{json.a!}}") != std::string::npos);
 }

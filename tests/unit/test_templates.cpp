@@ -501,3 +501,28 @@ body = "[{{json.id}}]"
   REQUIRE(decided.reject);
   CHECK(r.plan.body == "[]");
 }
+
+TEST_CASE("a rate limit's own reply counts what it answers and reads the body and clock",
+          "[templates]") {
+  template_responder r(R"(
+[[route]]
+method = "POST"
+path = "/limited"
+[route.reply]
+body = "ok"
+[route.rate_limit]
+requests = 1
+per = "1m"
+[route.rate_limit.reply]
+status = 429
+json = { refused = "{{counter}}", id = "{{json.id}}", at = "{{now.epoch}}" }
+)");
+  CHECK(r.ask("POST", "/limited", {}, R"({"id":"a"})") == "ok");
+  CHECK(r.ask("POST", "/limited", {}, R"({"id":"b"})") ==
+        R"({"at":1796564707,"id":"b","refused":1})");
+  CHECK(r.ask("POST", "/limited", {}, R"({"id":"c"})") ==
+        R"({"at":1796564707,"id":"c","refused":2})");
+  r.table->reset_state();
+  CHECK(r.ask("POST", "/limited", {}, "{}") == "ok");
+  CHECK(r.ask("POST", "/limited", {}, "{}") == R"({"at":1796564707,"id":null,"refused":1})");
+}

@@ -121,6 +121,21 @@ void check_redirect(toml_reader& r, const toml::table& table, const toml::node* 
   }
 }
 
+// The strings of a `json` reply are templates: each is checked where it is written (object keys
+// stay literal).
+void check_json_templates(toml_reader& r, const toml::node& node,
+                          const std::vector<std::string>& params) {
+  if (const auto* s = node.as_string()) {
+    if (s->get().find("{{") != std::string::npos) {
+      r.check_template(node, s->get(), params, "a 'json' string");
+    }
+  } else if (const auto* table = node.as_table()) {
+    for (const auto& [key, value] : *table) check_json_templates(r, value, params);
+  } else if (const auto* array = node.as_array()) {
+    for (const auto& element : *array) check_json_templates(r, element, params);
+  }
+}
+
 // body, body_file or json: the first one written (the others are reported by the caller).
 void read_body(toml_reader& r, std::string_view kind, const toml::node& value,
                const std::optional<std::vector<std::string>>& params, reply_spec& reply) {
@@ -138,6 +153,7 @@ void read_body(toml_reader& r, std::string_view kind, const toml::node& value,
   } else {
     auto text = r.to_json_text(value);
     if (!text) return;
+    if (params) check_json_templates(r, value, *params);
     reply.body = std::move(*text);
     reply.source = body_source::json;
   }

@@ -64,8 +64,7 @@ void plan_server_reply(response& out, respond_scratch& scratch, std::string_view
   out.body_from_table = false;
 }
 
-void plan_step_reply(response& out, const request_view& request,
-                     std::span<const std::string_view> params, respond_scratch& scratch) {
+void plan_step_reply(response& out, const template_context& context, respond_scratch& scratch) {
   const compiled_reply& reply = *out.plan.reply;
   out.status = reply.status();
   out.head.start = reply.head_start();
@@ -77,7 +76,7 @@ void plan_step_reply(response& out, const request_view& request,
     out.head.extra = scratch.rate;
   } else {
     scratch.head.clear();
-    reply.render_header_lines(request, params, header_selection::all, scratch.head);
+    reply.render_header_lines(context, header_selection::all, scratch.head);
     scratch.head.append(scratch.rate);
     if (out.plan.retry_after > 0) {
       scratch.head.append("Retry-After: ");
@@ -86,7 +85,7 @@ void plan_step_reply(response& out, const request_view& request,
     }
     out.head.extra = scratch.head;
   }
-  out.body = reply.render_body(request, params, scratch.body);
+  out.body = reply.render_body(context, scratch.body);
   out.body_from_table = reply.has_static_body();
   out.head.content_length = out.body.size();
 }
@@ -139,20 +138,21 @@ bool plan_refusal(response& out, const request_view& request, const compiled_rul
   return false;
 }
 
-void plan_with_validators(response& out, const request_view& request,
-                          std::span<const std::string_view> params, const compiled_route& route,
-                          std::string_view server_header, respond_scratch& scratch) {
+void plan_with_validators(response& out, const template_context& context,
+                          const compiled_route& route, std::string_view server_header,
+                          respond_scratch& scratch) {
+  const request_view& request = context.request;
   const compiled_rules& rules = route.rules;
   const compiled_reply& reply = *out.plan.reply;
   const bool success = reply.status() >= 200 && reply.status() < 300;
   const bool validators = success && (rules.etag || rules.last_modified_time);
   const bool ranged = rules.ranges && reply.status() == 200 && reply.has_body();
   if (!validators && !ranged) {
-    plan_step_reply(out, request, params, scratch);
+    plan_step_reply(out, context, scratch);
     return;
   }
   // The whole body first: it decides the ETag and the ranges.
-  const std::string_view body = reply.render_body(request, params, scratch.body);
+  const std::string_view body = reply.render_body(context, scratch.body);
   // The lines the reply gains: rate-limit fields, validators, Accept-Ranges.
   std::string lines = scratch.rate;
   std::string etag;
@@ -174,7 +174,7 @@ void plan_with_validators(response& out, const request_view& request,
         if (!server_header.empty()) h.append("Server: ").append(server_header).append("\r\n");
         if (reply.sends_date()) h.append("Date: ");
         const std::size_t start_end = h.size();
-        reply.render_header_lines(request, params, header_selection::not_modified, h);
+        reply.render_header_lines(context, header_selection::not_modified, h);
         h.append(lines);
         out.status = 304;
         out.head.start = std::string_view(h).substr(0, start_end);
@@ -216,7 +216,7 @@ void plan_with_validators(response& out, const request_view& request,
         out.head.date = reply.sends_date();
         out.head.has_body = true;
         if (ranges.size() == 1) {
-          reply.render_header_lines(request, params, header_selection::all, h);
+          reply.render_header_lines(context, header_selection::all, h);
           h.append(lines).append(content_range_line(&ranges[0], body.size()));
           out.head.fields = reply.static_headers();
           out.body = body.substr(ranges[0].first, ranges[0].last - ranges[0].first + 1);
@@ -224,10 +224,10 @@ void plan_with_validators(response& out, const request_view& request,
         } else {
           // RFC 9110 §14.6: the parts carry the type; the whole is multipart/byteranges.
           std::string type(reply.static_content_type());
-          if (type.empty()) reply.templated_content_type(request, params, type);
+          if (type.empty()) reply.templated_content_type(context, type);
           const std::string boundary = "stubborn-" + body_etag(body).substr(1, 16);
           std::string parts = multipart_byteranges(body, ranges, type, boundary);
-          reply.render_header_lines(request, params, header_selection::without_content_type, h);
+          reply.render_header_lines(context, header_selection::without_content_type, h);
           h.append(lines);
           h.append("Content-Type: multipart/byteranges; boundary=").append(boundary);
           h.append("\r\n");
@@ -246,7 +246,7 @@ void plan_with_validators(response& out, const request_view& request,
     }
   }
   scratch.head.clear();
-  reply.render_header_lines(request, params, header_selection::all, scratch.head);
+  reply.render_header_lines(context, header_selection::all, scratch.head);
   scratch.head.append(lines);
   out.status = reply.status();
   out.head.start = reply.head_start();

@@ -18,9 +18,9 @@ void plan_server_reply(response& out, respond_scratch& scratch, std::string_view
                        int status, std::string_view body,
                        std::initializer_list<std::string_view> extra_lines = {});
 
-/// The head and body of the reply step `out.plan` chose, with `scratch.rate` and Retry-After.
-void plan_step_reply(response& out, const request_view& request,
-                     std::span<const std::string_view> params, respond_scratch& scratch);
+/// The head and body of the reply step `out.plan` chose, with `scratch.rate` and Retry-After;
+/// its templates draw from `context` (the request among the rest).
+void plan_step_reply(response& out, const template_context& context, respond_scratch& scratch);
 
 /// Access, framing and negotiation (401/403, 411, 415, 406), in that order; true when one of
 /// them answers instead of the route's script.
@@ -28,9 +28,10 @@ bool plan_refusal(response& out, const request_view& request, const compiled_rul
                   std::string_view server_header, respond_scratch& scratch);
 
 /// The plain reply step `out.plan` chose for `route`, with its validators (304/412) and byte
-/// ranges (206/416) applied.
-void plan_with_validators(response& out, const request_view& request,
-                          std::span<const std::string_view> params, const compiled_route& route,
-                          std::string_view server_header, respond_scratch& scratch);
+/// ranges (206/416) applied. The body and header lines are rendered from one `context`, so the
+/// ETag and the ranges describe the body sent.
+void plan_with_validators(response& out, const template_context& context,
+                          const compiled_route& route, std::string_view server_header,
+                          respond_scratch& scratch);
 
 }  // namespace stubborn

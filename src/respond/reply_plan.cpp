@@ -113,6 +113,13 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
     reply.content_type_ = content_type;
   }
 
+  // Each {{uuid}} of the reply draws its own bits, wherever it is.
+  std::size_t uuid_slots = 0;
+  const auto note_uses = [&](compiled_template& t) {
+    t.number_uuids(uuid_slots);
+    reply.uses_clock_ = reply.uses_clock_ || t.uses_clock();
+    reply.uses_counter_ = reply.uses_counter_ || t.uses_counter();
+  };
   for (const auto& h : spec.headers) {
     auto value = compiled_template::compile(h.value, path_params);
     if (value.is_static()) {
@@ -125,25 +132,28 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
       }
       if (sent_with_not_modified(h.name)) reply.not_modified_headers_.append(line);
     } else {
+      note_uses(value);
       reply.header_templates_.push_back({h.name, std::move(value)});
     }
   }
 
   if (spec.source == body_source::inline_text) {
     reply.body_template_ = compiled_template::compile(spec.body, path_params);
-    if (reply.body_template_.is_static()) {
-      reply.body_ = reply.body_template_.static_text();
-    }
-  } else {
-    reply.body_ = spec.body;  // files and JSON are never templates
+  } else if (spec.source == body_source::json) {
+    // A JSON reply is a template when some string in it holds a placeholder.
+    reply.body_template_ = compiled_template::compile_json(spec.body, path_params);
   }
-  bool body_is_template =
-      spec.source == body_source::inline_text && !reply.body_template_.is_static();
-  if (body_is_template && contains_json(content_type)) {
+  const bool body_is_template = !reply.body_template_.is_static();
+  if (body_is_template) {
+    note_uses(reply.body_template_);
+  } else {
+    reply.body_ = spec.body;  // files, and texts and JSON without placeholders, as written
+    reply.body_template_ = {};
+  }
+  if (body_is_template && (spec.source == body_source::json || contains_json(content_type))) {
     reply.body_escape_ = template_escape::json_string;
   }
   reply.is_static_ = reply.header_templates_.empty() && !body_is_template;
-  if (!body_is_template) reply.body_template_ = {};
 
   for (const auto& interim : spec.interim) {
     append_status_line(interim.status, registered_reason(interim.status), reply.interim_);
@@ -159,22 +169,18 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   return reply;
 }
 
-bool compiled_reply::templated_content_type(const request_view& request,
-                                            std::span<const std::string_view> params,
+bool compiled_reply::templated_content_type(const template_context& context,
                                             std::string& out) const {
   for (const auto& h : header_templates_) {
     if (!iequals(h.name, "Content-Type")) continue;
-    h.value.render(template_context{request, params}, template_escape::header_value, out);
+    h.value.render(context, template_escape::header_value, out);
     return true;
   }
   return false;
 }
 
-void compiled_reply::render_header_lines(const request_view& request,
-                                         std::span<const std::string_view> params,
+void compiled_reply::render_header_lines(const template_context& context,
                                          header_selection selection, std::string& out) const {
-  if (header_templates_.empty()) return;
-  template_context context{request, params};
   for (const auto& h : header_templates_) {
     if (selection == header_selection::without_content_type && iequals(h.name, "Content-Type")) {
       continue;
@@ -186,23 +192,21 @@ void compiled_reply::render_header_lines(const request_view& request,
   }
 }
 
-std::string_view compiled_reply::render_body_template(const request_view& request,
-                                                      std::span<const std::string_view> params,
+std::string_view compiled_reply::render_body_template(const template_context& context,
                                                       std::string& scratch) const {
   scratch.clear();
-  body_template_.render(template_context{request, params}, body_escape_, scratch);
+  body_template_.render(context, body_escape_, scratch);
   return scratch;
 }
 
-std::string_view compiled_reply::render(const request_view& request,
-                                        std::span<const std::string_view> params, bool head_only,
+std::string_view compiled_reply::render(const template_context& context, bool head_only,
                                         connection_header connection, std::string& out,
                                         std::string& scratch, std::string_view extra_headers,
                                         body_framing framing) const {
   std::string extra;
-  render_header_lines(request, params, header_selection::all, extra);
+  render_header_lines(context, header_selection::all, extra);
   extra.append(extra_headers);
-  const std::string_view body = render_body(request, params, scratch);
+  const std::string_view body = render_body(context, scratch);
   reply_head head{head_start_,   send_date_, static_headers_, extra,
                   body_allowed_, framing,    body.size(),     connection};
   append_head(head, current_http_date(), out);
@@ -301,6 +305,13 @@ bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std:
   }
   if (spec.rate > 0 && uniform_random(clock.seed, clock.stream ^ 0x07a6e5ull, n) < spec.rate)
     return true;
+  return false;
+}
+
+bool counts_requests(const reply_script& script) {
+  for (const compiled_reply& reply : script.replies) {
+    if (reply.uses_counter()) return true;
+  }
   return false;
 }
 

@@ -99,34 +99,43 @@ class compiled_reply {
   std::string_view static_not_modified_headers() const { return not_modified_headers_; }
   /// The first static Content-Type value, or "" (then see templated_content_type()).
   std::string_view static_content_type() const { return content_type_; }
+  /// Its templates read the wall clock: the caller fills template_context::now.
+  bool uses_clock() const { return uses_clock_; }
+  /// Its templates read the route's counter ({{counter}}, {{uuid}}): the caller counts the
+  /// request and fills template_context::counter and ::random.
+  bool uses_counter() const { return uses_counter_; }
   /// Renders a templated Content-Type value into `out`; false when there is none.
-  bool templated_content_type(const request_view& request, std::span<const std::string_view> params,
-                              std::string& out) const;
+  bool templated_content_type(const template_context& context, std::string& out) const;
   /// Appends the templated header lines chosen by `selection` to `out`.
-  void render_header_lines(const request_view& request, std::span<const std::string_view> params,
-                           header_selection selection, std::string& out) const;
+  void render_header_lines(const template_context& context, header_selection selection,
+                           std::string& out) const;
   /// The body (empty when none is allowed): a view into this reply when static, else rendered
   /// into `scratch`.
-  std::string_view render_body(const request_view& request,
-                               std::span<const std::string_view> params,
-                               std::string& scratch) const {
+  std::string_view render_body(const template_context& context, std::string& scratch) const {
     if (!body_allowed_) return {};
     if (body_template_.is_static()) return body_;
-    return render_body_template(request, params, scratch);
+    return render_body_template(context, scratch);
   }
 
   /// Appends the head to `out` (ending in the blank line) and returns the body to send after it
   /// (a view into this reply for static bodies, into `scratch` for rendered ones). With
   /// `head_only` (HEAD) the head still describes the body, and the returned body is empty.
   /// `extra_headers` are complete "Name: value\r\n" lines added as they are.
+  std::string_view render(const template_context& context, bool head_only,
+                          connection_header connection, std::string& out, std::string& scratch,
+                          std::string_view extra_headers = {},
+                          body_framing framing = body_framing::content_length) const;
+  /// The same with only the request and the path captures to draw from.
   std::string_view render(const request_view& request, std::span<const std::string_view> params,
                           bool head_only, connection_header connection, std::string& out,
                           std::string& scratch, std::string_view extra_headers = {},
-                          body_framing framing = body_framing::content_length) const;
+                          body_framing framing = body_framing::content_length) const {
+    return render(template_context{request, params}, head_only, connection, out, scratch,
+                  extra_headers, framing);
+  }
 
  private:
-  std::string_view render_body_template(const request_view& request,
-                                        std::span<const std::string_view> params,
+  std::string_view render_body_template(const template_context& context,
                                         std::string& scratch) const;
 
   struct header_template {
@@ -139,6 +148,8 @@ class compiled_reply {
   bool plain_ = true;
   bool body_allowed_ = true;  // false for 204 and 304: no body, no Content-Length
   bool send_date_ = true;
+  bool uses_clock_ = false;
+  bool uses_counter_ = false;
   std::size_t status_line_size_ = 0;
   std::string head_start_;              // status line, Server, "Date: " (when send_date_)
   std::string static_headers_;          // "\r\n" after the date, then the static user headers
@@ -154,11 +165,17 @@ class compiled_reply {
 };
 
 /// The only mutable per-route data: how many requests the route has planned (sequence position
-/// and the index into its random stream). Shared by all threads; survives reloads when the
-/// route is unchanged.
+/// and the index into its random stream), and how many it has answered for {{counter}}. Shared
+/// by all threads; survives reloads when the route is unchanged.
 struct route_state {
   std::atomic<std::uint64_t> planned{0};
-  void reset() { planned.store(0, std::memory_order_relaxed); }
+  std::atomic<std::uint64_t> answered{0};  ///< only for scripts whose replies read the counter
+  std::atomic<std::uint64_t> resets{0};    ///< how often reset() ran: new UUIDs without a seed
+  void reset() {
+    planned.store(0, std::memory_order_relaxed);
+    answered.store(0, std::memory_order_relaxed);
+    resets.fetch_add(1, std::memory_order_relaxed);
+  }
 };
 
 /// An outage compiled: when it applies and what it sends.
@@ -178,6 +195,9 @@ struct reply_script {
   std::shared_ptr<route_state> state = std::make_shared<route_state>();
   bool stateful = false;  ///< needs the counter (sequence, randomness or an outage)
 };
+
+/// Some reply of the script reads the counter: every request the script answers is counted.
+bool counts_requests(const reply_script& script);
 
 /// What to send for one request.
 struct reply_plan {

@@ -19,6 +19,29 @@ plan_clock clock_of(const reply_script& script, const route_table& table, std::u
   return script.stateful ? table.clock_for(stream, clock.now()) : plan_clock{};
 }
 
+// What the templates of the reply `out.plan` chose draw from: the request, its path captures,
+// the body as matching parsed it (parsed at most once per request), and, only when the replies
+// read them, the script's counter with its random bits and the wall clock.
+template_context context_for(const response& out, const request_view& request,
+                             std::span<const std::string_view> params, const reply_script& script,
+                             std::uint64_t stream, const route_table& table,
+                             const connection_facts& connection, respond_scratch& scratch) {
+  template_context context{request, params, &scratch.match.body()};
+  if (counts_requests(script)) {
+    route_state& state = *script.state;
+    context.counter = state.answered.fetch_add(1, std::memory_order_relaxed) + 1;
+    // Under [server] seed the UUIDs repeat from the start after a reset, as everything random
+    // does; without one, a reset must not give out the same UUIDs again.
+    const std::uint64_t generation =
+        table.server().seed ? 0 : state.resets.load(std::memory_order_relaxed);
+    const std::uint64_t seed = table.clock_for(stream, {}).seed;
+    context.random = random_bits(seed ^ (generation * 0xA0761D6478BD642Full),
+                                 stream ^ 0x7e3a1a7e0000ull, context.counter);
+  }
+  if (out.plan.reply && out.plan.reply->uses_clock()) context.now = connection.clock.wall_now();
+  return context;
+}
+
 // Counts the request against `limit`, adding its RateLimit fields to `scratch.rate`; when it is
 // over the limit, plans the 429 (or its override) and returns false.
 bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
@@ -35,7 +58,9 @@ bool within_rate_limit(const compiled_rate_limit& limit, const request_view& req
   out.rate_limited = true;
   out.plan =
       plan_reply(limit.script, clock_of(limit.script, table, limit.stream, connection.clock));
-  plan_step_reply(out, request, {}, scratch);
+  plan_step_reply(
+      out, context_for(out, request, {}, limit.script, limit.stream, table, connection, scratch),
+      scratch);
   return false;
 }
 
@@ -52,7 +77,7 @@ bool in_outage(const request_view& request, const route_table& table,
   out.plan.fault = outage->spec.fault;
   out.plan.retry_after = retry_after;
   out.plan.random = random_bits(clock.seed, clock.stream, n);
-  plan_step_reply(out, request, {}, scratch);
+  plan_step_reply(out, template_context{request, {}, &scratch.match.body()}, scratch);
   return true;
 }
 
@@ -91,11 +116,13 @@ void plan_route_reply(response& out, const request_view& request, const route_ma
     // RFC 9110 §15.5.9: a server sending 408 closes the connection.
     out.head.connection = connection_header::close;
   }
+  const template_context context = context_for(out, request, params_of(match), route.script,
+                                               route.order, table, connection, scratch);
   // Delays, faults and pacing keep their script; validators and ranges apply to plain replies.
   if (route.rules.any && out.is_plain()) {
-    plan_with_validators(out, request, params_of(match), route, server_header, scratch);
+    plan_with_validators(out, context, route, server_header, scratch);
   } else {
-    plan_step_reply(out, request, params_of(match), scratch);
+    plan_step_reply(out, context, scratch);
   }
 }
 
@@ -114,7 +141,10 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
                                : plan_clock{};
   out.plan = plan_reply(script, clock);
   if (script.outage && out.plan.reply == &script.outage->reply) {
-    plan_step_reply(out, request, params_of(match), scratch);
+    plan_step_reply(out,
+                    context_for(out, request, params_of(match), script, route.order, table,
+                                connection, scratch),
+                    scratch);
     return;
   }
   // The same counter draws the delays whether or not the script advanced it.
@@ -131,7 +161,10 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
     out.plan.fault = proxy.spec.fault;
     out.plan.delay = sample(proxy.spec.delay, 0);
     out.plan.random = random_bits(clock.seed, clock.stream, n);
-    plan_step_reply(out, request, params_of(match), scratch);
+    plan_step_reply(out,
+                    context_for(out, request, params_of(match), script, route.order, table,
+                                connection, scratch),
+                    scratch);
     return;
   }
   out.plan = {};
@@ -144,6 +177,10 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
 
 std::chrono::steady_clock::time_point steady_now() {
   return std::chrono::steady_clock::now();
+}
+
+std::chrono::system_clock::time_point system_now() {
+  return std::chrono::system_clock::now();
 }
 
 connection_header decide_connection(unsigned version, const connection_facts& connection) {
@@ -212,7 +249,9 @@ void respond(const request_view& request, const route_table& table,
 expectation respond_to_expectation(const request_view& head, const route_table& table,
                                    const connection_facts& connection, respond_scratch& scratch,
                                    response& reply) {
-  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted.
+  // RFC 9110 §10.1.1: the route decides, on the head alone, whether the body is wanted. The
+  // previous request's parsed body is forgotten first: a reply's templates must not read it.
+  scratch.match.reset();
   const route_match pre = table.match(head, scratch.match, true);
   if (!pre.route) return {};
   if (pre.route->expect != expect_mode::reject) return {false, pre.route->continue_delay};
@@ -227,7 +266,10 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
   reply.head.connection = connection_header::close;
   reply.head_only = head.method == "HEAD";
   reply.close_after = true;
-  plan_step_reply(reply, head, params_of(pre), scratch);
+  plan_step_reply(reply,
+                  context_for(reply, head, params_of(pre), pre.route->script, pre.route->order,
+                              table, connection, scratch),
+                  scratch);
   return {true, {}};
 }
 

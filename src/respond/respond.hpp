@@ -21,10 +21,15 @@ struct compiled_proxy;
 /// std::chrono::steady_clock::now(), as a function whose address may be taken.
 std::chrono::steady_clock::time_point steady_now();
 
+/// std::chrono::system_clock::now(), as a function whose address may be taken.
+std::chrono::system_clock::time_point system_now();
+
 /// Where respond() reads the time from, only when a choice needs it (outages, sequences with
-/// randomness, rate limits): a plain static reply never asks.
+/// randomness, rate limits; the wall clock for replies with {{now}}): a plain static reply never
+/// asks.
 struct time_source {
   std::chrono::steady_clock::time_point (*now)() = &steady_now;
+  std::chrono::system_clock::time_point (*wall_now)() = &system_now;
 };
 
 /// The peer's address, asked for only by an ip-keyed rate limit (a system call the first time).

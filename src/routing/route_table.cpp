@@ -604,9 +604,15 @@ void route_table::reset_state() const {
   for (const auto& route : routes_) {
     route->script.state->reset();
     if (route->script.outage) route->script.outage->state->reset();
-    if (route->rate_limit) route->rate_limit->limiter->reset();
+    if (route->rate_limit) {
+      route->rate_limit->limiter->reset();
+      route->rate_limit->script.state->reset();  // its reply's {{counter}} too
+    }
   }
-  if (server_rate_limit_) server_rate_limit_->limiter->reset();
+  if (server_rate_limit_) {
+    server_rate_limit_->limiter->reset();
+    server_rate_limit_->script.state->reset();
+  }
   for (const auto& outage : outages_) outage.state->reset();
 }
 

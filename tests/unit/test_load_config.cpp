@@ -25,6 +25,11 @@ namespace {
 
 using lines = std::vector<std::string>;
 
+// What the message for an unknown placeholder offers.
+const std::string placeholders =
+    "path.NAME, query.NAME, header.NAME, cookie.NAME, form.NAME, json.PATH, xpath.PATH, body, "
+    "method, uri, now, now.epoch, now.epoch_ms, now.http, uuid or counter";
+
 // Every problem load_config_text reports for `text`, as "t.toml:line:col: message".
 lines problems_of(const std::string& text, const std::string& base_dir = ".") {
   try {
@@ -361,11 +366,9 @@ TEST_CASE("templates in reply bodies and header values are checked", "[config]")
        {"t.toml:4:12: bad template in 'body': {{path.nope}}: the path has no parameter 'nope' (it "
         "has: id)"}},
       {"[[route]]\npath = \"/\"\n[route.reply]\nbody = \"{{bogus}}\"\n",
-       {"t.toml:4:9: bad template in 'body': unknown placeholder {{bogus}}: use path.NAME, "
-        "query.NAME, header.NAME, method or uri"}},
+       {"t.toml:4:9: bad template in 'body': unknown placeholder {{bogus}}: use " + placeholders}},
       {"[[route]]\npath = \"/\"\n[route.reply]\nbody = \"\"\"\nline\n{{bogus}}\"\"\"\n",
-       {"t.toml:4:8: bad template in 'body': unknown placeholder {{bogus}}: use path.NAME, "
-        "query.NAME, header.NAME, method or uri"}},
+       {"t.toml:4:8: bad template in 'body': unknown placeholder {{bogus}}: use " + placeholders}},
       {"[[route]]\npath = \"/\"\n[route.reply]\nheaders = { X-Id = \"<{{path.id}}>\" }\n",
        {"t.toml:4:22: bad template in header 'X-Id': {{path.id}}: the path has no parameter 'id' "
         "(it has none)"}},
@@ -373,8 +376,27 @@ TEST_CASE("templates in reply bodies and header values are checked", "[config]")
        "body = \"{{path.ver}} {{path.item}}\"\n",
        {"t.toml:4:22: bad template in 'body': {{path.item}}: the path has no parameter 'item' (it "
         "has: ver)"}},
-      // Files and JSON are not templates.
-      {"[[route]]\npath = \"/\"\n[route.reply]\njson = { a = \"{{bogus}}\" }\n", {}},
+      // The strings of a JSON reply are templates, checked where they are written.
+      {"[[route]]\npath = \"/\"\n[route.reply]\njson = { a = \"{{bogus}}\" }\n",
+       {"t.toml:4:15: bad template in a 'json' string: unknown placeholder {{bogus}}: use " +
+        placeholders}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\njson = { a = [1, { b = \"x {{json.a!}}\" }] }\n",
+       {"t.toml:4:35: bad template in a 'json' string: bad JSON path in {{json.a!}}: unexpected "
+        "'!' in a name (write other names as ['name'])"}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\njson = { a = \"{{json.order.id}}\" }\n", {}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\nbody = \"{{json.items[}}\"\n",
+       {"t.toml:4:21: bad template in 'body': bad JSON path in {{json.items[}}: unclosed '['"}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\nbody = \"<{{xpath.//[}}>\"\n",
+       {"t.toml:4:18: bad template in 'body': {{xpath.//[}}: bad XPath '//[': the expression is "
+        "malformed (at offset 2)"}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\nheaders = { X-At = \"{{now.iso}}\" }\n",
+       {"t.toml:4:21: bad template in header 'X-At': unknown placeholder {{now.iso}}: use now, "
+        "now.epoch, now.epoch_ms or now.http"}},
+      {"[[route]]\npath = \"/\"\n[route.reply]\nredirect = { to = \"/o/{{json.a!}}\" }\n",
+       {"t.toml:4:31: bad template in 'to': bad JSON path in {{json.a!}}: unexpected '!' in a "
+        "name (write other names as ['name'])"}},
+      {"[[route]]\npath = \"/\"\n[[route.replies]]\nbody = \"{{form.}}\"\n",
+       {"t.toml:4:9: bad template in 'body': unknown placeholder {{form.}}: use " + placeholders}},
       // A broken path already has its own error; its templates are not judged against it.
       {"[[route]]\npath = \"/a/{id\"\n[route.reply]\nbody = \"{{path.id}}\"\n",
        {"t.toml:2:12: bad 'path': a parameter is written {name} and fills a whole segment"}},

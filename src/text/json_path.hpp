@@ -1,7 +1,7 @@
 #pragma once
 // A JSONPath subset, compiled once at load: `$`, `.name`, `['name']`, `[n]` (negative counts
-// from the end), `[*]` and `.*`, and `..name` (every member of that name, at any depth).
-// select() walks a parsed document and appends every value the path reaches.
+// from the end), `[*]` and `.*`, `..name` (every member of that name, at any depth) and `..*`
+// (every value below). select() walks a parsed document and appends every value the path reaches.
 
 #include <cstddef>
 #include <stdexcept>
@@ -39,8 +39,9 @@ class json_path {
   enum class step_kind { member, index, wildcard, descendant };
   struct step {
     step_kind kind = step_kind::member;
-    std::string name;  ///< member / descendant
-    long index = 0;    ///< index
+    std::string name;       ///< member / descendant
+    long index = 0;         ///< index
+    bool wildcard = false;  ///< descendant: every value below, whatever its name (`..*`)
   };
 
  private:

@@ -30,9 +30,10 @@ from pathlib import Path
 
 RESULTS = "benchmarks/results"
 # What a run must hold to be "the latest full run". The proxy scenarios (proxy-hello,
-# proxy-latency) joined the runner's default set later and are not required here, so a full run
-# from before them still counts; like the extra scenarios, they come from the latest run that
-# holds them.
+# proxy-latency) and `conditions` joined the runner's default set later and are not required
+# here, so a full run from before them still counts; the proxy scenarios, like the extra ones,
+# come from the latest run that holds them, and `conditions` is shown with the full run's other
+# wrk scenarios when that run holds it.
 DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
                      "startup", "micro"]
 MARKER = re.compile(r"^<!-- benchmarks:(begin|end) ([a-z0-9-]+) -->$")
@@ -232,15 +233,15 @@ def block_summary(r):
     return "\n".join(out)
 
 
-def wrk_rows(s, names=("hello", "pipelined", "body-64k", "routes-1000")):
+def wrk_rows(s, names=("hello", "pipelined", "body-64k", "routes-1000", "conditions")):
     rows = []
     for name in names:
         for label in ("stubborn", "nginx", "hello-reference"):
             x = s.get(f"{name}/{label}")
             if not x:
                 continue
-            if name == "routes-1000":
-                rr = s.get("routes-1000/ratio", {}).get("rps_ratio_to_hello")
+            if name in ("routes-1000", "conditions"):
+                rr = s.get(f"{name}/ratio", {}).get("rps_ratio_to_hello")
                 versus = f"{ratio(rr, 3)} hello" if label == "stubborn" else "(hello, same run)"
             else:
                 rr = s.get(f"{name}/ratio")

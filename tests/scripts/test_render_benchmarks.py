@@ -167,6 +167,18 @@ def full_run(stamp, commit, hello_rps=108864.0, argv=(), extra=()):
     ctx.summary("routes-1000/ratio", {"scenario": "routes-1000",
                                       "rps_ratio_to_hello": routes["rps"] / hello["rps"],
                                       "pair_ratios": [1.05, 1.06, 1.04]})
+    if "conditions" in extra:
+        cond = runner.summarise_wrk([wrk_run("conditions", "conditions", r, 61250.0, 2100, 15.1)
+                                     for r in (1, 2, 3)])
+        ref = runner.summarise_wrk([wrk_run("conditions", "stubborn-hello", r, 98000.0, 2700,
+                                            9.4) for r in (1, 2, 3)])
+        ctx.summary("conditions/stubborn", dict(cond, scenario="conditions", server="stubborn",
+                                                request_body_bytes=997))
+        ctx.summary("conditions/hello-reference", dict(ref, scenario="conditions",
+                                                       server="stubborn-hello"))
+        ctx.summary("conditions/ratio", {"scenario": "conditions",
+                                         "rps_ratio_to_hello": cond["rps"] / ref["rps"],
+                                         "pair_ratios": [0.62, 0.63, 0.61]})
     for n, p99 in ((1000, 1002.2), (10000, 1020.6)):
         ctx.summary(f"delays/{n}", {
             "scenario": "delays", "connections": n, "runs": 3, "on_time_median": n,
@@ -187,11 +199,14 @@ def full_run(stamp, commit, hello_rps=108864.0, argv=(), extra=()):
         "scenario": "startup", "routes": 1000, "runs": 5, "first_reply_ms": 46.3,
         "first_reply_ms_max": 53.4, "first_reply_ms_min": 43.3, "check_ms": 47.8,
         "cpu_us_per_req": 30000.0, "rss_kib": 15565, "other_cpu_pct_max": 4.0})
+    benchmarks = {f"bm_match_{kind}/1000": {"ns": 185.0 + i, "real_ns": 186.0 + i,
+                                            "allocs_per_iter": 0}
+                  for i, kind in enumerate(("exact", "param", "regex"))}
+    if "conditions" in extra:
+        benchmarks["bm_conditions_match/1000"] = {"ns": 3210.0, "real_ns": 3250.0,
+                                                  "allocs_per_iter": 1}
     ctx.summary("micro", {
-        "scenario": "micro", "repetitions": 3, "statistic": "median",
-        "benchmarks": {f"bm_match_{kind}/1000": {"ns": 185.0 + i, "real_ns": 186.0 + i,
-                                                 "allocs_per_iter": 0}
-                       for i, kind in enumerate(("exact", "param", "regex"))},
+        "scenario": "micro", "repetitions": 3, "statistic": "median", "benchmarks": benchmarks,
         "busy_before_pct": 1.0, "other_cpu_pct_max": 0.0})
     if "syscalls" in extra:
         for label in ("stubborn", "nginx"):
@@ -410,6 +425,21 @@ class RenderTest(unittest.TestCase):
         # Rendering again changes nothing.
         self.assertEqual(self.run_script()[0], 0)
         self.assertEqual(self.doc("docs/performance.md"), perf)
+
+    def test_conditions_beside_hello_and_its_micro_target(self):
+        self.result("20261207T000000Z.jsonl", full_run("20261207T000000Z", "5555555",
+                                                       extra=("conditions",)))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("| conditions | stubborn | 61,250 |", perf)
+        self.assertIn("| 0.625x hello |", perf)
+        self.assertIn("| conditions | stubborn hello | 98,000 |", perf)
+        self.assertIn("| match 1,000 routes with two json_path conditions each, 1 KiB JSON body "
+                      "(median) | < 5 us | 3.21 us | met |", perf)
+        # The 1 us target of routes without conditions stays about them alone.
+        self.assertIn("| match 1,000 routes (median, slowest kind) | < 1 us | 187 ns "
+                      "(bm_match_regex/1000) | met |", perf)
 
     def test_latest_full_run_wins_and_partial_runs_do_not_count_as_full(self):
         self.result("20261201T000000Z.jsonl", full_run("20261201T000000Z", "1111111", 90000.0))

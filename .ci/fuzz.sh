@@ -19,7 +19,7 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 fi
 cmake --build "$build_dir" -j 2 --target \
   fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config fuzz_route_json \
-  fuzz_templates_matchers fuzz_proxy_upstream
+  fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions
 
 # The corpus each run grows is kept out of the tree (in FUZZ_WORK_DIR if set, so a long run can
 # be resumed); the seeds stay as committed.
@@ -33,13 +33,13 @@ fi
 failed=0
 summary=()
 for target in fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config \
-  fuzz_route_json fuzz_templates_matchers fuzz_proxy_upstream; do
+  fuzz_route_json fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions; do
   dict=()
   case $target in
     fuzz_request_path | fuzz_fragmentation | fuzz_fragmentation_tls)
       dict=(-dict=tests/fuzz/http.dict) ;;
     fuzz_config) dict=(-dict=tests/fuzz/toml.dict) ;;
-    fuzz_route_json) dict=(-dict=tests/fuzz/json.dict) ;;
+    fuzz_route_json | fuzz_body_conditions) dict=(-dict=tests/fuzz/json.dict) ;;
     fuzz_proxy_upstream) dict=(-dict=tests/fuzz/http_response.dict) ;;
   esac
   # The TLS variant reads its inputs as fuzz_fragmentation does, and starts from its seeds.

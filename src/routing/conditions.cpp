@@ -219,18 +219,12 @@ bool visit_values(const compiled_condition& c, const condition_inputs& in, std::
   };
   switch (c.spec.subject) {
     case condition_subject::json_path: {
-      const json::value* doc = in.body.json(request);
-      if (!doc) {
+      const auto* values = select_json(*c.json, c.json_index, request, in.body, in.scratch);
+      if (!values) {
         body_kind_ok = false;
         return false;
       }
-      auto& selection = in.scratch.json[c.json_index];
-      if (selection.generation != in.scratch.generation) {
-        selection.values.clear();
-        c.json->select(*doc, selection.values);
-        selection.generation = in.scratch.generation;
-      }
-      for (const json::value* value : selection.values) {
+      for (const json::value* value : *values) {
         if (offer({value, {}})) return true;
       }
       return false;
@@ -400,6 +394,32 @@ bool json_contains(const json::value& actual, const json::value& expected) {
   }
   if (expected.is_number() && actual.is_number()) return numbers_equal(actual, expected);
   return actual == expected;
+}
+
+const std::vector<const json::value*>* select_json(const json_path& path, std::size_t json_index,
+                                                   const request_view& request, parsed_body& body,
+                                                   condition_scratch& scratch) {
+  const json::value* doc = body.json(request);
+  if (!doc) return nullptr;
+  auto& selection = scratch.json[json_index];
+  if (selection.generation != scratch.generation) {
+    selection.values.clear();
+    path.select(*doc, selection.values);
+    selection.generation = scratch.generation;
+  }
+  return &selection.values;
+}
+
+std::vector<equality_key> compiled_when::equality_keys() const {
+  std::vector<equality_key> keys;
+  for (const auto& c : all_) {
+    if (c.spec.subject == condition_subject::json_path && c.spec.op == condition_operator::equals &&
+        !c.spec.ignore_case && (c.operand->is_string() || c.operand->is_number()) &&
+        c.json->is_single()) {
+      keys.push_back({c.json_index, c.json.get(), c.operand.get()});
+    }
+  }
+  return keys;
 }
 
 bool compiled_condition::reads_body() const {

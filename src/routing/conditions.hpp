@@ -44,6 +44,22 @@ struct condition_scratch {
   std::string decoded;
 };
 
+/// The values `path` (the table's JSONPath number `json_index`) selects from the request body,
+/// selected once per request; null when the body is not JSON.
+const std::vector<const boost::json::value*>* select_json(const json_path& path,
+                                                          std::size_t json_index,
+                                                          const request_view& request,
+                                                          parsed_body& body,
+                                                          condition_scratch& scratch);
+
+/// A condition routes can be looked up by instead of tried one by one: a JSONPath selecting at
+/// most one value that must equal a string or a number (case-sensitive).
+struct equality_key {
+  std::size_t json_index = 0;
+  const json_path* path = nullptr;
+  const boost::json::value* operand = nullptr;  ///< a string or a number
+};
+
 /// What conditions read: the request, the matched route's path captures, its body.
 struct condition_inputs {
   const request_view& request;
@@ -81,6 +97,8 @@ class compiled_when {
   bool holds(const condition_inputs& in) const;
   /// Some condition reads the body.
   bool reads_body() const { return reads_body_; }
+  /// The `all` conditions that are equality keys, in order.
+  std::vector<equality_key> equality_keys() const;
   /// One line per condition that does not hold ("  $.order.total is 80, wanted gt 100").
   std::string explain(const condition_inputs& in) const;
 

@@ -16,6 +16,7 @@
 #include "routing/conditions.hpp"
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
+#include "text/json_path.hpp"
 
 namespace stubborn {
 
@@ -130,11 +131,24 @@ int method_index(std::string_view method) {
   return -1;
 }
 
+// Routes of one trie list that are found by the value a JSONPath selects from the body (each
+// wants it equal to its own string or number), so that a thousand routes on one path told apart
+// by an id cost one lookup rather than a thousand tries.
+struct route_table::keyed_routes {
+  std::size_t json_index = 0;
+  const json_path* path = nullptr;
+  std::vector<std::pair<std::string, std::vector<std::uint32_t>>> by_string;  // sorted by key
+  std::vector<std::pair<double, std::vector<std::uint32_t>>> by_number;       // sorted by key
+  std::vector<std::uint32_t> unkeyed;  // the list's other routes, tried one by one
+};
+
 struct route_table::node {
   std::vector<std::pair<std::string, std::uint32_t>> literals;  // sorted by text
   std::uint32_t param_child = no_node;
   std::vector<std::uint32_t> end_routes;
   std::vector<std::uint32_t> rest_routes;
+  std::unique_ptr<keyed_routes> end_keyed;
+  std::unique_ptr<keyed_routes> rest_keyed;
 };
 
 compiled_route::compiled_route() = default;
@@ -363,6 +377,10 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
     else
       table->nodes_[at].end_routes.push_back(r);
   }
+  for (node& n : table->nodes_) {
+    n.end_keyed = key_routes(n.end_routes, table->routes_);
+    n.rest_keyed = key_routes(n.rest_routes, table->routes_);
+  }
   std::stable_sort(table->regex_routes_.begin(), table->regex_routes_.end(),
                    [&](std::uint32_t a, std::uint32_t b) {
                      return table->routes_[a]->ranks_before(*table->routes_[b]);
@@ -495,6 +513,91 @@ void route_table::consider(const compiled_route& route, std::span<const std::str
   std::copy(captures.begin(), captures.end(), best.params.begin());
 }
 
+std::unique_ptr<route_table::keyed_routes> route_table::key_routes(
+    const std::vector<std::uint32_t>& list,
+    const std::vector<std::unique_ptr<compiled_route>>& routes) {
+  // Below this many routes on one list, trying each costs less than looking up.
+  constexpr std::size_t min_keyed = 8;
+  if (list.size() < min_keyed) return nullptr;
+  // The JSONPath the most routes of the list can be found by.
+  std::map<std::size_t, std::size_t> uses;
+  for (auto r : list) {
+    if (!routes[r]->when) continue;
+    std::vector<std::size_t> seen;
+    for (const equality_key& key : routes[r]->when->equality_keys()) {
+      if (std::find(seen.begin(), seen.end(), key.json_index) != seen.end()) continue;
+      seen.push_back(key.json_index);
+      ++uses[key.json_index];
+    }
+  }
+  const auto most = std::max_element(
+      uses.begin(), uses.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (most == uses.end() || most->second < min_keyed) return nullptr;
+  auto keyed = std::make_unique<keyed_routes>();
+  keyed->json_index = most->first;
+  std::map<std::string, std::vector<std::uint32_t>, std::less<>> by_string;
+  std::map<double, std::vector<std::uint32_t>> by_number;
+  for (auto r : list) {
+    const equality_key* chosen = nullptr;
+    std::vector<equality_key> keys;
+    if (routes[r]->when) keys = routes[r]->when->equality_keys();
+    for (const equality_key& key : keys) {
+      if (key.json_index == keyed->json_index) {
+        chosen = &key;
+        break;
+      }
+    }
+    if (!chosen) {
+      keyed->unkeyed.push_back(r);
+      continue;
+    }
+    keyed->path = chosen->path;
+    if (chosen->operand->is_string()) {
+      by_string[std::string(chosen->operand->get_string())].push_back(r);
+    } else {
+      // Numbers equal by value: 100 and 100.0 share a key (+0.0 stands for -0.0 too).
+      by_number[chosen->operand->to_number<double>() + 0.0].push_back(r);
+    }
+  }
+  keyed->by_string.assign(std::make_move_iterator(by_string.begin()),
+                          std::make_move_iterator(by_string.end()));
+  keyed->by_number.assign(by_number.begin(), by_number.end());
+  return keyed;
+}
+
+void route_table::consider_list(const std::vector<std::uint32_t>& list, const keyed_routes* keyed,
+                                std::span<const std::string_view> captures,
+                                const request_view& request, int method, match_scratch& scratch,
+                                route_match& best) const {
+  if (!keyed || scratch.ignore_body_) {
+    for (auto r : list) consider(*routes_[r], captures, request, method, scratch, best);
+    return;
+  }
+  // Only the routes wanting the value the request has can match (the others' equality fails);
+  // those are tried in full, with the unkeyed ones. consider() keeps the best-ranked.
+  const auto* values =
+      select_json(*keyed->path, keyed->json_index, request, scratch.body_, scratch.conditions_);
+  if (values && !values->empty()) {
+    const json::value& value = *values->front();
+    const std::vector<std::uint32_t>* hits = nullptr;
+    if (value.is_string()) {
+      const std::string_view text = value.get_string();
+      auto it = std::lower_bound(keyed->by_string.begin(), keyed->by_string.end(), text,
+                                 [](const auto& e, std::string_view k) { return e.first < k; });
+      if (it != keyed->by_string.end() && it->first == text) hits = &it->second;
+    } else if (value.is_number()) {
+      const double number = value.to_number<double>() + 0.0;
+      auto it = std::lower_bound(keyed->by_number.begin(), keyed->by_number.end(), number,
+                                 [](const auto& e, double k) { return e.first < k; });
+      if (it != keyed->by_number.end() && it->first == number) hits = &it->second;
+    }
+    if (hits) {
+      for (auto r : *hits) consider(*routes_[r], captures, request, method, scratch, best);
+    }
+  }
+  for (auto r : keyed->unkeyed) consider(*routes_[r], captures, request, method, scratch, best);
+}
+
 void route_table::walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
                        std::array<std::string_view, max_path_params>& captures,
                        const request_view& request, int method, match_scratch& scratch,
@@ -504,10 +607,10 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
   const node& n = nodes_[node_index];
   std::span<const std::string_view> taken(captures.data(), depth);
   if (rest.data() == nullptr) {
-    for (auto r : n.end_routes) consider(*routes_[r], taken, request, method, scratch, best);
+    consider_list(n.end_routes, n.end_keyed.get(), taken, request, method, scratch, best);
     return;
   }
-  for (auto r : n.rest_routes) consider(*routes_[r], taken, request, method, scratch, best);
+  consider_list(n.rest_routes, n.rest_keyed.get(), taken, request, method, scratch, best);
   std::size_t slash = rest.find('/');
   std::string_view segment = rest.substr(0, slash);
   std::string_view next =

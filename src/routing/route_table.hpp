@@ -138,7 +138,14 @@ class route_table {
 
  private:
   struct node;
+  struct keyed_routes;
   route_table();
+  static std::unique_ptr<keyed_routes> key_routes(
+      const std::vector<std::uint32_t>& list,
+      const std::vector<std::unique_ptr<compiled_route>>& routes);
+  void consider_list(const std::vector<std::uint32_t>& list, const keyed_routes* keyed,
+                     std::span<const std::string_view> captures, const request_view& request,
+                     int method, match_scratch& scratch, route_match& best) const;
   void carry_state_from(const route_table& previous, const config& cfg);
   bool route_accepts(const compiled_route& route, const request_view& request, int method,
                      std::span<const std::string_view> captures, match_scratch& scratch) const;

@@ -316,6 +316,45 @@ TEST_CASE("a request body larger than the socket buffers is streamed to the upst
   CHECK(got.body == body);
 }
 
+TEST_CASE("conditions: a proxy route decided on the head streams; a body condition waits",
+          "[proxy][conditions]") {
+  test_upstream upstream;
+  // /head: its only condition is on a header, so the route is certain before the body.
+  // /body: the proxy route reads the body, so the body comes first, whole.
+  running_server server(
+      proxy_route(upstream.url(), {}, "when = { all = [ { header = \"X-Go\", present = true } ] }",
+                  {}, "/head") +
+      "[[route]]\nname = \"q\"\npath = \"/body\"\n"
+      "when = { all = [ { body = true, regex = \".\" } ] }\n[route.proxy]\nto = \"" +
+      upstream.url() + "\"\n");
+  const std::size_t size = 1u << 20;
+  const std::string body = pattern(size);
+  {
+    raw_client client(server.port(), milliseconds(20000));
+    client.send("POST /head HTTP/1.1\r\nHost: t\r\nX-Go: 1\r\nContent-Length: " +
+                std::to_string(size) + "\r\n\r\n");
+    client.send(std::string_view(body).substr(0, size / 2));
+    CHECK(upstream.wait_for_body_bytes(64 << 10, milliseconds(10000)));
+    client.send(std::string_view(body).substr(size / 2));
+    CHECK(client.read_response().status == 200);
+  }
+  REQUIRE(upstream.wait_for_requests(1, milliseconds(5000)));
+  {
+    raw_client client(server.port(), milliseconds(20000));
+    client.send("POST /body HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(size) +
+                "\r\n\r\n");
+    client.send(std::string_view(body).substr(0, size / 2));
+    // Nothing reaches the upstream while the body that decides the route is incomplete (its
+    // byte count still stands at the first request's body).
+    CHECK_FALSE(upstream.wait_for_body_bytes(size + 1, milliseconds(300)));
+    CHECK(upstream.received().size() == 1);
+    client.send(std::string_view(body).substr(size / 2));
+    CHECK(client.read_response().status == 200);
+  }
+  REQUIRE(upstream.wait_for_requests(2, milliseconds(5000)));
+  CHECK(upstream.received().at(1).body == body);
+}
+
 TEST_CASE("max_body_bytes applies to a proxied request body", "[proxy]") {
   test_upstream upstream;
   running_server server("[server]\nmax_body_bytes = 1000\n" + proxy_route(upstream.url()));

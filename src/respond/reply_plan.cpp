@@ -308,13 +308,6 @@ bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std:
   return false;
 }
 
-bool counts_requests(const reply_script& script) {
-  for (const compiled_reply& reply : script.replies) {
-    if (reply.uses_counter()) return true;
-  }
-  return false;
-}
-
 reply_plan plan_reply(const reply_script& script, const plan_clock& clock) {
   reply_plan plan;
   if (!script.stateful) {

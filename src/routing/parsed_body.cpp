@@ -24,16 +24,14 @@ struct parsed_body::state {
   std::unique_ptr<xml_document> xml;
   bool form_parsed = false;
   std::vector<form_field> form;
-  bool used = false;  // something was parsed: reset() has work to do
 };
 
 parsed_body::parsed_body() : state_(std::make_unique<state>()) {}
 parsed_body::~parsed_body() = default;
 
-void parsed_body::reset() {
+void parsed_body::forget() {
   state& s = *state_;
-  if (!s.used) return;
-  s.used = false;
+  used_ = false;
   if (s.json_parsed) {
     s.json_parsed = false;
     s.json.reset();
@@ -54,7 +52,7 @@ void parsed_body::reset() {
 const json::value* parsed_body::json(const request_view& request) {
   state& s = *state_;
   if (!s.json_parsed) {
-    s.used = s.json_parsed = true;
+    used_ = s.json_parsed = true;
     if (!s.arena) {
       s.arena_bytes = std::make_unique<unsigned char[]>(json_arena_bytes);
       s.arena.emplace(s.arena_bytes.get(), json_arena_bytes);
@@ -70,7 +68,7 @@ const json::value* parsed_body::json(const request_view& request) {
 const xml_document* parsed_body::xml(const request_view& request) {
   state& s = *state_;
   if (!s.xml_parsed) {
-    s.used = s.xml_parsed = true;
+    used_ = s.xml_parsed = true;
     s.xml = xml_document::parse(request.body);
   }
   return s.xml.get();
@@ -79,7 +77,7 @@ const xml_document* parsed_body::xml(const request_view& request) {
 const std::vector<form_field>& parsed_body::form(const request_view& request) {
   state& s = *state_;
   if (!s.form_parsed) {
-    s.used = s.form_parsed = true;
+    used_ = s.form_parsed = true;
     std::string_view content_type;
     if (request.find_header("Content-Type", content_type)) {
       read_form_fields(content_type, request.body, s.form);

@@ -25,8 +25,10 @@ class parsed_body {
   parsed_body(const parsed_body&) = delete;
   parsed_body& operator=(const parsed_body&) = delete;
 
-  /// Forgets the previous request's body.
-  void reset();
+  /// Forgets the previous request's body (on every request: nothing to do unless it was parsed).
+  void reset() {
+    if (used_) forget();
+  }
   /// The body as JSON (whatever its Content-Type); null when it is not JSON.
   const boost::json::value* json(const request_view& request);
   /// The body as XML (whatever its Content-Type); null when it is not well-formed XML.
@@ -36,7 +38,9 @@ class parsed_body {
 
  private:
   struct state;
+  void forget();
   std::unique_ptr<state> state_;
+  bool used_ = false;  // something was parsed since the last reset
 };
 
 /// The request's cookie `name` (from any Cookie header line); false if it sent none.

@@ -56,10 +56,15 @@ std::string describe_route(const compiled_route& route) {
   } else {
     std::string methods;
     for (std::size_t m = 0; m < known_method_count; ++m) {
-      if (route.method_mask & (1u << m))
-        methods += (methods.empty() ? "" : "|") + std::string(known_method_name(m));
+      if (route.method_mask & (1u << m)) {
+        if (!methods.empty()) methods += '|';
+        methods += known_method_name(m);
+      }
     }
-    for (const auto& m : route.custom_methods) methods += (methods.empty() ? "" : "|") + m;
+    for (const auto& m : route.custom_methods) {
+      if (!methods.empty()) methods += '|';
+      methods += m;
+    }
     text += methods;
   }
   text += " " + (route.pattern ? route.pattern->text() : "~" + route.spec.path_regex) + ")";

@@ -70,6 +70,8 @@ reply_script compile_script(const route_spec& spec, std::span<const std::string>
   script.then = spec.then;
   if (spec.outage) script.outage = compile_outage(*spec.outage, server_header);
   script.stateful = script.replies.size() > 1 || random || script.outage.has_value();
+  script.counts = std::any_of(script.replies.begin(), script.replies.end(),
+                              [](const compiled_reply& reply) { return reply.uses_counter(); });
   return script;
 }
 
@@ -503,9 +505,12 @@ bool route_table::route_accepts(const compiled_route& route, const request_view&
   return matches_except_method(route, request, captures, scratch);
 }
 
-void route_table::consider(const compiled_route& route, std::span<const std::string_view> captures,
-                           const request_view& request, int method, match_scratch& scratch,
-                           route_match& best) const {
+// Inlined into the trie walk: it runs once per route of every list the path reaches.
+[[gnu::always_inline]] inline void route_table::consider(const compiled_route& route,
+                                                         std::span<const std::string_view> captures,
+                                                         const request_view& request, int method,
+                                                         match_scratch& scratch,
+                                                         route_match& best) const {
   if (best.route && !route.ranks_before(*best.route)) return;
   if (!route_accepts(route, request, method, captures, scratch)) return;
   best.route = &route;
@@ -607,10 +612,18 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
   const node& n = nodes_[node_index];
   std::span<const std::string_view> taken(captures.data(), depth);
   if (rest.data() == nullptr) {
-    consider_list(n.end_routes, n.end_keyed.get(), taken, request, method, scratch, best);
+    if (n.end_keyed) {
+      consider_list(n.end_routes, n.end_keyed.get(), taken, request, method, scratch, best);
+    } else {
+      for (auto r : n.end_routes) consider(*routes_[r], taken, request, method, scratch, best);
+    }
     return;
   }
-  consider_list(n.rest_routes, n.rest_keyed.get(), taken, request, method, scratch, best);
+  if (n.rest_keyed) {
+    consider_list(n.rest_routes, n.rest_keyed.get(), taken, request, method, scratch, best);
+  } else {
+    for (auto r : n.rest_routes) consider(*routes_[r], taken, request, method, scratch, best);
+  }
   std::size_t slash = rest.find('/');
   std::string_view segment = rest.substr(0, slash);
   std::string_view next =

@@ -26,8 +26,13 @@ struct parsed_body::state {
   std::vector<form_field> form;
 };
 
-parsed_body::parsed_body() : state_(std::make_unique<state>()) {}
+parsed_body::parsed_body() = default;
 parsed_body::~parsed_body() = default;
+
+parsed_body::state& parsed_body::storage() {
+  if (!state_) state_ = std::make_unique<state>();  // a connection that never asks pays nothing
+  return *state_;
+}
 
 void parsed_body::forget() {
   state& s = *state_;
@@ -50,7 +55,7 @@ void parsed_body::forget() {
 }
 
 const json::value* parsed_body::json(const request_view& request) {
-  state& s = *state_;
+  state& s = storage();
   if (!s.json_parsed) {
     used_ = s.json_parsed = true;
     if (!s.arena) {
@@ -66,7 +71,7 @@ const json::value* parsed_body::json(const request_view& request) {
 }
 
 const xml_document* parsed_body::xml(const request_view& request) {
-  state& s = *state_;
+  state& s = storage();
   if (!s.xml_parsed) {
     used_ = s.xml_parsed = true;
     s.xml = xml_document::parse(request.body);
@@ -75,7 +80,7 @@ const xml_document* parsed_body::xml(const request_view& request) {
 }
 
 const std::vector<form_field>& parsed_body::form(const request_view& request) {
-  state& s = *state_;
+  state& s = storage();
   if (!s.form_parsed) {
     used_ = s.form_parsed = true;
     std::string_view content_type;

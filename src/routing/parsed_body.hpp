@@ -39,8 +39,9 @@ class parsed_body {
  private:
   struct state;
   void forget();
-  std::unique_ptr<state> state_;
-  bool used_ = false;  // something was parsed since the last reset
+  state& storage();
+  std::unique_ptr<state> state_;  // made on the first parse
+  bool used_ = false;             // something was parsed since the last reset
 };
 
 /// The request's cookie `name` (from any Cookie header line); false if it sent none.

@@ -9,6 +9,7 @@
 #include "config/duration.hpp"
 #include "config/toml_reading.hpp"
 #include "routing/templates.hpp"
+#include "text/json_text.hpp"
 
 namespace stubborn {
 
@@ -319,7 +320,7 @@ std::optional<std::string> toml_reader::to_json_text(const toml::node& node) {
   to_json(*this, node, value, ok);
   if (!ok) return std::nullopt;
   std::string text;
-  write_json(value, text);
+  append_json_text(value, text);
   return text;
 }
 

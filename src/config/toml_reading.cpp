@@ -200,48 +200,6 @@ bool read_whole_file(const fs::path& path, std::string& out, std::string& why) {
   return true;
 }
 
-void write_json(const json::value& value, std::string& out) {
-  switch (value.kind()) {
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const json::key_value_pair& member : value.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        out += json::serialize(json::string(member.key()));
-        out += ':';
-        write_json(member.value(), out);
-      }
-      out += '}';
-      return;
-    }
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const json::value& element : value.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        write_json(element, out);
-      }
-      out += ']';
-      return;
-    }
-    case json::kind::double_: {
-      std::array<char, 32> buffer{};
-      const auto [end, ec] =
-          std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_double());
-      std::string_view text(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
-      out += text;
-      // Keep it a float for JSON readers that tell 2 from 2.0.
-      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
-      return;
-    }
-    default:
-      out += json::serialize(value);
-      return;
-  }
-}
-
 boost::json::array strings_json(const std::vector<std::string>& strings) {
   boost::json::array array;
   for (const std::string& s : strings) array.emplace_back(s);

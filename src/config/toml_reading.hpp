@@ -74,9 +74,6 @@ const toml::node* too_deep(const toml::node& node, int depth);
 /// Reads a regular file whole; on failure says why in `why`.
 bool read_whole_file(const std::filesystem::path& path, std::string& out, std::string& why);
 
-/// Compact JSON like boost::json::serialize, but doubles as people write them (1.5, not 1.5E0).
-void write_json(const boost::json::value& value, std::string& out);
-
 /// A JSON array of the strings, in order.
 boost::json::array strings_json(const std::vector<std::string>& strings);
 

@@ -11,6 +11,7 @@
 #include "routing/path_pattern.hpp"
 #include "routing/request.hpp"
 #include "text/json_path.hpp"
+#include "text/json_text.hpp"
 #include "text/utf8.hpp"
 #include "text/xml_path.hpp"
 
@@ -195,49 +196,6 @@ compiled_template::part compile_placeholder(std::string_view expr, std::size_t a
                                    std::string(placeholder_list));
   }
   return p;
-}
-
-// A JSON value as JSON text, as the config writes JSON: a double keeps its shortest form
-// ("100.5", not "1.005E2") and stays a float ("2.0").
-void append_json_text(const json::value& value, std::string& out) {
-  switch (value.kind()) {
-    case json::kind::object: {
-      out += '{';
-      bool first = true;
-      for (const json::key_value_pair& member : value.get_object()) {
-        if (!first) out += ',';
-        first = false;
-        out += json::serialize(json::string(member.key()));
-        out += ':';
-        append_json_text(member.value(), out);
-      }
-      out += '}';
-      return;
-    }
-    case json::kind::array: {
-      out += '[';
-      bool first = true;
-      for (const json::value& element : value.get_array()) {
-        if (!first) out += ',';
-        first = false;
-        append_json_text(element, out);
-      }
-      out += ']';
-      return;
-    }
-    case json::kind::double_: {
-      std::array<char, 32> buffer{};
-      const auto [end, ec] =
-          std::to_chars(buffer.data(), buffer.data() + buffer.size(), value.get_double());
-      std::string_view text(buffer.data(), static_cast<std::size_t>(end - buffer.data()));
-      out += text;
-      if (text.find_first_of(".e") == std::string_view::npos) out += ".0";
-      return;
-    }
-    default:
-      out += json::serialize(value);
-      return;
-  }
 }
 
 template <typename Number>

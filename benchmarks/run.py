@@ -238,14 +238,14 @@ def tls_client_context():
     return context
 
 
-def http_get(port, path, timeout=5.0, tls=False):
-    """One GET on a fresh connection (over TLS with `tls`): (status, head bytes, body)."""
+def http_exchange(port, request, timeout=5.0, tls=False):
+    """Sends `request` (bytes, with "Connection: close") on a fresh connection, over TLS with
+    `tls`, and reads until the server closes: (status, head bytes, body)."""
     s = socket.create_connection((HOST, port), timeout=timeout)
     if tls:
         s = tls_client_context().wrap_socket(s, server_hostname=TLS_SNI)
     with s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n"
-                  .encode())
+        s.sendall(request)
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -255,6 +255,13 @@ def http_get(port, path, timeout=5.0, tls=False):
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
     return status, len(head) + 4, body
+
+
+def http_get(port, path, timeout=5.0, tls=False):
+    """One GET on a fresh connection (over TLS with `tls`): (status, head bytes, body)."""
+    return http_exchange(
+        port, f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n\r\n".encode(),
+        timeout, tls)
 
 
 class Server:
@@ -1117,18 +1124,10 @@ def scenario_routes(ctx, servers):
 
 def http_post(port, path, body, content_type, timeout=5.0):
     """One POST on a fresh connection: (status, body)."""
-    with socket.create_connection((HOST, port), timeout=timeout) as s:
-        s.sendall(f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
-                  f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-                  .encode() + body)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    head, _, reply = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
+    request = (f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
+               f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+               .encode() + body)
+    status, _, reply = http_exchange(port, request, timeout)
     return status, reply
 
 

@@ -194,13 +194,8 @@ struct reply_script {
   std::optional<compiled_outage> outage;
   std::shared_ptr<route_state> state = std::make_shared<route_state>();
   bool stateful = false;  ///< needs the counter (sequence, randomness or an outage)
-  bool counts = false;    ///< some reply reads {{counter}} or {{uuid}}
+  bool counts = false;    ///< some reply reads {{counter}} or {{uuid}}: every request is counted
 };
-
-/// Some reply of the script reads the counter: every request the script answers is counted.
-inline bool counts_requests(const reply_script& script) {
-  return script.counts;
-}
 
 /// What to send for one request.
 struct reply_plan {

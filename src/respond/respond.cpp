@@ -27,7 +27,7 @@ template_context context_for(const response& out, const request_view& request,
                              std::uint64_t stream, const route_table& table,
                              const connection_facts& connection, respond_scratch& scratch) {
   template_context context{request, params, &scratch.match.body()};
-  if (counts_requests(script)) {
+  if (script.counts) {
     route_state& state = *script.state;
     context.counter = state.answered.fetch_add(1, std::memory_order_relaxed) + 1;
     // Under [server] seed the UUIDs repeat from the start after a reset, as everything random

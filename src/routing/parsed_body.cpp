@@ -14,6 +14,7 @@ namespace json = boost::json;
 // A connection that parses JSON bodies keeps this much memory for them (taken on its first
 // parse): a 1 KiB document's values fit, so parsing one allocates nothing.
 constexpr std::size_t json_arena_bytes = 4096;
+constexpr std::size_t max_json_depth = 128;
 
 struct parsed_body::state {
   bool json_parsed = false;
@@ -64,7 +65,10 @@ const json::value* parsed_body::json(const request_view& request) {
     }
     json::error_code ec;
     // Built in place: moving a value into storage of another resource would copy it.
-    json::value parsed = json::parse(request.body, ec, json::storage_ptr(&*s.arena));
+    // Real API documents nest deeper than Boost's default limit of 32.
+    json::parse_options options;
+    options.max_depth = max_json_depth;
+    json::value parsed = json::parse(request.body, ec, json::storage_ptr(&*s.arena), options);
     if (!ec) s.json.emplace(std::move(parsed));
   }
   return s.json ? &*s.json : nullptr;

@@ -82,6 +82,7 @@ bool route_table::path_matches(const compiled_route& route, std::string_view pat
 }
 
 match_miss route_table::explain_miss(const request_view& request, match_scratch& scratch) const {
+  size_scratch(scratch);
   match_miss miss;
   int method = method_index(request.method);
   std::vector<const compiled_route*> same_path;

@@ -660,12 +660,17 @@ void route_table::walk(std::uint32_t node_index, std::string_view rest, std::siz
   }
 }
 
-route_match route_table::match(const request_view& request, match_scratch& scratch,
-                               bool head_only) const {
-  scratch.ignore_body_ = head_only;
+void route_table::size_scratch(match_scratch& scratch) const {
+  // One cached selection per distinct JSONPath of this table (grows once per connection).
   if (scratch.conditions_.json.size() < json_path_count_) {
     scratch.conditions_.json.resize(json_path_count_);
   }
+}
+
+route_match route_table::match(const request_view& request, match_scratch& scratch,
+                               bool head_only) const {
+  scratch.ignore_body_ = head_only;
+  size_scratch(scratch);
   route_match best;
   int method = method_index(request.method);
   std::string_view path = request.path;

@@ -155,6 +155,7 @@ class route_table {
   bool path_matches(const compiled_route& route, std::string_view path) const;
   bool body_accepts(const compiled_route& route, const request_view& request,
                     match_scratch& scratch) const;
+  void size_scratch(match_scratch& scratch) const;
   void walk(std::uint32_t node_index, std::string_view rest, std::size_t depth,
             std::array<std::string_view, max_path_params>& captures, const request_view& request,
             int method, match_scratch& scratch, route_match& best) const;

@@ -77,6 +77,12 @@ TEST_CASE("operators on JSON values", "[conditions]") {
       {R"({ json_path = "$['a b']", equals = 1 })", R"({"a b":1})", true},
       {R"({ json_path = "$", json = { a = 1 } })", R"({"a":1,"b":2})", true},
   };
+  // A document nested 100 deep is still JSON.
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "{\"x\":";
+  deep += "{\"a\":7}";
+  for (int i = 0; i < 100; ++i) deep += "}";
+  CHECK(holds(R"({ json_path = "$..a", equals = 7 })", deep));
   for (const row& r : rows) {
     INFO(r.condition << " on " << r.body);
     CHECK(holds(r.condition, r.body) == r.expected);

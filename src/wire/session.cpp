@@ -46,21 +46,29 @@ constexpr std::size_t kept_capacity = 64 * 1024;
 
 constexpr std::string_view bad_chunked_body = "Bad Request: bad chunked body";
 
-// Whether the unparsed bytes hold an LF that no CR precedes.
-bool has_bare_lf(const beast::flat_buffer& buffer) {
+// RFC 9112 §7.1: chunk lines end in CRLF. Beast 1.81 takes a chunk line up to its CRLF, so a bare
+// LF before it is either waited past (with no CRLF yet) or met together with some other fault of
+// the line (a size over the limit, say). Either way the answer must be the bare LF's, whether or
+// not the CRLF has arrived, so that it does not depend on how the bytes were split. `used` is
+// what Beast took of `buffer` and `ec` what it said; only called once the head is parsed and the
+// body is chunked.
+bool chunk_line_has_bare_lf(const beast::flat_buffer& buffer, std::size_t used,
+                            const beast::error_code& ec) {
   const auto* data = static_cast<const char*>(buffer.data().data());
   const std::size_t size = buffer.size();
-  for (const char* p = data;
-       (p = static_cast<const char*>(std::memchr(p, '\n', size - (p - data)))); ++p) {
-    if (p == data || p[-1] != '\r') return true;
+  if (!ec) return false;
+  if (ec == http::error::need_more) {
+    // Beast consumes all chunk data it is given, so what it left is one chunk or trailer line
+    // (or more), where a bare LF is an error rather than something to wait for.
+    for (std::size_t i = used; i < size; ++i) {
+      if (data[i] == '\n' && (i == used || data[i - 1] != '\r')) return true;
+    }
+    return false;
   }
-  return false;
-}
-
-// Whether the bytes from `from` on hold an LF with no CR before it ahead of their first CRLF.
-bool bare_lf_before_crlf(const beast::flat_buffer& buffer, std::size_t from) {
-  const auto* data = static_cast<const char*>(buffer.data().data());
-  for (std::size_t i = from; i < buffer.size(); ++i) {
+  // Beast starts the next chunk's line at the CRLF that ends the previous chunk's data.
+  std::size_t from = used;
+  if (size - from >= 2 && data[from] == '\r' && data[from + 1] == '\n') from += 2;
+  for (std::size_t i = from; i < size; ++i) {
     if (data[i] != '\n') continue;
     return i == from || data[i - 1] != '\r';
   }
@@ -232,7 +240,12 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
     if (in_.size() != 0) {
       beast::error_code ec;
       const std::size_t used = parser_->put(in_.data(), ec);
+      const bool bare_lf_line = parser_->chunked() && chunk_line_has_bare_lf(in_, used, ec);
       in_.consume(used);
+      if (bare_lf_line) {
+        queue_rejection(400, bad_chunked_body);
+        co_return body_step::rejected;
+      }
       if (ec && ec != http::error::need_more) {
         if (ec == http::error::body_limit)
           queue_rejection(413, "Content Too Large");
@@ -356,29 +369,18 @@ net::awaitable<void> session<Transport>::run() {
         if (!need_read) {
           beast::error_code ec;
           std::size_t used = parser_->put(in_.data(), ec);
-          // A chunk line with a bare LF before its CRLF: Beast takes the line up to the CRLF and
-          // may fail it for another reason (a size over the limit, say), or wait for the CRLF
-          // (see below). Either way the answer is the bare LF's, so it does not depend on
-          // whether the CRLF had arrived yet.
-          const bool bare_lf_line = ec && ec != http::error::need_more &&
-                                    parser_->is_header_done() && parser_->chunked() &&
-                                    bare_lf_before_crlf(in_, used);
+          const bool bare_lf_line = parser_->is_header_done() && parser_->chunked() &&
+                                    chunk_line_has_bare_lf(in_, used, ec);
           in_.consume(used);
+          if (bare_lf_line) {
+            queue_rejection(400, bad_chunked_body);
+            continue;
+          }
           if (ec == http::error::need_more) {
-            if (parser_->is_header_done() && parser_->chunked() && has_bare_lf(in_)) {
-              // RFC 9112 §7.1: chunk lines end in CRLF. Beast 1.81 waits for one that never
-              // comes; it consumes all chunk data it is given, so what it left is a chunk or
-              // trailer line, where a bare LF is an error rather than something to wait for.
-              queue_rejection(400, bad_chunked_body);
-              continue;
-            }
             need_read = true;
           } else if (ec) {
             const request_rejection& r = parser_->rejection();
-            if (bare_lf_line)
-              queue_rejection(400, bad_chunked_body);
-            else if (ec == http::error::body_limit)
-              queue_rejection(413, "Content Too Large");
+            if (ec == http::error::body_limit) queue_rejection(413, "Content Too Large");
             // In a chunked body, one answer for every other error. Which check meets a broken
             // chunk or trailer line first (Beast's, our field checks on trailers, or the bare-LF
             // one above) depends on how the bytes were split, and the answer must not (the

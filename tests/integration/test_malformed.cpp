@@ -269,6 +269,48 @@ body = "ok"
   CHECK(end != connection_end::timeout);
 }
 
+TEST_CASE(
+    "a chunk line with a bare LF is 400, whatever else is wrong with it and however it is split",
+    "[malformed][chunked]") {
+  // RFC 9112 §7.1. Beast reads a chunk line up to its CRLF: sent at once, the line below is also a
+  // size over max_body_bytes (which alone would be 413); cut before its CRLF, only the bare LF
+  // is there to see. The answer must be the same either way.
+  running_server server(R"(
+[server]
+max_body_bytes = 1000
+body_timeout = "20s"
+
+[[route]]
+method = "POST"
+path = "/ok"
+[route.reply]
+body = "ok"
+)");
+  const std::string request =
+      "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;ext=1\r\nhello\r\nedfer\nB9d x\r\nmore";
+  for (std::size_t cut = 1; cut <= request.size(); ++cut) {
+    INFO("cut at " << cut);
+    raw_client client(server.port(), 3s);  // far below body_timeout
+    client.send(std::string_view(request).substr(0, cut));
+    if (cut < request.size()) client.send(std::string_view(request).substr(cut));
+    http_response r;
+    try {
+      r = client.read_response();
+    } catch (const std::exception& e) {
+      FAIL(e.what());
+    }
+    CHECK(r.status == 400);
+    CHECK(r.body.find("bad chunked body") != std::string::npos);
+  }
+  // With a CRLF where the LF was, the size alone is over the limit.
+  raw_client client(server.port(), 3s);
+  client.send(
+      "POST /ok HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\nedfe\r\nmore");
+  CHECK(client.read_response().status == 413);
+}
+
 TEST_CASE("a chunk extension's unterminated quoted string is 400 at once, however it is split",
           "[malformed][chunked]") {
   // RFC 9110 §5.6.4: a quoted string cannot hold CR or LF, so the chunk line is malformed as soon

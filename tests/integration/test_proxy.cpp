@@ -295,6 +295,38 @@ TEST_CASE("request bodies: Content-Length and chunked arrive whole", "[proxy]") 
          got[1].header("Content-Length") == "11"));
 }
 
+TEST_CASE("a streamed request body with a bare LF in a chunk line is 400 at once", "[proxy]") {
+  // RFC 9112 §7.1: the body streams to the upstream as it arrives, and a chunk line that ends in
+  // a bare LF is refused when it is seen, not waited on until body_timeout.
+  test_upstream upstream;
+  running_server server("[server]\nbody_timeout = \"20s\"\nmax_body_bytes = 1000\n" +
+                        proxy_route(upstream.url()));
+  const std::string head =
+      "POST /chunked HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string body :
+       {"5\r\nhello\r\n3\nabc\r\n0\r\n\r\n", "5\r\nhello\r\nedfer\nB9d x\r\n"}) {
+    INFO(body);
+    for (const bool split : {false, true}) {
+      raw_client client(server.port(), milliseconds(3000));  // far below body_timeout
+      if (split) {
+        client.send(head + body.substr(0, 10));
+        std::this_thread::sleep_for(milliseconds(50));  // the head goes upstream first
+        client.send(body.substr(10));
+      } else {
+        client.send(head + body);
+      }
+      http_response r;
+      try {
+        r = client.read_response();
+      } catch (const std::exception& e) {
+        FAIL(e.what());
+      }
+      CHECK(r.status == 400);
+      CHECK(r.body.find("bad chunked body") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("a request body larger than the socket buffers is streamed to the upstream", "[proxy]") {
   test_upstream upstream;
   running_server server("[server]\nmax_body_bytes = 67108864\n" + proxy_route(upstream.url()));

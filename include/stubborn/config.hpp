@@ -250,6 +250,24 @@ struct redirect_spec {
 };
 
 /// The [route.reply] table: one scripted reply.
+/// One Server-Sent Event of a reply's `events` (the text/event-stream format of the HTML
+/// standard, "Server-sent events"). Each field is written only when set.
+struct sse_event_spec {
+  std::optional<std::string> data;   ///< template; several lines become several `data:` lines
+  std::optional<std::string> event;  ///< template; the event type
+  std::optional<std::string> id;     ///< template; the last event ID a client resumes from
+  std::optional<std::chrono::milliseconds> retry;  ///< written in milliseconds
+  std::chrono::milliseconds delay{0};              ///< counted from the previous event
+  source_position position;
+  bool operator==(const sse_event_spec&) const = default;
+};
+
+/// What an event stream does after its last event.
+enum class stream_end {
+  close,  ///< end the reply (the last chunk), as `then = "close"`
+  hold    ///< keep it open, with `heartbeat` comments, until the client or the server goes
+};
+
 struct reply_spec {
   int status = 200;
   std::string reason;  ///< empty = the registered phrase for `status`
@@ -269,6 +287,10 @@ struct reply_spec {
   std::uint64_t bandwidth = 0;            ///< bytes per second for the body; 0 = unlimited
   unsigned repeat = 1;                    ///< in [[route.replies]]: times this reply is used
   std::optional<redirect_spec> redirect;  ///< overrides `status`; adds Location (at compile)
+  /// `events`: the body is a text/event-stream of these, paced by their delays.
+  std::vector<sse_event_spec> events;
+  stream_end then = stream_end::close;     ///< after the last event
+  std::chrono::milliseconds heartbeat{0};  ///< ": keep-alive" this often while holding
   bool operator==(const reply_spec&) const = default;
 };
 
@@ -338,6 +360,57 @@ struct proxy_spec {
 };
 
 /// One [[route]]: matchers plus the reply.
+/// What a WebSocket step breaks (`fault` in a step).
+enum class websocket_fault {
+  none,
+  drop,           ///< TCP FIN without a close frame
+  reset,          ///< TCP RST
+  garbage,        ///< bytes that are no valid frame, then close
+  no_close_reply  ///< from here on, the client's close frame is never answered
+};
+
+/// One step of a WebSocket script: a message, a ping or a close, or only a fault; `delay`
+/// counts from the previous step.
+struct websocket_step {
+  enum class kind { send, send_binary, ping, close, fault };
+  kind type = kind::send;
+  std::string payload;    ///< send: template text; send_binary: the decoded bytes; ping: its text
+  int close_code = 1000;  ///< close
+  std::string close_reason;  ///< close
+  std::chrono::milliseconds delay{0};
+  websocket_fault fault = websocket_fault::none;  ///< after the step's message, if any
+  source_position position;
+  bool operator==(const websocket_step&) const = default;
+};
+
+/// One [[route.websocket.on_message]]: how a client's message is answered. The first entry
+/// whose `match` holds (and whose `repeat` is not used up) answers.
+struct websocket_answer_spec {
+  std::optional<body_matcher_spec> match;  ///< unset or `{}`: any message
+  std::vector<websocket_step> reply;
+  bool echo = false;    ///< send the message back as it came (text or binary)
+  unsigned repeat = 0;  ///< answers this many matching messages per connection; 0 = every one
+  source_position position;
+  bool operator==(const websocket_answer_spec&) const = default;
+};
+
+/// [route.websocket]: the route accepts the upgrade (RFC 6455) and plays this script.
+struct websocket_spec {
+  std::vector<std::string> subprotocols;  ///< the first the client also offers is chosen
+  std::vector<websocket_step> on_open;
+  std::optional<websocket_step> every;  ///< a step repeated every `every_interval`
+  std::chrono::milliseconds every_interval{0};
+  std::chrono::milliseconds close_after{0};  ///< 0 = never; else close with the code below
+  int close_code = 1000;
+  std::string close_reason;
+  std::vector<websocket_answer_spec> on_message;
+  std::size_t max_message_bytes = 1024 * 1024;  ///< over it: close 1009
+  std::chrono::milliseconds idle_timeout{0};    ///< no frame from the client this long: 1001
+  std::chrono::milliseconds ping_every{0};      ///< server pings; no pong by the next: 1001
+  source_position position;
+  bool operator==(const websocket_spec&) const = default;
+};
+
 struct route_spec {
   std::string name;                  ///< unique; "" in the file becomes "METHOD path" at load
   std::vector<std::string> methods;  ///< empty = any method
@@ -367,6 +440,7 @@ struct route_spec {
   bool ranges = false;                ///< Accept-Ranges: bytes; 206 / 416 for GET
   std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
   std::optional<proxy_spec> proxy;            ///< [route.proxy]: forward to a real upstream
+  std::optional<websocket_spec> websocket;    ///< [route.websocket]: upgrade, then a script
   source_position position;                   ///< the [[route]] table
   source_position path_position;              ///< where path / path_regex was written
   bool operator==(const route_spec&) const = default;

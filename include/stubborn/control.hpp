@@ -46,7 +46,20 @@ struct journal_tls {
   std::string client_subject;  ///< the client certificate's subject ("" = none)
 };
 
-/// One request as the journal keeps it.
+/// What a journal entry records.
+enum class journal_kind {
+  http,      ///< a request and its reply
+  websocket  ///< one WebSocket message, either way, on a connection a route upgraded
+};
+
+/// A WebSocket message's facts (entries of kind websocket).
+struct journal_websocket {
+  bool in = true;  ///< from the client ("in") or to it ("out")
+  int opcode = 1;  ///< RFC 6455 §5.2: 1 text, 2 binary, 8 close, 9 ping, 10 pong
+  std::size_t size = 0;
+};
+
+/// One request (or WebSocket message) as the journal keeps it.
 struct journal_entry {
   std::uint64_t id = 0;  ///< unique: thread index in the low 8 bits, the thread's count above
   std::chrono::system_clock::time_point time;  ///< when the request was complete
@@ -64,6 +77,11 @@ struct journal_entry {
   std::string miss;                      ///< no route: the nearest route and what differed
   bool over_tls = false;                 ///< the request came over HTTPS: `tls` holds its facts
   journal_tls tls;
+  /// websocket: a message on the connection this entry's request upgraded (method, target,
+  /// path, headers, client and route are the upgrade request's; status 101); `body` holds the
+  /// payload's first journal_body_bytes and `body_bytes` its size.
+  journal_kind kind = journal_kind::http;
+  journal_websocket websocket;
 };
 
 /// Which journal entries to take; every field left empty matches anything.
@@ -76,6 +94,10 @@ struct journal_query {
   std::optional<std::chrono::system_clock::time_point> since;  ///< complete at or after
   std::size_t limit = 0;   ///< only the newest this many (after the other filters); 0 = all
   bool unmatched = false;  ///< only requests no route took
+  /// Only entries of this kind: requests by default, so counts stay counts of requests;
+  /// unset takes every entry.
+  std::optional<journal_kind> kind = journal_kind::http;
+  std::optional<bool> inbound;  ///< WebSocket messages from the client (true) or to it (false)
 
   /// True if `entry` passes every filter (`limit` aside).
   bool admits(const journal_entry& entry) const;

@@ -55,6 +55,8 @@ bool journal_query::admits(const journal_entry& e) const {
   if (status && e.status != status) return false;
   if (status_class && e.status / 100 != status_class) return false;
   if (since && e.time < *since) return false;
+  if (kind && e.kind != *kind) return false;
+  if (inbound && (e.kind != journal_kind::websocket || e.websocket.in != *inbound)) return false;
   return true;
 }
 

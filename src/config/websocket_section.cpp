@@ -64,10 +64,10 @@ bool read_close_reason(toml_reader& r, const toml::node& node, std::string_view 
                        std::string& out) {
   const std::string& text = node.as_string()->get();
   if (text.size() > max_close_reason_bytes) {
-    r.add(r.at(node),
-          concat(in_quotes(key), " is at most 123 bytes (a close frame's payload, RFC 6455 §5.5), "
-                                 "not ",
-                 std::to_string(text.size())));
+    r.add(r.at(node), concat(in_quotes(key),
+                             " is at most 123 bytes (a close frame's payload, RFC 6455 §5.5), "
+                             "not ",
+                             std::to_string(text.size())));
     return false;
   }
   if (!is_valid_utf8(text)) {
@@ -234,8 +234,9 @@ bool read_step(toml_reader& r, const toml::node& node, std::string_view where,
     }
   }
   if (interval && !hits.value("interval")) {
-    r.add(r.at(node), "'every' needs an 'interval', e.g. every = { send = \"tick\", interval = "
-                      "\"1s\" }");
+    r.add(r.at(node),
+          "'every' needs an 'interval', e.g. every = { send = \"tick\", interval = "
+          "\"1s\" }");
   }
   return r.problems().size() == problems;
 }
@@ -254,7 +255,8 @@ bool read_steps(toml_reader& r, const toml::node& node, std::string_view key,
   const std::string where = concat("in a step of ", in_quotes(key));
   for (const toml::node& item : *node.as_array()) {
     if (!item.is_table()) {
-      r.type_error(item, concat("each step of ", in_quotes(key)), "a table, e.g. { send = \"hi\" }");
+      r.type_error(item, concat("each step of ", in_quotes(key)),
+                   "a table, e.g. { send = \"hi\" }");
       ok = false;
       continue;
     }
@@ -334,17 +336,15 @@ bool read_answers(toml_reader& r, const toml::node& node,
     answer_reading reading{answer, params};
     table_place place;
     place.where = "in [[route.websocket.on_message]]";
-    const key_hits hits = read_keys<answer_reading, websocket_answer_spec>(r, *item.as_table(),
-                                                                          answer_rows, place,
-                                                                          reading);
+    const key_hits hits = read_keys<answer_reading, websocket_answer_spec>(
+        r, *item.as_table(), answer_rows, place, reading);
     const toml::node* reply = hits.value("reply");
     const toml::node* echo = hits.value("echo");
     if (reply && echo && answer.echo) {
       r.add(r.at(r.before(*reply, *echo) ? *echo : *reply),
             "an on_message entry has 'reply' or echo = true, not both");
     } else if (!reply && !answer.echo && !hits.unknown) {
-      r.add(r.at(item),
-            "an on_message entry needs 'reply' (steps; [] for none) or echo = true");
+      r.add(r.at(item), "an on_message entry needs 'reply' (steps; [] for none) or echo = true");
     }
     out.push_back(std::move(answer));
   }
@@ -409,8 +409,9 @@ constexpr std::array<websocket_row, 10> rows = {{
        every["interval"] = duration_text(w.every_interval);
        o["every"] = std::move(every);
      }},
-    {"close_after", string_kind, duration_type, "", "close the connection this long after the "
-                                                    "upgrade, with close_code and close_reason",
+    {"close_after", string_kind, duration_type, "",
+     "close the connection this long after the "
+     "upgrade, with close_code and close_reason",
      [](toml_reader& r, const toml::node& v, websocket_reading& w) {
        return r.read_duration(v, "close_after", false, w.spec.close_after);
      },
@@ -448,9 +449,8 @@ constexpr std::array<websocket_row, 10> rows = {{
        }
        o["on_message"] = std::move(answers);
      }},
-    {"max_message_bytes", integer_kind | string_kind,
-     "an integer or a size string, e.g. \"64KiB\"", "\"1MiB\"",
-     "a longer message from the client closes the connection with 1009",
+    {"max_message_bytes", integer_kind | string_kind, "an integer or a size string, e.g. \"64KiB\"",
+     "\"1MiB\"", "a longer message from the client closes the connection with 1009",
      [](toml_reader& r, const toml::node& v, websocket_reading& w) {
        const std::size_t problems = r.problems().size();
        r.read_size(v, "max_message_bytes", 1, std::size_t{64} * 1024 * 1024,
@@ -482,16 +482,16 @@ constexpr std::array<websocket_row, 10> rows = {{
 
 static_assert(all_written(rows), "every [route.websocket] key is written to JSON");
 
-std::optional<websocket_spec> read_websocket(toml_reader& r, const toml::node& node,
-                                             const std::optional<std::vector<std::string>>& params) {
+std::optional<websocket_spec> read_websocket(
+    toml_reader& r, const toml::node& node, const std::optional<std::vector<std::string>>& params) {
   const std::size_t problems = r.problems().size();
   websocket_spec spec;
   spec.position = r.at(node);
   websocket_reading reading{spec, params};
   table_place place;
   place.where = "in [route.websocket]";
-  const key_hits hits = read_keys<websocket_reading, websocket_spec>(
-      r, *node.as_table(), rows, place, reading);
+  const key_hits hits =
+      read_keys<websocket_reading, websocket_spec>(r, *node.as_table(), rows, place, reading);
   if (!hits.value("close_after")) {
     for (const std::string_view key : {"close_code", "close_reason"}) {
       if (const toml::node* value = hits.value(key)) {
@@ -507,8 +507,7 @@ std::optional<websocket_spec> read_websocket(toml_reader& r, const toml::node& n
 
 constexpr std::array<route_row, 1> route_rows = {{
     {"websocket", table_kind, "a table, written [route.websocket]", "",
-     "accept WebSocket upgrades (RFC 6455) and play this script; plain requests get 426",
-     nullptr,
+     "accept WebSocket upgrades (RFC 6455) and play this script; plain requests get 426", nullptr,
      [](const route_spec& r, json::object& o, const json_writing& how) {
        if (!r.websocket) return;
        json::object websocket;

@@ -155,9 +155,10 @@ TEST_CASE("a plain request to a WebSocket route gets 426 with Upgrade", "[websoc
   // RFC 6455 §4.4: a version the server does not speak, or none.
   for (const std::string version : {"Sec-WebSocket-Version: 8\r\n", ""}) {
     INFO(version);
-    r = exchange(s.port(), plain_get("/ws/ticker", "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-                                                       version));
+    r = exchange(s.port(), plain_get("/ws/ticker",
+                                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+                                         version));
     CHECK(r.status == 426);
     CHECK(r.header("Sec-WebSocket-Version") == "13");
     CHECK(r.header("Upgrade") == "websocket");
@@ -166,13 +167,14 @@ TEST_CASE("a plain request to a WebSocket route gets 426 with Upgrade", "[websoc
 
 TEST_CASE("an upgrade with a bad key gets 400", "[websocket]") {
   running_server s(routes);
-  for (const std::string key : {"Sec-WebSocket-Key: short\r\n", "",
-                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=!\r\n"}) {
+  for (const std::string key :
+       {"Sec-WebSocket-Key: short\r\n", "", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=!\r\n"}) {
     INFO(key);
     const http_response r =
-        exchange(s.port(), plain_get("/ws/ticker", "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                                                   "Sec-WebSocket-Version: 13\r\n" +
-                                                       key));
+        exchange(s.port(), plain_get("/ws/ticker",
+                                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                     "Sec-WebSocket-Version: 13\r\n" +
+                                         key));
     CHECK(r.status == 400);
   }
 }
@@ -180,7 +182,8 @@ TEST_CASE("an upgrade with a bad key gets 400", "[websocket]") {
 TEST_CASE("the subprotocol is the first of the route's the client offers", "[websocket]") {
   running_server s(routes);
   {
-    ws_client c(s.port(), "/ws/quotes/A", "Sec-WebSocket-Protocol: other, quotes.v2, quotes.v1\r\n");
+    ws_client c(s.port(), "/ws/quotes/A",
+                "Sec-WebSocket-Protocol: other, quotes.v2, quotes.v1\r\n");
     CHECK(c.response().status == 101);
     CHECK(c.response().header("Sec-WebSocket-Protocol") == "quotes.v1");
   }

@@ -55,7 +55,8 @@ inline std::string frame_bytes(int opcode, std::string_view payload, bool fin = 
   } else {
     out.push_back(static_cast<char>(mask_bit | 127));
     for (int shift = 56; shift >= 0; shift -= 8) {
-      out.push_back(static_cast<char>((static_cast<std::uint64_t>(payload.size()) >> shift) & 0xff));
+      out.push_back(
+          static_cast<char>((static_cast<std::uint64_t>(payload.size()) >> shift) & 0xff));
     }
   }
   const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};

@@ -131,9 +131,9 @@ class handover_stream {
     if (flags_->swallow_close_reply && !flags_->own_close && count_ != 0 &&
         (*static_cast<const unsigned char*>(out_[0].data()) & 0x0f) == 0x08) {
       // A close frame Beast writes in reply to the client's: never sent, as the fault says.
-      boost::asio::post(get_executor(),
-                        boost::beast::bind_front_handler(std::move(handler),
-                                                         boost::system::error_code{}, total));
+      boost::asio::post(
+          get_executor(),
+          boost::beast::bind_front_handler(std::move(handler), boost::system::error_code{}, total));
       return;
     }
     const std::span<const boost::asio::const_buffer> span(out_.data(), count_);

@@ -115,8 +115,7 @@ class websocket_handler : public connection_handler_for<websocket_handler> {
 template <class Transport>
 class websocket_connection {
  public:
-  websocket_connection(const websocket_handler& handler, Transport& transport,
-                       std::string buffered)
+  websocket_connection(const websocket_handler& handler, Transport& transport, std::string buffered)
       : handler_(handler),
         script_(*handler.context().script),
         transport_(transport),
@@ -160,7 +159,7 @@ class websocket_connection {
   handover_flags flags_;
   websocket::stream<handover_stream<Transport>, false> ws_;
   net::steady_timer timer_;
-  std::vector<action> queue_;  // by due time; equal times in the order they were scheduled
+  std::vector<action> queue_;       // by due time; equal times in the order they were scheduled
   std::vector<unsigned> answered_;  // per on_message entry, when some entry has a repeat
   std::string rendered_;
   std::unique_ptr<parsed_body> body_;  // made when a template first reads a message's JSON
@@ -186,6 +185,15 @@ net::awaitable<void> websocket_connection<Transport>::run() {
         res.set(http::field::date, current_http_date());
         if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
       }));
+  // Beast's close waits for the client's close frame: a client that never sends one is closed
+  // on after close_grace (Beast's handshake timeout covers the opening and the closing
+  // handshake; it closes through beast_close_socket). No idle pings of Beast's own: ping_every
+  // and idle_timeout are the script's.
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = close_grace;
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  ws_.set_option(timeouts);
   ws_.read_message_max(script_.max_message_bytes);
   ws_.auto_fragment(false);
   ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
@@ -218,8 +226,11 @@ net::awaitable<void> websocket_connection<Transport>::run() {
     schedule({due, what::step, false, &step, {}});
   }
   if (script_.every) {
-    schedule({opened + script_.every->delay + script_.every_interval, what::every, false,
-              &*script_.every, {}});
+    schedule({opened + script_.every->delay + script_.every_interval,
+              what::every,
+              false,
+              &*script_.every,
+              {}});
   }
   if (script_.close_after.count()) schedule(at(opened + script_.close_after, what::close_after));
   if (script_.ping_every.count()) schedule(at(opened + script_.ping_every, what::ping));
@@ -348,8 +359,8 @@ net::awaitable<bool> websocket_connection<Transport>::play(const compiled_websoc
         template_context context{request, handler_.request().params(),
                                  step.reads_message ? body_.get() : nullptr};
         context.counter = ++counter_;
-        context.random = (reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) *
-                         (counter_ | 1);
+        context.random =
+            (reinterpret_cast<std::uintptr_t>(this) ^ 0x9e3779b97f4a7c15ull) * (counter_ | 1);
         if (step.text.uses_clock()) context.now = std::chrono::system_clock::now();
         step.text.render(context, template_escape::none, rendered_);
       }
@@ -382,8 +393,8 @@ net::awaitable<bool> websocket_connection<Transport>::play(const compiled_websoc
       transport_.abort(true);
       co_return false;
     case websocket_fault::garbage: {
-      auto [ec, n] = co_await net::async_write(ws_.next_layer(), net::buffer(garbage_bytes),
-                                               use_tuple);
+      auto [ec, n] =
+          co_await net::async_write(ws_.next_layer(), net::buffer(garbage_bytes), use_tuple);
       (void)ec;
       (void)n;
       transport_.abort(false);
@@ -397,8 +408,7 @@ net::awaitable<bool> websocket_connection<Transport>::play(const compiled_websoc
 }
 
 template <class Transport>
-net::awaitable<bool> websocket_connection<Transport>::send(std::string_view payload,
-                                                           bool binary) {
+net::awaitable<bool> websocket_connection<Transport>::send(std::string_view payload, bool binary) {
   ws_.binary(binary);
   auto [ec, n] = co_await ws_.async_write(net::buffer(payload.data(), payload.size()), use_tuple);
   if (ec) co_return false;
@@ -451,8 +461,8 @@ void websocket_connection<Transport>::on_control(websocket::frame_type kind,
       journal(true, pong_opcode, payload, payload.size());
       break;
     case websocket::frame_type::close: {
-      const std::size_t size = ws_.reason().code == websocket::close_code::none ? 0
-                                                                                : payload.size() + 2;
+      const std::size_t size =
+          ws_.reason().code == websocket::close_code::none ? 0 : payload.size() + 2;
       journal(true, close_opcode, payload, size);
       if (!close_sent_ && !flags_.swallow_close_reply) {
         // Beast answers with the client's code (RFC 6455 §5.5.1).

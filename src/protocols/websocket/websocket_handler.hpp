@@ -26,7 +26,7 @@ struct websocket_context {
   std::shared_ptr<const route_table> table;  ///< keeps the route and its script alive
   const compiled_route* route = nullptr;
   const compiled_websocket* script = nullptr;
-  std::string_view subprotocol;  ///< chosen by respond() (a view into the table); "" = none
+  std::string_view subprotocol;         ///< chosen by respond() (a view into the table); "" = none
   thread_observer* observer = nullptr;  ///< this thread's journal; null when off
   std::string client;                   ///< "address:port", for the journal
 };

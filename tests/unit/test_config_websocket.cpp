@@ -124,7 +124,7 @@ TEST_CASE("[route.websocket] problems name their place", "[config][websocket]") 
        "!#$%&'*+-.^_`|~)"},
       {"subprotocols = [\"a\", \"a\"]\n", "t.toml:4:22: subprotocol 'a' is listed twice"},
       {"on_open = [ { send = \"x\", ping = \"y\" } ]\n",
-       "t.toml:4:27: a step has one of 'send', 'send_binary', 'ping' or 'close', not both "
+       "t.toml:4:34: a step has one of 'send', 'send_binary', 'ping' or 'close', not both "
        "'send' and 'ping'"},
       {"on_open = [ { delay = \"1s\" } ]\n",
        "t.toml:4:13: a step needs one of 'send', 'send_binary', 'ping', 'close' or 'fault'"},
@@ -147,7 +147,7 @@ TEST_CASE("[route.websocket] problems name their place", "[config][websocket]") 
        "t.toml:4:32: 'close.code' must be a close code an endpoint may send (RFC 6455 §7.4): "
        "1000-1003, 1007-1014 or 3000-4999, not 1005"},
       {"on_open = [ { close = { code = 1000, reason = \"" + std::string(124, 'r') + "\" } } ]\n",
-       "t.toml:4:48: 'close.reason' is at most 123 bytes (a close frame's payload, RFC 6455 "
+       "t.toml:4:47: 'close.reason' is at most 123 bytes (a close frame's payload, RFC 6455 "
        "§5.5), not 124"},
       {"on_open = [ { close = { cod = 1000 } } ]\n",
        "t.toml:4:25: unknown key 'cod' in 'close' (did you mean 'code'?)"},
@@ -155,34 +155,31 @@ TEST_CASE("[route.websocket] problems name their place", "[config][websocket]") 
        "t.toml:4:23: 'fault' must be one of \"drop\", \"reset\", \"garbage\" or "
        "\"no-close-reply\", not \"dorp\" (did you mean 'drop'?)"},
       {"on_open = [ { send = \"x\", interval = \"1s\" } ]\n",
-       "t.toml:4:25: 'interval' is only for 'every', the step played periodically"},
+       "t.toml:4:27: 'interval' is only for 'every', the step played periodically"},
       {"every = { send = \"tick\" }\n",
        "t.toml:4:9: 'every' needs an 'interval', e.g. every = { send = \"tick\", interval = "
        "\"1s\" }"},
       {"every = { send = \"tick\", interval = \"0s\" }\n",
-       "t.toml:4:37: 'interval' must be a positive duration, not \"0s\""},
+       "t.toml:4:37: 'interval' must be more than 0s"},
       {"close_code = 1006\nclose_after = \"1s\"\n",
        "t.toml:4:14: 'close_code' must be a close code an endpoint may send (RFC 6455 §7.4): "
        "1000-1003, 1007-1014 or 3000-4999, not 1006"},
       {"close_code = 4000\n",
        "t.toml:4:14: 'close_code' needs 'close_after': it is said by the close that ends the "
        "script"},
-      {"close_reason = \"\xff\"\nclose_after = \"1s\"\n",
-       "t.toml:4:16: 'close_reason' must be UTF-8 (RFC 6455 §5.5.1)"},
-      {"max_message_bytes = 0\n",
-       "t.toml:4:21: 'max_message_bytes' must be 1..67108864 bytes, not 0"},
+      {"max_message_bytes = 0\n", "t.toml:4:21: 'max_message_bytes' must be at least 1, not 0"},
       {"idle_timeout = \"soon\"\n",
-       "t.toml:4:16: 'idle_timeout' must be a duration like \"250ms\", \"2s\" or \"1m\", not "
-       "\"soon\""},
+       "t.toml:4:16: 'idle_timeout' must be a number with a unit (ms, s, m or h), e.g. \"10s\", "
+       "not \"soon\""},
       {"[[route.websocket.on_message]]\nmatch = { equals = \"a\" }\n",
        "t.toml:4:1: an on_message entry needs 'reply' (steps; [] for none) or echo = true"},
       {"[[route.websocket.on_message]]\nreply = []\necho = true\n",
        "t.toml:6:8: an on_message entry has 'reply' or echo = true, not both"},
       {"[[route.websocket.on_message]]\nmatch = { equal = \"a\" }\necho = true\n",
-       "t.toml:5:10: unknown key 'equal' in 'match' (did you mean 'equals'?)"},
+       "t.toml:5:11: unknown key 'equal' in 'match' (did you mean 'equals'?)"},
       {"[[route.websocket.on_message]]\nmatch = { equals = \"a\", contains = \"b\" }\n"
        "echo = true\n",
-       "t.toml:5:35: 'match' has one of 'contains', 'equals', 'regex' or 'json', not both "
+       "t.toml:5:36: 'match' has one of 'contains', 'equals', 'regex' or 'json', not both "
        "'contains' and 'equals'"},
       {"[[route.websocket.on_message]]\nmatch = { regex = \"(\" }\necho = true\n",
        "t.toml:5:19: bad 'match.regex': missing ): ("},

@@ -296,7 +296,7 @@ constexpr std::array<route_row, 5> route_rows = {{
      "the reply, the same for every request", nullptr,
      [](const route_spec& r, json::object& o, const json_writing& how) {
        // A proxy route relays its upstream's reply and has none of its own.
-       if (r.replies.empty() && !r.proxy) o["reply"] = reply_to_json(r.reply, how);
+       if (r.replies.empty() && !r.proxy && !r.websocket) o["reply"] = reply_to_json(r.reply, how);
      }},
     {"replies", any_kind, "an array of tables, written [[route.replies]]", "",
      "a sequence of replies, one per request", nullptr,

@@ -17,6 +17,7 @@ namespace stubborn {
 struct request_view;
 class request_handler;
 struct compiled_proxy;
+struct compiled_websocket;
 
 /// std::chrono::steady_clock::now(), as a function whose address may be taken.
 std::chrono::steady_clock::time_point steady_now();
@@ -81,6 +82,11 @@ struct response {
   /// before forwarding, `reply_delay` before relaying the reply; the other fields do not apply.
   const compiled_proxy* proxy = nullptr;
   std::chrono::milliseconds reply_delay{0};
+  /// Set: the request is a valid WebSocket upgrade (RFC 6455 §4.2.1) on a route with this
+  /// script; the handler answers 101 and plays it (no head or body of this plan is written).
+  const compiled_websocket* websocket = nullptr;
+  /// The subprotocol chosen (a view into the route's list; empty: none).
+  std::string_view subprotocol;
 
   // What goes on the wire.
   reply_head head;
@@ -98,6 +104,7 @@ struct response {
     plan = {};
     handler = nullptr;
     proxy = nullptr;
+    websocket = nullptr;
     head.framing = body_framing::content_length;
     body_from_table = false;
   }
@@ -113,8 +120,8 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return handler == nullptr && proxy == nullptr && plan.fault == fault_kind::none &&
-           plan.delay.count() == 0 && plan.retry_after == 0 &&
+    return handler == nullptr && proxy == nullptr && websocket == nullptr &&
+           plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
            (plan.reply == nullptr || plan.reply->is_plain());
   }
   /// Makes this reply the connection's last: "Connection: close", then close.

@@ -16,6 +16,7 @@
 #include "control/request_observation.hpp"
 #include "log.hpp"
 #include "protocols/tls/tls_context.hpp"
+#include "protocols/websocket/websocket_handler.hpp"
 #include "respond/respond.hpp"
 #include "wire/connection_core.hpp"
 #include "wire/connection_handler.hpp"
@@ -110,6 +111,8 @@ class session {
   net::awaitable<body_step> read_body_piece();
   // Forwards a request on a proxy route and relays the reply; false when the connection broke.
   net::awaitable<bool> proxy_request(request_view request);
+  // What the WebSocket handler of an upgrade needs of this connection.
+  websocket_context websocket_facts();
   // Keeps what the journal needs of a streamed body piece (its first bytes, the size so far).
   void observe_body_piece();
   static net::awaitable<body_step> next_body_piece(void* self) {
@@ -143,6 +146,19 @@ class session {
   // Made only for an upgrade: a connection waiting for a request costs no more for it.
   std::unique_ptr<protocol_hand_over> hand_over_;
 };
+
+template <class Transport>
+websocket_context session<Transport>::websocket_facts() {
+  websocket_context context{core_.table,           scripted_.route,         scripted_.websocket,
+                            scripted_.subprotocol, core_.registry.observer, {}};
+  if (context.observer && context.observer->journal_on()) {
+    const peer_address& address = peer_.get();
+    const bool v6 = address.ip.find(':') != std::string::npos;
+    context.client =
+        (v6 ? "[" + address.ip + "]" : address.ip) + ":" + std::to_string(address.port);
+  }
+  return context;
+}
 
 template <class Transport>
 void session<Transport>::queue_rejection(int status, std::string_view why) {
@@ -512,6 +528,11 @@ net::awaitable<void> session<Transport>::run() {
     bool carry_on = true;
     if (scripted_.is_plain()) {
       execute_.queue_plan(scripted_);
+    } else if (scripted_.websocket) {
+      // RFC 6455 §4.2.2: the WebSocket handler writes the 101 and runs the connection from here.
+      served_.status = 101;
+      hand_over_ = std::make_unique<protocol_hand_over>(
+          protocol_hand_over{make_websocket_handler(websocket_facts(), request), {}});
     } else if (scripted_.proxy) {
       // In a frame of its own: a connection that waits for its next request does not carry
       // the exchange's locals.

@@ -53,8 +53,7 @@ constexpr std::array<event_row, 5> rows = {{
                "into 'data:' lines, and the event stream format would end a line at a lone CR");
          return false;
        }
-       if (reading.params && !r.check_template(v, s, *reading.params, "event 'data'"))
-         return false;
+       if (reading.params && !r.check_template(v, s, *reading.params, "event 'data'")) return false;
        reading.event.data = s;
        return true;
      },
@@ -132,8 +131,7 @@ bool read_events(toml_reader& r, const toml::node& node,
     event_reading reading{event, params};
     table_place place;
     place.where = "in an event";
-    const key_hits hits =
-        read_keys<event_reading, sse_event_spec>(r, *table, rows, place, reading);
+    const key_hits hits = read_keys<event_reading, sse_event_spec>(r, *table, rows, place, reading);
     if (hits.unknown || !hits.all_ok) {
       all_ok = false;
       continue;

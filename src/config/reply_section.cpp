@@ -496,6 +496,7 @@ void read_reply(toml_reader& r, const toml::node& node,
   }
   const char* no_content = status_ok ? no_content_section(reply.status) : nullptr;
   check_events(r, hits, bodies, no_content, reply);
+  if (hits.value("events")) return;  // a body beside them was reported: it is not read
   if (no_content) {
     for (const auto& [what, value] : pacing) {
       r.add(r.at(*value),

@@ -535,6 +535,8 @@ net::awaitable<void> session<Transport>::run() {
       if (carry_on && !scripted_.head_only) {
         stream_.start(scripted_, std::chrono::steady_clock::now());
         for (;;) {
+          // A long stream must not leave the deadline of the request's start behind it.
+          core_.set_phase(phase::handling, server->idle_timeout);
           const event_stream::step step =
               stream_.advance(std::chrono::steady_clock::now(), writer_.text());
           // Each event goes out as it is due; a client that left is noticed here, quietly.

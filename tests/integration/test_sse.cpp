@@ -35,8 +35,8 @@ class stream_reader {
         buffer_.erase(0, at + marker.size());
         return out;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - clock_type::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
       if (left <= 0ms) throw std::runtime_error("timed out waiting for: " + std::string(marker));
       char chunk[4096];
       const long n = client_.receive_some(chunk, sizeof chunk, left);
@@ -51,8 +51,8 @@ class stream_reader {
   std::pair<std::string, connection_end> rest(std::chrono::milliseconds timeout = 5s) {
     const auto deadline = clock_type::now() + timeout;
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - clock_type::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
       if (left <= 0ms) return {take(), connection_end::timeout};
       char chunk[4096];
       const long n = client_.receive_some(chunk, sizeof chunk, left);
@@ -122,8 +122,7 @@ fault = "truncate"
 [[route]]
 path = "/rooms/{room}"
 [route.reply]
-events = [ { event = "{{query.kind}}", id = "{{header.X-Seq}}",
-             data = "room {{path.room}}\nuser {{query.user}}" } ]
+events = [ { event = "{{query.kind}}", id = "{{header.X-Seq}}", data = "room {{path.room}}\nuser {{query.user}}" } ]
 
 [[route]]
 path = "/late"

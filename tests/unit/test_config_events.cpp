@@ -90,12 +90,14 @@ TEST_CASE("events are checked where they are written", "[config][sse]") {
        {"t.toml:4:34: 'retry' must be a number with a unit (ms, s, m or h), e.g. \"10s\", not "
         "\"3\""}},
       {reply_table + "events = [ { data = \"{{path.rom}}\" } ]\n",
-       {"t.toml:4:23: bad template in event 'data': unknown path parameter 'rom' (the path has "
-        "room)"}},
+       {"t.toml:4:22: bad template in event 'data': {{path.rom}}: the path has no parameter "
+        "'rom' (it has: room)"}},
       {reply_table + "events = [ { data = \"x\", id = \"{{nope}}\" } ]\n",
-       {"t.toml:4:33: bad template in event 'id': unknown placeholder {{nope}}"}},
+       {"t.toml:4:32: bad template in event 'id': unknown placeholder {{nope}}: use path.NAME, "
+        "query.NAME, header.NAME, cookie.NAME, form.NAME, json.PATH, xpath.PATH, body, method, "
+        "uri, now, now.epoch, now.epoch_ms, now.http, uuid or counter"}},
       {reply_table + "events = [ { event = \"{{query.a\" } ]\n",
-       {"t.toml:4:22: bad template in event 'event': '{{' without a closing '}}'"}},
+       {"t.toml:4:23: bad template in event 'event': '{{' is not closed by '}}'"}},
       {reply_table + "events = [ { data = \"x\", id = \"a\\nb\" } ]\n",
        {"t.toml:4:31: 'id' must be one line without CR, LF or NUL: the event stream format "
         "ends a field at CR or LF, and a client ignores an id with a NUL"}},
@@ -152,7 +154,8 @@ TEST_CASE("then and heartbeat belong to events, and heartbeats to held streams",
        {"t.toml:5:8: a reply has 'hang' or 'events', not both"}},
       {reply_table + "status = 204\nevents = [ { data = \"x\" } ]\n",
        {"t.toml:5:10: a 204 reply cannot have a body, so no 'events' (RFC 9110 §15.3.5)"}},
-      {reply_table + "events = [ { data = \"x\" } ]\nbandwidth = \"1KiB/s\"\nfault = \"truncate\"\n" +
+      {reply_table +
+           "events = [ { data = \"x\" } ]\nbandwidth = \"1KiB/s\"\nfault = \"truncate\"\n" +
            "delay = \"10ms\"\n",
        {}},
   });

@@ -35,20 +35,20 @@ struct planned {
   std::vector<std::uint32_t> ends;
   response plan;
 
-  planned(const reply_spec& spec, const request_view& request,
-          std::vector<std::string> names = {}, std::vector<std::string_view> params = {})
+  planned(const reply_spec& spec, const request_view& request, std::vector<std::string> names = {},
+          std::vector<std::string_view> params = {})
       : reply(compiled_reply::compile(spec, names, "stubborn")) {
     std::string_view last;
     const bool resumes = request.find_header("Last-Event-ID", last);
-    const auto stream = reply.events()->render({request, params}, resumes ? &last : nullptr,
-                                               text, ends);
+    const auto stream =
+        reply.events()->render({request, params}, resumes ? &last : nullptr, text, ends);
     plan.plan.reply = &reply;
     plan.plan.fault = spec.fault;
     plan.body = stream.text;
     plan.event_ends = stream.ends;
     plan.first_event = stream.first;
-    plan.head.framing = request.version >= 11 ? body_framing::chunked
-                                              : body_framing::close_delimited;
+    plan.head.framing =
+        request.version >= 11 ? body_framing::chunked : body_framing::close_delimited;
   }
 };
 
@@ -233,7 +233,7 @@ TEST_CASE("malformed-chunk breaks the first chunk's size line", "[sse]") {
 
 TEST_CASE("bandwidth paces an event's bytes in slices every 50 ms", "[sse]") {
   reply_spec spec = stream_of({event("0123456789")});  // 18 bytes
-  spec.bandwidth = 100;                                 // 5 bytes a slice
+  spec.bandwidth = 100;                                // 5 bytes a slice
   planned p(spec, request_view{});
   event_stream s;
   const clock::time_point t0{};

@@ -208,7 +208,8 @@ TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
   CHECK(reply_keys == names_of(stubborn::reply_keys()));
   CHECK(proxy_keys == names_of(stubborn::proxy_keys()));
   std::set<std::string> event_keys;
-  for (const json::value& reply : stubborn::route_to_json(cfg.routes[0]).at("replies").as_array()) {
+  const json::object with_events = stubborn::route_to_json(cfg.routes[0]);
+  for (const json::value& reply : with_events.at("replies").as_array()) {
     if (const json::value* events = reply.as_object().if_contains("events")) {
       for (const json::value& event : events->as_array()) add_keys(event.as_object(), event_keys);
     }

@@ -358,6 +358,12 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
                   context_for(reply, head, params_of(pre), pre.route->script, pre.route->order,
                               table, connection, scratch),
                   scratch);
+  if (reply.plan.reply && reply.plan.reply->events()) {
+    // A refusal is sent at once, as it is: an event stream's head with no events.
+    reply.head.framing = body_framing::content_length;
+    reply.head.content_length = 0;
+    reply.body = {};
+  }
   return {true, {}};
 }
 

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "respond/reply_plan.hpp"
 #include "routing/route_table.hpp"
@@ -56,6 +58,7 @@ struct respond_scratch {
   std::string head;  ///< header lines rendered for this request
   std::string rate;  ///< this request's RateLimit fields (or Retry-After)
   std::string body;  ///< a rendered body: a template's, a server reply's, multipart parts
+  std::vector<std::uint32_t> event_ends;  ///< a rendered event stream's event ends
 };
 
 /// Everything the writer needs to send one reply, and what the journal says about it.
@@ -94,6 +97,10 @@ struct response {
   bool body_from_table = false;  ///< `body` lives in the table: it may be sent without a copy
   bool head_only = false;        ///< HEAD: the head describes the body, which is not sent
   bool close_after = false;      ///< the connection closes after this reply
+  /// A reply with events (plan.reply->events()): where each event ends in `body`, and the first
+  /// to send. Set only for such replies (and read only then).
+  std::span<const std::uint32_t> event_ends;
+  std::size_t first_event = 0;
 
   /// Forgets the previous request's decision (only the fields every plan does not set itself:
   /// this runs on every request, and clearing the whole struct would cost more).

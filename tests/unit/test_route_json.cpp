@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "config/admin_section.hpp"
+#include "config/events_section.hpp"
 #include "config/outage_section.hpp"
 #include "config/proxy_section.hpp"
 #include "config/rate_limit_section.hpp"
@@ -95,6 +96,11 @@ fault = "truncate"
 
 [[route.replies]]
 redirect = { to = "/b/{{path.id}}", status = 308 }
+
+[[route.replies]]
+events = [ { data = "d {{path.id}}", event = "e", id = "1", retry = "3s", delay = "5ms" } ]
+then = "hold"
+heartbeat = "1s"
 
 [[route]]
 name = "all-b"
@@ -250,6 +256,14 @@ TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
   CHECK(step_keys == std::set<std::string>{"send", "send_binary", "ping", "close", "fault", "delay",
                                            "interval"});
   CHECK(answer_keys == std::set<std::string>{"match", "reply", "echo", "repeat"});
+  std::set<std::string> event_keys;
+  const json::object with_events = stubborn::route_to_json(cfg.routes[0]);
+  for (const json::value& reply : with_events.at("replies").as_array()) {
+    if (const json::value* events = reply.as_object().if_contains("events")) {
+      for (const json::value& event : events->as_array()) add_keys(event.as_object(), event_keys);
+    }
+  }
+  CHECK(event_keys == names_of(stubborn::event_keys()));
 
   const json::object first = stubborn::route_to_json(cfg.routes[0], json_writing{true});
   std::set<std::string> limit_keys;
@@ -291,4 +305,5 @@ TEST_CASE("key tables describe every key", "[config]") {
   check(stubborn::tls_keys());
   check(stubborn::tls_name_keys());
   check(stubborn::proxy_keys());
+  check(stubborn::event_keys());
 }

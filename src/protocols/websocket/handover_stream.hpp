@@ -33,7 +33,7 @@ namespace stubborn {
 /// What the WebSocket handler tells the next layer under Beast.
 struct handover_flags {
   bool swallow_close_reply = false;  ///< no-close-reply: the close Beast answers with is dropped
-  bool own_close = false;            ///< the close being written is the server's own
+  bool own_close_sent = false;       ///< the server's close went out: Beast's are dropped
 };
 
 /// An Asio AsyncStream over `Transport`, with the bytes read before the hand-over served first.
@@ -51,15 +51,15 @@ class handover_stream {
   template <class MutableBuffers, class Handler>
   auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
     return boost::asio::async_initiate<Handler, void(boost::system::error_code, std::size_t)>(
-        [this](auto h, const MutableBuffers& into) { start_read(std::move(h), into); }, handler,
-        buffers);
+        [this](auto h, const MutableBuffers& into) { this->start_read(std::move(h), into); },
+        handler, buffers);
   }
 
   template <class ConstBuffers, class Handler>
   auto async_write_some(const ConstBuffers& buffers, Handler&& handler) {
     return boost::asio::async_initiate<Handler, void(boost::system::error_code, std::size_t)>(
-        [this](auto h, const ConstBuffers& from) { start_write(std::move(h), from); }, handler,
-        buffers);
+        [this](auto h, const ConstBuffers& from) { this->start_write(std::move(h), from); },
+        handler, buffers);
   }
 
   /// Beast's teardown, synchronous form (not used by the handler; Beast requires it).
@@ -77,6 +77,18 @@ class handover_stream {
                       boost::beast::bind_front_handler(std::forward<Handler>(handler),
                                                        boost::system::error_code{}));
   }
+  /// Writes the server's own close frame (`frame`, whole) as soon as no write of Beast's is under
+  /// way, and from then on drops what Beast writes (a close in reply to the client's or failing
+  /// the connection, a pong): one close frame per side, and nothing after it (RFC 6455 §5.5.1).
+  /// Beast's own close operation is not used: in Boost 1.81 it deadlocks against a read that fails
+  /// the connection at the same moment (each holds one of the stream's locks and waits for the
+  /// other), and closing the socket then resumes neither.
+  void send_own_close(std::string frame) {
+    flags_->own_close_sent = true;
+    close_frame_ = std::move(frame);
+    if (!writing_) write_own_close();
+  }
+
   /// Beast closes the socket this way when one of its timeouts passes.
   friend void beast_close_socket(handover_stream& stream) { stream.transport_->close(); }
 
@@ -128,15 +140,27 @@ class handover_stream {
       out_[count_++] = b;
       total += b.size();
     }
-    if (flags_->swallow_close_reply && !flags_->own_close && count_ != 0 &&
-        (*static_cast<const unsigned char*>(out_[0].data()) & 0x0f) == 0x08) {
-      // A close frame Beast writes in reply to the client's: never sent, as the fault says.
+    if (flags_->own_close_sent ||
+        (flags_->swallow_close_reply && count_ != 0 &&
+         (*static_cast<const unsigned char*>(out_[0].data()) & 0x0f) == 0x08)) {
+      // Nothing goes after the server's own close (a pong or a close of Beast's; RFC 6455
+      // §5.5.1), nor the close in reply to the client's when the no-close-reply fault says so.
       boost::asio::post(
           get_executor(),
           boost::beast::bind_front_handler(std::move(handler), boost::system::error_code{}, total));
       return;
     }
-    const std::span<const boost::asio::const_buffer> span(out_.data(), count_);
+    writing_ = true;
+    write(std::span<const boost::asio::const_buffer>(out_.data(), count_),
+          [this, h = std::move(handler)](boost::system::error_code ec, std::size_t n) mutable {
+            writing_ = false;
+            if (!close_frame_.empty() && !close_written_) write_own_close();
+            std::move(h)(ec, n);
+          });
+  }
+
+  template <class Handler>
+  void write(std::span<const boost::asio::const_buffer> span, Handler handler) {
     if constexpr (std::is_same_v<Transport, tls_transport>) {
       boost::asio::co_spawn(
           get_executor(), transport_->async_write(span, transport_token{}),
@@ -149,6 +173,14 @@ class handover_stream {
     }
   }
 
+  void write_own_close() {
+    close_written_ = true;
+    close_buffer_ = boost::asio::const_buffer(close_frame_.data(), close_frame_.size());
+    writing_ = true;
+    write(std::span<const boost::asio::const_buffer>(&close_buffer_, 1),
+          [this](boost::system::error_code, std::size_t) { writing_ = false; });
+  }
+
   Transport* transport_;
   std::string buffered_;
   std::size_t buffered_used_ = 0;
@@ -156,6 +188,11 @@ class handover_stream {
   // One write at a time (Beast's rule): its buffers stay here while it runs.
   std::array<boost::asio::const_buffer, 8> out_{};
   std::size_t count_ = 0;
+  bool writing_ = false;  // a write (Beast's or the close of ours) is under way
+  // The server's own close frame, kept until the connection ends (a write may still hold it).
+  std::string close_frame_;
+  boost::asio::const_buffer close_buffer_;
+  bool close_written_ = false;
 };
 
 }  // namespace stubborn

@@ -190,10 +190,10 @@ net::awaitable<void> websocket_connection<Transport>::run() {
         res.set(http::field::date, current_http_date());
         if (!subprotocol.empty()) res.set(http::field::sec_websocket_protocol, subprotocol);
       }));
-  // Beast's close waits for the client's close frame: a client that never sends one is closed
-  // on after close_grace (Beast's handshake timeout covers the opening and the closing
-  // handshake; it closes through beast_close_socket). No idle pings of Beast's own: ping_every
-  // and idle_timeout are the script's.
+  // After the server's close, the client's is awaited for close_grace (the scheduler's timer);
+  // Beast's handshake timeout bounds its own closing handshake, after a close of the client's,
+  // the same way (it closes through beast_close_socket). No idle pings of Beast's own:
+  // ping_every and idle_timeout are the script's.
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = close_grace;
   timeouts.idle_timeout = websocket::stream_base::none();
@@ -448,12 +448,18 @@ template <class Transport>
 net::awaitable<void> websocket_connection<Transport>::close(int code, std::string_view reason) {
   if (close_sent_) co_return;
   close_sent_ = true;
-  flags_.own_close = true;
-  websocket::close_reason why(static_cast<websocket::close_code>(code),
-                              beast::string_view(reason.data(), reason.size()));
-  auto [ec] = co_await ws_.async_close(why, use_tuple);
-  flags_.own_close = false;
-  if (!ec) journal(false, close_opcode, reason, reason.size() + 2);
+  // RFC 6455 §5.5.1: the code in network byte order, then the reason; a server's frame is not
+  // masked. The read loop goes on until the client's close comes back (Beast's reply to it is
+  // dropped: ours went first) or the grace period ends.
+  std::string frame;
+  frame.reserve(4 + reason.size());
+  frame.push_back(static_cast<char>(0x88));
+  frame.push_back(static_cast<char>(2 + reason.size()));  // at most 125: checked at load
+  frame.push_back(static_cast<char>((code >> 8) & 0xff));
+  frame.push_back(static_cast<char>(code & 0xff));
+  frame.append(reason);
+  ws_.next_layer().send_own_close(std::move(frame));
+  journal(false, close_opcode, reason, reason.size() + 2);
 }
 
 template <class Transport>

@@ -19,7 +19,7 @@ if [ ! -f "$build_dir/CMakeCache.txt" ]; then
 fi
 cmake --build "$build_dir" -j 2 --target \
   fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config fuzz_route_json \
-  fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions
+  fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions fuzz_websocket_frames
 
 # The corpus each run grows is kept out of the tree (in FUZZ_WORK_DIR if set, so a long run can
 # be resumed); the seeds stay as committed.
@@ -33,7 +33,8 @@ fi
 failed=0
 summary=()
 for target in fuzz_request_path fuzz_fragmentation fuzz_fragmentation_tls fuzz_config \
-  fuzz_route_json fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions; do
+  fuzz_route_json fuzz_templates_matchers fuzz_proxy_upstream fuzz_body_conditions \
+  fuzz_websocket_frames; do
   dict=()
   case $target in
     fuzz_request_path | fuzz_fragmentation | fuzz_fragmentation_tls)

@@ -132,8 +132,10 @@ constexpr std::array<body_row, 4> body_rows = {{
      nullptr},
 }};
 
-bool read_body_matcher(toml_reader& r, const toml::node& node,
-                       std::optional<body_matcher_spec>& out) {
+}  // namespace
+
+bool read_body_matcher(toml_reader& r, const toml::node& node, std::string_view name,
+                       std::string_view where, std::optional<body_matcher_spec>& out) {
   const toml::table& table = *node.as_table();
   std::vector<std::string_view> known;
   for (const body_row& row : body_rows) known.push_back(row.name);
@@ -143,14 +145,15 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
   for (auto&& [key, value] : table) {
     const auto row = std::find(known.begin(), known.end(), key.str());
     if (row == known.end()) {
-      r.unknown_key(key, "in [route.body]", known);
+      r.unknown_key(key, where, known);
       continue;
     }
     if (chosen) {
       const bool later = r.before(*chosen, value);
-      r.add(r.at(later ? value : *chosen),
-            concat("'body' has one of 'contains', 'equals', 'regex' or 'json', not both '",
-                   known[chosen_index], "' and '", key.str(), "'"));
+      r.add(
+          r.at(later ? value : *chosen),
+          concat(in_quotes(name), " has one of 'contains', 'equals', 'regex' or 'json', not both '",
+                 known[chosen_index], "' and '", key.str(), "'"));
       return false;
     }
     chosen = &value;
@@ -158,7 +161,8 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
   }
   if (!chosen) {
     if (table.empty()) {
-      r.add(r.at(node), "'body' needs one of 'contains', 'equals', 'regex' or 'json'");
+      r.add(r.at(node),
+            concat(in_quotes(name), " needs one of 'contains', 'equals', 'regex' or 'json'"));
     }
     return false;
   }
@@ -170,13 +174,13 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
     if (!text) return false;
     spec.text = std::move(*text);
   } else {
-    const std::string* s = r.get_string(*chosen, concat("body.", known[chosen_index]));
+    const std::string* s = r.get_string(*chosen, concat(name, ".", known[chosen_index]));
     if (!s) return false;
     spec.text = *s;
     if (spec.kind == body_match_kind::regex) {
       RE2 re(*s, RE2::Quiet);
       if (!re.ok()) {
-        r.add(r.at(*chosen), concat("bad 'body.regex': ", re.error()));
+        r.add(r.at(*chosen), concat("bad '", name, ".regex': ", re.error()));
         return false;
       }
     }
@@ -184,6 +188,20 @@ bool read_body_matcher(toml_reader& r, const toml::node& node,
   out = std::move(spec);
   return true;
 }
+
+json::object body_matcher_json(const body_matcher_spec& matcher) {
+  json::object body;
+  const std::string key(body_rows[static_cast<std::size_t>(matcher.kind)].name);
+  if (matcher.kind == body_match_kind::json) {
+    json::error_code ec;
+    body[key] = json::parse(matcher.text, ec);
+  } else {
+    body[key] = matcher.text;
+  }
+  return body;
+}
+
+namespace {
 
 constexpr std::array<std::string_view, 2> scheme_names = {"http", "https"};
 
@@ -286,19 +304,10 @@ constexpr std::array<route_row, 13> rows = {{
     {"body", table_kind, "a table, e.g. { contains = \"x\" }", "",
      "the request body contains, equals, matches (regex) or holds (json) this",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
-       return read_body_matcher(r, v, reading.route.body);
+       return read_body_matcher(r, v, "body", "in [route.body]", reading.route.body);
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
-       if (!r.body) return;
-       json::object body;
-       const std::string key(body_rows[static_cast<std::size_t>(r.body->kind)].name);
-       if (r.body->kind == body_match_kind::json) {
-         json::error_code ec;
-         body[key] = json::parse(r.body->text, ec);
-       } else {
-         body[key] = r.body->text;
-       }
-       o["body"] = std::move(body);
+       if (r.body) o["body"] = body_matcher_json(*r.body);
      }},
     {"cookies", table_kind, "a table, e.g. { session = \"s1\" }", "",
      "each cookie sent with exactly this value",

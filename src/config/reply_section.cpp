@@ -16,6 +16,7 @@
 
 #include <boost/json.hpp>
 
+#include "config/events_section.hpp"
 #include "config/reply_timing.hpp"
 #include "config/route_json.hpp"
 #include "config/route_reading.hpp"
@@ -159,9 +160,52 @@ void read_body(toml_reader& r, std::string_view kind, const toml::node& value,
   }
 }
 
+// events: the body is the stream, so no other body, no chunks (each event is its own chunk) and
+// no hang; then and heartbeat say what follows the last event.
+void check_events(toml_reader& r, const key_hits& hits,
+                  const std::vector<std::pair<std::string_view, const toml::node*>>& bodies,
+                  const char* no_content, const reply_spec& reply) {
+  const toml::node* events = hits.value("events");
+  const toml::node* then = hits.value("then");
+  const toml::node* heartbeat = hits.value("heartbeat");
+  if (!events) {
+    if (then) {
+      r.add(r.at(*then),
+            "'then' in a reply is for 'events': it says whether the stream ends or is held "
+            "after the last event");
+    }
+    if (heartbeat) {
+      r.add(r.at(*heartbeat), "'heartbeat' is for 'events' with then = \"hold\"");
+    }
+    return;
+  }
+  for (const auto& [what, value] : bodies) {
+    r.add(r.at(*value), concat("a reply has 'events' or ", in_quotes(what),
+                               ", not both: the events are the body"));
+  }
+  if (const toml::node* chunks = hits.value("chunks")) {
+    r.add(r.at(*chunks),
+          "'chunks' does not apply to 'events': each event is sent as it is due, in a chunk of "
+          "its own (pace the bytes with 'bandwidth', the events with their 'delay')");
+  }
+  if (const toml::node* hang = hits.value("hang"); hang && reply.hang) {
+    r.add(r.at(*hang), "a reply has 'hang' or 'events', not both");
+  }
+  if (no_content) {
+    r.add(r.at(*events),
+          concat("a ", std::to_string(reply.status),
+                 " reply cannot have a body, so no 'events' (RFC 9110 §", no_content, ")"));
+  }
+  if (heartbeat && reply.then != stream_end::hold && (!then || hits.find("then")->ok)) {
+    r.add(r.at(*heartbeat),
+          "'heartbeat' is sent only while a stream is held: add then = \"hold\" (the stream "
+          "ends after its last event with then = \"close\", the default)");
+  }
+}
+
 constexpr std::string_view duration_type = "a duration string with a unit, e.g. \"10s\"";
 
-constexpr std::array<reply_row, 15> rows = {{
+constexpr std::array<reply_row, 18> rows = {{
     {"status", integer_kind, "an integer", "200", "the final status, 200..999",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
        return r.read_status(v, reading.reply.status);
@@ -287,6 +331,32 @@ constexpr std::array<reply_row, 15> rows = {{
        write_keys<redirect_reading, redirect_spec>(redirect_rows, *s.redirect, redirect, how);
        o["redirect"] = std::move(redirect);
      }},
+    {"events", array_kind, "an array of tables, e.g. [ { data = \"hello\" } ]", "",
+     "Server-Sent Events: the body is a text/event-stream of these, each sent when due",
+     [](toml_reader& r, const toml::node& v, reply_reading& reading) {
+       return read_events(r, v, reading.params, reading.reply.events);
+     },
+     [](const reply_spec& s, json::object& o, const json_writing&) {
+       if (!s.events.empty()) o["events"] = events_json(s.events);
+     }},
+    {"then", string_kind, "\"close\" or \"hold\"", "\"close\"",
+     "after the last event: end the stream, or hold it open (with heartbeats)",
+     [](toml_reader& r, const toml::node& v, reply_reading& reading) {
+       const auto index = r.get_choice(v, "then", stream_end_names());
+       if (index) reading.reply.then = *index == 0 ? stream_end::close : stream_end::hold;
+       return index.has_value();
+     },
+     [](const reply_spec& s, json::object& o, const json_writing&) {
+       if (s.then == stream_end::hold) o["then"] = stream_end_names()[1];
+     }},
+    {"heartbeat", string_kind, duration_type, "\"0s\"",
+     "while holding an event stream: a ': keep-alive' comment this often (0s = none)",
+     [](toml_reader& r, const toml::node& v, reply_reading& reading) {
+       return r.read_duration(v, "heartbeat", true, reading.reply.heartbeat);
+     },
+     [](const reply_spec& s, json::object& o, const json_writing&) {
+       if (s.heartbeat.count()) o["heartbeat"] = duration_text(s.heartbeat);
+     }},
 }};
 static_assert(all_written(rows), "every reply key is written to JSON");
 
@@ -296,7 +366,7 @@ constexpr std::array<route_row, 5> route_rows = {{
      "the reply, the same for every request", nullptr,
      [](const route_spec& r, json::object& o, const json_writing& how) {
        // A proxy route relays its upstream's reply and has none of its own.
-       if (r.replies.empty() && !r.proxy) o["reply"] = reply_to_json(r.reply, how);
+       if (r.replies.empty() && !r.proxy && !r.websocket) o["reply"] = reply_to_json(r.reply, how);
      }},
     {"replies", any_kind, "an array of tables, written [[route.replies]]", "",
      "a sequence of replies, one per request", nullptr,
@@ -425,6 +495,8 @@ void read_reply(toml_reader& r, const toml::node& node,
     r.add(r.at(*pacing[later].second), "a reply has 'chunks' or 'bandwidth', not both");
   }
   const char* no_content = status_ok ? no_content_section(reply.status) : nullptr;
+  check_events(r, hits, bodies, no_content, reply);
+  if (hits.value("events")) return;  // a body beside them was reported: it is not read
   if (no_content) {
     for (const auto& [what, value] : pacing) {
       r.add(r.at(*value),

@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include <boost/json/object.hpp>
+
 #include "config/key_table.hpp"
 #include "config/toml_reader.hpp"
 #include "stubborn/config.hpp"
@@ -41,6 +43,17 @@ std::span<const route_row> rate_limit_route_keys();
 /// The route's proxy key.
 std::span<const route_row> proxy_route_keys();
 
+/// The route's websocket key.
+std::span<const route_row> websocket_route_keys();
+
+/// A body matcher table (`body = { contains = "x" }`, a WebSocket answer's `match`): exactly
+/// one of contains, equals, regex or json. `name` is the key as messages say it ("body"),
+/// `where` ends unknown-key messages ("in [route.body]"). False when it has problems.
+bool read_body_matcher(toml_reader& reader, const toml::node& node, std::string_view name,
+                       std::string_view where, std::optional<body_matcher_spec>& out);
+/// A body matcher as its JSON table.
+boost::json::object body_matcher_json(const body_matcher_spec& matcher);
+
 /// Every key of [[route]], the sections above in that order (the order "did you mean" tries).
 std::span<const route_row> route_keys();
 
@@ -53,6 +66,12 @@ std::optional<std::vector<std::string>> read_route_path(toml_reader& reader, con
 void read_route_replies(toml_reader& reader, const key_hits& hits,
                         const std::optional<std::vector<std::string>>& params,
                         route_reading& reading);
+
+/// Reads [route.websocket] (its templates checked against `params` when known) and reports the
+/// route keys a WebSocket route cannot have ([route.reply], [[route.replies]], then, proxy).
+void read_route_websocket(toml_reader& reader, const key_hits& hits,
+                          const std::optional<std::vector<std::string>>& params,
+                          route_reading& reading);
 
 /// Reads a [[route]] table.
 route_reading read_route(toml_reader& reader, const toml::table& table);

@@ -1,6 +1,6 @@
 // A [[route]] table: the rows of the matching, reply and timing, outage, derived-status,
-// rate-limit and proxy sections, joined in that order. A new route key is a row in its section's
-// file.
+// rate-limit, proxy and websocket sections, joined in that order. A new route key is a row in its
+// section's file.
 #include <vector>
 
 #include "config/proxy_section.hpp"
@@ -12,8 +12,9 @@ namespace stubborn {
 std::span<const route_row> route_keys() {
   static const std::vector<route_row> rows = [] {
     std::vector<route_row> all;
-    for (const auto section : {match_keys(), reply_route_keys(), outage_route_keys(),
-                               derived_keys(), rate_limit_route_keys(), proxy_route_keys()}) {
+    for (const auto section :
+         {match_keys(), reply_route_keys(), outage_route_keys(), derived_keys(),
+          rate_limit_route_keys(), proxy_route_keys(), websocket_route_keys()}) {
       all.insert(all.end(), section.begin(), section.end());
     }
     return all;
@@ -32,6 +33,7 @@ route_reading read_route(toml_reader& reader, const toml::table& table) {
   read_route_replies(reader, hits, params, reading);
   if (params && reading.route.when) check_when_params(reader, *reading.route.when, *params);
   check_proxy_route(reader, hits, reading);
+  read_route_websocket(reader, hits, params, reading);
   return reading;
 }
 

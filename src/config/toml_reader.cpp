@@ -222,9 +222,10 @@ bool toml_reader::read_status(const toml::node& node, int& out) {
 }
 
 bool toml_reader::check_template(const toml::node& node, const std::string& text,
-                                 const std::vector<std::string>& params, const std::string& what) {
+                                 const std::vector<std::string>& params, const std::string& what,
+                                 bool message) {
   try {
-    compiled_template::compile(text, params);
+    compiled_template::compile(text, params, message);
     return true;
   } catch (const template_error& e) {
     add(at_offset(node, text, e.offset), concat("bad template in ", what, ": ", e.what()));

@@ -92,8 +92,10 @@ class toml_reader {
   /// A final status, 200..999.
   bool read_status(const toml::node& node, int& out);
   /// Compiles a template against the path parameters; reports a bad one inside the string.
+  /// With `message`, {{message}} is known too (WebSocket steps).
   bool check_template(const toml::node& node, const std::string& text,
-                      const std::vector<std::string>& params, const std::string& what);
+                      const std::vector<std::string>& params, const std::string& what,
+                      bool message = false);
   /// A body file relative to the config file's folder (never outside it).
   bool read_body_file(const toml::node& node, const std::string& written, std::string& out);
   /// A TOML value as compact JSON text; dates, times, infinity and NaN are problems.

@@ -114,6 +114,12 @@ json::object entry_json(const journal_entry& e) {
   o["status"] = e.status == 0 ? json::value(nullptr) : json::value(e.status);
   if (!e.fault.empty()) o["fault"] = e.fault;
   o["latency_us"] = e.latency.count();
+  o["kind"] = e.kind == journal_kind::websocket ? "websocket" : "http";
+  if (e.kind == journal_kind::websocket) {
+    o["websocket"] = json::object{{"direction", e.websocket.in ? "in" : "out"},
+                                  {"opcode", e.websocket.opcode},
+                                  {"size", e.websocket.size}};
+  }
   if (e.over_tls) {
     o["tls"] = json::object{{"sni", replace_invalid_utf8(e.tls.sni)},
                             {"version", e.tls.version},
@@ -125,6 +131,7 @@ json::object entry_json(const journal_entry& e) {
 
 // Parses the filter parameters; "" or what is wrong.
 std::string parse_filter(std::string_view query, journal_query& f) {
+  bool kind_given = false;
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
@@ -157,6 +164,23 @@ std::string parse_filter(std::string_view query, journal_query& f) {
                "milliseconds since 1970, not '" +
                value + "'";
       }
+    } else if (name == "kind") {
+      if (value == "http") {
+        f.kind = journal_kind::http;
+      } else if (value == "websocket") {
+        f.kind = journal_kind::websocket;
+      } else if (value == "all") {
+        f.kind.reset();
+      } else {
+        return "kind must be http, websocket or all, not '" + value + "'";
+      }
+      kind_given = true;
+    } else if (name == "direction") {
+      if (value == "in" || value == "out") {
+        f.inbound = value == "in";
+      } else {
+        return "direction must be in or out, not '" + value + "'";
+      }
     } else if (name == "limit") {
       if (value.empty() || value.size() > 9 ||
           !std::all_of(value.begin(), value.end(), ::isdigit)) {
@@ -165,10 +189,12 @@ std::string parse_filter(std::string_view query, journal_query& f) {
       f.limit = static_cast<std::size_t>(std::stoul(value));
     } else {
       return "unknown parameter '" + name +
-             "'; filters are route, method, path, status, since "
+             "'; filters are route, method, path, status, since, kind, direction "
              "and limit";
     }
   }
+  // A direction is a WebSocket message's: it asks for those unless a kind says otherwise.
+  if (f.inbound && !kind_given) f.kind = journal_kind::websocket;
   return {};
 }
 

@@ -46,6 +46,7 @@ void request_observation::observe(const request_view& request, const request_out
   // Filled in place with assign(): in a full ring the strings reuse their capacity.
   journal_entry& e = observer_->next_slot();
   e.time = std::chrono::system_clock::now() - latency;
+  e.kind = journal_kind::http;
   if (client_text_.empty() && !peer.get().ip.empty()) {
     const peer_address& address = peer.get();
     const bool v6 = address.ip.find(':') != std::string::npos;

@@ -64,6 +64,27 @@ void plan_server_reply(response& out, respond_scratch& scratch, std::string_view
   out.body_from_table = false;
 }
 
+// A reply with events: the stream rendered (or the table's), where to resume, and its framing.
+static void plan_event_stream(response& out, const compiled_events& events,
+                              const template_context& context, respond_scratch& scratch) {
+  std::string_view last_event_id;
+  const bool resumes = context.request.find_header("Last-Event-ID", last_event_id);
+  const compiled_events::rendered stream =
+      events.render(context, resumes ? &last_event_id : nullptr, scratch.body, scratch.event_ends);
+  out.body = stream.text;
+  out.body_from_table = events.is_static();
+  out.event_ends = stream.ends;
+  out.first_event = stream.first;
+  out.head.content_length = 0;
+  if (context.request.version >= 11) {
+    out.head.framing = body_framing::chunked;
+  } else {
+    // RFC 9112 §6.3: HTTP/1.0 has no chunked coding; the stream ends when the connection does.
+    out.head.framing = body_framing::close_delimited;
+    if (!out.head_only) out.close_connection();
+  }
+}
+
 void plan_step_reply(response& out, const template_context& context, respond_scratch& scratch) {
   const compiled_reply& reply = *out.plan.reply;
   out.status = reply.status();
@@ -88,6 +109,8 @@ void plan_step_reply(response& out, const template_context& context, respond_scr
   out.body = reply.render_body(context, scratch.body);
   out.body_from_table = reply.has_static_body();
   out.head.content_length = out.body.size();
+  if (const compiled_events* events = reply.events())
+    plan_event_stream(out, *events, context, scratch);
 }
 
 // The order is documented in docs/config.md: auth (401/403), require_length (411), consumes

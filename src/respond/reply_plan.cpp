@@ -113,6 +113,22 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
     reply.content_type_ = content_type;
   }
 
+  if (!spec.events.empty()) {
+    // The HTML standard, 9.2: an event stream is text/event-stream; intermediaries must not
+    // cache or hold it back (unless the route says otherwise).
+    if (content_type.empty()) {
+      content_type = "text/event-stream";
+      reply.static_headers_.append("Content-Type: text/event-stream\r\n");
+      reply.content_type_ = content_type;
+    }
+    if (!has_header(spec.headers, "Cache-Control")) {
+      constexpr std::string_view no_cache = "Cache-Control: no-cache\r\n";
+      reply.static_headers_.append(no_cache);
+      reply.static_headers_untyped_.append(no_cache);
+      reply.not_modified_headers_.append(no_cache);
+    }
+  }
+
   // Each {{uuid}} of the reply draws its own bits, wherever it is.
   std::size_t uuid_slots = 0;
   const auto note_uses = [&](compiled_template& t) {
@@ -153,6 +169,13 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   if (body_is_template && (spec.source == body_source::json || contains_json(content_type))) {
     reply.body_escape_ = template_escape::json_string;
   }
+  if (!spec.events.empty()) {
+    compiled_events events = compiled_events::compile(spec, path_params);
+    events.number_uuids(uuid_slots);
+    reply.uses_clock_ = reply.uses_clock_ || events.uses_clock();
+    reply.uses_counter_ = reply.uses_counter_ || events.uses_counter();
+    reply.events_ = std::make_shared<const compiled_events>(std::move(events));
+  }
   reply.is_static_ = reply.header_templates_.empty() && !body_is_template;
 
   for (const auto& interim : spec.interim) {
@@ -165,8 +188,128 @@ compiled_reply compiled_reply::compile(const reply_spec& spec,
   reply.script_ = spec;
   reply.script_.body.clear();  // the body lives in body_ / body_template_ only
   reply.plain_ = spec.delay.type == delay_spec::kind::none && !spec.hang && spec.interim.empty() &&
-                 spec.fault == fault_kind::none && spec.chunks.count == 0 && spec.bandwidth == 0;
+                 spec.fault == fault_kind::none && spec.chunks.count == 0 && spec.bandwidth == 0 &&
+                 spec.events.empty();
   return reply;
+}
+
+compiled_events compiled_events::compile(const reply_spec& spec,
+                                         std::span<const std::string> path_params) {
+  compiled_events compiled;
+  compiled.then_ = spec.then;
+  compiled.heartbeat_ = spec.heartbeat;
+  for (const sse_event_spec& e : spec.events) {
+    event ev;
+    const auto take = [&](const std::optional<std::string>& text,
+                          std::optional<compiled_template>& out) {
+      if (!text) return;
+      out = compiled_template::compile(*text, path_params);
+      compiled.static_ = compiled.static_ && out->is_static();
+      compiled.uses_clock_ = compiled.uses_clock_ || out->uses_clock();
+      compiled.uses_counter_ = compiled.uses_counter_ || out->uses_counter();
+    };
+    take(e.data, ev.data);
+    take(e.event, ev.type);
+    take(e.id, ev.id);
+    ev.retry = e.retry;
+    ev.delay = e.delay;
+    compiled.events_.push_back(std::move(ev));
+  }
+  if (compiled.static_) {
+    // Nothing to render per request: the stream is sent from here.
+    const request_view none{};
+    const template_context context{none, {}};
+    for (const event& e : compiled.events_) {
+      std::string id;
+      compiled.render_event(e, context, compiled.text_, &id);
+      compiled.ends_.push_back(static_cast<std::uint32_t>(compiled.text_.size()));
+      compiled.ids_.push_back(e.id ? std::optional<std::string>(std::move(id)) : std::nullopt);
+    }
+  }
+  return compiled;
+}
+
+void compiled_events::number_uuids(std::size_t& next) {
+  for (event& e : events_) {
+    for (auto* t : {&e.data, &e.type, &e.id}) {
+      if (*t) (*t)->number_uuids(next);
+    }
+  }
+}
+
+void compiled_events::render_event(const event& e, const template_context& context,
+                                   std::string& out, std::string* id) const {
+  // The HTML standard, 9.2.6: fields are "name: value" lines; an empty line dispatches the
+  // event. A field a client does not need is not written at all.
+  if (e.type) {
+    out.append("event: ");
+    e.type->render(context, template_escape::header_value, out);
+    out.push_back('\n');
+  }
+  if (e.id) {
+    out.append("id: ");
+    const std::size_t start = out.size();
+    // A rendered id loses CR, LF and NUL: a client ignores an id with a NUL.
+    e.id->render(context, template_escape::header_value, out);
+    if (id) id->assign(out, start, out.size() - start);
+    out.push_back('\n');
+  }
+  if (e.retry) {
+    out.append("retry: ");
+    append_number(static_cast<std::size_t>(e.retry->count()), out);
+    out.push_back('\n');
+  }
+  if (e.data) {
+    std::string rendered;
+    e.data->render(context, template_escape::none, rendered);
+    // One data line per line of the data; a client joins them with LF again. CRLF, LF and a
+    // lone CR each end a line, as the stream format reads them.
+    std::string_view rest = rendered;
+    for (;;) {
+      const std::size_t end = rest.find_first_of("\r\n");
+      out.append("data: ").append(rest.substr(0, end)).push_back('\n');
+      if (end == std::string_view::npos) break;
+      const std::size_t skip =
+          rest[end] == '\r' && end + 1 < rest.size() && rest[end + 1] == '\n' ? 2 : 1;
+      rest.remove_prefix(end + skip);
+    }
+  }
+  out.push_back('\n');
+}
+
+compiled_events::rendered compiled_events::render(const template_context& context,
+                                                  const std::string_view* last_event_id,
+                                                  std::string& text,
+                                                  std::vector<std::uint32_t>& ends) const {
+  rendered result;
+  if (static_) {
+    result.text = text_;
+    result.ends = ends_;
+    if (last_event_id) {
+      for (std::size_t i = 0; i < ids_.size(); ++i) {
+        if (ids_[i] && *ids_[i] == *last_event_id) {
+          result.first = i + 1;
+          break;
+        }
+      }
+    }
+    return result;
+  }
+  text.clear();
+  ends.clear();
+  bool found = false;
+  std::string id;
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    render_event(events_[i], context, text, &id);
+    ends.push_back(static_cast<std::uint32_t>(text.size()));
+    if (!found && last_event_id && events_[i].id && id == *last_event_id) {
+      found = true;
+      result.first = i + 1;
+    }
+  }
+  result.text = text;
+  result.ends = ends;
+  return result;
 }
 
 bool compiled_reply::templated_content_type(const template_context& context,
@@ -219,7 +362,7 @@ void append_head(const reply_head& head, std::string_view date, std::string& out
   if (head.date) out.append(date);
   out.append(head.fields);
   out.append(head.extra);
-  if (head.has_body) {
+  if (head.has_body && head.framing != body_framing::close_delimited) {
     if (head.framing == body_framing::chunked) {
       out.append("Transfer-Encoding: chunked\r\n");
     } else {

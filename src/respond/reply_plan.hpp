@@ -36,7 +36,11 @@ std::string_view fault_name(fault_kind fault);
 std::string_view connection_line(connection_header connection);
 
 /// How the body is delimited on the wire.
-enum class body_framing { content_length, chunked };
+enum class body_framing {
+  content_length,
+  chunked,
+  close_delimited  ///< no length: the body ends when the connection closes (HTTP/1.0 streams)
+};
 
 /// A reply's head as parts: pre-rendered text (the table's memory, or a caller's buffer), the
 /// slot for the Date value, and the framing and connection lines, which are written last because
@@ -65,6 +69,54 @@ enum class header_selection {
 /// True for the header names a 304 repeats from its 200 (RFC 9110 §15.4.5, and Last-Modified).
 bool sent_with_not_modified(std::string_view name);
 
+/// A reply's Server-Sent Events, compiled at load: pre-rendered when no event has a template.
+class compiled_events {
+ public:
+  /// Compiles `spec.events`; throws template_error for a bad template.
+  static compiled_events compile(const reply_spec& spec, std::span<const std::string> path_params);
+
+  /// The stream as rendered for one request.
+  struct rendered {
+    std::string_view text;                ///< every event, back to back
+    std::span<const std::uint32_t> ends;  ///< where each event ends in `text`
+    std::size_t first = 0;                ///< the first event to send (after Last-Event-ID)
+  };
+  /// Renders the events (a view into this when static, else into `text` and `ends`). With
+  /// `last_event_id`, the stream resumes after the first event whose id renders to it (an
+  /// unknown id: from the start).
+  rendered render(const template_context& context, const std::string_view* last_event_id,
+                  std::string& text, std::vector<std::uint32_t>& ends) const;
+  std::size_t size() const { return events_.size(); }
+  /// How long event `i` waits after the previous one (the first: after the head).
+  std::chrono::milliseconds delay(std::size_t i) const { return events_[i].delay; }
+  bool is_static() const { return static_; }
+  stream_end then() const { return then_; }
+  std::chrono::milliseconds heartbeat() const { return heartbeat_; }
+  bool uses_clock() const { return uses_clock_; }
+  bool uses_counter() const { return uses_counter_; }
+  /// Numbers the {{uuid}}s of the events after the reply's others.
+  void number_uuids(std::size_t& next);
+
+ private:
+  struct event {
+    std::optional<compiled_template> data, type, id;
+    std::optional<std::chrono::milliseconds> retry;
+    std::chrono::milliseconds delay{0};
+  };
+  void render_event(const event& e, const template_context& context, std::string& out,
+                    std::string* id) const;
+
+  std::vector<event> events_;
+  bool static_ = true;
+  bool uses_clock_ = false;
+  bool uses_counter_ = false;
+  stream_end then_ = stream_end::close;
+  std::chrono::milliseconds heartbeat_{0};
+  std::string text_;                             // static: the stream, pre-rendered
+  std::vector<std::uint32_t> ends_;              // static: where each event ends
+  std::vector<std::optional<std::string>> ids_;  // static: each event's id
+};
+
 class compiled_reply {
  public:
   /// Compiles a reply spec; throws template_error for bad templates.
@@ -80,6 +132,8 @@ class compiled_reply {
   bool has_static_body() const { return body_template_.is_static(); }
   /// The static body (when is_static()).
   std::string_view static_body() const { return body_; }
+  /// Its Server-Sent Events (a reply with `events`), or null.
+  const compiled_events* events() const { return events_.get(); }
   /// Pre-rendered interim (1xx) responses, back to back; empty if none.
   std::string_view interim_bytes() const { return interim_; }
   const reply_spec& script() const { return script_; }
@@ -162,6 +216,7 @@ class compiled_reply {
   compiled_template body_template_;
   template_escape body_escape_ = template_escape::none;
   reply_spec script_;  // the timing and fault keys, as configured
+  std::shared_ptr<const compiled_events> events_;
 };
 
 /// The only mutable per-route data: how many requests the route has planned (sequence position

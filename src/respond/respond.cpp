@@ -1,8 +1,10 @@
 #include "respond/respond.hpp"
 
 #include "protocols/proxy/proxy_route.hpp"
+#include "protocols/websocket/websocket_route.hpp"
 #include "respond/derived_statuses.hpp"
 #include "routing/request.hpp"
+#include "text/base64.hpp"
 
 namespace stubborn {
 
@@ -173,6 +175,90 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
   out.proxy = &proxy;
 }
 
+// True when a comma-separated list in any `name` header holds `token` (case-insensitive).
+bool header_has_token(const request_view& request, std::string_view name, std::string_view token) {
+  for (const header_field& field : request.headers) {
+    if (!iequals(field.name, name)) continue;
+    std::string_view rest = field.value;
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      if (iequals(item, token)) return true;
+    }
+  }
+  return false;
+}
+
+// The first subprotocol of the route's list that the client offers (RFC 6455 §4.2.2 /subprotocol/).
+std::string_view choose_subprotocol(const compiled_websocket& websocket,
+                                    const request_view& request) {
+  for (const std::string& offered : websocket.subprotocols) {
+    if (header_has_token(request, "Sec-WebSocket-Protocol", offered)) return offered;
+  }
+  return {};
+}
+
+// A WebSocket route: its outage answers as on any route; a valid upgrade (RFC 6455 §4.2.1) is
+// accepted with 101 by the WebSocket handler; anything else is refused as the RFCs say.
+void plan_websocket(response& out, const request_view& request, const route_match& match,
+                    const route_table& table, const connection_facts& connection,
+                    respond_scratch& scratch) {
+  const compiled_route& route = *match.route;
+  const reply_script& script = route.script;
+  const std::string_view server_header = table.server().server_header;
+  if (script.outage) {
+    out.plan = plan_reply(script, clock_of(script, table, route.order, connection.clock));
+    if (out.plan.reply == &script.outage->reply) {
+      plan_step_reply(out,
+                      context_for(out, request, params_of(match), script, route.order, table,
+                                  connection, scratch),
+                      scratch);
+      return;
+    }
+    out.plan = {};
+  }
+  constexpr std::string_view upgrade_lines = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+  if (!header_has_token(request, "Upgrade", "websocket")) {
+    // RFC 9110 §15.5.22: 426 says which protocol to upgrade to.
+    plan_server_reply(out, scratch, server_header, 426,
+                      "Upgrade Required: this resource speaks WebSocket (RFC 6455)\n",
+                      {upgrade_lines});
+    return;
+  }
+  if (request.method != "GET" || request.version < 11) {
+    plan_server_reply(out, scratch, server_header, 400,
+                      "Bad Request: a WebSocket upgrade is an HTTP/1.1 GET (RFC 6455 §4.1)\n");
+    return;
+  }
+  if (!header_has_token(request, "Connection", "upgrade")) {
+    plan_server_reply(out, scratch, server_header, 400,
+                      "Bad Request: a WebSocket upgrade says \"Connection: Upgrade\"\n");
+    return;
+  }
+  std::string_view version;
+  if (!request.find_header("Sec-WebSocket-Version", version) || version != "13") {
+    // RFC 6455 §4.4: the versions the server speaks, with 426.
+    plan_server_reply(out, scratch, server_header, 426,
+                      "Upgrade Required: this server speaks WebSocket version 13\n",
+                      {"Sec-WebSocket-Version: 13\r\n", upgrade_lines});
+    return;
+  }
+  std::string_view key;
+  // RFC 6455 §4.1: the key is 16 random bytes in base64 (24 characters).
+  if (!request.find_header("Sec-WebSocket-Key", key) || key.size() != 24 ||
+      !base64_decode(key, scratch.body) || scratch.body.size() != 16) {
+    plan_server_reply(out, scratch, server_header, 400,
+                      "Bad Request: Sec-WebSocket-Key must be 16 bytes in base64\n");
+    return;
+  }
+  out.status = 101;
+  out.websocket = route.websocket.get();
+  out.subprotocol = choose_subprotocol(*route.websocket, request);
+}
+
 }  // namespace
 
 std::chrono::steady_clock::time_point steady_now() {
@@ -239,6 +325,8 @@ void respond(const request_view& request, const route_table& table,
       // Access, framing or negotiation answered.
     } else if (route.proxy) {
       plan_proxy(out, request, match, table, connection, scratch);
+    } else if (route.websocket) {
+      plan_websocket(out, request, match, table, connection, scratch);
     } else {
       plan_route_reply(out, request, match, table, connection, scratch);
     }
@@ -270,6 +358,12 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
                   context_for(reply, head, params_of(pre), pre.route->script, pre.route->order,
                               table, connection, scratch),
                   scratch);
+  if (reply.plan.reply && reply.plan.reply->events()) {
+    // A refusal is sent at once, as it is: an event stream's head with no events.
+    reply.head.framing = body_framing::content_length;
+    reply.head.content_length = 0;
+    reply.body = {};
+  }
   return {true, {}};
 }
 

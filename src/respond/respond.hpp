@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "respond/reply_plan.hpp"
 #include "routing/route_table.hpp"
@@ -17,6 +19,7 @@ namespace stubborn {
 struct request_view;
 class request_handler;
 struct compiled_proxy;
+struct compiled_websocket;
 
 /// std::chrono::steady_clock::now(), as a function whose address may be taken.
 std::chrono::steady_clock::time_point steady_now();
@@ -55,6 +58,7 @@ struct respond_scratch {
   std::string head;  ///< header lines rendered for this request
   std::string rate;  ///< this request's RateLimit fields (or Retry-After)
   std::string body;  ///< a rendered body: a template's, a server reply's, multipart parts
+  std::vector<std::uint32_t> event_ends;  ///< a rendered event stream's event ends
 };
 
 /// Everything the writer needs to send one reply, and what the journal says about it.
@@ -81,6 +85,11 @@ struct response {
   /// before forwarding, `reply_delay` before relaying the reply; the other fields do not apply.
   const compiled_proxy* proxy = nullptr;
   std::chrono::milliseconds reply_delay{0};
+  /// Set: the request is a valid WebSocket upgrade (RFC 6455 §4.2.1) on a route with this
+  /// script; the handler answers 101 and plays it (no head or body of this plan is written).
+  const compiled_websocket* websocket = nullptr;
+  /// The subprotocol chosen (a view into the route's list; empty: none).
+  std::string_view subprotocol;
 
   // What goes on the wire.
   reply_head head;
@@ -88,6 +97,10 @@ struct response {
   bool body_from_table = false;  ///< `body` lives in the table: it may be sent without a copy
   bool head_only = false;        ///< HEAD: the head describes the body, which is not sent
   bool close_after = false;      ///< the connection closes after this reply
+  /// A reply with events (plan.reply->events()): where each event ends in `body`, and the first
+  /// to send. Set only for such replies (and read only then).
+  std::span<const std::uint32_t> event_ends;
+  std::size_t first_event = 0;
 
   /// Forgets the previous request's decision (only the fields every plan does not set itself:
   /// this runs on every request, and clearing the whole struct would cost more).
@@ -98,6 +111,7 @@ struct response {
     plan = {};
     handler = nullptr;
     proxy = nullptr;
+    websocket = nullptr;
     head.framing = body_framing::content_length;
     body_from_table = false;
   }
@@ -113,8 +127,8 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return handler == nullptr && proxy == nullptr && plan.fault == fault_kind::none &&
-           plan.delay.count() == 0 && plan.retry_after == 0 &&
+    return handler == nullptr && proxy == nullptr && websocket == nullptr &&
+           plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
            (plan.reply == nullptr || plan.reply->is_plain());
   }
   /// Makes this reply the connection's last: "Connection: close", then close.

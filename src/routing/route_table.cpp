@@ -13,6 +13,7 @@
 #include "respond/status_reasons.hpp"
 
 #include "protocols/proxy/proxy_route.hpp"
+#include "protocols/websocket/websocket_route.hpp"
 #include "routing/conditions.hpp"
 #include "routing/request.hpp"
 #include "stubborn/config_error.hpp"
@@ -285,6 +286,14 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
         continue;
       }
       table->has_proxy_routes_ = true;
+    }
+    if (spec.websocket) {
+      try {
+        route->websocket = compiled_websocket::compile(*spec.websocket, route->param_names);
+      } catch (const template_error& e) {
+        problems.push_back({spec.websocket->position, e.what()});
+        continue;
+      }
     }
     route->rules = compiled_rules::compile(spec, static_bodies);
     route->expect = spec.expect;

@@ -30,6 +30,7 @@ namespace stubborn {
 
 struct request_view;
 struct compiled_proxy;
+struct compiled_websocket;
 
 /// Methods a route can name, as bits; others are kept as strings.
 enum class known_method : std::uint8_t {
@@ -212,7 +213,8 @@ struct compiled_route {
   expect_mode expect = expect_mode::send_continue;
   std::chrono::milliseconds continue_delay{0};
   std::unique_ptr<compiled_proxy> proxy;  ///< [route.proxy]: the reply comes from an upstream
-  route_spec spec;                        ///< as configured, for explanations and the admin API
+  std::unique_ptr<compiled_websocket> websocket;  ///< [route.websocket]: upgrade, then a script
+  route_spec spec;  ///< as configured, for explanations and the admin API
 
   compiled_route();
   ~compiled_route();

@@ -113,7 +113,8 @@ compiled_template::part literal_part(std::string text) {
 // One placeholder's expression (`expr`, trimmed, a view into the template text at `at`), whose
 // braces open at `open`.
 compiled_template::part compile_placeholder(std::string_view expr, std::size_t at, std::size_t open,
-                                            std::span<const std::string> path_params) {
+                                            std::span<const std::string> path_params,
+                                            bool message) {
   compiled_template::part p;
   const auto named = [&](std::string_view prefix) {
     return expr.size() > prefix.size() && expr.starts_with(prefix);
@@ -122,7 +123,8 @@ compiled_template::part compile_placeholder(std::string_view expr, std::size_t a
     p.kind = part_kind::method;
   } else if (expr == "uri") {
     p.kind = part_kind::uri;
-  } else if (expr == "body") {
+  } else if (expr == "body" || (message && expr == "message")) {
+    // A WebSocket answer renders with the client's message as the request's body.
     p.kind = part_kind::body;
   } else if (expr == "uuid") {
     p.kind = part_kind::uuid;
@@ -415,7 +417,8 @@ void compiled_template::add_flags(const part& p) {
 }
 
 compiled_template compiled_template::compile(std::string_view text,
-                                             std::span<const std::string> path_params) {
+                                             std::span<const std::string> path_params,
+                                             bool message) {
   compiled_template result;
   std::string literal;
   auto flush_literal = [&] {
@@ -439,7 +442,7 @@ compiled_template compiled_template::compile(std::string_view text,
     }
     std::string_view expr = trim(text.substr(open + 2, close - open - 2));
     part p = compile_placeholder(expr, static_cast<std::size_t>(expr.data() - text.data()), open,
-                                 path_params);
+                                 path_params, message);
     if (p.kind == part_kind::uuid) p.index = uuids++;
     result.add_flags(p);
     flush_literal();

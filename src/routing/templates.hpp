@@ -86,8 +86,11 @@ class compiled_template {
     std::shared_ptr<const xml_path> xpath;  ///< xpath
   };
 
-  /// Throws template_error; `path_params` are the names the route's path defines.
-  static compiled_template compile(std::string_view text, std::span<const std::string> path_params);
+  /// Throws template_error; `path_params` are the names the route's path defines. With
+  /// `message` (a WebSocket step), {{message}} is the client's message, rendered from the
+  /// request's body.
+  static compiled_template compile(std::string_view text, std::span<const std::string> path_params,
+                                   bool message = false);
   /// A JSON reply body (`json_text` is valid JSON) as a template: object keys stay literal; a
   /// string that is exactly one placeholder becomes a JSON value ({{json.X}} the value itself or
   /// null, {{counter}}, {{now.epoch}} and {{now.epoch_ms}} numbers, the others strings); other

@@ -28,6 +28,7 @@ enum class connection_phase {
   handling,
   writing,
   waiting,
+  streaming,  ///< an event stream waits for its next event or heartbeat, or is held
   lingering,
   taken_over
 };
@@ -69,6 +70,11 @@ class connection_core final : public registered_connection {
     if (phase_ == connection_phase::idle || phase_ == connection_phase::handshake ||
         phase_ == connection_phase::taken_over) {
       expire();
+    } else if (phase_ == connection_phase::streaming) {
+      // An event stream has no last reply to wait for: its wait ends now, and it ends its body
+      // cleanly (a held stream waits in a read, which is cancelled too).
+      if (timer) timer->cancel();
+      transport.cancel();
     }
   }
   /// Called when the server stops: ends whatever the connection waits for.
@@ -114,6 +120,16 @@ class connection_core final : public registered_connection {
     if (!timer) timer.emplace(transport.get_executor());
     saved_phase saved = save_phase();
     set_phase(connection_phase::waiting, duration + server().idle_timeout);
+    return saved;
+  }
+  /// An event stream waits (`duration`, or with no deadline while a held stream reads); drain
+  /// ends the wait. The timer is ready; the phase before is returned, to restore.
+  saved_phase begin_streaming(std::optional<std::chrono::milliseconds> duration) {
+    if (!timer) timer.emplace(transport.get_executor());
+    saved_phase saved = save_phase();
+    phase_ = connection_phase::streaming;
+    deadline() = duration ? registry.now() + *duration + server().idle_timeout
+                          : connection_registry::clock::time_point::max();
     return saved;
   }
   /// A protocol has the connection now: it keeps its own time, so there is no deadline.

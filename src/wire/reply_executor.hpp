@@ -43,11 +43,20 @@ class reply_executor {
   /// connections cost no coroutine frame of their own.
   static bool is_delay_only(const response& plan) {
     if (plan.plan.fault != fault_kind::none || plan.plan.reply == nullptr) return false;
+    if (plan.plan.reply->events()) return false;
     const reply_spec& script = plan.script();
     return !script.hang && script.processing_every.count() == 0 && script.chunks.count == 0 &&
            script.bandwidth == 0;
   }
-  /// Starts a delay-only plan: queues its interim responses; returns the delay to wait for.
+  /// A reply with events that sends a head: the session streams it (see event_stream). The
+  /// faults that answer with no head at all (reset, close, garbage) go to execute_scripted.
+  static bool is_event_stream(const response& plan) {
+    if (plan.plan.reply == nullptr || plan.plan.reply->events() == nullptr) return false;
+    const fault_kind fault = plan.plan.fault;
+    return fault != fault_kind::reset && fault != fault_kind::close && fault != fault_kind::garbage;
+  }
+  /// Starts a delay-only plan (or an event stream): queues its interim responses; returns the delay
+  /// to wait for.
   std::chrono::milliseconds begin_delayed(const response& plan) {
     served_.fault = fault_kind::none;
     served_.status = 0;  // until the head is written

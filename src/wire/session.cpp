@@ -16,9 +16,11 @@
 #include "control/request_observation.hpp"
 #include "log.hpp"
 #include "protocols/tls/tls_context.hpp"
+#include "protocols/websocket/websocket_handler.hpp"
 #include "respond/respond.hpp"
 #include "wire/connection_core.hpp"
 #include "wire/connection_handler.hpp"
+#include "wire/event_stream.hpp"
 #include "wire/plain_transport.hpp"
 #include "wire/proxy_exchange.hpp"
 #include "wire/reply_executor.hpp"
@@ -110,6 +112,8 @@ class session {
   net::awaitable<body_step> read_body_piece();
   // Forwards a request on a proxy route and relays the reply; false when the connection broke.
   net::awaitable<bool> proxy_request(request_view request);
+  // What the WebSocket handler of an upgrade needs of this connection.
+  websocket_context websocket_facts();
   // Keeps what the journal needs of a streamed body piece (its first bytes, the size so far).
   void observe_body_piece();
   static net::awaitable<body_step> next_body_piece(void* self) {
@@ -136,6 +140,7 @@ class session {
   response scripted_;  // the plan respond() made (or the handler's), for the executor
   reply_writer<Transport> writer_{core_};
   reply_executor<Transport> execute_{core_, writer_, served_};
+  event_stream stream_;  // the schedule of an event stream being sent
   bool close_after_flush_ = false;
   bool decided_at_head_ = false;   // scripted_ was planned on the head alone
   bool body_streams_ = false;      // the body is read while it is forwarded
@@ -143,6 +148,19 @@ class session {
   // Made only for an upgrade: a connection waiting for a request costs no more for it.
   std::unique_ptr<protocol_hand_over> hand_over_;
 };
+
+template <class Transport>
+websocket_context session<Transport>::websocket_facts() {
+  websocket_context context{core_.table,           scripted_.route,         scripted_.websocket,
+                            scripted_.subprotocol, core_.registry.observer, {}};
+  if (context.observer && context.observer->journal_on()) {
+    const peer_address& address = peer_.get();
+    const bool v6 = address.ip.find(':') != std::string::npos;
+    context.client =
+        (v6 ? "[" + address.ip + "]" : address.ip) + ":" + std::to_string(address.port);
+  }
+  return context;
+}
 
 template <class Transport>
 void session<Transport>::queue_rejection(int status, std::string_view why) {
@@ -512,6 +530,11 @@ net::awaitable<void> session<Transport>::run() {
     bool carry_on = true;
     if (scripted_.is_plain()) {
       execute_.queue_plan(scripted_);
+    } else if (scripted_.websocket) {
+      // RFC 6455 §4.2.2: the WebSocket handler writes the 101 and runs the connection from here.
+      served_.status = 101;
+      hand_over_ = std::make_unique<protocol_hand_over>(
+          protocol_hand_over{make_websocket_handler(websocket_facts(), request), {}});
     } else if (scripted_.proxy) {
       // In a frame of its own: a connection that waits for its next request does not carry
       // the exchange's locals.
@@ -520,6 +543,66 @@ net::awaitable<void> session<Transport>::run() {
       const connection_header connection = decide_connection(request);
       hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,
                                                      request.method == "HEAD", connection);
+    } else if (reply_executor<Transport>::is_event_stream(scripted_)) {
+      // Streamed from this frame: a stream waiting for its next event, or held, costs its
+      // timer and no coroutine frame of its own.
+      const auto delay = execute_.begin_delayed(scripted_);
+      served_.fault = scripted_.plan.fault;
+      if (delay.count() > 0 || !writer_.empty()) carry_on = co_await writer_.flush();
+      if (carry_on && delay.count() > 0) {
+        carry_on = co_await execute_.wait_for(delay, scripted_.script().processing_every);
+      }
+      if (carry_on) execute_.queue_head(scripted_, scripted_.head.framing);
+      if (carry_on && !scripted_.head_only) {
+        stream_.start(scripted_, std::chrono::steady_clock::now());
+        for (;;) {
+          // A long stream must not leave the deadline of the request's start behind it.
+          core_.set_phase(phase::handling, server->idle_timeout);
+          const event_stream::step step =
+              stream_.advance(std::chrono::steady_clock::now(), writer_.text());
+          // Each event goes out as it is due; a client that left is noticed here, quietly.
+          if (!writer_.empty() && !co_await writer_.flush()) {
+            carry_on = false;
+            break;
+          }
+          if (step == event_stream::step::done) break;
+          if (step == event_stream::step::broken) {
+            execute_.abort(false);
+            carry_on = false;
+            break;
+          }
+          if (core_.closing()) {
+            // The server drains: the stream ends at an event's end, with the end of its body.
+            stream_.finish(writer_.text());
+            carry_on = co_await writer_.flush();
+            close_after_flush_ = true;
+            break;
+          }
+          bool ended = false;  // the client went, the server stops, or the deadline passed
+          if (step == event_stream::step::wait) {
+            const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+                stream_.wake_at() - std::chrono::steady_clock::now());
+            const auto before = core_.begin_streaming(std::max(wait, std::chrono::milliseconds(0)));
+            core_.timer->expires_at(stream_.wake_at());
+            auto [wait_ec] = co_await core_.timer->async_wait(use_tuple);
+            core_.restore_phase(before);
+            ended = wait_ec && !core_.closing();
+          } else {
+            // Held with no heartbeat: a read (what the client sends is dropped) ends when the
+            // client goes, or when drain or stop cancels it.
+            const auto before = core_.begin_streaming(std::nullopt);
+            auto [read_ec, n] =
+                co_await core_.transport.async_read_some(in_.prepare(512), use_tuple);
+            (void)n;
+            core_.restore_phase(before);
+            ended = read_ec && !core_.closing();
+          }
+          if (ended || core_.forced) {
+            carry_on = false;
+            break;
+          }
+        }
+      }
     } else if (reply_executor<Transport>::is_delay_only(scripted_)) {
       // Waited for here, in this frame: 10,000 waiting connections allocate no coroutine frames.
       const auto delay = execute_.begin_delayed(scripted_);

@@ -127,6 +127,10 @@ std::shared_ptr<const route_table> fuzz_table() {
 
 std::string run_session(std::span<const std::string_view> pieces) {
   static server_state state(fuzz_table());
+  return run_session_on(state, pieces);
+}
+
+std::string run_session_on(server_state& state, std::span<const std::string_view> pieces) {
   connection_registry registry;  // outlives the io_context, whose handlers may refer to it
   net::io_context io(1);
   int fds[2];

@@ -9,7 +9,8 @@
 
 namespace stubborn {
 class route_table;
-}
+class server_state;
+}  // namespace stubborn
 
 namespace stubborn::fuzz {
 
@@ -22,6 +23,8 @@ std::string_view fuzz_routes();
 /// down our sending side and returns every byte the server wrote until it closed. Aborts if the
 /// server neither closes nor makes progress within a few seconds (a hang).
 std::string run_session(std::span<const std::string_view> pieces);
+/// The same on a server of the caller's (its own route table).
+std::string run_session_on(server_state& state, std::span<const std::string_view> pieces);
 
 /// Aborts with `what` and a printable excerpt of `context` (a fuzzing violation).
 [[noreturn]] void fail(std::string_view what, std::string_view context);

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "config/admin_section.hpp"
+#include "config/events_section.hpp"
 #include "config/outage_section.hpp"
 #include "config/proxy_section.hpp"
 #include "config/rate_limit_section.hpp"
@@ -96,6 +97,11 @@ fault = "truncate"
 [[route.replies]]
 redirect = { to = "/b/{{path.id}}", status = 308 }
 
+[[route.replies]]
+events = [ { data = "d {{path.id}}", event = "e", id = "1", retry = "3s", delay = "5ms" } ]
+then = "hold"
+heartbeat = "1s"
+
 [[route]]
 name = "all-b"
 path_regex = "^/b/(?P<id>[0-9]+)$"
@@ -108,6 +114,34 @@ status = 404
 )";
 
 // Proxy routes: chunks and bandwidth exclude each other. 'ca' is appended (a file made here).
+constexpr const char* every_websocket_key = R"(
+[[route]]
+name = "all-ws"
+path = "/ws/{room}"
+[route.websocket]
+subprotocols = ["chat.v1", "chat.v2"]
+on_open = [ { send = "hello {{path.room}}" }, { send_binary = "AAEC", delay = "10ms" },
+            { ping = "p" }, { close = { code = 4000, reason = "bye" }, fault = "no-close-reply" },
+            { fault = "drop", delay = "1s" } ]
+every = { send = "tick", interval = "1s", delay = "5ms" }
+close_after = "30s"
+close_code = 1001
+close_reason = "over"
+max_message_bytes = "64KiB"
+idle_timeout = "10s"
+ping_every = "5s"
+[[route.websocket.on_message]]
+match = { equals = "ping" }
+reply = [ { send = "pong {{message}}" } ]
+repeat = 2
+[[route.websocket.on_message]]
+match = { json = { type = "x" } }
+reply = []
+[[route.websocket.on_message]]
+match = {}
+echo = true
+)";
+
 constexpr const char* every_proxy_key = R"(
 [[route]]
 name = "all-d"
@@ -176,12 +210,15 @@ TEST_CASE("every example config's routes read back the same from their JSON", "[
 TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
   const std::string base = (fs::path(STUBBORN_SOURCE_DIR) / "configs").string();
   const temp_pem ca;
-  const std::string text = std::string(every_key) + every_proxy_key +
+  const std::string text = std::string(every_key) + every_proxy_key + every_websocket_key +
                            "\n[[route]]\npath = \"/f\"\n[route.proxy]\n" +
                            "to = \"https://127.0.0.1:9443\"\nca = '" + ca.path() + "'\n";
   const stubborn::config cfg = stubborn::load_config_text(text, "every.toml", base);
-  REQUIRE(cfg.routes.size() == 5);
+  REQUIRE(cfg.routes.size() == 6);
   std::set<std::string> route_keys;
+  std::set<std::string> websocket_keys;
+  std::set<std::string> step_keys;
+  std::set<std::string> answer_keys;
   std::set<std::string> reply_keys;
   std::set<std::string> proxy_keys;
   for (const route_spec& route : cfg.routes) {
@@ -190,6 +227,18 @@ TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
     add_keys(o, route_keys);
     if (const json::value* replies = o.if_contains("replies")) {
       for (const json::value& reply : replies->as_array()) add_keys(reply.as_object(), reply_keys);
+    } else if (const json::value* websocket = o.if_contains("websocket")) {
+      // A WebSocket route plays its script and writes no reply of its own.
+      CHECK_FALSE(o.contains("reply"));
+      const json::object& w = websocket->as_object();
+      add_keys(w, websocket_keys);
+      for (const json::value& step : w.at("on_open").as_array()) {
+        add_keys(step.as_object(), step_keys);
+      }
+      add_keys(w.at("every").as_object(), step_keys);
+      for (const json::value& answer : w.at("on_message").as_array()) {
+        add_keys(answer.as_object(), answer_keys);
+      }
     } else if (const json::value* proxy = o.if_contains("proxy")) {
       // A proxy route relays its upstream's reply and writes none of its own.
       CHECK_FALSE(o.contains("reply"));
@@ -201,6 +250,20 @@ TEST_CASE("a route's JSON has every key its tables list", "[config][json]") {
   CHECK(route_keys == names_of(stubborn::route_keys()));
   CHECK(reply_keys == names_of(stubborn::reply_keys()));
   CHECK(proxy_keys == names_of(stubborn::proxy_keys()));
+  CHECK(websocket_keys == std::set<std::string>{"subprotocols", "on_open", "every", "close_after",
+                                                "close_code", "close_reason", "on_message",
+                                                "max_message_bytes", "idle_timeout", "ping_every"});
+  CHECK(step_keys == std::set<std::string>{"send", "send_binary", "ping", "close", "fault", "delay",
+                                           "interval"});
+  CHECK(answer_keys == std::set<std::string>{"match", "reply", "echo", "repeat"});
+  std::set<std::string> event_keys;
+  const json::object with_events = stubborn::route_to_json(cfg.routes[0]);
+  for (const json::value& reply : with_events.at("replies").as_array()) {
+    if (const json::value* events = reply.as_object().if_contains("events")) {
+      for (const json::value& event : events->as_array()) add_keys(event.as_object(), event_keys);
+    }
+  }
+  CHECK(event_keys == names_of(stubborn::event_keys()));
 
   const json::object first = stubborn::route_to_json(cfg.routes[0], json_writing{true});
   std::set<std::string> limit_keys;
@@ -242,4 +305,5 @@ TEST_CASE("key tables describe every key", "[config]") {
   check(stubborn::tls_keys());
   check(stubborn::tls_name_keys());
   check(stubborn::proxy_keys());
+  check(stubborn::event_keys());
 }

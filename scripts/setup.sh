@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libre2-dev libssl-dev libxml2-dev
   catch2 libbenchmark-dev
   curl python3 openssl
+  python3-websockets python3-selenium chromium chromium-driver
 )
 
 missing=()

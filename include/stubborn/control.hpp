@@ -27,8 +27,12 @@ struct route_metrics {
   std::vector<std::pair<int, std::uint64_t>> statuses;  ///< status -> replies; 0 = no reply
   std::array<std::uint64_t, latency_bounds_us.size() + 1> latency{};  ///< per bucket, +Inf last
   std::uint64_t latency_sum_us = 0;
-  std::uint64_t rate_limited = 0;  ///< 429s (or overrides) from a rate limit
-  std::uint64_t faults = 0;        ///< scripted faults and outages that broke the reply
+  std::uint64_t rate_limited = 0;           ///< 429s (or overrides) from a rate limit
+  std::uint64_t faults = 0;                 ///< scripted faults and outages that broke the reply
+  std::uint64_t websocket_opened = 0;       ///< upgraded connections that began their script
+  std::uint64_t websocket_closed = 0;       ///< and those that ended
+  std::uint64_t websocket_messages_in = 0;  ///< frames from clients (data and control)
+  std::uint64_t websocket_messages_out = 0;
 
   /// Counts one reply.
   void count(int status, std::chrono::microseconds latency);

@@ -530,6 +530,26 @@ std::string admin_service::metrics_text(const server_metrics& all) {
       out += "stubborn_faults_total{" + route_label(name) + "} " + std::to_string(m.faults) + "\n";
     }
   }
+  append_family(out, "stubborn_websocket_connections", "WebSocket connections open now, by route.",
+                "gauge");
+  for (const auto& [name, m] : metrics) {
+    if (m.websocket_opened) {
+      out += "stubborn_websocket_connections{" + route_label(name) + "} " +
+             std::to_string(m.websocket_opened - m.websocket_closed) + "\n";
+    }
+  }
+  append_family(out, "stubborn_websocket_messages_total",
+                "WebSocket frames by route and direction (in: from clients), control frames "
+                "included.",
+                "counter");
+  for (const auto& [name, m] : metrics) {
+    if (m.websocket_opened) {
+      out += "stubborn_websocket_messages_total{" + route_label(name) + ",direction=\"in\"} " +
+             std::to_string(m.websocket_messages_in) + "\n";
+      out += "stubborn_websocket_messages_total{" + route_label(name) + ",direction=\"out\"} " +
+             std::to_string(m.websocket_messages_out) + "\n";
+    }
+  }
   // Keys a full limiter had to forget while their buckets were still in use (each one's next
   // request starts with a full burst): max_keys is too small for the clients seen.
   append_family(out, "stubborn_rate_limit_evictions_total",

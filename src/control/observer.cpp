@@ -31,6 +31,10 @@ void route_metrics::merge(const route_metrics& other) {
   latency_sum_us += other.latency_sum_us;
   rate_limited += other.rate_limited;
   faults += other.faults;
+  websocket_opened += other.websocket_opened;
+  websocket_closed += other.websocket_closed;
+  websocket_messages_in += other.websocket_messages_in;
+  websocket_messages_out += other.websocket_messages_out;
 }
 
 std::uint64_t route_metrics::total() const {

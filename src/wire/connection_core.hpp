@@ -63,12 +63,14 @@ class connection_core final : public registered_connection {
     if (cancel_also) cancel_also(cancel_also_context);
   }
   /// Called when the server starts draining: idle connections, those still in their TLS
-  /// handshake (no request accepted yet), and those a protocol took over (which has no say in it
-  /// yet), close now; busy ones after their reply.
+  /// handshake (no request accepted yet), and those a protocol took over close now (unless the
+  /// protocol ends them itself: see protocol_drain); busy ones after their reply.
   void drain() override {
     draining = true;
-    if (phase_ == connection_phase::idle || phase_ == connection_phase::handshake ||
-        phase_ == connection_phase::taken_over) {
+    if (phase_ == connection_phase::taken_over && protocol_drain.call) {
+      protocol_drain.call(protocol_drain.context);
+    } else if (phase_ == connection_phase::idle || phase_ == connection_phase::handshake ||
+               phase_ == connection_phase::taken_over) {
       expire();
     } else if (phase_ == connection_phase::streaming) {
       // An event stream has no last reply to wait for: its wait ends now, and it ends its body
@@ -150,6 +152,8 @@ class connection_core final : public registered_connection {
   /// transport when the deadline passes or the server stops.
   void (*cancel_also)(void* context) = nullptr;
   void* cancel_also_context = nullptr;
+  /// Set by a protocol that took the connection over and ends it gracefully on drain.
+  drain_hook protocol_drain;
 
  private:
   connection_registry::clock::time_point& deadline() { return registry.deadline(registry_slot()); }

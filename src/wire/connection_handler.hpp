@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "wire/connection_registry.hpp"
 #include "wire/plain_transport.hpp"
 #include "wire/stream_transport.hpp"
 #include "wire/tls_stream_transport.hpp"
@@ -25,17 +26,17 @@ class connection_handler {
 
   /// Serves the connection until the protocol ends it. `transport` stays valid until this
   /// returns; `buffered` holds what the client sent after the request, already read.
-  virtual boost::asio::awaitable<void> take_over(plain_transport& transport,
-                                                 std::string buffered) = 0;
+  virtual boost::asio::awaitable<void> take_over(plain_transport& transport, std::string buffered,
+                                                 drain_hook& drain) = 0;
   /// The same over the generic transport.
-  virtual boost::asio::awaitable<void> take_over(generic_transport& transport,
-                                                 std::string buffered) = 0;
+  virtual boost::asio::awaitable<void> take_over(generic_transport& transport, std::string buffered,
+                                                 drain_hook& drain) = 0;
   /// The same over TLS.
-  virtual boost::asio::awaitable<void> take_over(tls_transport& transport,
-                                                 std::string buffered) = 0;
+  virtual boost::asio::awaitable<void> take_over(tls_transport& transport, std::string buffered,
+                                                 drain_hook& drain) = 0;
   /// The same over TLS through ssl_stream.
   virtual boost::asio::awaitable<void> take_over(tls_stream_transport& transport,
-                                                 std::string buffered) = 0;
+                                                 std::string buffered, drain_hook& drain) = 0;
 };
 
 /// A connection on its way to a protocol: who takes it, and what the client sent after the
@@ -45,24 +46,26 @@ struct protocol_hand_over {
   std::string buffered;
 };
 
-/// Implements every take_over() with `Derived::serve(Transport&, std::string)`, a template.
+/// Implements every take_over() with `Derived::serve(Transport&, std::string, drain_hook&)`, a
+/// template.
 template <class Derived>
 class connection_handler_for : public connection_handler {
  public:
-  boost::asio::awaitable<void> take_over(plain_transport& transport,
-                                         std::string buffered) override {
-    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  boost::asio::awaitable<void> take_over(plain_transport& transport, std::string buffered,
+                                         drain_hook& drain) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered), drain);
   }
-  boost::asio::awaitable<void> take_over(generic_transport& transport,
-                                         std::string buffered) override {
-    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  boost::asio::awaitable<void> take_over(generic_transport& transport, std::string buffered,
+                                         drain_hook& drain) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered), drain);
   }
-  boost::asio::awaitable<void> take_over(tls_transport& transport, std::string buffered) override {
-    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  boost::asio::awaitable<void> take_over(tls_transport& transport, std::string buffered,
+                                         drain_hook& drain) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered), drain);
   }
-  boost::asio::awaitable<void> take_over(tls_stream_transport& transport,
-                                         std::string buffered) override {
-    return static_cast<Derived*>(this)->serve(transport, std::move(buffered));
+  boost::asio::awaitable<void> take_over(tls_stream_transport& transport, std::string buffered,
+                                         drain_hook& drain) override {
+    return static_cast<Derived*>(this)->serve(transport, std::move(buffered), drain);
   }
 };
 

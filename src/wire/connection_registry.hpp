@@ -11,6 +11,15 @@ class thread_observer;
 class access_log;
 class upstream_pool;
 
+/// How the server tells a protocol that it is draining (SIGTERM, a stop): the protocol sets
+/// `call` while it can end the connection gracefully (a WebSocket's close 1001) and clears it
+/// before it returns; unset, a drain closes the connection at once. Called on the connection's
+/// own thread.
+struct drain_hook {
+  void (*call)(void* context) = nullptr;
+  void* context = nullptr;
+};
+
 /// A connection as its thread's registry sees it: a slot in the deadline array, and the ways
 /// to end it early. The registry calls these only from the connection's own thread, and never
 /// per request.

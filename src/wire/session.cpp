@@ -114,6 +114,9 @@ class session {
   net::awaitable<bool> proxy_request(request_view request);
   // What the WebSocket handler of an upgrade needs of this connection.
   websocket_context websocket_facts();
+  // Writes an event stream's events at their times, then ends or holds it (a reply with
+  // events); false when the connection is over.
+  net::awaitable<bool> stream_events();
   // Keeps what the journal needs of a streamed body piece (its first bytes, the size so far).
   void observe_body_piece();
   static net::awaitable<body_step> next_body_piece(void* self) {
@@ -296,6 +299,70 @@ net::awaitable<body_step> session<Transport>::read_body_piece() {
     }
     in_.commit(n);
   }
+}
+
+template <class Transport>
+net::awaitable<bool> session<Transport>::stream_events() {
+  bool carry_on = true;
+  // A stream waits on the connection's one timer (or, held with no heartbeat, in a read); this
+  // frame lives only while the stream does, so a connection between requests does not carry it.
+  const auto delay = execute_.begin_delayed(scripted_);
+  served_.fault = scripted_.plan.fault;
+  if (delay.count() > 0 || !writer_.empty()) carry_on = co_await writer_.flush();
+  if (carry_on && delay.count() > 0) {
+    carry_on = co_await execute_.wait_for(delay, scripted_.script().processing_every);
+  }
+  if (carry_on) execute_.queue_head(scripted_, scripted_.head.framing);
+  if (carry_on && !scripted_.head_only) {
+    stream_.start(scripted_, std::chrono::steady_clock::now());
+    for (;;) {
+      // A long stream must not leave the deadline of the request's start behind it.
+      core_.set_phase(connection_phase::handling, core_.server().idle_timeout);
+      const event_stream::step step =
+          stream_.advance(std::chrono::steady_clock::now(), writer_.text());
+      // Each event goes out as it is due; a client that left is noticed here, quietly.
+      if (!writer_.empty() && !co_await writer_.flush()) {
+        carry_on = false;
+        break;
+      }
+      if (step == event_stream::step::done) break;
+      if (step == event_stream::step::broken) {
+        execute_.abort(false);
+        carry_on = false;
+        break;
+      }
+      if (core_.closing()) {
+        // The server drains: the stream ends at an event's end, with the end of its body.
+        stream_.finish(writer_.text());
+        carry_on = co_await writer_.flush();
+        close_after_flush_ = true;
+        break;
+      }
+      bool ended = false;  // the client went, the server stops, or the deadline passed
+      if (step == event_stream::step::wait) {
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+            stream_.wake_at() - std::chrono::steady_clock::now());
+        const auto before = core_.begin_streaming(std::max(wait, std::chrono::milliseconds(0)));
+        core_.timer->expires_at(stream_.wake_at());
+        auto [wait_ec] = co_await core_.timer->async_wait(use_tuple);
+        core_.restore_phase(before);
+        ended = wait_ec && !core_.closing();
+      } else {
+        // Held with no heartbeat: a read (what the client sends is dropped) ends when the
+        // client goes, or when drain or stop cancels it.
+        const auto before = core_.begin_streaming(std::nullopt);
+        auto [read_ec, n] = co_await core_.transport.async_read_some(in_.prepare(512), use_tuple);
+        (void)n;
+        core_.restore_phase(before);
+        ended = read_ec && !core_.closing();
+      }
+      if (ended || core_.forced) {
+        carry_on = false;
+        break;
+      }
+    }
+  }
+  co_return carry_on;
 }
 
 template <class Transport>
@@ -544,65 +611,7 @@ net::awaitable<void> session<Transport>::run() {
       hand_over_ = co_await execute_.execute_handler(*scripted_.handler, request,
                                                      request.method == "HEAD", connection);
     } else if (reply_executor<Transport>::is_event_stream(scripted_)) {
-      // Streamed from this frame: a stream waiting for its next event, or held, costs its
-      // timer and no coroutine frame of its own.
-      const auto delay = execute_.begin_delayed(scripted_);
-      served_.fault = scripted_.plan.fault;
-      if (delay.count() > 0 || !writer_.empty()) carry_on = co_await writer_.flush();
-      if (carry_on && delay.count() > 0) {
-        carry_on = co_await execute_.wait_for(delay, scripted_.script().processing_every);
-      }
-      if (carry_on) execute_.queue_head(scripted_, scripted_.head.framing);
-      if (carry_on && !scripted_.head_only) {
-        stream_.start(scripted_, std::chrono::steady_clock::now());
-        for (;;) {
-          // A long stream must not leave the deadline of the request's start behind it.
-          core_.set_phase(phase::handling, server->idle_timeout);
-          const event_stream::step step =
-              stream_.advance(std::chrono::steady_clock::now(), writer_.text());
-          // Each event goes out as it is due; a client that left is noticed here, quietly.
-          if (!writer_.empty() && !co_await writer_.flush()) {
-            carry_on = false;
-            break;
-          }
-          if (step == event_stream::step::done) break;
-          if (step == event_stream::step::broken) {
-            execute_.abort(false);
-            carry_on = false;
-            break;
-          }
-          if (core_.closing()) {
-            // The server drains: the stream ends at an event's end, with the end of its body.
-            stream_.finish(writer_.text());
-            carry_on = co_await writer_.flush();
-            close_after_flush_ = true;
-            break;
-          }
-          bool ended = false;  // the client went, the server stops, or the deadline passed
-          if (step == event_stream::step::wait) {
-            const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
-                stream_.wake_at() - std::chrono::steady_clock::now());
-            const auto before = core_.begin_streaming(std::max(wait, std::chrono::milliseconds(0)));
-            core_.timer->expires_at(stream_.wake_at());
-            auto [wait_ec] = co_await core_.timer->async_wait(use_tuple);
-            core_.restore_phase(before);
-            ended = wait_ec && !core_.closing();
-          } else {
-            // Held with no heartbeat: a read (what the client sends is dropped) ends when the
-            // client goes, or when drain or stop cancels it.
-            const auto before = core_.begin_streaming(std::nullopt);
-            auto [read_ec, n] =
-                co_await core_.transport.async_read_some(in_.prepare(512), use_tuple);
-            (void)n;
-            core_.restore_phase(before);
-            ended = read_ec && !core_.closing();
-          }
-          if (ended || core_.forced) {
-            carry_on = false;
-            break;
-          }
-        }
-      }
+      carry_on = co_await stream_events();
     } else if (reply_executor<Transport>::is_delay_only(scripted_)) {
       // Waited for here, in this frame: 10,000 waiting connections allocate no coroutine frames.
       const auto delay = execute_.begin_delayed(scripted_);
@@ -664,7 +673,9 @@ net::awaitable<void> take_over(connection_core<Transport>* core,
                                std::unique_ptr<protocol_hand_over> next) {
   if (!core->closing()) {
     core->hand_over();
-    co_await next->handler->take_over(core->transport, std::move(next->buffered));
+    co_await next->handler->take_over(core->transport, std::move(next->buffered),
+                                      core->protocol_drain);
+    core->protocol_drain = {};
   }
   core->transport.close();
 }

@@ -52,7 +52,7 @@ body = "hello"
 class echo_protocol final : public connection_handler_for<echo_protocol> {
  public:
   template <class Transport>
-  net::awaitable<void> serve(Transport& transport, std::string buffered) {
+  net::awaitable<void> serve(Transport& transport, std::string buffered, drain_hook&) {
     std::string pending = std::move(buffered);
     char chunk[4096];
     for (;;) {

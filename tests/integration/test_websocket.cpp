@@ -422,6 +422,14 @@ TEST_CASE("WebSocket messages are journal entries", "[websocket]") {
           std::string::npos);
     r = exchange(s.port(), plain_get("/__admin/requests/count?kind=sse"));
     CHECK(r.status == 400);
+    // The metrics count the same frames, and the connection as closed.
+    r = exchange(s.port(), plain_get("/__admin/metrics"));
+    CHECK(r.body.find("stubborn_websocket_messages_total{route=\"limits\",direction=\"in\"} 3\n") !=
+          std::string::npos);
+    CHECK(
+        r.body.find("stubborn_websocket_messages_total{route=\"limits\",direction=\"out\"} 3\n") !=
+        std::string::npos);
+    CHECK(r.body.find("stubborn_websocket_connections{route=\"limits\"} 0\n") != std::string::npos);
   }
 }
 
@@ -430,8 +438,22 @@ TEST_CASE("a held WebSocket connection ends when the server stops", "[websocket]
   ws_client c(s.port(), "/ws/fault/x", {}, 10000ms);
   c.send_text("hello");  // no answer and no timer: the connection is held
   const auto stopping = steady::now();
-  s.get().stop(200ms);
-  const auto [rest, end] = c.raw().read_until_close(5000ms);
-  CHECK(end != connection_end::timeout);
-  CHECK(elapsed_ms(stopping) < 3000);
+  SECTION("the client answers the server's close 1001: the drain ends with it") {
+    std::thread stopper([&] { s.get().stop(5000ms); });
+    const ws_frame close = c.read_message();
+    CHECK(close.opcode == 8);
+    CHECK(close.close_code() == 1001);  // RFC 6455 §7.4.1: going away
+    c.send_close(1001);
+    const auto [rest, end] = c.raw().read_until_close(5000ms);
+    stopper.join();
+    CHECK(end != connection_end::timeout);
+    CHECK(elapsed_ms(stopping) < 3000);  // far below the drain timeout
+  }
+  SECTION("a client that does not answer is closed on at the drain timeout") {
+    s.get().stop(200ms);
+    const auto [rest, end] = c.raw().read_until_close(5000ms);
+    CHECK(end != connection_end::timeout);
+    CHECK(rest.find(frame_bytes(8, close_payload(1001, "going away"), true, false)) == 0);
+    CHECK(elapsed_ms(stopping) < 3000);
+  }
 }

@@ -101,7 +101,7 @@ class websocket_handler : public connection_handler_for<websocket_handler> {
       : context_(std::move(context)), request_(request, params) {}
 
   template <class Transport>
-  net::awaitable<void> serve(Transport& transport, std::string buffered);
+  net::awaitable<void> serve(Transport& transport, std::string buffered, drain_hook& drain);
 
   const websocket_context& context() const { return context_; }
   const owned_request& request() const { return request_; }
@@ -125,9 +125,13 @@ class websocket_connection {
         joined_(transport.get_executor()) {}
 
   net::awaitable<void> run();
+  /// The server drains: the client gets a close 1001 (RFC 6455 §7.4.1, "going away") and the
+  /// closing handshake runs, within the server's drain_timeout.
+  static void on_drain(void* self) { static_cast<websocket_connection*>(self)->drain(); }
 
  private:
-  enum class what : std::uint8_t { step, every, close_after, ping, idle, echo };
+  enum class what : std::uint8_t { step, every, close_after, ping, idle, echo, going_away };
+  void drain();
   struct action {
     clock::time_point due;
     what kind = what::step;
@@ -170,9 +174,10 @@ class websocket_connection {
   std::unique_ptr<parsed_body> body_;  // made when a template first reads a message's JSON
   clock::time_point last_heard_;
   std::uint64_t counter_ = 0;
-  bool stopping_ = false;       // the reader ended: the scheduler ends too
-  bool close_sent_ = false;     // the server's close frame went out
-  bool awaiting_pong_ = false;  // ping_every: a ping is unanswered
+  bool stopping_ = false;             // the reader ended: the scheduler ends too
+  bool close_sent_ = false;           // the server's close frame went out
+  bool awaiting_pong_ = false;        // ping_every: a ping is unanswered
+  route_metrics* metrics_ = nullptr;  // the route's, on this thread; null when nothing observes
 };
 
 template <class Transport>
@@ -222,6 +227,16 @@ net::awaitable<void> websocket_connection<Transport>::run() {
     auto [ec] = co_await ws_.async_accept(upgrade, use_tuple);
     if (ec) co_return;
   }
+  if (thread_observer* observer = context.observer) {
+    metrics_ = &observer->metrics_for(context.route->name);
+    ++metrics_->websocket_opened;
+  }
+  struct count_closed {
+    route_metrics* metrics;
+    ~count_closed() {
+      if (metrics) ++metrics->websocket_closed;
+    }
+  } closed{metrics_};
   const clock::time_point opened = clock::now();
   last_heard_ = opened;
   if (script_.counts_answers) answered_.assign(script_.answers.size(), 0);
@@ -265,6 +280,16 @@ net::awaitable<void> websocket_connection<Transport>::run() {
   }
   if (read_error) std::rethrow_exception(read_error);
   if (scheduler_error_) std::rethrow_exception(scheduler_error_);
+}
+
+template <class Transport>
+void websocket_connection<Transport>::drain() {
+  if (stopping_) {
+    // The client's close was left unanswered on purpose (no-close-reply): nothing is waited for.
+    transport_.close();
+  } else if (!close_sent_) {
+    schedule(at(clock::now(), what::going_away));
+  }
 }
 
 template <class Transport>
@@ -373,6 +398,9 @@ net::awaitable<bool> websocket_connection<Transport>::perform(action a) {
         journal(false, ping_opcode, {}, 0);
         co_return true;
       }
+    case what::going_away:
+      co_await close(1001, "going away");
+      co_return false;
     case what::idle:
       if (clock::now() - last_heard_ >= script_.idle_timeout) {
         co_await close(1001, "idle");
@@ -520,6 +548,7 @@ void websocket_connection<Transport>::on_control(websocket::frame_type kind,
 template <class Transport>
 void websocket_connection<Transport>::journal(bool in, int opcode, std::string_view payload,
                                               std::size_t size) {
+  if (metrics_) ++(in ? metrics_->websocket_messages_in : metrics_->websocket_messages_out);
   thread_observer* observer = handler_.context().observer;
   if (!observer || !observer->journal_on()) return;
   const websocket_context& context = handler_.context();
@@ -554,10 +583,13 @@ void websocket_connection<Transport>::journal(bool in, int opcode, std::string_v
 }
 
 template <class Transport>
-net::awaitable<void> websocket_handler::serve(Transport& transport, std::string buffered) {
+net::awaitable<void> websocket_handler::serve(Transport& transport, std::string buffered,
+                                              drain_hook& drain) {
   auto connection =
       std::make_unique<websocket_connection<Transport>>(*this, transport, std::move(buffered));
+  drain = {&websocket_connection<Transport>::on_drain, connection.get()};
   co_await connection->run();
+  drain = {};
 }
 
 }  // namespace

@@ -8,15 +8,21 @@
 //     interval, and times each message against its schedule: message k of a connection is due
 //     k intervals after that connection's 101 arrived. Prints {"event":"holding",...} once every
 //     connection is open, then measures for --seconds and prints one JSON line: connections,
-//     messages received and expected in the window, lateness p50/p99/max and how many were more
-//     than 50 ms late. Then holds the connections until stdin closes (so the runner can read the
-//     server's memory with all of them open) and closes them.
-//   --mode sse-held: the same with a text/event-stream reply (one event per interval, chunked).
+//     messages received and expected in the window, lateness percentiles, how many were more
+//     than --late-ms late or early, and how many messages that were due --late-ms before the
+//     window's end had not arrived by then (`missing`, over each connection's whole life).
+//     Then holds the connections until stdin closes or --hold-seconds (default 30; 0: not at
+//     all) have passed, so that the runner can read the server's memory with all of them open,
+//     and closes them.
+//   --mode sse-held: the same with a text/event-stream reply (one event per interval; chunked
+//     or not, as the head says; comment lines such as heartbeats are no events).
 //   --mode ws-echo --connections 50 --seconds 10 --size 32
 //     each connection sends a masked text message and waits for it to come back, in a loop;
-//     prints messages per second and the round trip's p50/p99.
+//     prints messages per second and the round trip's percentiles.
 //
-// Connections are closed with SO_LINGER 0 so that repeated runs leave no TIME_WAIT sockets.
+// Every data message counts, so the route must send nothing but its periodic message (no
+// on_open steps). The server's pings are answered with pongs. Connections are closed with
+// SO_LINGER 0 so that repeated runs leave no TIME_WAIT sockets.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -28,6 +34,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -54,6 +61,7 @@ struct options {
   std::size_t size = 32;
   std::size_t connect_parallel = 256;
   double connect_seconds = 60;
+  double hold_seconds = 30;
 };
 
 [[noreturn]] void die(const std::string& message) {
@@ -91,6 +99,8 @@ options parse(int argc, char** argv) {
       o.connect_parallel = std::strtoul(value().c_str(), nullptr, 10);
     else if (arg == "--connect-seconds")
       o.connect_seconds = std::atof(value().c_str());
+    else if (arg == "--hold-seconds")
+      o.hold_seconds = std::atof(value().c_str());
     else
       die("unknown option " + arg);
   }
@@ -98,6 +108,9 @@ options parse(int argc, char** argv) {
   if (o.mode != "ws-held" && o.mode != "sse-held" && o.mode != "ws-echo")
     die("--mode is ws-held, sse-held or ws-echo");
   if (o.interval_ms <= 0) die("--interval-ms must be positive");
+  if (o.connections == 0) die("--connections must be at least 1");
+  if (o.size == 0 || o.size > 65535) die("--size is 1 to 65535 bytes");
+  if (o.connect_parallel == 0) die("--connect-parallel must be at least 1");
   return o;
 }
 
@@ -118,12 +131,16 @@ struct connection {
   int fd = -1;
   conn_state state = conn_state::unused;
   clock_type::time_point opened;  // when the 101 / 200 head arrived
+  bool was_open = false;          // the head arrived (it may have failed since)
   std::uint64_t received = 0;     // messages (events) so far
   std::string in;
-  // Chunked decoding (sse-held): bytes left in the current chunk, and the event text so far.
+  // sse-held: whether the body is chunked (else it runs to the end of the connection), bytes
+  // left in the current chunk, and the event text so far.
+  bool chunked = false;
   std::size_t chunk_left = 0;
   bool in_chunk_data = false;
   std::string event;
+  bool event_has_field = false;  // a line of it is a field, not a comment
   // ws-echo: when the message in flight was sent.
   clock_type::time_point sent;
 };
@@ -138,8 +155,8 @@ class client {
     if (inet_pton(AF_INET, o.host.c_str(), &addr_.sin_addr) != 1) die("bad --host " + o.host);
     const std::string host = o.host + ":" + std::to_string(o.port);
     if (o.mode == "sse-held") {
-      request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + host +
-                 "\r\nAccept: text/event-stream\r\n\r\n";
+      request_ =
+          "GET " + o.path + " HTTP/1.1\r\nHost: " + host + "\r\nAccept: text/event-stream\r\n\r\n";
     } else {
       // The RFC 6455 §1.3 sample key: the server's answer is not checked here (the tests do).
       request_ = "GET " + o.path + " HTTP/1.1\r\nHost: " + host +
@@ -205,48 +222,64 @@ class client {
     const auto end = clock_type::now();
     const double window_ms = ms_between(window_start_, end);
 
-    std::uint64_t received = 0, expected = 0;
+    std::uint64_t received = 0, expected = 0, missing = 0;
     std::size_t alive = 0;
+    const auto tolerance = std::chrono::duration_cast<clock_type::duration>(
+        std::chrono::duration<double, std::milli>(o_.late_ms));
     for (std::size_t i = 0; i < conns_.size(); ++i) {
       const connection& c = conns_[i];
-      if (c.state != conn_state::streaming) continue;
-      ++alive;
-      received += c.received - at_start[i];
-      // Messages due within the window: those whose schedule falls in it.
+      if (!c.was_open) continue;
+      // Messages due by t: message k is due k intervals after the head.
       const auto due_by = [&](clock_type::time_point t) {
         const double k = ms_between(c.opened, t) / o_.interval_ms;
         return k < 0 ? std::uint64_t{0} : static_cast<std::uint64_t>(k);
       };
-      expected += due_by(end) - due_by(window_start_);
+      // Every message due --late-ms before the end should be here, on a connection that failed
+      // too (what it never got is missing).
+      const std::uint64_t due = due_by(end - tolerance);
+      if (c.received < due) missing += due - c.received;
+      if (c.state != conn_state::streaming) continue;
+      ++alive;
+      received += c.received - at_start[i];
+      expected += due_by(end) - due_by(window_start_);  // those whose schedule is in the window
     }
-    std::size_t late = 0;
-    for (double l : lateness_)
+    std::size_t late = 0, early = 0;
+    for (const double l : lateness_) {
       if (l > o_.late_ms) ++late;
-    const double p50 = percentile(lateness_, 50), p99 = percentile(lateness_, 99);
-    const double max = lateness_.empty() ? 0 : *std::max_element(lateness_.begin(), lateness_.end());
+      if (l < -o_.late_ms) ++early;
+    }
+    const bool none = lateness_.empty();
+    const double min = none ? 0 : *std::min_element(lateness_.begin(), lateness_.end());
+    const double max = none ? 0 : *std::max_element(lateness_.begin(), lateness_.end());
+    const double p50 = percentile(lateness_, 50), p90 = percentile(lateness_, 90);
+    const double p99 = percentile(lateness_, 99), p999 = percentile(lateness_, 99.9);
     if (o_.mode == "ws-echo") {
       std::printf(
           "{\"mode\":\"ws-echo\",\"connections\":%zu,\"open\":%zu,\"alive\":%zu,"
-          "\"messages\":%llu,\"seconds\":%.3f,\"messages_per_s\":%.1f,\"rtt_p50_ms\":%.3f,"
-          "\"rtt_p99_ms\":%.3f,\"rtt_max_ms\":%.3f,\"size\":%zu}\n",
+          "\"messages\":%llu,\"seconds\":%.3f,\"messages_per_s\":%.1f,\"rtt_min_ms\":%.3f,"
+          "\"rtt_p50_ms\":%.3f,\"rtt_p90_ms\":%.3f,\"rtt_p99_ms\":%.3f,\"rtt_p999_ms\":%.3f,"
+          "\"rtt_max_ms\":%.3f,\"size\":%zu}\n",
           conns_.size(), opened_, alive, static_cast<unsigned long long>(received),
-          window_ms / 1000, static_cast<double>(received) * 1000 / window_ms, p50, p99, max,
-          o_.size);
+          window_ms / 1000, static_cast<double>(received) * 1000 / window_ms, min, p50, p90, p99,
+          p999, max, o_.size);
     } else {
       std::printf(
           "{\"mode\":\"%s\",\"connections\":%zu,\"open\":%zu,\"alive\":%zu,\"connect_ms\":%.1f,"
           "\"seconds\":%.3f,\"interval_ms\":%.1f,\"messages\":%llu,\"expected\":%llu,"
-          "\"late_ms\":%.1f,\"late\":%zu,\"lateness_p50_ms\":%.3f,\"lateness_p99_ms\":%.3f,"
-          "\"lateness_max_ms\":%.3f}\n",
+          "\"missing\":%llu,\"late_ms\":%.1f,\"late\":%zu,\"early\":%zu,"
+          "\"lateness_min_ms\":%.3f,\"lateness_p50_ms\":%.3f,\"lateness_p90_ms\":%.3f,"
+          "\"lateness_p99_ms\":%.3f,\"lateness_p999_ms\":%.3f,\"lateness_max_ms\":%.3f}\n",
           o_.mode.c_str(), conns_.size(), opened_, alive, connect_ms, window_ms / 1000,
           o_.interval_ms, static_cast<unsigned long long>(received),
-          static_cast<unsigned long long>(expected), o_.late_ms, late, p50, p99, max);
+          static_cast<unsigned long long>(expected), static_cast<unsigned long long>(missing),
+          o_.late_ms, late, early, min, p50, p90, p99, p999, max);
     }
     std::fflush(stdout);
     // Hold everything open until the runner has read the server's memory (stdin closes), still
     // reading so that the server's writes do not back up.
     pollfd in{0, POLLIN, 0};
-    const auto hold_until = clock_type::now() + std::chrono::seconds(30);
+    const auto hold_until = clock_type::now() + std::chrono::duration_cast<clock_type::duration>(
+                                                    std::chrono::duration<double>(o_.hold_seconds));
     while (clock_type::now() < hold_until) {
       if (::poll(&in, 1, 0) > 0) {
         char buf[256];
@@ -268,7 +301,9 @@ class client {
 
   void fail(connection& c) {
     if (c.state == conn_state::failed) return;
-    if (c.state == conn_state::connecting || c.state == conn_state::head) ++failed_;
+    // A connection that never got its head counts as failed (the connect loop waits for each
+    // one to be either open or failed).
+    if (c.state != conn_state::streaming) ++failed_;
     c.state = conn_state::failed;
     close_fd(c);
   }
@@ -337,6 +372,19 @@ class client {
     return true;
   }
 
+  // A ping's payload back in a masked pong (RFC 6455 §5.5.3); control payloads are <= 125 bytes.
+  static bool send_pong(connection& c, std::string_view payload) {
+    if (payload.size() > 125) return false;
+    const unsigned char mask[4] = {5, 6, 7, 8};
+    std::string frame;
+    frame.push_back(static_cast<char>(0x8a));
+    frame.push_back(static_cast<char>(0x80 | payload.size()));
+    for (unsigned char m : mask) frame.push_back(static_cast<char>(m));
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      frame.push_back(static_cast<char>(static_cast<unsigned char>(payload[i]) ^ mask[i % 4]));
+    return send_all(c, frame);
+  }
+
   void send_echo(connection& c) {
     if (c.state != conn_state::streaming) return;
     c.sent = clock_type::now();
@@ -371,9 +419,15 @@ class client {
         fail(c);
         return;
       }
+      if (o_.mode == "sse-held") {
+        std::string head = c.in.substr(0, end);
+        for (char& ch : head) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        c.chunked = head.find("\r\ntransfer-encoding: chunked") != std::string::npos;
+      }
       c.in.erase(0, end + 4);
       c.state = conn_state::streaming;
       c.opened = now;
+      c.was_open = true;
       ++opened_;
     }
     if (c.state != conn_state::streaming) return;
@@ -417,8 +471,13 @@ class client {
         header = 10;
       }
       if (left < header + length) break;
+      const std::string_view payload(c.in.data() + pos + header, static_cast<std::size_t>(length));
       pos += header + static_cast<std::size_t>(length);
       if (opcode == 8) {  // the server closed
+        fail(c);
+        return;
+      }
+      if (opcode == 9 && !send_pong(c, payload)) {
         fail(c);
         return;
       }
@@ -428,8 +487,31 @@ class client {
     c.in.erase(0, pos);
   }
 
-  // A chunked text/event-stream: each blank line ends an event.
+  // A text/event-stream body: each blank line ends an event; a block of comment lines only
+  // (`: keep-alive`) is none. CR and CRLF line ends count as LF (the spec allows all three;
+  // a lone CR is taken as nothing, which the servers measured here never send).
+  void take_event_bytes(connection& c, std::string_view bytes, clock_type::time_point now,
+                        bool measure) {
+    for (const char ch : bytes) {
+      if (ch == '\r') continue;
+      const bool line_start = c.event.empty() || c.event.back() == '\n';
+      if (ch == '\n' && line_start) {  // a blank line: the event ends
+        if (c.event_has_field) message(c, now, measure);
+        c.event.clear();
+        c.event_has_field = false;
+        continue;
+      }
+      if (line_start && ch != ':') c.event_has_field = true;
+      c.event.push_back(ch);
+    }
+  }
+
   void consume_events(connection& c, clock_type::time_point now, bool measure) {
+    if (!c.chunked) {
+      take_event_bytes(c, c.in, now, measure);
+      c.in.clear();
+      return;
+    }
     std::size_t pos = 0;
     while (pos < c.in.size()) {
       if (!c.in_chunk_data) {
@@ -446,14 +528,7 @@ class client {
       }
       if (c.chunk_left > 0) {
         const std::size_t take = std::min(c.chunk_left, c.in.size() - pos);
-        for (std::size_t i = 0; i < take; ++i) {
-          const char ch = c.in[pos + i];
-          c.event.push_back(ch);
-          if (ch == '\n' && c.event.size() >= 2 && c.event[c.event.size() - 2] == '\n') {
-            if (c.event[0] != ':') message(c, now, measure);  // comments are no events
-            c.event.clear();
-          }
-        }
+        take_event_bytes(c, std::string_view(c.in).substr(pos, take), now, measure);
         pos += take;
         c.chunk_left -= take;
         if (c.chunk_left > 0) break;

@@ -11,8 +11,8 @@ tree is not a git checkout), so each figure in the docs names the committed file
 
 - `<UTC stamp>.jsonl` from benchmarks/run.py: the latest run with every default scenario is "the
   latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, https-hello,
-  https-handshakes, https-idle) and each proxy scenario (proxy-hello, proxy-latency) comes from
-  the latest run that holds it;
+  https-handshakes, https-idle), each proxy scenario (proxy-hello, proxy-latency) and each stream
+  scenario (ws-held, sse-held, ws-echo) comes from the latest run that holds it;
 - `instructions-<UTC stamp>.json` from benchmarks/instructions.py;
 - `rate-limit-<UTC stamp>.json` from benchmarks/rate_limit.py.
 
@@ -30,10 +30,10 @@ from pathlib import Path
 
 RESULTS = "benchmarks/results"
 # What a run must hold to be "the latest full run". The proxy scenarios (proxy-hello,
-# proxy-latency) and `conditions` joined the runner's default set later and are not required
-# here, so a full run from before them still counts; the proxy scenarios, like the extra ones,
-# come from the latest run that holds them, and `conditions` is shown with the full run's other
-# wrk scenarios when that run holds it.
+# proxy-latency), the stream scenarios (ws-held, sse-held, ws-echo) and `conditions` joined the
+# runner's default set later and are not required here, so a full run from before them still
+# counts; the proxy and stream scenarios, like the extra ones, come from the latest run that holds
+# them, and `conditions` is shown with the full run's other wrk scenarios when that run holds it.
 DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "delays", "connections",
                      "startup", "micro"]
 MARKER = re.compile(r"^<!-- benchmarks:(begin|end) ([a-z0-9-]+) -->$")
@@ -577,6 +577,101 @@ def block_proxy_latency(r):
     return "\n".join(out)
 
 
+def stream_source(run, scenarios):
+    """Where the stream scenarios' figures come from (they use no wrk)."""
+    meta = run["meta"]
+    argv = " ".join(meta.get("argv") or [])
+    command = f"python3 benchmarks/run.py {argv}".rstrip()
+    runs = sorted({str(run["summaries"][k].get("runs", "?")) for k in run["summaries"]
+                   if run["summaries"][k].get("scenario") in scenarios
+                   and "runs" in run["summaries"][k]})
+    return (f"From `{run['file']}`: `{command}` on {commit_text(meta)}, "
+            f"{meta.get('nproc', '?')} x {meta.get('cpu_model', '?')}, Linux "
+            f"{meta.get('kernel', '?')}; server threads {meta.get('server_threads', '?')}, "
+            f"{'/'.join(runs) or '?'} run(s) each.")
+
+
+HELD = (("ws-held", "WebSocket, `every` 1 s"), ("sse-held", "Server-Sent Events, `delay` 1 s"))
+
+
+def block_held_streams(r):
+    """ws-held and sse-held: 10,000 streams held, each message timed against its schedule."""
+    rows, targets, sources = [], [], []
+    for name, shown in HELD:
+        run = r.latest_with(name)
+        if not run:
+            continue
+        h = run["summaries"][name]
+        rows.append([f"`{name}` ({shown})",
+                     f"{num(h.get('alive_min'))} / {num(h.get('connections'))}",
+                     f"{num(h.get('messages'))} / {num(h.get('expected'))}",
+                     num(h.get("missing_max")), num(h.get("late_max")),
+                     f"{num(h.get('lateness_p50_ms'), 1)} ms",
+                     f"{num(h.get('lateness_p99_ms'), 1)} ms "
+                     f"(worst {num(h.get('lateness_p99_ms_max'), 1)})",
+                     f"{num(h.get('lateness_max_ms'), 1)} ms",
+                     f"{mib(h.get('rss_idle_kib'))} / {mib(h.get('rss_held_kib'))}",
+                     mib(h.get("peak_rss_kib_max")),
+                     f"{num(h.get('kib_per_connection'), 2)} KiB", num(h.get("threads_max")),
+                     f"{num(h.get('server_cpu_pct'))}%", num(h.get("cpu_us_per_msg"), 1),
+                     f"{num((h.get('connect_ms') or 0) / 1000, 1)} s",
+                     f"{num(h.get('other_cpu_pct_max'))}%"])
+        targets += [[t["target"], t["wanted"], t["measured"], t["result"]]
+                    for t in run["targets"] if t["target"].startswith(name + ":")]
+        if run not in sources:
+            sources.append(run)
+    if not rows:
+        return missing("run with the held-stream scenarios",
+                       "python3 benchmarks/run.py --only ws-held,sse-held")
+    first = next(r2["summaries"][n] for r2 in sources for n, _ in HELD if n in r2["summaries"])
+    out = [table(["target", "wanted", "measured", "result"], targets), ""] if targets else []
+    out += [table([f"{num(first.get('connections'))} streams, one message each per "
+                   f"{num(first.get('interval_ms'))} ms, {num(first.get('seconds'))} s measured",
+                   "held (worst run)", "messages / due in the window",
+                   "missing (worst run)", f"late > {num(first.get('late_ms'))} ms (worst run)",
+                   "lateness p50", "p99", "max (worst run)", "RSS idle / held",
+                   "peak RSS (worst run)", "RSS per stream", "server threads",
+                   "server CPU (of one core)", "server CPU us/message", "all open after",
+                   "other load (max)"], rows, ["---"] + ["---:"] * 15), ""]
+    out += [stream_source(run, [n for n, _ in HELD]) for run in sources]
+    return "\n".join(out)
+
+
+def block_ws_echo(r):
+    """ws-echo: echo throughput on 50 connections, stubborn against the peer echo servers."""
+    run = r.latest_with("ws-echo")
+    if not run:
+        return missing("run with the ws-echo scenario", "python3 benchmarks/run.py --only ws-echo")
+    s = run["summaries"]
+    e = s.get("ws-echo/ratio", {})
+    rows = []
+    for label in ["stubborn"] + e.get("peers", []):
+        x = s.get(f"ws-echo/{label}")
+        if not x:
+            continue
+        versus = "" if label == "stubborn" else \
+            (f"{ratio((e.get(label) or {}).get('rate_ratio'))} (pairs "
+             f"{ratio((e.get(label) or {}).get('pair_rate_ratio_median'))})")
+        rows.append([label, num(x.get("rps")), ms_from_us(x.get("p50_us")),
+                     ms_from_us(x.get("p99_us")), num(x.get("cpu_us_per_req"), 2),
+                     f"{num(x.get('server_cpu_pct'))}%", versus, x.get("errors", "-"),
+                     f"{num(x.get('other_cpu_pct_max'))}%", x.get("peer") or "-"])
+    stubborn = s.get("ws-echo/stubborn", {})
+    out = scenario_targets(run, "ws-echo")
+    out += [table([f"{num(stubborn.get('connections'))} connections, "
+                   f"{num(stubborn.get('size'))}-byte text messages, closed loop", "messages/s",
+                   "RTT p50", "RTT p99", "server CPU us/message", "server CPU (of one core)",
+                   "stubborn / this", "errors", "other load (max)", "peer"], rows,
+                  ["---"] + ["---:"] * 8 + ["---"]), ""]
+    for label, note in (e.get("peer_notes") or {}).items():
+        if label not in e.get("peers", []):
+            out += [f"{label}: {note}.", ""]
+    meta = run["meta"]
+    out.append(stream_source(run, ["ws-echo"]).rstrip(".") +
+               f"; {meta.get('duration_s', '?')} s per run, the servers interleaved.")
+    return "\n".join(out)
+
+
 def snapshot(x):
     if not x:
         return "-"
@@ -692,6 +787,8 @@ BLOCKS = {
     "https-idle": block_https_idle,
     "proxy-hello": block_proxy_hello,
     "proxy-latency": block_proxy_latency,
+    "held-streams": block_held_streams,
+    "ws-echo": block_ws_echo,
     "soak": block_soak,
     "soak-brief": block_soak_brief,
     "rate-limit": block_rate_limit,

@@ -81,6 +81,12 @@ PERFORMANCE = """# Performance
 
 <!-- benchmarks:begin proxy-latency -->
 <!-- benchmarks:end proxy-latency -->
+
+<!-- benchmarks:begin held-streams -->
+<!-- benchmarks:end held-streams -->
+
+<!-- benchmarks:begin ws-echo -->
+<!-- benchmarks:end ws-echo -->
 """
 
 RELIABILITY = """# Reliability
@@ -309,6 +315,53 @@ def proxy_run(stamp, commit, skipped=None):
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
 
 
+def held_record(scenario, rep, p99, peak_kib, missing=0):
+    """One record as benchmarks/run.py's hold_streams() returns it."""
+    return {"mode": scenario, "connections": 10000, "open": 10000, "alive": 10000,
+            "connect_ms": 2500.0, "seconds": 20.0, "interval_ms": 1000.0, "messages": 200000,
+            "expected": 200000, "missing": missing, "late_ms": 50.0, "late": 12 * rep,
+            "early": 0, "lateness_min_ms": 0.1, "lateness_p50_ms": 2.5, "lateness_p90_ms": 6.0,
+            "lateness_p99_ms": p99, "lateness_p999_ms": p99 * 2, "lateness_max_ms": 80.0 + rep,
+            "type": "run", "scenario": scenario, "server": "stubborn", "rep": rep,
+            "failed": 0, "rss_idle_kib": 6000, "rss_open_kib": 60000, "rss_held_kib": 62000,
+            "rss_after_kib": 20000, "pss_idle_kib": 3000, "pss_held_kib": 59000,
+            "peak_rss_kib": peak_kib, "kib_per_connection": 5.6, "pss_kib_per_connection": 5.6,
+            "threads": 4, "fds_idle": 12, "fds_held": 10012, "server_cpu_s": 4.0,
+            "server_cpu_pct": 20.0, "cpu_us_per_msg": 20.0, "other_cpu_pct": 1.0}
+
+
+def streams_run(stamp, commit, skipped=None):
+    """A `run.py streams` result, built with the runner's own functions where it has them; with
+    `skipped`, the run of a binary without stream routes."""
+    ctx = FakeContext()
+    ctx.emit({"type": "meta", "stamp": stamp, "argv": ["streams"], "duration_s": 8, "reps": 3,
+              "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+              "cpu_model": "AMD EPYC", "kernel": "6.1.0", "git_commit": commit,
+              "git_dirty": False})
+    if skipped:
+        for name in ("ws-held", "sse-held", "ws-echo"):
+            ctx.summary(name, {"scenario": name, "skipped": skipped, "check_output": "x"})
+    else:
+        for scenario, p99, peak in (("ws-held", 12.5, 70000), ("sse-held", 61.0, 140000)):
+            runs = [held_record(scenario, rep, p99 + rep, peak + rep) for rep in (1, 2)]
+            for record in runs:
+                ctx.emit(record)
+            ctx.summary(scenario, runner.held_summary(scenario, runs))
+        result = {}
+        for label, rate, cpu in (("stubborn", 30000.0, 20.0), ("python-websockets", 5000.0, 150.0),
+                                 ("node-ws", 32000.0, 22.0)):
+            records = [wrk_run("ws-echo", label, rep + 1, rate, 3000, cpu) for rep in range(2)]
+            for record in records:
+                ctx.emit(record)
+            result[label] = runner.summarise_wrk(records)
+        runner.record_echo(ctx, result, ["python-websockets", "node-ws"],
+                           {"python-websockets": "websockets 10.4",
+                            "node-ws": "ws 8.23.1, node v20.20.2, 2 worker(s)"})
+    for target in runner.targets(ctx):
+        ctx.emit(dict(target, type="target"))
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+
+
 def soak_run(stamp, commit):
     """A `run.py soak` result: meta and the soak summary only."""
     snap = {"fds": 17, "threads": 5, "rss_kib": 8755}
@@ -531,6 +584,45 @@ class RenderTest(unittest.TestCase):
         self.assertNotIn("20261206T210000Z", perf)
         # The full run's own block is unchanged by a run of the proxy scenarios.
         self.assertIn("From `benchmarks/results/20261205T031056Z.jsonl`", perf)
+        self.assertEqual(self.run_script("--check")[0], 0)
+
+    def test_stream_scenarios_come_from_the_latest_run_that_holds_them(self):
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("No run with the held-stream scenarios is committed yet: run `python3 "
+                      "benchmarks/run.py --only ws-held,sse-held`", perf)
+        self.assertIn("No run with the ws-echo scenario is committed yet", perf)
+        self.result("20261207T100000Z.jsonl", streams_run("20261207T100000Z", "abcdef1"))
+        # A later run whose binary had no stream routes replaces nothing.
+        self.result("20261207T110000Z.jsonl", streams_run("20261207T110000Z", "abcdef2",
+                                                          skipped="not supported by this build"))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertNotIn("abcdef2", perf)
+        self.assertIn("| ws-held: 10,000 WebSocket connections, one message a second: every "
+                      "message delivered (worst run) | 10,000 open; none missing | 10,000 open; "
+                      "0 missing | met |", perf)
+        self.assertIn("| ws-held: lateness against the schedule, p99 (worst run) | <= 50 ms "
+                      "| 14.5 ms (max 82.0 ms; 24 messages over 50 ms) | met |", perf)
+        self.assertIn("| sse-held: lateness against the schedule, p99 (worst run) | <= 50 ms "
+                      "| 63.0 ms (max 82.0 ms; 24 messages over 50 ms) | MISSED |", perf)
+        self.assertIn("| sse-held: peak RSS with 10,000 held (worst run) | < 128 MiB | 136.7 MiB "
+                      "(5.60 KiB per stream) | MISSED |", perf)
+        self.assertIn("| `ws-held` (WebSocket, `every` 1 s) | 10,000 / 10,000 | 200,000 / "
+                      "200,000 | 0 | 24 | 2.5 ms | 14.0 ms (worst 14.5) | 82.0 ms | 5.9 MiB / "
+                      "60.5 MiB | 68.4 MiB | 5.60 KiB | 4 | 20% | 20.0 | 2.5 s | 1% |", perf)
+        self.assertIn("| ws-echo: messages/s on 50 connections vs python-websockets | >= 1.0x "
+                      "| 6.00x (30,000 vs 5,000/s; pairs: 6.00x) | met |", perf)
+        self.assertIn("| ws-echo: messages/s on 50 connections vs node-ws | >= 1.0x | 0.94x "
+                      "(30,000 vs 32,000/s; pairs: 0.94x) | MISSED |", perf)
+        self.assertIn("| stubborn | 30,000 | 0.31 ms | 3.00 ms | 20.00 | 95% |  | 0 | 0% | - |",
+                      perf)
+        self.assertIn("| node-ws | 32,000 | 0.31 ms | 3.00 ms | 22.00 | 95% | 0.94x (pairs "
+                      "0.94x) | 0 | 0% | ws 8.23.1, node v20.20.2, 2 worker(s) |", perf)
+        self.assertIn("From `benchmarks/results/20261207T100000Z.jsonl`: `python3 "
+                      "benchmarks/run.py streams` on commit `abcdef1`", perf)
         self.assertEqual(self.run_script("--check")[0], 0)
 
     def test_unbalanced_or_unknown_markers_are_errors(self):

@@ -695,10 +695,11 @@ net::awaitable<void> serve(Transport transport, server_state* state, connection_
     }
     std::unique_ptr<protocol_hand_over> next;
     {
-      // The session's buffers go before a protocol that takes the connection over.
-      session<Transport> s(core, role);
-      co_await s.run();
-      next = s.handed_over();
+      // The session goes before a protocol that takes the connection over: on the heap, not in
+      // this frame, which a held WebSocket would keep (a few KiB for each of 10,000).
+      auto s = std::make_unique<session<Transport>>(core, role);
+      co_await s->run();
+      next = s->handed_over();
     }
     if (next) co_await take_over(&core, std::move(next));
   } catch (const std::exception& e) {

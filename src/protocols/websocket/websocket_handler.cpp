@@ -310,7 +310,7 @@ net::awaitable<void> websocket_connection<Transport>::read_loop() {
   // for 10,000 held connections). Beast still checks each frame, the UTF-8 of text across the
   // pieces and read_message_max (close 1009) as for a whole-message read.
   std::string message;
-  char piece[512];
+  char piece[256];
   boost::system::error_code ec;
   for (;;) {
     const std::size_t at = message.size();

@@ -88,20 +88,22 @@ struct journal_entry {
   journal_websocket websocket;
 };
 
-/// Which journal entries to take; every field left empty matches anything.
+/// Which journal entries to take; every field left empty matches anything. Made to be written
+/// with designated initializers, `{.route = "r", .method = "GET", .path = "/x"}`: every member
+/// has an initializer, so -Wextra has nothing to say about those left out.
 struct journal_query {
-  std::string route;     ///< a route name, or "none" for requests no route took
-  std::string method;    ///< exact
-  std::string path;      ///< exact, or a prefix when it ends in '*'
+  std::string route{};   ///< a route name, or "none" for requests no route took
+  std::string method{};  ///< exact
+  std::string path{};    ///< exact, or a prefix when it ends in '*'
   int status = 0;        ///< exact
   int status_class = 0;  ///< 4 takes 4xx
-  std::optional<std::chrono::system_clock::time_point> since;  ///< complete at or after
+  std::optional<std::chrono::system_clock::time_point> since{};  ///< complete at or after
   std::size_t limit = 0;   ///< only the newest this many (after the other filters); 0 = all
   bool unmatched = false;  ///< only requests no route took
   /// Only entries of this kind: requests by default, so counts stay counts of requests;
   /// unset takes every entry.
   std::optional<journal_kind> kind = journal_kind::http;
-  std::optional<bool> inbound;  ///< WebSocket messages from the client (true) or to it (false)
+  std::optional<bool> inbound{};  ///< WebSocket messages from the client (true) or to it (false)
 
   /// True if `entry` passes every filter (`limit` aside).
   bool admits(const journal_entry& entry) const;

@@ -73,9 +73,21 @@ made_policy=false
 if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=true
 fi
-trap 'rm -rf "$unpacked"; if $made_policy; then rm -f "$policy"; fi' EXIT
+purge=(stubborn)
+[ -z "$dev_deb" ] || purge+=(stubborn-dev)
+installed_here=false
+cleanup() {
+  rm -rf "$unpacked"
+  # A check that failed leaves no package behind to block the next run.
+  if $installed_here; then
+    DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${purge[@]}" >/dev/null 2>&1 || true
+  fi
+  if $made_policy; then rm -f "$policy"; fi
+}
+trap cleanup EXIT
 packages=("./$deb")
 [ -z "$dev_deb" ] || packages+=("./$dev_deb")
+installed_here=true
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
 
 installed=$(/usr/bin/stubborn --version)
@@ -96,9 +108,8 @@ else
   echo "systemd-analyze is not installed: the unit is not verified"
 fi
 
-purge=(stubborn)
-[ -z "$dev_deb" ] || purge+=(stubborn-dev)
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${purge[@]}" >/dev/null
+installed_here=false
 [ ! -e /usr/bin/stubborn ] || fail "/usr/bin/stubborn is still there after apt-get purge"
 [ ! -e /etc/stubborn/stubborn.toml ] || fail "/etc/stubborn/ is still there after the purge"
 ! dpkg-query -W -f='${Status}' stubborn 2>/dev/null | grep -q "ok installed" ||

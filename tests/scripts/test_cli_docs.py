@@ -4,7 +4,7 @@
 Usage: test_cli_docs.py BINARY SOURCE_DIR
 
 - --help lists each option on a line of its own, no line wider than 80 columns, and says
-  where the docs are;
+  where the docs are; the man page's header has the version of `stubborn --version`;
 - every option of --help is in docs/stubborn.1 (and in the page `man` renders, which must
   render without a warning), in deploy/completions/stubborn.bash and in
   deploy/completions/_stubborn, and those name no option that --help does not;
@@ -75,6 +75,11 @@ def main():
     check("the man page names no option that --help does not", in_roff <= options,
           in_roff - options)
     check("the man page documents -h", "\\-h" in roff)
+    version = subprocess.run([BINARY, "--version"], capture_output=True, text=True,
+                             timeout=20).stdout.strip()
+    th = re.search(r'^\.TH STUBBORN 1 "[^"]*" "([^"]*)"', roff, re.M)
+    check("the man page is of this version (" + version + ")",
+          th is not None and th.group(1) == version, th and th.group(0))
 
     man = shutil.which("man")
     check("man is installed (man-db: scripts/setup.sh)", man is not None)

@@ -10,7 +10,8 @@ Usage: test_cli_docs.py BINARY SOURCE_DIR
   deploy/completions/_stubborn, and those name no option that --help does not;
 - the bash completion, run as bash runs it, offers exactly the options of --help after
   `stubborn --`, and --upstream and --out after `stubborn record --`;
-- the zsh completion is valid zsh (when zsh is installed).
+- the zsh completion, run by an interactive zsh on a pseudo-terminal (zsh_complete.zsh), does
+  the same.
 """
 import os
 import re
@@ -22,6 +23,7 @@ BINARY, SOURCE = sys.argv[1], sys.argv[2]
 MAN_PAGE = os.path.join(SOURCE, "docs", "stubborn.1")
 BASH = os.path.join(SOURCE, "deploy", "completions", "stubborn.bash")
 ZSH = os.path.join(SOURCE, "deploy", "completions", "_stubborn")
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 failures = []
 passed = 0
@@ -125,11 +127,30 @@ def main():
     check("bash: a CONFIG completes to a TOML file", "configs/example.toml" in offered, offered)
 
     zsh = shutil.which("zsh")
+    check("zsh is installed (scripts/setup.sh)", zsh is not None)
     if zsh:
         r = subprocess.run([zsh, "-n", ZSH], capture_output=True, text=True, timeout=20)
         check("_stubborn is valid zsh (zsh -n)", r.returncode == 0, r.stderr)
-    else:
-        print("skip _stubborn syntax: zsh is not installed")
+
+        def zsh_complete(line):
+            r = subprocess.run([zsh, "-f", os.path.join(HERE, "zsh_complete.zsh"),
+                                os.path.dirname(ZSH), line], capture_output=True, text=True,
+                               timeout=30, cwd=SOURCE)
+            return set(r.stdout.split())
+
+        offered = zsh_complete("stubborn --")
+        check("zsh: `stubborn --<TAB>` offers exactly the options of --help",
+              offered == serve_options, offered ^ serve_options)
+        offered = zsh_complete("stubborn record --")
+        check("zsh: `stubborn record --<TAB>` offers --upstream and --out, not --check",
+              {"--upstream", "--out", "--listen"} <= offered and "--check" not in offered,
+              offered)
+        offered = zsh_complete("stubborn --log-level ")
+        check("zsh: `--log-level <TAB>` offers the levels",
+              offered == {"error", "warn", "info", "debug"}, offered)
+        offered = zsh_complete("stubborn ")
+        check("zsh: the first word completes to record or a config",
+              "record" in offered and "configs" in offered, offered)
 
     print(f"{passed} passed, {len(failures)} failed")
     return 1 if failures else 0

@@ -6,6 +6,13 @@ _stubborn() {
   local cur prev
   cur=${COMP_WORDS[COMP_CWORD]}
   prev=${COMP_WORDS[COMP_CWORD - 1]}
+  # --log-level=de: bash splits the word at "=".
+  if [[ ${cur} == = ]]; then
+    prev=${COMP_WORDS[COMP_CWORD - 1]}
+    cur=""
+  elif [[ ${prev} == = && ${COMP_CWORD} -gt 1 ]]; then
+    prev=${COMP_WORDS[COMP_CWORD - 2]}
+  fi
 
   local options="--listen --tls-listen --threads --check --offline --port-file --tls-port-file
     --access-log --no-watch --log-level --print-schema --version --help -h"

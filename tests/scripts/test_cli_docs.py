@@ -123,6 +123,8 @@ def main():
     rc, offered = complete("stubborn", "--log-level", "")
     check("bash: `--log-level <TAB>` offers the levels",
           offered == {"error", "warn", "info", "debug"}, offered)
+    rc, offered = complete("stubborn", "--log-level", "=", "de")
+    check("bash: `--log-level=de<TAB>` offers debug", offered == {"debug"}, offered)
     rc, offered = complete("stubborn", "configs/ex")
     check("bash: a CONFIG completes to a TOML file", "configs/example.toml" in offered, offered)
 

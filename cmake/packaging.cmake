@@ -25,7 +25,8 @@ install(FILES deploy/completions/_stubborn
 
 # share/doc/stubborn: the reference, the license, and every example config with its bodies.
 file(GLOB STUBBORN_EXAMPLE_CONFIGS ${PROJECT_SOURCE_DIR}/configs/*.toml)
-file(GLOB STUBBORN_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
+# (and the config's JSON Schema, docs/*.schema.json, for editors that use taplo)
+file(GLOB STUBBORN_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md ${PROJECT_SOURCE_DIR}/docs/*.schema.json)
 install(FILES ${STUBBORN_EXAMPLE_CONFIGS} DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
   COMPONENT runtime)
 install(DIRECTORY configs/bodies DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT runtime)

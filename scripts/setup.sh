@@ -9,6 +9,7 @@ packages=(
   catch2 libgtest-dev libbenchmark-dev
   curl python3 openssl
   python3-websockets python3-selenium chromium chromium-driver
+  man-db zsh dpkg-dev
 )
 
 missing=()

@@ -31,40 +31,37 @@ constexpr const char* usage_text =
     R"(usage: stubborn [options] CONFIG...
        stubborn record --upstream URL --out FILE.toml [options]
 
-Serves the scripted HTTP replies of CONFIG (TOML files, or folders whose *.toml files are
-loaded in name order and merged).
-
-stubborn record proxies every request to URL and records what it answers. At exit (and on
-POST /__admin/recordings/snapshot) it writes one route per distinct request to FILE.toml,
-which `stubborn --offline FILE.toml` replays (docs/recording.md). It takes --listen,
---port-file, --threads, --access-log and --log-level as below, and:
-  --upstream URL       http:// or https:// URL of the real service
-  --out FILE.toml      where the recording is written (large or binary bodies go to
-                       files in FILE.bodies/ beside it)
+Serves the scripted HTTP replies of CONFIG: TOML files, or folders whose *.toml
+files are loaded in name order and merged.
 
 options:
-  --listen HOST:PORT   listen here instead of [server] listen (port 0 = any free port)
-  --tls-listen HOST:PORT
-                       serve HTTPS here instead of [server.tls] listen (port 0 = any
-                       free port); without [server.tls], turns HTTPS on with its defaults
-  --threads N          I/O threads (0 = number of cores); overrides [server] threads
-  --check              validate the config, print every problem, exit 0 (valid) or 1
-  --offline            strict replay: refuse any route that proxies (at start, in a
-                       reload, from POST /__admin/routes); nothing calls an upstream.
-                       As [server] offline = true
-  --port-file PATH     once listening, write the bound port to PATH
-  --tls-port-file PATH once listening, write the bound HTTPS port to PATH
-  --access-log PATH    one JSON line per request to PATH ("-" = standard output);
-                       overrides [server] access_log
-  --no-watch           do not reload when the config files change (SIGHUP and
-                       POST /__admin/reload still do)
-  --log-level LEVEL    error, warn, info (default) or debug
-  --version            print the version and exit
-  --help               print this help and exit
+  --listen HOST:PORT       listen here instead of [server] listen; port 0 = any
+  --tls-listen HOST:PORT   HTTPS here, not at [server.tls] listen; turns it on
+  --threads N              I/O threads, 0 = one per core (as [server] threads)
+  --check                  validate the config, print every problem, exit 0 or 1
+  --offline                strict replay: refuse every route that proxies
+  --port-file PATH         once listening, write the bound port to PATH
+  --tls-port-file PATH     once listening, write the bound HTTPS port to PATH
+  --access-log PATH        one JSON line per request to PATH ("-" = stdout)
+  --no-watch               do not reload on config file changes (SIGHUP does)
+  --log-level LEVEL        error, warn, info (default) or debug
+  --print-schema           print the config's JSON Schema and exit
+  --version                print the version and exit
+  -h, --help               print this help and exit
 
-Signals: SIGINT/SIGTERM stop accepting, let requests in flight finish (up to
-[server] drain_timeout), then exit 0. SIGHUP re-reads the config files; if they
-have problems, the routes already loaded keep serving.
+stubborn record proxies every request to URL and, at exit or on
+POST /__admin/recordings/snapshot, writes what it answered to FILE.toml, which
+`stubborn --offline FILE.toml` replays. It takes --listen, --port-file,
+--threads, --access-log and --log-level as above, and:
+  --upstream URL           http:// or https:// URL of the real service
+  --out FILE.toml          where the recording goes (big bodies: FILE.bodies/)
+
+Signals: SIGINT/SIGTERM finish the requests in flight, then exit 0; SIGHUP
+re-reads the config (a broken one leaves the loaded routes serving).
+Exit status: 0 fine, 1 bad config or cannot listen, 2 bad command line.
+
+Every option in detail: man stubborn. Config keys: docs/config.md, admin API:
+docs/admin.md (installed under /usr/share/doc/stubborn/).
 )";
 
 struct options {

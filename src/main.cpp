@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "config/config_schema.hpp"
 #include "control/config_watcher.hpp"
 #include "log.hpp"
 #include "protocols/proxy/record_config.hpp"
@@ -59,6 +60,7 @@ options:
   --no-watch           do not reload when the config files change (SIGHUP and
                        POST /__admin/reload still do)
   --log-level LEVEL    error, warn, info (default) or debug
+  --print-schema       print the config's JSON Schema (docs/config.md, editors) and exit
   --version            print the version and exit
   --help               print this help and exit
 
@@ -104,6 +106,9 @@ options parse_options(int argc, char** argv) {
     };
     if (arg == "--help" || arg == "-h") {
       std::cout << usage_text;
+      std::exit(0);
+    } else if (arg == "--print-schema") {
+      std::cout << stubborn::config_schema_text();
       std::exit(0);
     } else if (arg == "--version") {
       std::cout << "stubborn " << stubborn::version << "\n";

@@ -20,6 +20,9 @@ if ! "$stubborn" --print-schema | cmp -s - docs/stubborn.schema.json; then
 fi
 
 if [ ! -x "$taplo" ]; then
+  if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
   npm install --prefix "$build/npm" --no-audit --no-fund --loglevel=error @taplo/cli@0.7.0
 fi
 

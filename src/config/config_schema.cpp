@@ -89,6 +89,8 @@ json::object value_schema(unsigned kinds, const key_shape& shape, int depth) {
     for (auto&& [name, value] : table_schema_at(shape.table(), depth + 1)) {
       if (name != "type") o[name] = value;
     }
+  } else if (shape.values && (kinds & table_kind)) {
+    o["additionalProperties"] = json::object{{"type", type_of(shape.values)}};
   }
   if (kinds & array_kind) {
     if (shape.table) {
@@ -114,8 +116,8 @@ json::object key_schema_at(const key_doc& key, int depth) {
       for (auto&& [name, value] : strings) o[name] = value;
     } else {
       // One of the strings, or a value of the other kinds ("stall", or { delay = "5s" }).
-      o["anyOf"] = json::array{std::move(strings),
-                               value_schema(kinds & ~string_kind, key.shape, depth)};
+      o["anyOf"] =
+          json::array{std::move(strings), value_schema(kinds & ~string_kind, key.shape, depth)};
     }
   }
   if (auto value = default_value(key.default_text, kinds)) o["default"] = std::move(*value);

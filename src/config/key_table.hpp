@@ -40,6 +40,9 @@ enum kind : unsigned {
   any_kind = (1U << 7) - 1,
 };
 
+/// The kinds toml_reader::scalar_text takes: header, query, cookie and form values.
+inline constexpr unsigned scalar_text_kinds = string_kind | integer_kind | boolean_kind;
+
 /// The node type of `node` as a kind bit.
 inline unsigned kind_of(const toml::node& node) {
   switch (node.type()) {
@@ -72,6 +75,8 @@ struct key_shape {
   table_doc (*table)() = nullptr;
   /// The kinds of each element of its array (0: not said).
   unsigned items = 0;
+  /// The kinds of each value of its table of free names (headers, query, ...; 0: not said).
+  unsigned values = 0;
   /// The strings it takes, when they are a fixed set (the list its reader checks against).
   std::span<const std::string_view> choices = {};
 };

@@ -299,7 +299,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.query.empty()) o["query"] = pairs_json(r.query);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"headers", table_kind, "a table, e.g. { \"X-Api-Key\" = \"k1\" }", "",
      "each request header present with exactly this value (names case-insensitive)",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -307,7 +308,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"body", table_kind, "a table, e.g. { contains = \"x\" }", "",
      "the request body contains, equals, matches (regex) or holds (json) this",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -324,7 +326,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.cookies.empty()) o["cookies"] = pairs_json(r.cookies);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"form", table_kind, "a table, e.g. { grant_type = \"client_credentials\" }", "",
      "each field of a urlencoded or multipart form body with exactly this value (decoded)",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -332,7 +335,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.form.empty()) o["form"] = pairs_json(r.form);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"when", table_kind, "a table, e.g. { all = [ { json_path = \"$.total\", gt = 100 } ] }", "",
      "conditions: every 'all' holds, one of 'any' (if given), none of 'not'",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {

@@ -145,7 +145,8 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.headers.empty()) o["headers"] = pairs_json(p.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"remove", array_kind, names_type, "", "header names removed from the upstream request",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
        return read_header_names(r, v, "remove", p.remove);
@@ -238,7 +239,8 @@ constexpr std::array<proxy_row, 17> rows = {{
        json::object map;
        for (const auto& [from, to] : p.status_map) map[std::to_string(from)] = to;
        o["status_map"] = std::move(map);
-     }},
+     },
+     key_shape{.values = integer_kind}},
     {"reply_headers", table_kind, "a table, e.g. { \"X-Proxied\" = \"1\" }", "",
      "set on the relayed reply (replacing the upstream's), as written",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
@@ -246,7 +248,8 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.reply_headers.empty()) o["reply_headers"] = pairs_json(p.reply_headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"reply_remove", array_kind, names_type, "", "header names removed from the relayed reply",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
        return read_header_names(r, v, "reply_remove", p.reply_remove);

@@ -232,7 +232,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (!s.headers.empty()) o["headers"] = pairs_json(s.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"body", any_kind, "a string", "", "the body, a template", nullptr,
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.source == body_source::inline_text) o["body"] = s.body;

@@ -66,7 +66,8 @@ constexpr std::array<interim_row, 2> interim_rows = {{
      },
      [](const interim_spec& s, json::object& o, const json_writing&) {
        o["headers"] = pairs_json(s.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
 }};
 
 // Both are needed; they are read once both are known.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Reads `taplo check` output over the files of tests/schema/broken/ and checks that each file
 failed on the key its "# wrong: KEY" line names, and on nothing else: every error either says
-KEY was unexpected (an unknown key) or points at the value written after `KEY =` (a wrong type or
-value). Usage: expect_failures.py TAPLO_OUTPUT FILE...
+KEY was unexpected (an unknown key) or points into the value written after `KEY =` (a wrong type
+or value). Usage: expect_failures.py TAPLO_OUTPUT FILE...
 """
 import os
 import re
@@ -59,13 +59,15 @@ def main():
             print(f"FAIL {path}: taplo accepted it, but '{key}' is wrong")
             failed += 1
             continue
-        value_of_key = re.compile(r"(^|[\s{,])" + re.escape(key) + r"\s*=\s*$")
+        assignment = re.compile(r"(?:^|[\s{,])([A-Za-z0-9_-]+|\"[^\"]*\")\s*=")
         others = []
         for message, line, column in found:
             if f"'{key}' was unexpected" in message:
                 continue
+            # The error points into a value: the last `name =` before it on its line is KEY.
             before = text[line - 1][: column - 1] if 0 < line <= len(text) else ""
-            if value_of_key.search(before):
+            names = [name.strip('"') for name in assignment.findall(before)]
+            if names and names[-1] == key:
                 continue
             others.append(f"  {line}:{column}: {message}")
         if others:

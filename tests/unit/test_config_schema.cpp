@@ -89,8 +89,11 @@ TEST_CASE("schema: a key's description, default, choices, items and nested table
   // An array of such tables.
   const json::object tables = key_schema(key_of(array_kind, {.table = inner_table}));
   CHECK(tables.at("items").at("additionalProperties") == json::value(false));
-  // A table without a key table of its own holds free names (headers, query, ...).
+  // A table without a key table of its own holds free names (headers, query, ...), with values
+  // of the kinds its row says.
   CHECK_FALSE(key_schema(key_of(table_kind)).contains("additionalProperties"));
+  CHECK(key_schema(key_of(table_kind, {.values = integer_kind})).at("additionalProperties") ==
+        json::parse(R"({"type": "integer"})"));
   // A string from a set, or a table: either one.
   const json::object either =
       key_schema(key_of(string_kind | table_kind, {.table = inner_table, .choices = colours}));

@@ -17,6 +17,7 @@
 #include <system_error>
 #include <vector>
 
+#include "config/config_schema.hpp"
 #include "control/config_watcher.hpp"
 #include "log.hpp"
 #include "protocols/proxy/record_config.hpp"
@@ -101,6 +102,9 @@ options parse_options(int argc, char** argv) {
     };
     if (arg == "--help" || arg == "-h") {
       std::cout << usage_text;
+      std::exit(0);
+    } else if (arg == "--print-schema") {
+      std::cout << stubborn::config_schema_text();
       std::exit(0);
     } else if (arg == "--version") {
       std::cout << "stubborn " << stubborn::version << "\n";

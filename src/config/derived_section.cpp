@@ -33,8 +33,9 @@ constexpr std::string_view not_a_token =
 using auth_header_row = key_row<auth_spec, auth_spec>;
 constexpr std::array<auth_header_row, 2> auth_header_rows = {{
     {"name", any_kind, "a string", "", "the request header carrying the credential", nullptr,
-     nullptr},
-    {"value", any_kind, "a string", "", "its value", nullptr, nullptr},
+     nullptr, key_shape{.kinds = string_kind}},
+    {"value", any_kind, "a string", "", "its value", nullptr, nullptr,
+     key_shape{.kinds = string_kind}},
 }};
 
 bool read_auth_header(toml_reader& r, const toml::node& node, auth_spec& spec) {
@@ -80,11 +81,12 @@ bool read_auth_header(toml_reader& r, const toml::node& node, auth_spec& spec) {
 using auth_row = key_row<auth_spec, auth_spec>;
 constexpr std::array<auth_row, 3> auth_rows = {{
     {"bearer", any_kind, "a string", "", "Authorization: Bearer <token> (a token68)", nullptr,
-     nullptr},
+     nullptr, key_shape{.kinds = string_kind}},
     {"basic", any_kind, "a string", "", "Authorization: Basic with \"user:password\"", nullptr,
-     nullptr},
+     nullptr, key_shape{.kinds = string_kind}},
     {"header", any_kind, "a table, e.g. { name = \"X-Api-Key\", value = \"k\" }", "",
-     "a header with this exact value", nullptr, nullptr},
+     "a header with this exact value", nullptr, nullptr,
+     key_shape{.kinds = table_kind, .table = [] { return describe(auth_header_rows); }}},
 }};
 
 // [route.auth]: exactly one of bearer = "token", basic = "user:pass", header = { name, value }.
@@ -234,7 +236,8 @@ constexpr std::array<route_row, 7> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing& how) {
        if (r.auth) o["auth"] = auth_json(*r.auth, how);
-     }},
+     },
+     key_shape{.table = [] { return describe(auth_rows); }}},
     {"etag", boolean_kind, "a boolean (true or false)", "false",
      "a strong ETag from the body on 2xx; If-None-Match gives 304, If-Match 412",
      [](toml_reader&, const toml::node& v, route_reading& reading) {
@@ -268,7 +271,8 @@ constexpr std::array<route_row, 7> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.produces.empty()) o["produces"] = strings_json(r.produces);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"consumes", string_kind | array_kind, "a string or an array of strings", "",
      "media types accepted in a request body; another gives 415",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -276,7 +280,8 @@ constexpr std::array<route_row, 7> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.consumes.empty()) o["consumes"] = strings_json(r.consumes);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"require_length", boolean_kind, "a boolean (true or false)", "false",
      "a chunked request body (no Content-Length) gives 411",
      [](toml_reader&, const toml::node& v, route_reading& reading) {

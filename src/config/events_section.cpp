@@ -16,8 +16,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 2> end_names = {"close", "hold"};
-
 // A CR not followed by LF: the stream format would end the line there, where the author meant
 // none (CRLF is read as one line break, like LF).
 bool has_lone_cr(std::string_view s) {
@@ -103,7 +101,7 @@ std::span<const event_row> event_keys() {
 }
 
 std::span<const std::string_view> stream_end_names() {
-  return end_names;
+  return stream_end_texts;
 }
 
 bool read_events(toml_reader& r, const toml::node& node,

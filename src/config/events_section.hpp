@@ -2,6 +2,7 @@
 // A reply's Server-Sent Events: `events = [ { data, event, id, retry, delay } ]`, and the keys
 // that say what follows them (`then`, `heartbeat`), checked against the reply they sit in.
 
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -35,6 +36,9 @@ bool read_events(toml_reader& reader, const toml::node& node,
 
 /// The JSON of a reply's events, as they are written in a config.
 boost::json::value events_json(const std::vector<sse_event_spec>& events);
+
+/// The names of stream_end values, as configs write them.
+inline constexpr std::array<std::string_view, 2> stream_end_texts = {"close", "hold"};
 
 /// The names of stream_end values, as configs write them ("close", "hold").
 std::span<const std::string_view> stream_end_names();

@@ -40,6 +40,9 @@ enum kind : unsigned {
   any_kind = (1U << 7) - 1,
 };
 
+/// The kinds toml_reader::scalar_text takes: header, query, cookie and form values.
+inline constexpr unsigned scalar_text_kinds = string_kind | integer_kind | boolean_kind;
+
 /// The node type of `node` as a kind bit.
 inline unsigned kind_of(const toml::node& node) {
   switch (node.type()) {
@@ -60,6 +63,24 @@ inline unsigned kind_of(const toml::node& node) {
   }
 }
 
+struct table_doc;
+
+/// What the JSON Schema (config_schema) says about a key's value beyond `accepts`. Every field is
+/// optional: a row says only what is true of its key.
+struct key_shape {
+  /// The kinds the value takes when the row accepts any and its section checks the type later
+  /// (0: the row's `accepts`).
+  unsigned kinds = 0;
+  /// The keys of its table (or of each table of its array); null: free names, or no table.
+  table_doc (*table)() = nullptr;
+  /// The kinds of each element of its array (0: not said).
+  unsigned items = 0;
+  /// The kinds of each value of its table of free names (headers, query, ...; 0: not said).
+  unsigned values = 0;
+  /// The strings it takes, when they are a fixed set (the list its reader checks against).
+  std::span<const std::string_view> choices = {};
+};
+
 /// One key of a section. `Reading` is what the section's reader fills, `Spec` what is written.
 template <typename Reading, typename Spec>
 struct key_row {
@@ -73,7 +94,49 @@ struct key_row {
   bool (*read)(toml_reader&, const toml::node&, Reading&);
   /// Writes the key of `Spec` into a JSON object (nothing when it holds the default).
   void (*write)(const Spec&, boost::json::object&, const json_writing&);
+  /// Its value's shape beyond `accepts`, for the JSON Schema.
+  key_shape shape = {};
 };
+
+/// A key as the JSON Schema and the reference docs see it: a row without its reader and writer.
+struct key_doc {
+  std::string_view name;
+  unsigned accepts = 0;
+  std::string_view type;
+  std::string_view default_text;
+  std::string_view doc;
+  key_shape shape;
+};
+
+/// The keys of one table, in their table's order.
+struct table_doc {
+  std::vector<key_doc> keys;
+
+  /// The same keys without `name`: a key the reader refuses in this place (e.g. 'repeat' in
+  /// [route.reply], which shares the rows of [[route.replies]]).
+  table_doc without(std::string_view name) const {
+    table_doc out;
+    for (const key_doc& key : keys) {
+      if (key.name != name) out.keys.push_back(key);
+    }
+    return out;
+  }
+};
+
+/// The documentation of a key table.
+template <typename Reading, typename Spec>
+table_doc describe(std::span<const key_row<Reading, Spec>> rows) {
+  table_doc out;
+  for (const auto& row : rows) {
+    out.keys.push_back({row.name, row.accepts, row.type, row.default_text, row.doc, row.shape});
+  }
+  return out;
+}
+
+template <typename Reading, typename Spec, std::size_t N>
+table_doc describe(const std::array<key_row<Reading, Spec>, N>& rows) {
+  return describe(std::span<const key_row<Reading, Spec>>(rows));
+}
 
 /// A key found in a table: its row, where it was written, and whether it was read without a
 /// problem (keys whose row has no reader count as read).

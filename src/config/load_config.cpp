@@ -17,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "config/admin_section.hpp"
+#include "config/config_schema.hpp"
 #include "config/json_to_toml.hpp"
 #include "config/key_table.hpp"
 #include "config/nesting_scanner.hpp"
@@ -265,15 +266,19 @@ struct top_level {
 
 constexpr std::array<top_row, 5> top_rows = {{
     {"server", any_kind, "a table", "", "the listener, timeouts and limits", &top_level::server,
-     nullptr},
+     nullptr, key_shape{.kinds = table_kind, .table = [] { return describe(server_keys()); }}},
     {"route", any_kind, "an array of tables, written [[route]]", "", "the routes, in order",
-     &top_level::route, nullptr},
+     &top_level::route, nullptr,
+     key_shape{.kinds = array_kind, .table = [] { return describe(route_keys()); }}},
     {"outage", any_kind, "an array of tables, written [[outage]]", "",
-     "outages over a path pattern", &top_level::outage, nullptr},
+     "outages over a path pattern", &top_level::outage, nullptr,
+     key_shape{.kinds = array_kind, .table = [] { return describe(outage_keys()); }}},
     {"admin", any_kind, "a table, written [admin]", "", "the admin API and the journal",
-     &top_level::admin, nullptr},
+     &top_level::admin, nullptr,
+     key_shape{.kinds = table_kind, .table = [] { return describe(admin_keys()); }}},
     {"recording", any_kind, "a table, written [recording]", "",
-     "what proxy routes relay, written out as routes", &top_level::recording, nullptr},
+     "what proxy routes relay, written out as routes", &top_level::recording, nullptr,
+     key_shape{.kinds = table_kind, .table = [] { return describe(recording_keys()); }}},
 }};
 
 void loader::parse_and_read(std::string_view text) {
@@ -361,6 +366,10 @@ void loader::read_json_root(toml::node& root, bool one_route) {
 }
 
 }  // namespace
+
+table_doc top_level_doc() {
+  return describe(top_rows);
+}
 
 std::vector<config_problem> offline_problems(const config& cfg, bool offline) {
   std::vector<config_problem> problems;

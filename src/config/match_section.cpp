@@ -189,6 +189,10 @@ bool read_body_matcher(toml_reader& r, const toml::node& node, std::string_view 
   return true;
 }
 
+table_doc body_matcher_doc() {
+  return describe(body_rows);
+}
+
 json::object body_matcher_json(const body_matcher_spec& matcher) {
   json::object body;
   const std::string key(body_rows[static_cast<std::size_t>(matcher.kind)].name);
@@ -274,17 +278,20 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.methods.empty()) o["method"] = strings_json(r.methods);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"path", any_kind, "a string", "", "exact, with {name} segments and an optional trailing /*",
      nullptr,
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (r.path_regex.empty()) o["path"] = r.path;
-     }},
+     },
+     key_shape{.kinds = string_kind}},
     {"path_regex", any_kind, "a string", "",
      "an RE2 regex for the whole path, instead of path; named groups are path parameters", nullptr,
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.path_regex.empty()) o["path_regex"] = r.path_regex;
-     }},
+     },
+     key_shape{.kinds = string_kind}},
     {"query", table_kind, "a table, e.g. { page = \"2\" }", "",
      "each query parameter present with exactly this value",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -292,7 +299,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.query.empty()) o["query"] = pairs_json(r.query);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"headers", table_kind, "a table, e.g. { \"X-Api-Key\" = \"k1\" }", "",
      "each request header present with exactly this value (names case-insensitive)",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -300,7 +308,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.headers.empty()) o["headers"] = pairs_json(r.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"body", table_kind, "a table, e.g. { contains = \"x\" }", "",
      "the request body contains, equals, matches (regex) or holds (json) this",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -308,7 +317,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (r.body) o["body"] = body_matcher_json(*r.body);
-     }},
+     },
+     key_shape{.table = body_matcher_doc}},
     {"cookies", table_kind, "a table, e.g. { session = \"s1\" }", "",
      "each cookie sent with exactly this value",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -316,7 +326,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.cookies.empty()) o["cookies"] = pairs_json(r.cookies);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"form", table_kind, "a table, e.g. { grant_type = \"client_credentials\" }", "",
      "each field of a urlencoded or multipart form body with exactly this value (decoded)",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -324,7 +335,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.form.empty()) o["form"] = pairs_json(r.form);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"when", table_kind, "a table, e.g. { all = [ { json_path = \"$.total\", gt = 100 } ] }", "",
      "conditions: every 'all' holds, one of 'any' (if given), none of 'not'",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -332,7 +344,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (r.when) o["when"] = when_json(*r.when);
-     }},
+     },
+     key_shape{.table = when_doc}},
     {"scheme", string_kind, "a string", "", "\"http\" or \"https\": only on that listener",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
        const auto index = r.get_choice(v, "scheme", scheme_names);
@@ -342,7 +355,8 @@ constexpr std::array<route_row, 13> rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.scheme.empty()) o["scheme"] = r.scheme;
-     }},
+     },
+     key_shape{.choices = scheme_names}},
     {"client_cert", table_kind, "a table, e.g. { subject = \"CN=billing\" }", "",
      "the TLS client certificate's subject and/or a subjectAltName, exactly",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -354,7 +368,8 @@ constexpr std::array<route_row, 13> rows = {{
        if (!r.client_cert->subject.empty()) cert["subject"] = r.client_cert->subject;
        if (!r.client_cert->san.empty()) cert["san"] = r.client_cert->san;
        o["client_cert"] = std::move(cert);
-     }},
+     },
+     key_shape{.table = [] { return describe(client_cert_rows); }}},
     {"priority", integer_kind, "an integer", "0",
      "higher wins; equal priorities: the earlier route wins",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {

@@ -31,7 +31,8 @@ constexpr std::array<outage_row, 6> rows = {{
     {"path", any_kind, "a string", "", "[[outage]] only: the path pattern it covers", nullptr,
      [](const outage_spec& o, json::object& out, const json_writing&) {
        if (!o.path.empty()) out["path"] = o.path;
-     }},
+     },
+     key_shape{.kinds = string_kind}},
     {"rate", float_kind | integer_kind, "a number (a float or an integer)", "0",
      "the fraction of requests that fail, 0..1",
      [](toml_reader& r, const toml::node& v, outage_spec& o) {
@@ -77,7 +78,8 @@ constexpr std::array<outage_row, 6> rows = {{
      },
      [](const outage_spec& o, json::object& out, const json_writing&) {
        if (o.fault != fault_kind::none) out["fault"] = fault_name(o.fault);
-     }},
+     },
+     key_shape{.choices = fault_texts}},
 }};
 static_assert(all_written(rows), "every outage key is written to JSON");
 
@@ -93,7 +95,8 @@ constexpr std::array<route_row, 1> route_rows = {{
        json::object outage;
        write_keys<outage_spec, outage_spec>(rows, *r.outage, outage, how);
        o["outage"] = std::move(outage);
-     }},
+     },
+     key_shape{.table = [] { return describe(outage_keys()).without("path"); }}},
 }};
 
 }  // namespace

@@ -145,14 +145,16 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.headers.empty()) o["headers"] = pairs_json(p.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"remove", array_kind, names_type, "", "header names removed from the upstream request",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
        return read_header_names(r, v, "remove", p.remove);
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.remove.empty()) o["remove"] = strings_json(p.remove);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"preserve_host", boolean_kind, "a boolean (true or false)", "false",
      "send the client's Host (else the upstream's, with the client's in X-Forwarded-Host)",
      [](toml_reader&, const toml::node& v, proxy_spec& p) {
@@ -185,7 +187,8 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (p.delay.type != delay_spec::kind::none) o["delay"] = delay_json(p.delay);
-     }},
+     },
+     key_shape{.table = delay_doc}},
     {"delay_reply", string_kind | table_kind, delay_forms, "",
      "wait before relaying the upstream's reply",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
@@ -195,7 +198,8 @@ constexpr std::array<proxy_row, 17> rows = {{
        if (p.delay_reply.type != delay_spec::kind::none) {
          o["delay_reply"] = delay_json(p.delay_reply);
        }
-     }},
+     },
+     key_shape{.table = delay_doc}},
     {"fault", string_kind,
      "one of \"reset\", \"close\", \"empty\", \"truncate\", \"garbage\" or \"malformed-chunk\"", "",
      "reset, close, empty, garbage: without calling the upstream; truncate, malformed-chunk: "
@@ -207,13 +211,15 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (p.fault != fault_kind::none) o["fault"] = fault_name(p.fault);
-     }},
+     },
+     key_shape{.choices = fault_texts}},
     {"chunks", table_kind, "a table, e.g. { count = 10, over = \"2s\" }", "",
      "relay the body chunked, in `count` chunks spread over `over`",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) { return read_chunks(r, v, p.chunks); },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (p.chunks.count) o["chunks"] = chunks_json(p.chunks);
-     }},
+     },
+     key_shape{.table = chunks_doc}},
     {"bandwidth", integer_kind | string_kind,
      "a size per second, e.g. \"64KiB/s\", or an integer (bytes per second)", "",
      "relay the body at this many bytes per second",
@@ -233,7 +239,8 @@ constexpr std::array<proxy_row, 17> rows = {{
        json::object map;
        for (const auto& [from, to] : p.status_map) map[std::to_string(from)] = to;
        o["status_map"] = std::move(map);
-     }},
+     },
+     key_shape{.values = integer_kind}},
     {"reply_headers", table_kind, "a table, e.g. { \"X-Proxied\" = \"1\" }", "",
      "set on the relayed reply (replacing the upstream's), as written",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
@@ -241,14 +248,16 @@ constexpr std::array<proxy_row, 17> rows = {{
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.reply_headers.empty()) o["reply_headers"] = pairs_json(p.reply_headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"reply_remove", array_kind, names_type, "", "header names removed from the relayed reply",
      [](toml_reader& r, const toml::node& v, proxy_spec& p) {
        return read_header_names(r, v, "reply_remove", p.reply_remove);
      },
      [](const proxy_spec& p, json::object& o, const json_writing&) {
        if (!p.reply_remove.empty()) o["reply_remove"] = strings_json(p.reply_remove);
-     }},
+     },
+     key_shape{.items = string_kind}},
 }};
 static_assert(all_written(rows), "every proxy key is written to JSON");
 
@@ -264,7 +273,8 @@ constexpr std::array<route_row, 1> route_rows = {{
        json::object proxy;
        write_keys<proxy_spec, proxy_spec>(rows, *r.proxy, proxy, how);
        o["proxy"] = std::move(proxy);
-     }},
+     },
+     key_shape{.table = [] { return describe(proxy_keys()); }}},
 }};
 
 // What a proxy route cannot have, as messages name it.

@@ -137,7 +137,8 @@ constexpr std::array<rate_limit_row, 8> rows = {{
      },
      [](const rate_limit_spec& s, json::object& o, const json_writing&) {
        o["algorithm"] = algorithm_names[s.algorithm == rate_limit_algorithm::token_bucket ? 0 : 1];
-     }},
+     },
+     key_shape{.choices = algorithm_names}},
     {"headers", string_kind, "one of \"ietf\", \"x-ratelimit\" or \"none\"", "\"ietf\"",
      "which headers tell clients about the limit",
      [](toml_reader& r, const toml::node& v, rate_limit_spec& s) {
@@ -147,7 +148,8 @@ constexpr std::array<rate_limit_row, 8> rows = {{
      },
      [](const rate_limit_spec& s, json::object& o, const json_writing&) {
        o["headers"] = header_names[static_cast<std::size_t>(s.headers)];
-     }},
+     },
+     key_shape{.choices = header_names}},
     {"max_keys", integer_kind, "an integer", "10000",
      "keys tracked at once, 1..10000000; idle ones are evicted first",
      [](toml_reader& r, const toml::node& v, rate_limit_spec& s) {
@@ -172,7 +174,9 @@ constexpr std::array<rate_limit_row, 8> rows = {{
      },
      [](const rate_limit_spec& s, json::object& o, const json_writing& how) {
        if (s.reply) o["reply"] = reply_to_json(*s.reply, how);
-     }},
+     },
+     key_shape{.kinds = table_kind,
+               .table = [] { return describe(reply_keys()).without("repeat"); }}},
 }};
 static_assert(all_written(rows), "every rate limit key is written to JSON");
 
@@ -185,7 +189,8 @@ constexpr std::array<route_row, 1> route_rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing& how) {
        if (r.rate_limit) o["rate_limit"] = rate_limit_to_json(*r.rate_limit, how);
-     }},
+     },
+     key_shape{.table = [] { return describe(rate_limit_keys()); }}},
 }};
 
 }  // namespace

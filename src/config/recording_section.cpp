@@ -68,7 +68,7 @@ constexpr std::array<row, 2> rows = {{
      [](toml_reader& r, const toml::node& v, recording_config& c) {
        return read_redact(r, v, c.redact);
      },
-     nullptr},
+     nullptr, key_shape{.items = string_kind}},
 }};
 
 }  // namespace

@@ -28,8 +28,6 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 6> fault_texts = {"reset",    "close",   "empty",
-                                                         "truncate", "garbage", "malformed-chunk"};
 constexpr std::array<fault_kind, 6> fault_kinds = {
     fault_kind::reset,    fault_kind::close,   fault_kind::empty,
     fault_kind::truncate, fault_kind::garbage, fault_kind::malformed_chunk};
@@ -234,15 +232,18 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (!s.headers.empty()) o["headers"] = pairs_json(s.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
     {"body", any_kind, "a string", "", "the body, a template", nullptr,
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.source == body_source::inline_text) o["body"] = s.body;
-     }},
+     },
+     key_shape{.kinds = string_kind}},
     {"body_file", any_kind, "a string", "", "the body from a file beside the config", nullptr,
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.source == body_source::file) o["body_file"] = s.body_file;
-     }},
+     },
+     key_shape{.kinds = string_kind}},
     {"json", any_kind, "any TOML value", "", "the body as JSON (Content-Type application/json)",
      nullptr,
      [](const reply_spec& s, json::object& o, const json_writing&) {
@@ -257,7 +258,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.delay.type != delay_spec::kind::none) o["delay"] = delay_json(s.delay);
-     }},
+     },
+     key_shape{.table = delay_doc}},
     {"hang", boolean_kind, "a boolean (true or false)", "false",
      "never reply (until [server] max_hang)",
      [](toml_reader&, const toml::node& v, reply_reading& reading) {
@@ -274,7 +276,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (!s.interim.empty()) o["interim"] = interims_json(s.interim);
-     }},
+     },
+     key_shape{.table = interim_doc}},
     {"processing_every", string_kind, duration_type, "",
      "send 102 Processing this often while the reply is delayed",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
@@ -293,7 +296,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.fault != fault_kind::none) o["fault"] = fault_name(s.fault);
-     }},
+     },
+     key_shape{.choices = fault_texts}},
     {"chunks", table_kind, "a table, e.g. { count = 10, over = \"2s\" }", "",
      "send the body chunked, in `count` chunks spread over `over`",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
@@ -301,7 +305,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.chunks.count) o["chunks"] = chunks_json(s.chunks);
-     }},
+     },
+     key_shape{.table = chunks_doc}},
     {"bandwidth", integer_kind | string_kind,
      "a size per second, e.g. \"64KiB/s\", or an integer (bytes per second)", "",
      "send the body at this many bytes per second",
@@ -330,7 +335,8 @@ constexpr std::array<reply_row, 18> rows = {{
        json::object redirect;
        write_keys<redirect_reading, redirect_spec>(redirect_rows, *s.redirect, redirect, how);
        o["redirect"] = std::move(redirect);
-     }},
+     },
+     key_shape{.table = [] { return describe(redirect_rows); }}},
     {"events", array_kind, "an array of tables, e.g. [ { data = \"hello\" } ]", "",
      "Server-Sent Events: the body is a text/event-stream of these, each sent when due",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
@@ -338,7 +344,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (!s.events.empty()) o["events"] = events_json(s.events);
-     }},
+     },
+     key_shape{.table = [] { return describe(event_keys()); }}},
     {"then", string_kind, "\"close\" or \"hold\"", "\"close\"",
      "after the last event: end the stream, or hold it open (with heartbeats)",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
@@ -348,7 +355,8 @@ constexpr std::array<reply_row, 18> rows = {{
      },
      [](const reply_spec& s, json::object& o, const json_writing&) {
        if (s.then == stream_end::hold) o["then"] = stream_end_names()[1];
-     }},
+     },
+     key_shape{.choices = stream_end_texts}},
     {"heartbeat", string_kind, duration_type, "\"0s\"",
      "while holding an event stream: a ': keep-alive' comment this often (0s = none)",
      [](toml_reader& r, const toml::node& v, reply_reading& reading) {
@@ -367,7 +375,9 @@ constexpr std::array<route_row, 5> route_rows = {{
      [](const route_spec& r, json::object& o, const json_writing& how) {
        // A proxy route relays its upstream's reply and has none of its own.
        if (r.replies.empty() && !r.proxy && !r.websocket) o["reply"] = reply_to_json(r.reply, how);
-     }},
+     },
+     key_shape{.kinds = table_kind,
+               .table = [] { return describe(reply_keys()).without("repeat"); }}},
     {"replies", any_kind, "an array of tables, written [[route.replies]]", "",
      "a sequence of replies, one per request", nullptr,
      [](const route_spec& r, json::object& o, const json_writing& how) {
@@ -375,7 +385,8 @@ constexpr std::array<route_row, 5> route_rows = {{
        json::array replies;
        for (const reply_spec& reply : r.replies) replies.push_back(reply_to_json(reply, how));
        o["replies"] = std::move(replies);
-     }},
+     },
+     key_shape{.kinds = array_kind, .table = [] { return describe(reply_keys()); }}},
     {"then", string_kind, "\"repeat-last\" or \"cycle\"", "\"repeat-last\"",
      "after the last of [[route.replies]]: repeat it, or start again",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
@@ -386,7 +397,8 @@ constexpr std::array<route_row, 5> route_rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (!r.replies.empty()) o["then"] = then_names[r.then == sequence_end::cycle ? 1 : 0];
-     }},
+     },
+     key_shape{.choices = then_names}},
     {"continue_delay", string_kind, duration_type, "\"0s\"", "hold the 100 Continue back this long",
      [](toml_reader& r, const toml::node& v, route_reading& reading) {
        return r.read_duration(v, "continue_delay", true, reading.route.continue_delay);
@@ -405,7 +417,8 @@ constexpr std::array<route_row, 5> route_rows = {{
      },
      [](const route_spec& r, json::object& o, const json_writing&) {
        if (r.expect == expect_mode::reject) o["expect"] = expect_names[1];
-     }},
+     },
+     key_shape{.choices = expect_names}},
 }};
 static_assert(all_written(route_rows), "every route key is written to JSON");
 

@@ -2,6 +2,7 @@
 // [route.reply] and [[route.replies]]: status, reason, headers, body, redirect, and the timing
 // keys whose readers are in reply_timing.hpp.
 
+#include <array>
 #include <optional>
 #include <span>
 #include <string>
@@ -41,6 +42,10 @@ bool read_reply_headers(toml_reader& reader, const toml::node& node,
                         std::vector<name_value>& out);
 
 /// The names of fault_kind values after none, as configs write them.
+inline constexpr std::array<std::string_view, 6> fault_texts = {
+    "reset", "close", "empty", "truncate", "garbage", "malformed-chunk"};
+
+/// The names of fault_kind values after none, as configs write them (fault_texts).
 std::span<const std::string_view> fault_names();
 
 /// The fault_kind a name from fault_names() stands for.

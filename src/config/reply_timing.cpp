@@ -25,11 +25,15 @@ constexpr double max_sigma = 5;
 // Which keys make which delay is decided once all are known.
 using delay_row = key_row<delay_spec, delay_spec>;
 constexpr std::array<delay_row, 4> delay_rows = {{
-    {"min", any_kind, "a duration string", "", "uniform delay: the shortest", nullptr, nullptr},
-    {"max", any_kind, "a duration string", "", "uniform delay: the longest", nullptr, nullptr},
-    {"median", any_kind, "a duration string", "", "log-normal delay: the median", nullptr, nullptr},
+    {"min", any_kind, "a duration string", "", "uniform delay: the shortest", nullptr, nullptr,
+     key_shape{.kinds = string_kind}},
+    {"max", any_kind, "a duration string", "", "uniform delay: the longest", nullptr, nullptr,
+     key_shape{.kinds = string_kind}},
+    {"median", any_kind, "a duration string", "", "log-normal delay: the median", nullptr, nullptr,
+     key_shape{.kinds = string_kind}},
     {"sigma", any_kind, "a number (a float or an integer)", "",
-     "log-normal delay: the standard deviation of ln(delay), 0..5", nullptr, nullptr},
+     "log-normal delay: the standard deviation of ln(delay), 0..5", nullptr, nullptr,
+     key_shape{.kinds = integer_kind | float_kind}},
 }};
 
 struct interim_reading {
@@ -62,15 +66,17 @@ constexpr std::array<interim_row, 2> interim_rows = {{
      },
      [](const interim_spec& s, json::object& o, const json_writing&) {
        o["headers"] = pairs_json(s.headers);
-     }},
+     },
+     key_shape{.values = scalar_text_kinds}},
 }};
 
 // Both are needed; they are read once both are known.
 using chunks_row = key_row<chunks_spec, chunks_spec>;
 constexpr std::array<chunks_row, 2> chunks_rows = {{
-    {"count", any_kind, "an integer", "", "how many chunks, 1..10000", nullptr, nullptr},
+    {"count", any_kind, "an integer", "", "how many chunks, 1..10000", nullptr, nullptr,
+     key_shape{.kinds = integer_kind}},
     {"over", any_kind, "a duration string", "", "the time the chunks are spread over", nullptr,
-     nullptr},
+     nullptr, key_shape{.kinds = string_kind}},
 }};
 
 }  // namespace
@@ -290,6 +296,18 @@ json::value interims_json(const std::vector<interim_spec>& interims) {
 
 json::value chunks_json(const chunks_spec& chunks) {
   return json::object{{"count", chunks.count}, {"over", duration_text(chunks.over)}};
+}
+
+table_doc delay_doc() {
+  return describe(delay_rows);
+}
+
+table_doc interim_doc() {
+  return describe(interim_rows);
+}
+
+table_doc chunks_doc() {
+  return describe(chunks_rows);
 }
 
 }  // namespace stubborn

@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 #include <boost/json/value.hpp>
 
+#include "config/key_table.hpp"
 #include "config/toml_reader.hpp"
 #include "stubborn/config.hpp"
 
@@ -33,6 +34,13 @@ boost::json::value delay_json(const delay_spec& delay);
 boost::json::value interims_json(const std::vector<interim_spec>& interims);
 /// The JSON of chunks.
 boost::json::value chunks_json(const chunks_spec& chunks);
+
+/// The keys of a delay table ({ min, max } or { median, sigma }).
+table_doc delay_doc();
+/// The keys of an interim response.
+table_doc interim_doc();
+/// The keys of `chunks`.
+table_doc chunks_doc();
 
 /// What 'delay' may be, as messages say it.
 inline constexpr std::string_view delay_forms =

@@ -51,6 +51,8 @@ std::span<const route_row> websocket_route_keys();
 /// `where` ends unknown-key messages ("in [route.body]"). False when it has problems.
 bool read_body_matcher(toml_reader& reader, const toml::node& node, std::string_view name,
                        std::string_view where, std::optional<body_matcher_spec>& out);
+/// The keys of a body matcher table.
+table_doc body_matcher_doc();
 /// A body matcher as its JSON table.
 boost::json::object body_matcher_json(const body_matcher_spec& matcher);
 

@@ -175,14 +175,14 @@ constexpr std::array<row, 19> rows = {{
        s.rate_limit = read_rate_limit(r, v, "[server.rate_limit]");
        return s.rate_limit.has_value();
      },
-     nullptr},
+     nullptr, key_shape{.table = [] { return describe(rate_limit_keys()); }}},
     {"tls", table_kind, "a table, written [server.tls]", "",
      "an HTTPS listener beside the plain one",
      [](toml_reader& r, const toml::node& v, server_config& s) {
        s.tls = read_tls(r, v);
        return s.tls.has_value();
      },
-     nullptr},
+     nullptr, key_shape{.table = [] { return describe(tls_keys()); }}},
     {"access_log", string_kind, "a string", "", "JSON lines to this file; \"-\" = standard output",
      [](toml_reader& r, const toml::node& v, server_config& s) {
        const std::string& text = v.as_string()->get();

@@ -43,7 +43,6 @@ constexpr std::array<std::string_view, 3> client_auth_names = {"none", "request"
 constexpr std::array<std::string_view, 5> fault_names = {"expired", "not-yet-valid", "wrong-host",
                                                          "self-signed", "untrusted-issuer"};
 constexpr std::array<std::string_view, 3> handshake_words = {"stall", "reset", "close"};
-constexpr std::array<std::string_view, 2> handshake_keys = {"delay", "alert"};
 
 // Not get_choice: every version is one edit from another, so a suggestion would only mislead.
 bool read_version(toml_reader& r, const toml::node& v, std::string_view key, tls_version& out) {
@@ -57,6 +56,16 @@ bool read_version(toml_reader& r, const toml::node& v, std::string_view key, tls
   out = static_cast<tls_version>(found - version_names.begin() + 1);
   return true;
 }
+
+// A handshake table, { delay = "5s" } or { alert = "NAME" }: read_handshake takes one of them.
+using handshake_row = key_row<handshake_spec, handshake_spec>;
+const std::array<handshake_row, 2> handshake_rows = {{
+    {"delay", string_kind, "a duration string with a unit, e.g. \"5s\"", "",
+     "answer the ClientHello after this delay", nullptr, nullptr},
+    {"alert", string_kind, "a string", "",
+     "answer with this fatal alert, named as RFC 8446 section 6 names it", nullptr, nullptr,
+     key_shape{.choices = tls_alert_names()}},
+}};
 
 }  // namespace
 
@@ -170,9 +179,12 @@ bool read_handshake(toml_reader& r, const toml::node& v, handshake_spec& out) {
   const toml::node* chosen = nullptr;
   std::string_view chosen_key;
   for (auto&& [key, value] : table) {
-    if (std::find(handshake_keys.begin(), handshake_keys.end(), key.str()) ==
-        handshake_keys.end()) {
-      r.unknown_key(key, "in 'handshake'", handshake_keys);
+    const auto row = std::find_if(handshake_rows.begin(), handshake_rows.end(),
+                                  [&](const handshake_row& h) { return h.name == key.str(); });
+    if (row == handshake_rows.end()) {
+      std::vector<std::string_view> known;
+      for (const handshake_row& h : handshake_rows) known.push_back(h.name);
+      r.unknown_key(key, "in 'handshake'", known);
       return false;
     }
     if (chosen) {
@@ -258,7 +270,8 @@ constexpr std::array<name_row, 6> name_rows = {{
        if (n.cert != certificate_fault::none) {
          o["cert"] = fault_names[static_cast<std::size_t>(n.cert) - 1];
        }
-     }},
+     },
+     key_shape{.choices = fault_names}},
     {"handshake", string_kind | table_kind,
      "a string (\"stall\", \"reset\", \"close\") or a table ({ delay = \"5s\" }, "
      "{ alert = \"NAME\" })",
@@ -270,21 +283,24 @@ constexpr std::array<name_row, 6> name_rows = {{
        if (n.handshake.type != handshake_spec::kind::normal) {
          o["handshake"] = handshake_json(n.handshake);
        }
-     }},
+     },
+     key_shape{.table = [] { return describe(handshake_rows); }, .choices = handshake_words}},
     {"min_version", string_kind, version_type, "", "the oldest TLS version offered to this name",
      [](toml_reader& r, const toml::node& v, tls_name_spec& n) {
        return read_version(r, v, "min_version", n.min_version);
      },
      [](const tls_name_spec& n, json::object& o, const json_writing&) {
        if (n.min_version != tls_version::unset) o["min_version"] = tls_version_name(n.min_version);
-     }},
+     },
+     key_shape{.choices = version_names}},
     {"max_version", string_kind, version_type, "", "the newest TLS version offered to this name",
      [](toml_reader& r, const toml::node& v, tls_name_spec& n) {
        return read_version(r, v, "max_version", n.max_version);
      },
      [](const tls_name_spec& n, json::object& o, const json_writing&) {
        if (n.max_version != tls_version::unset) o["max_version"] = tls_version_name(n.max_version);
-     }},
+     },
+     key_shape{.choices = version_names}},
     {"ciphers", string_kind, "a string", "", "OpenSSL cipher list for this name",
      [](toml_reader& r, const toml::node& v, tls_name_spec& n) {
        return read_ciphers(r, v, n.ciphers);
@@ -384,7 +400,8 @@ constexpr std::array<row, 14> rows = {{
      [](toml_reader& r, const toml::node& v, tls_config& t) { return read_hosts(r, v, t.hosts); },
      [](const tls_config& t, json::object& o, const json_writing&) {
        o["hosts"] = strings_json(t.hosts);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"ca_out", string_kind, "a string", "", "write the signing CA's PEM here, for clients",
      [](toml_reader& r, const toml::node& v, tls_config& t) {
        return read_path(r, v, "ca_out", false, t.ca_out);
@@ -412,14 +429,16 @@ constexpr std::array<row, 14> rows = {{
      },
      [](const tls_config& t, json::object& o, const json_writing&) {
        o["min_version"] = tls_version_name(t.min_version);
-     }},
+     },
+     key_shape{.choices = version_names}},
     {"max_version", string_kind, version_type, "", "the newest TLS version; unset = the newest",
      [](toml_reader& r, const toml::node& v, tls_config& t) {
        return read_version(r, v, "max_version", t.max_version);
      },
      [](const tls_config& t, json::object& o, const json_writing&) {
        if (t.max_version != tls_version::unset) o["max_version"] = tls_version_name(t.max_version);
-     }},
+     },
+     key_shape{.choices = version_names}},
     {"ciphers", string_kind, "a string", "", "OpenSSL cipher list (TLS 1.2 and older)",
      [](toml_reader& r, const toml::node& v, tls_config& t) {
        return read_ciphers(r, v, t.ciphers);
@@ -437,7 +456,8 @@ constexpr std::array<row, 14> rows = {{
      },
      [](const tls_config& t, json::object& o, const json_writing&) {
        o["client_auth"] = client_auth_names[static_cast<std::size_t>(t.client_auth)];
-     }},
+     },
+     key_shape{.choices = client_auth_names}},
     {"client_ca", string_kind, "a string", "", "PEM of the CAs whose client certificates count",
      [](toml_reader& r, const toml::node& v, tls_config& t) {
        return read_path(r, v, "client_ca", true, t.client_ca);
@@ -465,7 +485,8 @@ constexpr std::array<row, 14> rows = {{
          names.push_back(std::move(entry));
        }
        o["names"] = std::move(names);
-     }},
+     },
+     key_shape{.table = [] { return describe(tls_name_keys()); }}},
 }};
 static_assert(all_written(rows), "every [server.tls] key is written to JSON");
 

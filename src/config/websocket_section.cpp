@@ -166,7 +166,8 @@ constexpr std::array<step_row, 7> step_rows = {{
        json::object close;
        write_keys<websocket_step, websocket_step>(close_rows, s, close, how);
        o["close"] = std::move(close);
-     }},
+     },
+     key_shape{.table = [] { return describe(close_rows); }}},
     {"fault", string_kind, "one of \"drop\", \"reset\", \"garbage\" or \"no-close-reply\"", "",
      "after the step's message: FIN without a close frame, RST, bytes that are no frame, or "
      "never answer the client's close",
@@ -177,7 +178,8 @@ constexpr std::array<step_row, 7> step_rows = {{
      },
      [](const websocket_step& s, json::object& o, const json_writing&) {
        if (s.fault != websocket_fault::none) o["fault"] = fault_text(s.fault);
-     }},
+     },
+     key_shape{.choices = fault_choices}},
     {"delay", string_kind, duration_type, "\"0s\"", "wait this long after the previous step",
      [](toml_reader& r, const toml::node& v, step_reading& s) {
        return r.read_duration(v, "delay", true, s.step.delay);
@@ -293,14 +295,16 @@ constexpr std::array<answer_row, 4> answer_rows = {{
      },
      [](const websocket_answer_spec& a, json::object& o, const json_writing&) {
        o["match"] = a.match ? body_matcher_json(*a.match) : json::object();
-     }},
+     },
+     key_shape{.table = body_matcher_doc}},
     {"reply", array_kind, steps_type, "", "the steps that answer a matching message",
      [](toml_reader& r, const toml::node& v, answer_reading& a) {
        return read_steps(r, v, "reply", a.params, a.answer.reply);
      },
      [](const websocket_answer_spec& a, json::object& o, const json_writing& how) {
        if (!a.echo) o["reply"] = steps_json(a.reply, how);
-     }},
+     },
+     key_shape{.table = [] { return describe(step_rows).without("interval"); }}},
     {"echo", boolean_kind, "a boolean (true or false)", "false",
      "send the message back as it came (text or binary)",
      [](toml_reader&, const toml::node& v, answer_reading& a) {
@@ -387,14 +391,16 @@ constexpr std::array<websocket_row, 10> rows = {{
      },
      [](const websocket_spec& w, json::object& o, const json_writing&) {
        if (!w.subprotocols.empty()) o["subprotocols"] = strings_json(w.subprotocols);
-     }},
+     },
+     key_shape{.items = string_kind}},
     {"on_open", array_kind, steps_type, "", "the steps played once the upgrade is accepted",
      [](toml_reader& r, const toml::node& v, websocket_reading& w) {
        return read_steps(r, v, "on_open", w.params, w.spec.on_open);
      },
      [](const websocket_spec& w, json::object& o, const json_writing& how) {
        if (!w.on_open.empty()) o["on_open"] = steps_json(w.on_open, how);
-     }},
+     },
+     key_shape{.table = [] { return describe(step_rows).without("interval"); }}},
     {"every", table_kind, "a table, e.g. { send = \"tick\", interval = \"1s\" }", "",
      "a step played every `interval` while the connection lasts",
      [](toml_reader& r, const toml::node& v, websocket_reading& w) {
@@ -408,7 +414,8 @@ constexpr std::array<websocket_row, 10> rows = {{
        json::object every = step_json(*w.every, how);
        every["interval"] = duration_text(w.every_interval);
        o["every"] = std::move(every);
-     }},
+     },
+     key_shape{.table = [] { return describe(step_rows); }}},
     {"close_after", string_kind, duration_type, "",
      "close the connection this long after the "
      "upgrade, with close_code and close_reason",
@@ -448,7 +455,8 @@ constexpr std::array<websocket_row, 10> rows = {{
          answers.push_back(std::move(answer));
        }
        o["on_message"] = std::move(answers);
-     }},
+     },
+     key_shape{.table = [] { return describe(answer_rows); }}},
     {"max_message_bytes", integer_kind | string_kind, "an integer or a size string, e.g. \"64KiB\"",
      "\"1MiB\"", "a longer message from the client closes the connection with 1009",
      [](toml_reader& r, const toml::node& v, websocket_reading& w) {
@@ -513,7 +521,8 @@ constexpr std::array<route_row, 1> route_rows = {{
        json::object websocket;
        write_keys<websocket_reading, websocket_spec>(rows, *r.websocket, websocket, how);
        o["websocket"] = std::move(websocket);
-     }},
+     },
+     key_shape{.table = [] { return describe(rows); }}},
 }};
 
 // What a WebSocket route cannot have, as messages name it.

@@ -15,14 +15,95 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::array<std::string_view, 8> subject_names = {"json_path", "xpath", "header", "query",
-                                                           "cookie",    "form",  "path",   "body"};
-constexpr std::array<std::string_view, 10> operator_names = {
-    "equals", "contains", "regex", "one_of", "gt", "ge", "lt", "le", "present", "json"};
+// The keys of a condition: its subjects (in the order of condition_subject), its operators (in
+// the order of condition_operator), then ignore_case. read_condition takes one subject and one
+// operator; the kinds are checked there, after the condition's shape.
+using condition_row = key_row<condition_spec, condition_spec>;
+constexpr unsigned scalar_kinds = string_kind | integer_kind | float_kind | boolean_kind;
+constexpr std::size_t subject_count = 8;
+constexpr std::size_t operator_count = 10;
+constexpr std::array<condition_row, subject_count + operator_count + 1> condition_rows = {{
+    {"json_path", string_kind, "a string", "",
+     "subject: the values a JSONPath selects from the body, parsed as JSON", nullptr, nullptr},
+    {"xpath", string_kind, "a string", "",
+     "subject: the nodes an XPath 1.0 expression selects from the body, parsed as XML", nullptr,
+     nullptr},
+    {"header", string_kind, "a string", "", "subject: the request header of that name", nullptr,
+     nullptr},
+    {"query", string_kind, "a string", "",
+     "subject: the query parameter of that name, percent-decoded", nullptr, nullptr},
+    {"cookie", string_kind, "a string", "", "subject: the cookie of that name", nullptr, nullptr},
+    {"form", string_kind, "a string", "", "subject: the form field of that name, decoded", nullptr,
+     nullptr},
+    {"path", string_kind, "a string", "", "subject: the path parameter of that name", nullptr,
+     nullptr},
+    {"body", boolean_kind, "true", "", "subject: the whole body, as text (written body = true)",
+     nullptr, nullptr},
+    {"equals", scalar_kinds | array_kind | table_kind, "a string, number, boolean, array or table",
+     "", "operator: the value equals this one", nullptr, nullptr},
+    {"contains", string_kind, "a string", "", "operator: the value contains this text", nullptr,
+     nullptr},
+    {"regex", string_kind, "a string", "", "operator: an RE2 regex matches the value", nullptr,
+     nullptr},
+    {"one_of", array_kind, "an array, e.g. [\"a\", \"b\"]", "",
+     "operator: the value equals one of these", nullptr, nullptr, key_shape{.items = scalar_kinds}},
+    {"gt", integer_kind | float_kind | string_kind,
+     "a number (or a string, compared in byte order)", "",
+     "operator: the value is greater than this", nullptr, nullptr},
+    {"ge", integer_kind | float_kind | string_kind,
+     "a number (or a string, compared in byte order)", "", "operator: the value is at least this",
+     nullptr, nullptr},
+    {"lt", integer_kind | float_kind | string_kind,
+     "a number (or a string, compared in byte order)", "", "operator: the value is less than this",
+     nullptr, nullptr},
+    {"le", integer_kind | float_kind | string_kind,
+     "a number (or a string, compared in byte order)", "", "operator: the value is at most this",
+     nullptr, nullptr},
+    {"present", boolean_kind, "true or false", "",
+     "operator: true, the subject selects something; false, nothing", nullptr, nullptr},
+    {"json", any_kind, "any TOML value", "", "operator: the value is JSON containing this value",
+     nullptr, nullptr},
+    {"ignore_case", boolean_kind, "a boolean (true or false)", "false",
+     "beside equals, contains or one_of: ASCII letters compare without case", nullptr, nullptr},
+}};
+
+template <std::size_t N>
+constexpr std::array<std::string_view, N> row_names(std::size_t first) {
+  std::array<std::string_view, N> out{};
+  for (std::size_t i = 0; i < N; ++i) out[i] = condition_rows[first + i].name;
+  return out;
+}
+constexpr std::array<std::string_view, subject_count> subject_names = row_names<subject_count>(0);
+constexpr std::array<std::string_view, operator_count> operator_names =
+    row_names<operator_count>(subject_count);
 constexpr std::string_view subject_list =
     "json_path, xpath, header, query, cookie, form, path or body";
 constexpr std::string_view operator_list =
     "equals, contains, regex, one_of, gt, ge, lt, le, present or json";
+
+// The lists of [route.when]: each an array of conditions.
+using when_row = key_row<when_spec, when_spec>;
+constexpr std::array<when_row, 3> when_rows = {{
+    {"all", array_kind,
+     "an array of conditions, e.g. [ { header = \"X-Tier\", equals = \"gold\" } ]", "",
+     "every one must hold", nullptr, nullptr,
+     key_shape{.table = [] { return describe(condition_rows); }}},
+    {"any", array_kind,
+     "an array of conditions, e.g. [ { header = \"X-Tier\", equals = \"gold\" } ]", "",
+     "at least one must hold", nullptr, nullptr,
+     key_shape{.table = [] { return describe(condition_rows); }}},
+    {"not", array_kind,
+     "an array of conditions, e.g. [ { header = \"X-Tier\", equals = \"gold\" } ]", "",
+     "none may hold", nullptr, nullptr,
+     key_shape{.table = [] { return describe(condition_rows); }}},
+}};
+
+// A type error when `node` is not of a kind its condition row accepts.
+bool check_kind(toml_reader& r, const toml::node& node, const condition_row& row) {
+  if (kind_of(node) & row.accepts) return true;
+  r.type_error(node, in_quotes(row.name), row.type);
+  return false;
+}
 
 bool read_named_values(toml_reader& r, const toml::node& node, std::string_view what,
                        std::vector<name_value>& out) {
@@ -46,7 +127,8 @@ bool read_named_values(toml_reader& r, const toml::node& node, std::string_view 
 // The subject's text, checked for what it names (a path that compiles, a header token, ...).
 bool check_selector(toml_reader& r, const toml::node& node, condition_subject subject,
                     std::string& out) {
-  const std::string_view key = subject_names[static_cast<std::size_t>(subject)];
+  const condition_row& row = condition_rows[static_cast<std::size_t>(subject)];
+  const std::string_view key = row.name;
   if (subject == condition_subject::body) {
     const auto* flag = node.as_boolean();
     if (!flag || !flag->get()) {
@@ -55,8 +137,8 @@ bool check_selector(toml_reader& r, const toml::node& node, condition_subject su
     }
     return true;
   }
-  const std::string* text = r.get_string(node, key);
-  if (!text) return false;
+  if (!check_kind(r, node, row)) return false;
+  const std::string* text = &node.as_string()->get();
   if (text->empty()) {
     r.add(r.at(node), concat("'", key, "' must not be empty"));
     return false;
@@ -92,68 +174,35 @@ bool check_selector(toml_reader& r, const toml::node& node, condition_subject su
   return true;
 }
 
-bool is_scalar(const toml::node& node) {
-  return node.is_string() || node.is_integer() || node.is_floating_point() || node.is_boolean();
-}
-
 // The operator's value, checked for its type; serialised as JSON into `out`.
 bool check_operand(toml_reader& r, const toml::node& node, condition_operator op,
                    std::string& out) {
-  const std::string_view key = operator_names[static_cast<std::size_t>(op)];
+  const condition_row& row = condition_rows[subject_count + static_cast<std::size_t>(op)];
+  if (!check_kind(r, node, row)) return false;
   switch (op) {
-    case condition_operator::contains:
     case condition_operator::regex: {
-      const std::string* text = r.get_string(node, key);
-      if (!text) return false;
-      if (op == condition_operator::regex) {
-        RE2 re(*text, RE2::Quiet);
-        if (!re.ok()) {
-          r.add(r.at(node), concat("bad 'regex': ", re.error()));
-          return false;
-        }
+      RE2 re(node.as_string()->get(), RE2::Quiet);
+      if (!re.ok()) {
+        r.add(r.at(node), concat("bad 'regex': ", re.error()));
+        return false;
       }
       break;
     }
     case condition_operator::one_of: {
       const toml::array* list = node.as_array();
-      if (!list) {
-        r.type_error(node, "'one_of'", "an array, e.g. [\"a\", \"b\"]");
-        return false;
-      }
       if (list->empty()) {
         r.add(r.at(node), "'one_of' must not be empty");
         return false;
       }
       for (const toml::node& item : *list) {
-        if (!is_scalar(item)) {
+        if (!(kind_of(item) & row.shape.items)) {
           r.type_error(item, "each 'one_of' value", "a string, number or boolean");
           return false;
         }
       }
       break;
     }
-    case condition_operator::gt:
-    case condition_operator::ge:
-    case condition_operator::lt:
-    case condition_operator::le:
-      if (!node.is_integer() && !node.is_floating_point() && !node.is_string()) {
-        r.type_error(node, concat("'", key, "'"), "a number (or a string, compared in byte order)");
-        return false;
-      }
-      break;
-    case condition_operator::present:
-      if (!node.is_boolean()) {
-        r.type_error(node, "'present'", "true or false");
-        return false;
-      }
-      break;
-    case condition_operator::equals:
-      if (node.is_date() || node.is_time() || node.is_date_time()) {
-        r.type_error(node, "'equals'", "a string, number, boolean, array or table");
-        return false;
-      }
-      break;
-    case condition_operator::json:
+    default:
       break;
   }
   auto text = r.to_json_text(node);
@@ -176,9 +225,8 @@ bool read_condition(toml_reader& r, const toml::node& node, std::string_view lis
   const toml::node* op = nullptr;
   const toml::node* ignore_case = nullptr;
   std::string_view subject_key, op_key;
-  std::vector<std::string_view> known(subject_names.begin(), subject_names.end());
-  known.insert(known.end(), operator_names.begin(), operator_names.end());
-  known.push_back("ignore_case");
+  std::vector<std::string_view> known;
+  for (const condition_row& row : condition_rows) known.push_back(row.name);
   bool ok = true;
   for (auto&& [key, value] : *table) {
     const std::string_view name = key.str();
@@ -230,8 +278,8 @@ bool read_condition(toml_reader& r, const toml::node& node, std::string_view lis
   if (!check_selector(r, *subject, spec.subject, spec.selector)) return false;
   if (!check_operand(r, *op, spec.op, spec.operand)) return false;
   if (ignore_case) {
-    const auto flag = r.get_bool(*ignore_case, "ignore_case");
-    if (!flag) return false;
+    if (!check_kind(r, *ignore_case, condition_rows.back())) return false;
+    const bool flag = ignore_case->as_boolean()->get();
     const bool textual = spec.op == condition_operator::contains ||
                          (spec.op == condition_operator::equals && op->is_string()) ||
                          (spec.op == condition_operator::one_of &&
@@ -243,7 +291,7 @@ bool read_condition(toml_reader& r, const toml::node& node, std::string_view lis
             "and string values");
       return false;
     }
-    spec.ignore_case = *flag;
+    spec.ignore_case = flag;
   }
   out.push_back(std::move(spec));
   return true;
@@ -276,32 +324,34 @@ bool read_form_matchers(toml_reader& r, const toml::node& node, std::vector<name
 bool read_when(toml_reader& r, const toml::node& node, std::optional<when_spec>& out) {
   when_spec when;
   when.position = r.at(node);
-  constexpr std::array<std::string_view, 3> lists = {"all", "any", "not"};
+  std::vector<std::string_view> lists;
+  for (const when_row& row : when_rows) lists.push_back(row.name);
   bool ok = true;
   for (auto&& [key, value] : *node.as_table()) {
-    const auto list = std::find(lists.begin(), lists.end(), key.str());
-    if (list == lists.end()) {
+    const auto row = std::find_if(when_rows.begin(), when_rows.end(),
+                                  [&](const when_row& w) { return w.name == key.str(); });
+    if (row == when_rows.end()) {
       r.unknown_key(key, "in [route.when] (all, any, not)", lists);
       ok = false;
       continue;
     }
-    std::vector<condition_spec>& into = list == lists.begin()       ? when.all
-                                        : list == lists.begin() + 1 ? when.any
-                                                                    : when.none;
+    const std::string_view list = row->name;
+    std::vector<condition_spec>& into = list == "all"   ? when.all
+                                        : list == "any" ? when.any
+                                                        : when.none;
     const toml::array* conditions = value.as_array();
     if (!conditions) {
-      r.type_error(value, concat("'when.", *list, "'"),
-                   "an array of conditions, e.g. [ { header = \"X-Tier\", equals = \"gold\" } ]");
+      r.type_error(value, concat("'when.", list, "'"), row->type);
       ok = false;
       continue;
     }
-    if (conditions->empty() && *list == "any") {
+    if (conditions->empty() && list == "any") {
       r.add(r.at(value), "'when.any' must not be empty: no condition could ever hold");
       ok = false;
       continue;
     }
     for (const toml::node& condition : *conditions) {
-      ok = read_condition(r, condition, *list, into) && ok;
+      ok = read_condition(r, condition, list, into) && ok;
     }
   }
   if (!ok) return false;
@@ -324,6 +374,10 @@ void check_when_params(toml_reader& r, const when_spec& when,
                                                       : concat(" (it has: ", known, ")")));
     }
   }
+}
+
+table_doc when_doc() {
+  return describe(when_rows);
 }
 
 json::object when_json(const when_spec& when) {

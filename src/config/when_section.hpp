@@ -8,6 +8,7 @@
 #include <toml++/toml.h>
 #include <boost/json/object.hpp>
 
+#include "config/key_table.hpp"
 #include "config/toml_reader.hpp"
 #include "stubborn/config.hpp"
 
@@ -19,6 +20,9 @@ bool read_cookie_matchers(toml_reader& r, const toml::node& node, std::vector<na
 bool read_form_matchers(toml_reader& r, const toml::node& node, std::vector<name_value>& out);
 /// [route.when]: checks every condition (subjects, operators, paths, regexes) at load.
 bool read_when(toml_reader& r, const toml::node& node, std::optional<when_spec>& out);
+
+/// The keys of [route.when], and of each of its conditions.
+table_doc when_doc();
 
 /// Reports `path` conditions naming a parameter the route's path does not have.
 void check_when_params(toml_reader& r, const when_spec& when,

@@ -138,7 +138,10 @@ TEST_CASE("the admin page is one HTML page with a strict policy", "[admin][admin
     CHECK(page.body.find("new EventSource(") != std::string::npos);
     // Self-contained: nothing is loaded from elsewhere.
     CHECK(page.body.find("src=\"http") == std::string::npos);
-    CHECK(page.body.find("<link") == std::string::npos);
+    CHECK(page.body.find("href=\"http") == std::string::npos);
+    CHECK(page.body.find("//cdn") == std::string::npos);
+    // The browser's icon request would land in the journal: the page names an empty one.
+    CHECK(page.body.find("<link rel=\"icon\" href=\"data:,\">") != std::string::npos);
     const std::string csp = page.header("Content-Security-Policy");
     CHECK(csp.starts_with("default-src 'none'; script-src 'sha256-"));
     CHECK(csp.find("connect-src 'self'") != std::string::npos);

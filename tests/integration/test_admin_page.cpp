@@ -282,7 +282,8 @@ TEST_CASE("over HTTP/1.0 the stream has no chunks and ends with the connection",
   const std::string head = stream.head();
   CHECK(head.starts_with("HTTP/1.1 200 "));
   CHECK(head.find("Transfer-Encoding") == std::string::npos);
-  CHECK(stream.until(": stubborn journal stream\n\n") == "retry: 2000\n: stubborn journal stream\n\n");
+  CHECK(stream.until(": stubborn journal stream\n\n") ==
+        "retry: 2000\n: stubborn journal stream\n\n");
   CHECK(call(server.port(), get("/hello")).status == 200);
   CHECK(stream.until("\n\n").starts_with("id: "));
 }

@@ -7,7 +7,8 @@ The server runs configs/admin.toml with `[admin] token` set. The browser loads
 /__admin/?token=..., a request made with urllib shows up in the live journal within a second,
 Reset brings the counters to zero, and a screenshot is saved in SCREENSHOT_DIR (its path is
 printed). A request whose path and headers hold HTML and script shows as text: no element is
-made from it and nothing runs. curl -N reads the same stream with ?token=.
+made from it and nothing runs. curl -N reads the same stream with ?token=, and the access
+log does not show the token.
 
 Run with Debian's python3 (python3-selenium is Debian's); tests/CMakeLists.txt picks it.
 """
@@ -195,7 +196,8 @@ def main():
         config = os.path.join(work, "admin.toml")
         with open(config, "w") as f:
             f.write(config_text())
-        proc, port = start_server(BINARY, config, work, "--no-watch")
+        access_log = os.path.join(work, "access.log")
+        proc, port = start_server(BINARY, config, work, "--no-watch", "--access-log", access_log)
         check("the server starts on configs/admin.toml with a token", port is not None,
               proc.stderr.read() if port is None and proc.poll() is not None else "")
         if port is None:
@@ -208,6 +210,11 @@ def main():
             code, _, err = stop_server(proc)
             check("the server stops cleanly on SIGTERM", code == 0,
                   err[-2000:])
+        with open(access_log) as f:
+            logged = f.read()
+        check("the access log has the stream's requests with the token hidden",
+              "/__admin/requests/stream?token=***" in logged and TOKEN not in logged,
+              logged[-1500:])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     finish()

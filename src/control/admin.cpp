@@ -5,12 +5,15 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 #include <optional>
 
 #include "config/route_json.hpp"
 #include "config/tls_section.hpp"
+#include "control/admin_page.hpp"
 #include "control/control_plane.hpp"
+#include "control/journal_json.hpp"
 #include "respond/http_date.hpp"
 #include "respond/route_rules.hpp"
 #include "routing/path_pattern.hpp"
@@ -83,50 +86,6 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   if (tm.tm_year + 1900 >= 2262) return std::chrono::system_clock::time_point::max();
   const std::time_t seconds = timegm(&tm);
   return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
-}
-
-json::object entry_json(const journal_entry& e) {
-  json::object headers;
-  for (const auto& [name, value] : e.headers) {
-    // RFC 9110 §5.3: repeated fields combine into one list, in order.
-    auto found = headers.find(name);
-    if (found != headers.end()) {
-      std::string joined(found->value().as_string());
-      found->value() = joined + ", " + replace_invalid_utf8(value);
-    } else {
-      headers[name] = replace_invalid_utf8(value);
-    }
-  }
-  json::object o{{"id", e.id},
-                 {"time", rfc3339_utc(e.time)},
-                 {"client", e.client},
-                 {"method", e.method},
-                 {"target", replace_invalid_utf8(e.target)},
-                 {"path", replace_invalid_utf8(e.path)},
-                 {"headers", std::move(headers)}};
-  if (is_valid_utf8(e.body))
-    o["body"] = e.body;
-  else
-    o["body_base64"] = base64_encode(e.body);
-  o["body_bytes"] = e.body_bytes;
-  o["body_truncated"] = e.body.size() < e.body_bytes;
-  o["route"] = e.route.empty() ? json::value(nullptr) : json::value(e.route);
-  o["status"] = e.status == 0 ? json::value(nullptr) : json::value(e.status);
-  if (!e.fault.empty()) o["fault"] = e.fault;
-  o["latency_us"] = e.latency.count();
-  o["kind"] = e.kind == journal_kind::websocket ? "websocket" : "http";
-  if (e.kind == journal_kind::websocket) {
-    o["websocket"] = json::object{{"direction", e.websocket.in ? "in" : "out"},
-                                  {"opcode", e.websocket.opcode},
-                                  {"size", e.websocket.size}};
-  }
-  if (e.over_tls) {
-    o["tls"] = json::object{{"sni", replace_invalid_utf8(e.tls.sni)},
-                            {"version", e.tls.version},
-                            {"cipher", e.tls.cipher},
-                            {"client_subject", replace_invalid_utf8(e.tls.client_subject)}};
-  }
-  return o;
 }
 
 // Parses the filter parameters; "" or what is wrong.
@@ -212,6 +171,27 @@ std::string label(std::string_view value) {
   return out;
 }
 
+// The query without its `token` parameters; the last one's decoded value goes to `token`.
+std::string without_token(std::string_view query, std::string& token) {
+  std::string kept;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    std::string name;
+    append_percent_decoded(pair.substr(0, eq), name, true);
+    if (name == "token") {
+      token.clear();
+      if (eq != std::string_view::npos) append_percent_decoded(pair.substr(eq + 1), token, true);
+      continue;
+    }
+    if (!kept.empty()) kept.push_back('&');
+    kept.append(pair);
+  }
+  return kept;
+}
+
 }  // namespace
 
 admin_service::admin_service(admin_config config, control_plane& control)
@@ -224,12 +204,25 @@ bool admin_service::owns(std::string_view path) const {
 }
 
 net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
+  std::string_view rest = request.path.substr(config_.prefix.size());
+  if (!rest.empty() && rest.back() == '/' && rest.size() > 1) rest.remove_suffix(1);
+  const std::string_view method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  const bool page = rest.empty() || rest == "/";
+  const bool stream = rest == "/requests/stream";
+  // The page and the stream also take the token as ?token= (a browser's EventSource cannot
+  // send a header); it is never a filter.
+  std::string query_token;
+  const std::string query = without_token(request.query, query_token);
   if (!config_.token.empty()) {
     std::string_view authorization;
-    const bool present = request.find_header("Authorization", authorization);
+    bool present = request.find_header("Authorization", authorization);
     std::string_view presented;
     if (present && authorization.size() > 7 && iequals(authorization.substr(0, 7), "Bearer ")) {
       presented = authorization.substr(7);
+    } else if (!present && get && (page || stream) && !query_token.empty()) {
+      present = true;
+      presented = query_token;
     }
     if (!present) {
       admin_reply reply = error_reply(401, "the admin API needs Authorization: Bearer <token>");
@@ -240,14 +233,19 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
       co_return error_reply(403, "the admin token was not accepted");
     }
   }
-  std::string_view rest = request.path.substr(config_.prefix.size());
-  if (!rest.empty() && rest.back() == '/' && rest.size() > 1) rest.remove_suffix(1);
-  const std::string_view method = request.method;
-  const bool get = method == "GET" || method == "HEAD";
+
+  if (page) {
+    if (!get) co_return method_not_allowed("GET, HEAD");
+    co_return page_reply(method == "HEAD");
+  }
+  if (stream) {
+    if (!get) co_return method_not_allowed("GET, HEAD");
+    co_return stream_reply(request, query);
+  }
 
   if (rest == "/status") {
     if (!get) co_return method_not_allowed("GET, HEAD");
-    co_return status_reply();
+    co_return co_await status_reply();
   }
   if (rest == "/routes" || rest.substr(0, 8) == "/routes/")
     co_return co_await routes(request, rest);
@@ -298,7 +296,7 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     if (!get) co_return method_not_allowed(rest == "/requests" ? "GET, HEAD, DELETE" : "GET, HEAD");
     journal_query filter;
     filter.unmatched = rest == "/unmatched";
-    if (std::string problem = parse_filter(request.query, filter); !problem.empty()) {
+    if (std::string problem = parse_filter(query, filter); !problem.empty()) {
       co_return error_reply(400, problem);
     }
     if (config_.journal == 0) {
@@ -324,6 +322,99 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
 
 namespace {
 
+// Replies by status class ("2xx", ..., "none" for no reply), and the other per-route counts.
+struct reply_counts {
+  std::uint64_t requests = 0;
+  std::array<std::uint64_t, 6> by_class{};  // [0] = no reply, [1..5] = 1xx..5xx
+  std::uint64_t rate_limited = 0;
+  std::uint64_t faults = 0;
+
+  void add(const route_metrics& m, bool plus) {
+    auto apply = [plus](std::uint64_t& to, std::uint64_t n) { to = plus ? to + n : to - n; };
+    for (const auto& [status, n] : m.statuses) {
+      apply(requests, n);
+      const int cls = status / 100;
+      apply(by_class[cls >= 1 && cls <= 5 ? static_cast<std::size_t>(cls) : 0], n);
+    }
+    apply(rate_limited, m.rate_limited);
+    apply(faults, m.faults);
+  }
+};
+
+// The counts of `name` ("" = no route; nullptr = every route) now, less those at the last reset.
+reply_counts counts_since(const server_metrics& now, const server_metrics& at_reset,
+                          const std::string* name) {
+  reply_counts counts;
+  for (const auto& [route, m] : now.routes) {
+    if (!name || route == *name) counts.add(m, true);
+  }
+  for (const auto& [route, m] : at_reset.routes) {
+    if (!name || route == *name) counts.add(m, false);
+  }
+  return counts;
+}
+
+json::object counts_json(const reply_counts& c) {
+  json::object o{{"requests", c.requests}};
+  for (std::size_t i = 1; i <= 5; ++i) o[std::to_string(i) + "xx"] = c.by_class[i];
+  o["no_reply"] = c.by_class[0];
+  o["rate_limited"] = c.rate_limited;
+  o["faults"] = c.faults;
+  return o;
+}
+
+// What a route is doing now: replies since the last reset, where its sequence is, its rate
+// limit's buckets, its outage.
+json::object route_state_json(const compiled_route& route, const server_metrics& now,
+                              const server_metrics& at_reset, const plan_clock& clock) {
+  const reply_counts counts = counts_since(now, at_reset, &route.spec.name);
+  json::object o{{"hits", counts.requests}};
+  const reply_script& script = route.script;
+  const std::uint64_t planned = script.state->planned.load(std::memory_order_relaxed);
+  if (script.replies.size() > 1 || script.ends.back() > 1) {
+    // The reply the next request gets, as plan_reply() picks it (an outage aside).
+    const std::uint64_t total = script.ends.back();
+    std::uint64_t step = planned;
+    bool exhausted = false;
+    if (step >= total) {
+      exhausted = script.then != sequence_end::cycle;
+      step = exhausted ? total - 1 : planned % total;
+    }
+    std::size_t index = 0;
+    while (step >= script.ends[index]) ++index;
+    o["sequence"] = json::object{{"replies", script.replies.size()},
+                                 {"planned", planned},
+                                 {"next", index},
+                                 {"then", script.then == sequence_end::cycle ? "cycle" : "repeat"},
+                                 {"at_end", exhausted}};
+  }
+  if (route.rate_limit) {
+    const rate_limiter& limiter = *route.rate_limit->limiter;
+    o["rate_limit"] = json::object{{"keys", limiter.key_count()},
+                                   {"evictions", limiter.evictions()},
+                                   {"limited", counts.rate_limited}};
+  }
+  if (script.outage) {
+    const outage_spec& spec = script.outage->spec;
+    json::object outage{{"rate", spec.rate}, {"faults", counts.faults}};
+    if (spec.every.count() > 0 && spec.duration.count() > 0) {
+      // A window's state depends on the time alone (as outage_applies() finds it); a rate's
+      // is drawn per request.
+      const auto into =
+          std::chrono::duration_cast<std::chrono::milliseconds>(clock.since_start) % spec.every;
+      outage["every_ms"] = spec.every.count();
+      outage["duration_ms"] = spec.duration.count();
+      outage["in_window"] = into < spec.duration;
+    }
+    o["outage"] = std::move(outage);
+  }
+  return o;
+}
+
+}  // namespace
+
+namespace {
+
 std::string joined(const std::vector<std::string>& problems) {
   std::string text;
   for (const auto& p : problems) text += (text.empty() ? "" : "; ") + p;
@@ -340,8 +431,15 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request,
   if (rest.size() > 8) append_percent_decoded(rest.substr(8), name);
   auto table = control_.table();
   auto status = control_.status();
+  // Each route's state goes with it when routes are read.
+  server_metrics metrics;
+  if (get) metrics = co_await control_.async_metrics();
+  const auto at_reset = control_.metrics_at_reset();
   auto listed = [&](const compiled_route& route) {
     json::object o = route_to_json(route.spec);
+    if (get) {
+      o["state"] = route_state_json(route, metrics, *at_reset, table->clock_for(route.order));
+    }
     const auto& runtime = status->runtime_routes;
     const bool from_runtime = std::any_of(runtime.begin(), runtime.end(), [&](const route_spec& r) {
       return r.name == route.spec.name;
@@ -432,7 +530,49 @@ net::awaitable<admin_reply> admin_service::routes(const request_view& request,
   co_return error_reply(500, "the route was installed but is not in the table");
 }
 
-admin_reply admin_service::status_reply() {
+admin_reply admin_service::page_reply(bool head_only) const {
+  admin_reply reply;
+  reply.content_type = "text/html; charset=utf-8";
+  if (!head_only) reply.body = std::string(admin_page_html());
+  // The page loads nothing from elsewhere and talks only to this server; its token is in its
+  // URL, so no Referer carries it away, and nothing caches it.
+  reply.extra_headers = "Content-Security-Policy: " + std::string(admin_page_csp()) +
+                        "\r\n"
+                        "Referrer-Policy: no-referrer\r\n"
+                        "Cache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\n";
+  return reply;
+}
+
+admin_reply admin_service::stream_reply(const request_view& request, std::string_view query) {
+  journal_stream_options options;
+  if (std::string problem = parse_filter(query, options.filter); !problem.empty()) {
+    return error_reply(400, problem);
+  }
+  if (config_.journal == 0) return error_reply(409, "the journal is off ([admin] journal = 0)");
+  // In a stream, `limit` is how many entries already kept come first.
+  options.backlog = options.filter.limit;
+  options.filter.limit = 0;
+  admin_reply reply;
+  reply.content_type = "text/event-stream; charset=utf-8";
+  reply.extra_headers = "Cache-Control: no-store\r\nX-Accel-Buffering: no\r\n";
+  if (request.method == "HEAD") return reply;
+  if (!streams_.try_take()) {
+    admin_reply busy = error_reply(
+        503, "too many journal streams are open (" + std::to_string(max_journal_streams) + ")");
+    busy.extra_headers = "Retry-After: 5\r\n";
+    return busy;
+  }
+  // HTTP/1.1: one chunk per write; HTTP/1.0 has no chunks, so the body ends where the
+  // connection does (RFC 9112 §6.3).
+  options.chunked = request.version >= 11;
+  reply.extra_headers +=
+      options.chunked ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
+  reply.take_over = make_journal_stream(control_, std::move(options), streams_);
+  return reply;
+}
+
+net::awaitable<admin_reply> admin_service::status_reply() {
   // Read without waiting: a reload in progress publishes its outcome when it is done.
   const auto status = control_.status();
   const reload_status& reload = status->last_reload;
@@ -454,7 +594,11 @@ admin_reply admin_service::status_reply() {
   if (reload.at.time_since_epoch().count() != 0) last["at"] = rfc3339_utc(reload.at);
   if (!reload.ok) last["error"] = reload.error;
   o["last_reload"] = std::move(last);
-  return json_reply(200, o);
+  // Replies since the last reset (or the start), by status class: what the admin page counts.
+  const server_metrics now = co_await control_.async_metrics();
+  o["since_reset"] = counts_json(counts_since(now, *control_.metrics_at_reset(), nullptr));
+  o["journal_streams"] = streams_.open();
+  co_return json_reply(200, o);
 }
 
 namespace {

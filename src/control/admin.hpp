@@ -8,10 +8,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "control/journal_stream.hpp"
 #include "stubborn/config.hpp"
 #include "stubborn/control.hpp"
 
@@ -19,6 +21,7 @@ namespace stubborn {
 
 struct request_view;
 class control_plane;
+class connection_handler;
 
 /// A reply from the admin API, rendered by the session.
 struct admin_reply {
@@ -26,6 +29,8 @@ struct admin_reply {
   std::string body;
   std::string content_type = "application/json";
   std::string extra_headers;  ///< complete "Name: value\r\n" lines
+  /// Writes the body itself after the head (the journal's event stream); see handler_reply.
+  std::shared_ptr<connection_handler> take_over;
 };
 
 /// The admin HTTP/JSON endpoints, written on the control layer.
@@ -43,12 +48,15 @@ class admin_service {
  private:
   boost::asio::awaitable<admin_reply> routes(const request_view& request, std::string_view rest);
   boost::asio::awaitable<admin_reply> change_route(const request_view& request, std::string name);
-  admin_reply status_reply();
+  boost::asio::awaitable<admin_reply> status_reply();
+  admin_reply page_reply(bool head_only) const;
+  admin_reply stream_reply(const request_view& request, std::string_view query);
   std::string metrics_text(const server_metrics& metrics);
 
   admin_config config_;
   control_plane& control_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  journal_stream_slots streams_;
 };
 
 }  // namespace stubborn

@@ -25,6 +25,7 @@ boost::asio::awaitable<handler_reply> admin_handler::handle(const request_view& 
   reply.body = std::move(answer.body);
   reply.content_type = std::move(answer.content_type);
   reply.extra_headers = std::move(answer.extra_headers);
+  reply.take_over = std::move(answer.take_over);
   co_return reply;
 }
 

@@ -490,6 +490,25 @@ net::awaitable<std::vector<std::pair<std::string, route_metrics>>> copy_metrics(
   co_return observer->metrics_copy();
 }
 
+struct thread_tail {
+  std::vector<journal_entry> entries;
+  std::uint64_t last = 0;
+  std::uint64_t missed = 0;
+  bool more = false;
+};
+
+net::awaitable<thread_tail> copy_journal_after(thread_observer* observer, std::uint64_t after,
+                                               const journal_query* query, std::size_t max) {
+  thread_tail tail;
+  tail.last = observer->journal_after(after, *query, max, tail.entries, tail.missed);
+  tail.more = tail.last < observer->journal_count();
+  co_return tail;
+}
+
+net::awaitable<std::uint64_t> journal_count_of(thread_observer* observer) {
+  co_return observer->journal_count();
+}
+
 net::awaitable<void> empty_journal(thread_observer* observer) {
   observer->clear_journal();
   co_return;
@@ -500,6 +519,7 @@ net::awaitable<void> empty_journal(thread_observer* observer) {
 net::awaitable<void> control_plane::async_reset() {
   // Not on the control thread: a reset never waits for a reload. A table being compiled takes
   // its state from the current one, which this resets.
+  at_reset_.store(std::make_shared<const server_metrics>(co_await async_metrics()));
   table()->reset_state();
   co_await async_clear_journal();
 }
@@ -509,6 +529,42 @@ net::awaitable<void> control_plane::async_clear_journal() {
     if (!t.observer) continue;
     co_await net::co_spawn(t.executor, empty_journal(t.observer), net::use_awaitable);
   }
+}
+
+net::awaitable<journal_batch> control_plane::async_journal_after(journal_cursor from,
+                                                                 journal_query query,
+                                                                 std::size_t max) {
+  journal_batch batch;
+  batch.next = std::move(from);
+  batch.next.seen.resize(threads_.size(), 0);
+  if (journal_capacity_ == 0) co_return batch;
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    const auto& t = threads_[i];
+    if (!t.observer) continue;
+    // `query` lives in this frame, which waits for the copy to be done.
+    thread_tail tail = co_await net::co_spawn(
+        t.executor, copy_journal_after(t.observer, batch.next.seen[i], &query, max),
+        net::use_awaitable);
+    batch.next.seen[i] = tail.last;
+    batch.missed += tail.missed;
+    batch.more = batch.more || tail.more;
+    batch.entries.insert(batch.entries.end(), std::make_move_iterator(tail.entries.begin()),
+                         std::make_move_iterator(tail.entries.end()));
+  }
+  std::stable_sort(batch.entries.begin(), batch.entries.end(),
+                   [](const journal_entry& a, const journal_entry& b) { return a.time < b.time; });
+  co_return batch;
+}
+
+net::awaitable<journal_cursor> control_plane::async_journal_end() {
+  journal_cursor end;
+  end.seen.resize(threads_.size(), 0);
+  for (std::size_t i = 0; i < threads_.size(); ++i) {
+    if (!threads_[i].observer) continue;
+    end.seen[i] = co_await net::co_spawn(
+        threads_[i].executor, journal_count_of(threads_[i].observer), net::use_awaitable);
+  }
+  co_return end;
 }
 
 net::awaitable<std::vector<journal_entry>> control_plane::async_journal(journal_query query) {

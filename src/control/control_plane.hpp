@@ -43,6 +43,20 @@ struct control_status {
   std::string base_dir;                    ///< body_file in runtime routes is read from here
 };
 
+/// Where a reader of the journal is: for each observed I/O thread, the count (id >> 8) of the
+/// newest entry it has looked at.
+struct journal_cursor {
+  std::vector<std::uint64_t> seen;
+};
+
+/// The journal entries after a cursor, and the cursor past them.
+struct journal_batch {
+  std::vector<journal_entry> entries;  ///< oldest first (by time)
+  journal_cursor next;
+  std::uint64_t missed = 0;  ///< entries after the cursor that newer ones pushed out first
+  bool more = false;         ///< a thread had more than `max` new entries: ask again now
+};
+
 /// A route written as JSON, parsed: the spec, or every problem ("source:line:col: message").
 struct parsed_route {
   route_spec spec;
@@ -94,6 +108,13 @@ class control_plane final : public server_control {
   boost::asio::awaitable<void> async_reset();
   /// The journal entries `query` admits, oldest first, each thread's copied on that thread.
   boost::asio::awaitable<std::vector<journal_entry>> async_journal(journal_query query);
+  /// The entries after `from` that `query` admits (its `limit` aside), each thread's copied on
+  /// that thread, looking at no more than `max` of each thread's entries. An empty cursor
+  /// starts at the oldest entry kept.
+  boost::asio::awaitable<journal_batch> async_journal_after(journal_cursor from,
+                                                            journal_query query, std::size_t max);
+  /// A cursor at the journal's newest entry now (what follows is new).
+  boost::asio::awaitable<journal_cursor> async_journal_end();
   /// Empties every thread's journal.
   boost::asio::awaitable<void> async_clear_journal();
   /// The metrics, summed over the threads.
@@ -105,6 +126,9 @@ class control_plane final : public server_control {
 
   /// The control state as last published.
   std::shared_ptr<const control_status> status() const { return status_.load(); }
+  /// The metrics as they were at the last reset (all zero before the first): what the admin
+  /// page counts "since reset" from.
+  std::shared_ptr<const server_metrics> metrics_at_reset() const { return at_reset_.load(); }
   /// The route table serving now.
   std::shared_ptr<const route_table> table() const;
   std::size_t open_connections() const;
@@ -162,6 +186,8 @@ class control_plane final : public server_control {
   std::vector<observed_thread> threads_;
   std::size_t journal_capacity_ = 0;
   std::atomic<std::shared_ptr<const control_status>> status_;
+  std::atomic<std::shared_ptr<const server_metrics>> at_reset_{
+      std::make_shared<const server_metrics>()};
   mutable boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::atomic<bool> stopped_{false};

@@ -77,7 +77,30 @@ std::vector<journal_entry> thread_observer::journal_copy() const {
   return out;
 }
 
+std::uint64_t thread_observer::journal_after(std::uint64_t after, const journal_query& query,
+                                             std::size_t max, std::vector<journal_entry>& out,
+                                             std::uint64_t& missed) const {
+  missed = 0;
+  if (ring_.empty() || next_ <= after) return std::max(after, cleared_through_);
+  // The ring holds counts (oldest .. next_) in order: the first one after `after` is found by
+  // arithmetic, not by a scan.
+  const std::uint64_t oldest = next_ - ring_.size() + 1;
+  const std::uint64_t from = std::max(after + 1, oldest);
+  const std::uint64_t gone_before = std::max(after, cleared_through_);
+  if (from > gone_before + 1) missed = from - gone_before - 1;
+  std::uint64_t last = from - 1;
+  for (std::uint64_t count = from; count <= next_ && count - from < max; ++count) {
+    const std::size_t offset = static_cast<std::size_t>(count - oldest);
+    const journal_entry& e =
+        ring_.size() < capacity_ ? ring_[offset] : ring_[(head_ + offset) % capacity_];
+    if (query.admits(e)) out.push_back(e);
+    last = count;
+  }
+  return last;
+}
+
 void thread_observer::clear_journal() {
+  cleared_through_ = next_;
   ring_.clear();
   head_ = 0;
 }

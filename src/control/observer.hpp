@@ -34,6 +34,14 @@ class thread_observer {
   // Called on the observer's own thread only:
   std::vector<std::pair<std::string, route_metrics>> metrics_copy() const;
   std::vector<journal_entry> journal_copy() const;  ///< oldest first
+  /// Appends to `out` the entries after this thread's `after`-th (its count, id >> 8) that
+  /// `query` admits, oldest first, looking at no more than `max` entries; returns the count
+  /// of the last entry looked at (or `after`). `missed` gets the entries after `after` the
+  /// ring no longer holds because newer ones took their slots (a clear is not counted).
+  std::uint64_t journal_after(std::uint64_t after, const journal_query& query, std::size_t max,
+                              std::vector<journal_entry>& out, std::uint64_t& missed) const;
+  /// The count of the newest entry made (0 = none yet).
+  std::uint64_t journal_count() const { return next_; }
   void clear_journal();
 
  private:
@@ -47,6 +55,7 @@ class thread_observer {
   std::uint64_t next_ = 0;
   std::vector<journal_entry> ring_;  // up to capacity_ entries; when full, head_ is the oldest
   std::size_t head_ = 0;
+  std::uint64_t cleared_through_ = 0;  // the count of the newest entry a clear removed
   std::unordered_map<std::string, route_metrics, name_hash, std::equal_to<>> routes_;
 };
 

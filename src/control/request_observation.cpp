@@ -82,6 +82,27 @@ void request_observation::observe(const request_view& request, const request_out
   }
 }
 
+namespace {
+
+// `target` with the value of each `token` query parameter replaced by "***".
+std::string without_token_value(std::string_view target) {
+  std::string out(target.substr(0, target.find('?')));
+  if (out.size() == target.size()) return out;
+  std::string_view query = target.substr(out.size() + 1);
+  char separator = '?';
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    out.push_back(separator);
+    separator = '&';
+    out.append(pair.starts_with("token=") ? std::string_view("token=***") : pair);
+  }
+  return out;
+}
+
+}  // namespace
+
 void request_observation::log_access(const request_view& request, const request_outcome& outcome,
                                      std::chrono::microseconds latency, connection_peer& peer) {
   std::string& line = log_->buffer(thread_index_);
@@ -91,7 +112,12 @@ void request_observation::log_access(const request_view& request, const request_
   line.append("\",\"method\":\"");
   append_json_escaped(request.method, line);
   line.append("\",\"target\":\"");
-  append_json_escaped(request.target, line);
+  if (outcome.admin) {
+    // The admin page and its stream may carry the admin token as ?token=: it is not logged.
+    append_json_escaped(without_token_value(request.target), line);
+  } else {
+    append_json_escaped(request.target, line);
+  }
   line.append("\",\"status\":").append(std::to_string(outcome.status));
   line.append(",\"route\":");
   if (outcome.admin) {

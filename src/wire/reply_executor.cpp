@@ -179,12 +179,15 @@ net::awaitable<std::unique_ptr<protocol_hand_over>> reply_executor<Transport>::e
   served_.status = reply.status;
   std::string& out = writer_.text();
   const std::string& server_header = core_.server().server_header;
-  if (reply.status == 101 && reply.take_over) {
+  if (reply.take_over && (reply.status == 101 || !head_only)) {
     // RFC 9110 §15.2.2: the protocol switch happens right after the head's blank line; a 1xx
     // has no body and no Content-Length (§8.6), and its Connection line is the handler's.
-    append_status_line(101, registered_reason(101), out);
+    // Another status is a body the handler writes itself (an admin event stream): its framing
+    // (Transfer-Encoding, or none and a close) is in `extra_headers`.
+    append_status_line(reply.status, registered_reason(reply.status), out);
     if (!server_header.empty()) out.append("Server: ").append(server_header).append("\r\n");
     out.append("Date: ").append(current_http_date()).append("\r\n");
+    if (reply.status != 101) out.append("Content-Type: ").append(reply.content_type).append("\r\n");
     out.append(reply.extra_headers).append("\r\n");
     co_return std::make_unique<protocol_hand_over>(
         protocol_hand_over{std::move(reply.take_over), {}});

@@ -14,7 +14,7 @@ struct request_view;
 class connection_handler;
 
 /// A handler's reply. The session renders it as a reply of the server's own (Server, Date,
-/// Content-Type, Content-Length and its Connection line), except a 101 with `take_over`.
+/// Content-Type, Content-Length and its Connection line), except one with `take_over`.
 struct handler_reply {
   int status = 200;
   std::string body;
@@ -22,7 +22,9 @@ struct handler_reply {
   std::string extra_headers;  ///< complete "Name: value\r\n" lines
   /// With status 101: the protocol that takes the connection over once the head is written.
   /// The head is then the status line, Server, Date and `extra_headers` (which say Upgrade and
-  /// "Connection: upgrade"), with no body and no Content-Length (RFC 9110 §8.6).
+  /// "Connection: upgrade"), with no body and no Content-Length (RFC 9110 §8.6). With another
+  /// status (not to HEAD), the head is the status line, Server, Date, Content-Type and
+  /// `extra_headers` (which frame the body), and `take_over` writes the body to its end.
   std::shared_ptr<connection_handler> take_over;
 };
 

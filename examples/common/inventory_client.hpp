@@ -36,13 +36,14 @@ class client {
   std::optional<int> stock(const std::string& sku) const {
     http_reply reply;
     for (int attempt = 0; attempt < 3; ++attempt) {
-      reply = exchange("GET /items/" + sku + " HTTP/1.1\r\nHost: inventory\r\n"
+      reply = exchange("GET /items/" + sku +
+                       " HTTP/1.1\r\nHost: inventory\r\n"
                        "Accept: application/json\r\nConnection: close\r\n\r\n");
       if (reply.status != 503) break;
     }
     if (reply.status == 404) return std::nullopt;
-    if (reply.status != 200) throw std::runtime_error("inventory: status " +
-                                                      std::to_string(reply.status));
+    if (reply.status != 200)
+      throw std::runtime_error("inventory: status " + std::to_string(reply.status));
     const std::string::size_type at = reply.body.find("\"stock\":");
     if (at == std::string::npos) throw std::runtime_error("inventory: no stock in " + reply.body);
     return std::stoi(reply.body.substr(at + 8));
@@ -54,9 +55,10 @@ class client {
         R"({"sku":")" + sku + R"(","quantity":)" + std::to_string(quantity) + "}";
     const http_reply reply = exchange(
         "POST /reservations HTTP/1.1\r\nHost: inventory\r\nContent-Type: application/json\r\n"
-        "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
-    if (reply.status != 201) throw std::runtime_error("inventory: status " +
-                                                      std::to_string(reply.status));
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    if (reply.status != 201)
+      throw std::runtime_error("inventory: status " + std::to_string(reply.status));
     const std::string::size_type at = reply.body.find("\"id\":\"");
     if (at == std::string::npos) throw std::runtime_error("inventory: no id in " + reply.body);
     return reply.body.substr(at + 6, reply.body.find('"', at + 6) - (at + 6));

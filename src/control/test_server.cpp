@@ -66,11 +66,17 @@ test_server& test_server::operator=(test_server&& other) noexcept {
   return *this;
 }
 
-std::string test_server::url() const { return server_->url(); }
+std::string test_server::url() const {
+  return server_->url();
+}
 
-std::uint16_t test_server::port() const { return server_->port(); }
+std::uint16_t test_server::port() const {
+  return server_->port();
+}
 
-std::string test_server::tls_url() const { return server_->tls_url(); }
+std::string test_server::tls_url() const {
+  return server_->tls_url();
+}
 
 std::string test_server::admin_url() const {
   if (admin_prefix_.empty()) return "";
@@ -94,7 +100,9 @@ void test_server::remove_route(std::string_view name) {
   }
 }
 
-void test_server::clear_routes() { server_->control().clear_routes(); }
+void test_server::clear_routes() {
+  server_->control().clear_routes();
+}
 
 std::vector<journal_entry> test_server::requests(const journal_query& filter) {
   return server_->control().journal(filter);
@@ -114,10 +122,16 @@ std::size_t test_server::wait_for(std::size_t n, const journal_query& filter,
   }
 }
 
-void test_server::reset() { server_->control().reset(); }
+void test_server::reset() {
+  server_->control().reset();
+}
 
-server& test_server::underlying() { return *server_; }
+server& test_server::underlying() {
+  return *server_;
+}
 
-server_control& test_server::control() { return server_->control(); }
+server_control& test_server::control() {
+  return server_->control();
+}
 
 }  // namespace stubborn

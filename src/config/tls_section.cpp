@@ -179,8 +179,10 @@ bool read_handshake(toml_reader& r, const toml::node& v, handshake_spec& out) {
   const toml::node* chosen = nullptr;
   std::string_view chosen_key;
   for (auto&& [key, value] : table) {
+    // A name, not the binding, in the lambda: clang 14 cannot capture structured bindings.
+    const std::string_view name = key.str();
     const auto row = std::find_if(handshake_rows.begin(), handshake_rows.end(),
-                                  [&](const handshake_row& h) { return h.name == key.str(); });
+                                  [&](const handshake_row& h) { return h.name == name; });
     if (row == handshake_rows.end()) {
       std::vector<std::string_view> known;
       for (const handshake_row& h : handshake_rows) known.push_back(h.name);

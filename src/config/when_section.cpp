@@ -328,8 +328,10 @@ bool read_when(toml_reader& r, const toml::node& node, std::optional<when_spec>&
   for (const when_row& row : when_rows) lists.push_back(row.name);
   bool ok = true;
   for (auto&& [key, value] : *node.as_table()) {
+    // A name, not the binding, in the lambda: clang 14 cannot capture structured bindings.
+    const std::string_view name = key.str();
     const auto row = std::find_if(when_rows.begin(), when_rows.end(),
-                                  [&](const when_row& w) { return w.name == key.str(); });
+                                  [&](const when_row& w) { return w.name == name; });
     if (row == when_rows.end()) {
       r.unknown_key(key, "in [route.when] (all, any, not)", lists);
       ok = false;

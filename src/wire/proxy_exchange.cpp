@@ -301,12 +301,22 @@ net::awaitable<proxy_result> proxy_exchange<Transport>::relay(exchange& x) {
       out);
   std::string_view upstream_connection_value;
   find_field(parser.fields(), "connection", upstream_connection_value);
+  bool length_relayed = false;
   for (const header_field& f : parser.fields()) {
     if (is_hop_by_hop(f.name) || listed_in_connection(upstream_connection_value, f.name) ||
         x.proxy.drops_reply_field(f.name)) {
       continue;
     }
-    if (x.chunked_out && iequals(f.name, "content-length")) continue;
+    if (iequals(f.name, "content-length")) {
+      // RFC 9110 §8.6: repeated Content-Length fields of one value (which the parser admits)
+      // go on as a single field with that value, never as the upstream wrote them.
+      if (x.chunked_out || length_relayed) continue;
+      length_relayed = true;
+      if (length) {
+        out.append("Content-Length: ").append(std::to_string(*length)).append("\r\n");
+        continue;
+      }
+    }
     out.append(f.name).append(": ").append(f.value).append("\r\n");
   }
   out.append(x.proxy.reply_lines);

@@ -431,6 +431,40 @@ TEST_CASE("reply bodies: Content-Length, chunked and close-delimited relayed, fr
   }
 }
 
+// Found by fuzz_proxy_upstream (seed duplicate_content_length): an upstream's repeated
+// Content-Length fields of one value were relayed as they were, two fields the client may
+// reject (RFC 9112 §6.3). They go on as one; a body cut short still cuts the relayed reply.
+TEST_CASE("repeated Content-Length fields of one value are relayed as one", "[proxy]") {
+  test_upstream upstream;
+  upstream_reply repeated;
+  repeated.behaviour = upstream_behaviour::raw;
+  repeated.raw_pieces = {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"};
+  upstream_reply short_body;
+  short_body.behaviour = upstream_behaviour::raw;
+  short_body.raw_pieces = {"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n"};
+  upstream.push(repeated);
+  upstream.push(short_body);
+  running_server server(proxy_route(upstream.url()));
+
+  raw_client client(server.port());
+  client.send(get("/twice"));
+  const http_response reply = client.read_response();
+  CHECK(reply.status == 200);
+  CHECK(reply.body == "hello");
+  std::size_t lengths = 0;
+  for (const auto& [name, value] : reply.headers) lengths += lower(name) == "content-length";
+  CHECK(lengths == 1);
+  CHECK(reply.header("Content-Length") == "5");
+
+  raw_client cut(server.port());
+  cut.send(get("/short"));
+  const auto [bytes, end] = cut.read_until_close(milliseconds(5000));
+  CHECK(end != connection_end::timeout);
+  CHECK(bytes.find("Content-Length: 3\r\n") != std::string::npos);
+  CHECK(bytes.find("Content-Length: 3\r\nContent-Length") == std::string::npos);
+  CHECK(bytes.size() < bytes.find("\r\n\r\n") + 4 + 3);  // the promised body never came
+}
+
 // Found by fuzz_proxy_upstream (seed chunked_trailer): the trailer's fields once grew the head
 // whose views the relay reads. Trailer fields are dropped; the body and the head stay whole.
 TEST_CASE("a chunked reply with a trailer field is relayed whole", "[proxy]") {

@@ -96,7 +96,7 @@ set(CPACK_DEBIAN_DEV_PACKAGE_NAME stubborn-dev)
 set(CPACK_DEBIAN_DEV_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-  "stubborn (= ${PROJECT_VERSION}), libboost-json1.81-dev, libtomlplusplus-dev, libre2-dev, libxml2-dev, libssl-dev")
+  "stubborn (= ${PROJECT_VERSION}), libboost-json1.81-dev, libtomlplusplus-dev, libre2-dev, libxml2-dev, libssl-dev, libhiredis-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
   "scripted HTTP mock and stub server: C++ library and CMake package
 The stubborn_core static library and its headers, to run a stubborn server inside a C++

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libboost1.81-dev libboost-json1.81-dev libtomlplusplus-dev libre2-dev libssl-dev libxml2-dev
+  libhiredis-dev redis-server haproxy
   catch2 libgtest-dev libbenchmark-dev
   curl python3 openssl
   python3-websockets python3-selenium chromium chromium-driver

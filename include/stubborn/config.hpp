@@ -162,6 +162,15 @@ struct server_config {
   bool offline = false;  ///< strict replay: no route may proxy, no outbound connection is made
 };
 
+/// Where a route's state is split from (`state_key = "header:X-Test-Id"`): each value of it has its
+/// own sequence position, outage window and rate-limit bucket.
+struct state_key_spec {
+  enum class source { header, query, cookie, path };
+  source from = source::header;
+  std::string name;  ///< the header, parameter, cookie or {path} parameter
+  bool operator==(const state_key_spec&) const = default;
+};
+
 /// How a route matches the request body.
 enum class body_match_kind { contains, equals, regex, json };
 
@@ -441,6 +450,8 @@ struct route_spec {
   std::optional<rate_limit_spec> rate_limit;  ///< [route.rate_limit]: 429 over the limit
   std::optional<proxy_spec> proxy;            ///< [route.proxy]: forward to a real upstream
   std::optional<websocket_spec> websocket;    ///< [route.websocket]: upgrade, then a script
+  std::optional<state_key_spec> state_key;    ///< state split by a value of each request
+  std::size_t max_state_keys = 10'000;        ///< state keys kept; the least recently used goes
   source_position position;                   ///< the [[route]] table
   source_position path_position;              ///< where path / path_regex was written
   bool operator==(const route_spec&) const = default;
@@ -465,6 +476,26 @@ struct recording_config {
   bool operator==(const recording_config&) const = default;
 };
 
+/// What [cluster] does when Redis cannot answer in time.
+enum class cluster_fallback { local, allow, deny };
+
+/// [cluster]: instances with the same namespace share state in Redis.
+struct cluster_config {
+  std::string redis =
+      "redis://127.0.0.1:6379/0";       ///< redis://[user:password@]host:port/db or unix:///path
+  std::string name_space = "stubborn";  ///< `namespace`: the prefix of every key
+  bool share_rate_limits = true;
+  bool share_sequences = true;
+  bool share_outages = true;
+  bool share_routes = true;
+  bool share_journal = true;
+  cluster_fallback on_unavailable = cluster_fallback::local;
+  std::chrono::milliseconds timeout{50};  ///< each Redis command's deadline
+  std::size_t journal_max = 100'000;      ///< entries the shared journal stream keeps
+  source_position position;
+  bool operator==(const cluster_config&) const = default;
+};
+
 /// Values given on the command line, which win over the files' (now and after each reload).
 struct config_overrides {
   std::optional<listen_address> listen;
@@ -481,6 +512,7 @@ struct config {
   std::vector<route_spec> routes;             ///< in file order (files in the order given)
   std::vector<outage_spec> outages;           ///< server-wide [[outage]] tables
   std::optional<recording_config> recording;  ///< [recording]
+  std::optional<cluster_config> cluster;      ///< [cluster]: shared state in Redis
   std::vector<std::string> files;             ///< the TOML files read, in order
   std::vector<std::string> sources;           ///< the paths given to load_config (files or folders)
   config_overrides overrides;  ///< applied by the server over `server`; never by the loader

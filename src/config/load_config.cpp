@@ -17,6 +17,7 @@
 #include <toml++/toml.h>
 
 #include "config/admin_section.hpp"
+#include "config/cluster_section.hpp"
 #include "config/config_schema.hpp"
 #include "config/json_to_toml.hpp"
 #include "config/key_table.hpp"
@@ -235,6 +236,7 @@ class loader {
   std::vector<route_meta> route_meta_;  // parallel to cfg_.routes
   std::map<std::string, source_position> server_keys_set_;
   std::map<std::string, source_position> admin_keys_set_;
+  std::map<std::string, source_position> cluster_keys_set_;
   std::map<std::string, source_position> recording_keys_set_;
   std::size_t recording_file_index_ = 0;  // the file of the first [recording] table
 };
@@ -257,6 +259,10 @@ struct top_level {
     read_admin(l.reader_, v, l.cfg_.admin, l.admin_keys_set_);
     return true;
   }
+  static bool cluster(toml_reader&, const toml::node& v, loader& l) {
+    read_cluster(l.reader_, v, l.cfg_.cluster, l.cluster_keys_set_);
+    return true;
+  }
   static bool recording(toml_reader&, const toml::node& v, loader& l) {
     if (!l.cfg_.recording) l.recording_file_index_ = l.reader_.file_index();
     read_recording(l.reader_, v, l.cfg_.recording, l.recording_keys_set_);
@@ -264,7 +270,7 @@ struct top_level {
   }
 };
 
-constexpr std::array<top_row, 5> top_rows = {{
+constexpr std::array<top_row, 6> top_rows = {{
     {"server", any_kind, "a table", "", "the listener, timeouts and limits", &top_level::server,
      nullptr, key_shape{.kinds = table_kind, .table = [] { return describe(server_keys()); }}},
     {"route", any_kind, "an array of tables, written [[route]]", "", "the routes, in order",
@@ -279,6 +285,9 @@ constexpr std::array<top_row, 5> top_rows = {{
     {"recording", any_kind, "a table, written [recording]", "",
      "what proxy routes relay, written out as routes", &top_level::recording, nullptr,
      key_shape{.kinds = table_kind, .table = [] { return describe(recording_keys()); }}},
+    {"cluster", any_kind, "a table, written [cluster]", "",
+     "shared state in Redis for instances behind one load balancer", &top_level::cluster, nullptr,
+     key_shape{.kinds = table_kind, .table = [] { return describe(cluster_keys()); }}},
 }};
 
 void loader::parse_and_read(std::string_view text) {

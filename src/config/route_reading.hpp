@@ -24,6 +24,7 @@ struct route_reading {
   route_spec route;
   bool explicit_name = false;     ///< 'name' was written (else it is made from method and path)
   source_position name_position;  ///< where it was written
+  source_position state_key_position;  ///< where state_key was written
 };
 
 /// One key of [[route]].
@@ -45,6 +46,12 @@ std::span<const route_row> proxy_route_keys();
 
 /// The route's websocket key.
 std::span<const route_row> websocket_route_keys();
+
+/// The keys that split the route's state: state_key, max_state_keys.
+std::span<const route_row> state_route_keys();
+/// Checks state_key against the path's parameters, and max_state_keys against state_key.
+void check_state_key(toml_reader& reader, const key_hits& hits,
+                     const std::optional<std::vector<std::string>>& params, route_reading& reading);
 
 /// A body matcher table (`body = { contains = "x" }`, a WebSocket answer's `match`): exactly
 /// one of contains, equals, regex or json. `name` is the key as messages say it ("body"),

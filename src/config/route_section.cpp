@@ -12,9 +12,9 @@ namespace stubborn {
 std::span<const route_row> route_keys() {
   static const std::vector<route_row> rows = [] {
     std::vector<route_row> all;
-    for (const auto section :
-         {match_keys(), reply_route_keys(), outage_route_keys(), derived_keys(),
-          rate_limit_route_keys(), proxy_route_keys(), websocket_route_keys()}) {
+    for (const auto section : {match_keys(), reply_route_keys(), outage_route_keys(),
+                               derived_keys(), rate_limit_route_keys(), proxy_route_keys(),
+                               websocket_route_keys(), state_route_keys()}) {
       all.insert(all.end(), section.begin(), section.end());
     }
     return all;
@@ -33,6 +33,7 @@ route_reading read_route(toml_reader& reader, const toml::table& table) {
   read_route_replies(reader, hits, params, reading);
   if (params && reading.route.when) check_when_params(reader, *reading.route.when, *params);
   check_proxy_route(reader, hits, reading);
+  check_state_key(reader, hits, params, reading);
   read_route_websocket(reader, hits, params, reading);
   return reading;
 }

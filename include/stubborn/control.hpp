@@ -145,6 +145,8 @@ struct server_metrics {
   std::vector<std::pair<std::string, route_metrics>> routes;  ///< by name, sorted; "" = no route
   std::optional<std::uint64_t> server_rate_limit_evictions;   ///< with [server.rate_limit]
   std::vector<std::pair<std::string, std::uint64_t>> route_rate_limit_evictions;  ///< by route
+  /// Routes with state_key: keys dropped because max_state_keys were kept, by route.
+  std::vector<std::pair<std::string, std::uint64_t>> route_state_key_evictions;
   std::size_t open_connections = 0;
   std::uint64_t refused_connections = 0;  ///< over max_connections
   /// TLS handshakes, with an HTTPS listener: completed with a new session, or resumed.
@@ -210,6 +212,9 @@ class server_control {
 
   /// Puts sequences, outage windows and rate limits back to their start and empties the journal.
   virtual void reset() = 0;
+  /// Drops one state key's sequences, outage windows and rate-limit buckets on every route
+  /// with `state_key` (its next request starts over); the number of routes that held it.
+  virtual std::size_t reset_key(std::string_view key) = 0;
   /// Re-reads the config files and swaps the new table in if they are valid (see server::reload).
   virtual reload_status reload() = 0;
   /// The outcome of the last reload; never waits for one in progress.

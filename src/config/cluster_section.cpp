@@ -62,7 +62,8 @@ constexpr std::array<row, 6> rows = {{
        return true;
      },
      nullptr},
-    {"share", array_kind, "an array of strings", R"(["rate_limits", "sequences", "outages", "routes", "journal"])",
+    {"share", array_kind, "an array of strings",
+     R"(["rate_limits", "sequences", "outages", "routes", "journal"])",
      "what the instances share; the rest stays per instance",
      [](toml_reader& r, const toml::node& v, cluster_config& c) {
        for (std::size_t i = 0; i < share_names.size(); ++i) *share_flag(c, i) = false;

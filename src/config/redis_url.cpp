@@ -98,8 +98,10 @@ std::string parse_redis_url(std::string_view url, redis_endpoint& out) {
     if (close == std::string_view::npos) return "'redis' has an IPv6 address without its ']'";
     out.host = std::string(authority.substr(1, close - 1));
     authority = authority.substr(close + 1);
-    if (authority.starts_with(':')) port_text = authority.substr(1);
-    else if (!authority.empty()) return "'redis' has text after the IPv6 address's ']'";
+    if (authority.starts_with(':'))
+      port_text = authority.substr(1);
+    else if (!authority.empty())
+      return "'redis' has text after the IPv6 address's ']'";
   } else {
     const std::size_t colon = authority.find(':');
     out.host = std::string(authority.substr(0, colon));

@@ -9,12 +9,12 @@
 namespace stubborn {
 
 struct redis_endpoint {
-  std::string host;         ///< empty for a unix socket
+  std::string host;  ///< empty for a unix socket
   unsigned short port = 6379;
-  std::string unix_path;    ///< set for unix://
-  std::string user;         ///< ACL user ("" = the default user)
-  std::string password;     ///< "" = no AUTH (STUBBORN_REDIS_PASSWORD may supply one)
-  unsigned db = 0;          ///< SELECTed after connecting when not 0
+  std::string unix_path;  ///< set for unix://
+  std::string user;       ///< ACL user ("" = the default user)
+  std::string password;   ///< "" = no AUTH (STUBBORN_REDIS_PASSWORD may supply one)
+  unsigned db = 0;        ///< SELECTed after connecting when not 0
   /// "host:port" or the socket path, for log lines (never the password).
   std::string where() const;
 };

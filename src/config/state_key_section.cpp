@@ -40,8 +40,8 @@ constexpr std::array<route_row, 2> rows = {{
          const std::string_view name = s.substr(prefix.size());
          const bool token_needed = from == source::header || from == source::cookie;
          if (name.empty() || (token_needed && !is_token(name)) || has_control(name)) {
-           r.add(r.at(v), concat("'state_key' needs a name after \"", prefix, "\", e.g. \"",
-                                 prefix, from == source::path ? "id" : "X-Test-Id", "\""));
+           r.add(r.at(v), concat("'state_key' needs a name after \"", prefix, "\", e.g. \"", prefix,
+                                 from == source::path ? "id" : "X-Test-Id", "\""));
            return false;
          }
          reading.route.state_key = state_key_spec{from, std::string(name)};
@@ -89,15 +89,16 @@ void check_state_key(toml_reader& reader, const key_hits& hits,
       std::find(params->begin(), params->end(), key->name) == params->end()) {
     std::string known;
     for (const auto& name : *params) known += (known.empty() ? "" : ", ") + name;
-    reader.add(reading.state_key_position,
-               concat("'state_key' names the path parameter ", in_quotes(key->name),
-                      ", which the path does not have",
-                      known.empty() ? std::string(" (it has none)")
-                                    : concat(" (it has: ", known, ")")));
+    reader.add(
+        reading.state_key_position,
+        concat("'state_key' names the path parameter ", in_quotes(key->name),
+               ", which the path does not have",
+               known.empty() ? std::string(" (it has none)") : concat(" (it has: ", known, ")")));
   }
   if (const toml::node* max = hits.value("max_state_keys"); max && !key) {
-    reader.add(reader.at(*max), "'max_state_keys' bounds the keys of 'state_key', which this "
-                                "route does not have");
+    reader.add(reader.at(*max),
+               "'max_state_keys' bounds the keys of 'state_key', which this "
+               "route does not have");
   }
 }
 

@@ -88,6 +88,24 @@ std::optional<std::chrono::system_clock::time_point> parse_time(std::string_view
   return std::chrono::system_clock::from_time_t(seconds) + std::chrono::microseconds(micros);
 }
 
+// The decoded value of the last parameter `name` in `query`; false when it is not there.
+bool query_parameter(std::string_view query, std::string_view wanted, std::string& value) {
+  bool found = false;
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    std::string name;
+    append_percent_decoded(pair.substr(0, eq), name, true);
+    if (name != wanted) continue;
+    value.clear();
+    if (eq != std::string_view::npos) append_percent_decoded(pair.substr(eq + 1), value, true);
+    found = true;
+  }
+  return found;
+}
+
 // Parses the filter parameters; "" or what is wrong.
 std::string parse_filter(std::string_view query, journal_query& f) {
   bool kind_given = false;
@@ -251,6 +269,11 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     co_return co_await routes(request, rest);
   if (rest == "/reset") {
     if (method != "POST") co_return method_not_allowed("POST");
+    if (std::string key; query_parameter(query, "key", key)) {
+      if (key.empty()) co_return error_reply(400, "key must name a state key: ?key=VALUE");
+      const std::size_t routes = co_await control_.async_reset_key(key);
+      co_return json_reply(200, json::object{{"reset", true}, {"key", key}, {"routes", routes}});
+    }
     co_await control_.async_reset();
     co_return json_reply(200, json::object{{"reset", true}});
   }
@@ -393,6 +416,12 @@ json::object route_state_json(const compiled_route& route, const server_metrics&
     o["rate_limit"] = json::object{{"keys", limiter.key_count()},
                                    {"evictions", limiter.evictions()},
                                    {"limited", counts.rate_limited}};
+  }
+  if (route.keyed) {
+    // Sequence, outage and limit above are those of requests without the key.
+    o["state_keys"] = json::object{{"keys", route.keyed->size()},
+                                   {"max", route.keyed->max_keys()},
+                                   {"evictions", route.keyed->evictions()}};
   }
   if (script.outage) {
     const outage_spec& spec = script.outage->spec;
@@ -704,6 +733,13 @@ std::string admin_service::metrics_text(const server_metrics& all) {
   }
   for (const auto& [name, evictions] : all.route_rate_limit_evictions) {
     out += "stubborn_rate_limit_evictions_total{limit=\"route\"," + route_label(name) + "} " +
+           std::to_string(evictions) + "\n";
+  }
+  // Keys of routes with state_key dropped at max_state_keys (each one's next request starts over).
+  append_family(out, "stubborn_state_keys_evicted_total",
+                "State keys dropped because max_state_keys were kept.", "counter");
+  for (const auto& [name, evictions] : all.route_state_key_evictions) {
+    out += "stubborn_state_keys_evicted_total{" + route_label(name) + "} " +
            std::to_string(evictions) + "\n";
   }
   append_single(out, "stubborn_open_connections", "Connections open now.", "gauge",

@@ -524,6 +524,11 @@ net::awaitable<void> control_plane::async_reset() {
   co_await async_clear_journal();
 }
 
+net::awaitable<std::size_t> control_plane::async_reset_key(std::string key) {
+  // The keyed states lock for a moment: no I/O thread waits for more than a map erase.
+  co_return table()->reset_key(key);
+}
+
 net::awaitable<void> control_plane::async_clear_journal() {
   for (const auto& t : threads_) {
     if (!t.observer) continue;
@@ -616,6 +621,9 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
       out.route_rate_limit_evictions.emplace_back(route.spec.name,
                                                   route.rate_limit->limiter->evictions());
     }
+    if (route.keyed) {
+      out.route_state_key_evictions.emplace_back(route.spec.name, route.keyed->evictions());
+    }
   }
   out.route_count = now->size();
   out.open_connections = open_connections();
@@ -662,6 +670,10 @@ std::vector<route_spec> control_plane::runtime_routes() const {
 
 void control_plane::reset() {
   wait_for(async_reset());
+}
+
+std::size_t control_plane::reset_key(std::string_view key) {
+  return wait_for(async_reset_key(std::string(key)));
 }
 
 reload_status control_plane::reload() {

@@ -106,6 +106,8 @@ class control_plane final : public server_control {
   boost::asio::awaitable<route_change> async_clear_routes();
   /// Sequences, outages and rate limits back to their start; the journal emptied.
   boost::asio::awaitable<void> async_reset();
+  /// Drops one state key's state on every keyed route; the routes that held it.
+  boost::asio::awaitable<std::size_t> async_reset_key(std::string key);
   /// The journal entries `query` admits, oldest first, each thread's copied on that thread.
   boost::asio::awaitable<std::vector<journal_entry>> async_journal(journal_query query);
   /// The entries after `from` that `query` admits (its `limit` aside), each thread's copied on
@@ -148,6 +150,7 @@ class control_plane final : public server_control {
   route_change clear_routes() override;
   std::vector<route_spec> runtime_routes() const override;
   void reset() override;
+  std::size_t reset_key(std::string_view key) override;
   reload_status reload() override;
   reload_status last_reload() const override;
   std::vector<journal_entry> journal(const journal_query& query) override;

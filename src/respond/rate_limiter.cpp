@@ -125,17 +125,47 @@ std::int64_t rate_limiter::since_epoch(clock::time_point now) const {
   return std::max<std::int64_t>(0, std::chrono::nanoseconds(now - epoch_).count());
 }
 
-rate_decision rate_limiter::admit_at(std::string_view key, clock::time_point at) {
+rate_decision rate_limiter::admit_in(std::atomic<std::int64_t>& shared, clock::time_point at) {
   const std::int64_t now = since_epoch(at);
-  if (spec_.key == rate_limit_key::global) {
-    std::int64_t observed = global_.load(std::memory_order_relaxed);
-    for (;;) {
-      std::int64_t state = observed;
-      rate_decision d = arithmetic_.decide(state, now);
-      if (!d.admitted) return d;
-      if (global_.compare_exchange_weak(observed, state, std::memory_order_relaxed)) return d;
-    }
+  std::int64_t observed = shared.load(std::memory_order_relaxed);
+  for (;;) {
+    std::int64_t state = observed;
+    rate_decision d = arithmetic_.decide(state, now);
+    if (!d.admitted) return d;
+    if (shared.compare_exchange_weak(observed, state, std::memory_order_relaxed)) return d;
   }
+}
+
+rate_decision rate_limiter::admit_at(std::string_view key, clock::time_point at) {
+  if (spec_.key == rate_limit_key::global) return admit_in(global_, at);
+  return admit_keyed(key, since_epoch(at));
+}
+
+namespace {
+constexpr char within_separator = '\x1f';  // a unit separator: no header value holds one
+}
+
+rate_decision rate_limiter::admit_within(std::string_view state_key, std::string_view key,
+                                         clock::time_point at) {
+  std::string pair;
+  pair.reserve(state_key.size() + 1 + key.size());
+  pair.append(state_key).push_back(within_separator);
+  pair.append(key);
+  return admit_keyed(pair, since_epoch(at));
+}
+
+void rate_limiter::forget_within(std::string_view state_key) {
+  for (shard& s : shards_) {
+    std::lock_guard lock(s.mutex);
+    std::erase_if(s.states, [&](const auto& entry) {
+      const std::string& k = entry.first;
+      return k.size() > state_key.size() && k.compare(0, state_key.size(), state_key) == 0 &&
+             k[state_key.size()] == within_separator;
+    });
+  }
+}
+
+rate_decision rate_limiter::admit_keyed(std::string_view key, std::int64_t now) {
   shard& s = shards_[key_hash{}(key) % shard_count];
   std::lock_guard lock(s.mutex);
   auto found = s.states.find(key);

@@ -72,8 +72,17 @@ class rate_limiter {
   rate_decision admit(std::string_view key) { return admit_at(key, clock::now()); }
   /// Same at a given time (for tests with an injected clock).
   rate_decision admit_at(std::string_view key, clock::time_point now);
+  /// Decides against a state kept elsewhere (a state key's bucket; 0 = fresh), exactly as for
+  /// the global key.
+  rate_decision admit_in(std::atomic<std::int64_t>& state, clock::time_point now);
+  /// Decides for `key` counted within a state key's share: a limit keyed by client inside each
+  /// test id keeps the pair as its key ("state" 0x1F "key").
+  rate_decision admit_within(std::string_view state_key, std::string_view key,
+                             clock::time_point now);
   /// Forgets every key: all buckets full, all windows empty.
   void reset();
+  /// Forgets the keys counted within `state_key` (see admit_within).
+  void forget_within(std::string_view state_key);
 
   const rate_limit_spec& spec() const { return spec_; }
   /// Keys tracked right now (the global key is not counted).
@@ -100,6 +109,7 @@ class rate_limiter {
     std::unordered_map<std::string, std::int64_t, key_hash, std::equal_to<>> states;
   };
   std::int64_t since_epoch(clock::time_point now) const;
+  rate_decision admit_keyed(std::string_view key, std::int64_t now);
   void make_room(shard& s, std::int64_t now);
 
   rate_limit_spec spec_;

@@ -461,7 +461,12 @@ reply_plan plan_reply(const reply_script& script, const plan_clock& clock) {
     plan.fault = plan.reply->script().fault;
     return plan;
   }
-  std::uint64_t n = script.state->planned.fetch_add(1, std::memory_order_relaxed);
+  return plan_reply_at(script, clock,
+                       script.state->planned.fetch_add(1, std::memory_order_relaxed));
+}
+
+reply_plan plan_reply_at(const reply_script& script, const plan_clock& clock, std::uint64_t n) {
+  reply_plan plan;
   if (script.outage) {
     std::uint32_t retry_after = 0;
     if (outage_applies(*script.outage, clock, n, retry_after)) {

@@ -271,6 +271,9 @@ struct plan_clock {
 /// Chooses the reply for one request: the outage if it applies, else the next step of the
 /// sequence, with its delay sampled. Advances `script.state` when the script is stateful.
 reply_plan plan_reply(const reply_script& script, const plan_clock& clock);
+/// The same with the position taken by the caller (a state key's counters, or Redis's):
+/// `n` is the number of requests the script planned before this one.
+reply_plan plan_reply_at(const reply_script& script, const plan_clock& clock, std::uint64_t n);
 
 /// Whether an outage is on for this request; sets `retry_after` for windows.
 bool outage_applies(const compiled_outage& outage, const plan_clock& clock, std::uint64_t n,

@@ -5,6 +5,7 @@
 #include "respond/derived_statuses.hpp"
 #include "routing/request.hpp"
 #include "text/base64.hpp"
+#include "text/cookies.hpp"
 
 namespace stubborn {
 
@@ -15,10 +16,63 @@ std::span<const std::string_view> params_of(const route_match& match) {
   return std::span(match.params.data(), match.param_count);
 }
 
+// The state one request of a route counts against: its state key's when the route has
+// `state_key` and the request carries a value for it, else the route's own.
+struct state_pick {
+  std::shared_ptr<keyed_state> keyed;  // null: the route's own state
+  std::string_view key;
+};
+
+// The value of the route's state key in this request ("" when it does not carry one).
+std::string_view state_key_of(const compiled_route& route, const request_view& request,
+                              const route_match& match) {
+  const state_key_spec& spec = *route.spec.state_key;
+  std::string_view value;
+  switch (spec.from) {
+    case state_key_spec::source::header:
+      request.find_header(spec.name, value);
+      break;
+    case state_key_spec::source::query:
+      request.find_query(spec.name, value);
+      break;
+    case state_key_spec::source::cookie:
+      for (const header_field& field : request.headers) {
+        if (iequals(field.name, "Cookie") && find_cookie_in(field.value, spec.name, value)) break;
+      }
+      break;
+    case state_key_spec::source::path:
+      if (route.state_param < match.param_count) value = match.params[route.state_param];
+      break;
+  }
+  return value;
+}
+
+state_pick pick_state(const route_match& match, const request_view& request,
+                      const connection_facts& connection) {
+  const compiled_route& route = *match.route;
+  if (!route.keyed) return {};
+  const std::string_view key = state_key_of(route, request, match);
+  if (key.empty()) return {};
+  return {route.keyed->acquire(key, connection.clock.now()), key};
+}
+
 // The clock of a script's random and time-based choices, read only when the script needs one.
+// A state key's outage windows count from that key's first request.
 plan_clock clock_of(const reply_script& script, const route_table& table, std::uint64_t stream,
-                    const time_source& clock) {
-  return script.stateful ? table.clock_for(stream, clock.now()) : plan_clock{};
+                    const time_source& clock, const state_pick& pick = {}) {
+  if (!script.stateful) return plan_clock{};
+  const auto now = clock.now();
+  plan_clock out = table.clock_for(stream, now);
+  if (pick.keyed) out.since_start = now - pick.keyed->start;
+  return out;
+}
+
+// The script's next step, counted against the picked state.
+reply_plan plan_script(const reply_script& script, const plan_clock& clock,
+                       const state_pick& pick) {
+  if (!pick.keyed || !script.stateful) return plan_reply(script, clock);
+  return plan_reply_at(script, clock,
+                       pick.keyed->script.planned.fetch_add(1, std::memory_order_relaxed));
 }
 
 // What the templates of the reply `out.plan` chose draw from: the request, its path captures,
@@ -27,10 +81,11 @@ plan_clock clock_of(const reply_script& script, const route_table& table, std::u
 template_context context_for(const response& out, const request_view& request,
                              std::span<const std::string_view> params, const reply_script& script,
                              std::uint64_t stream, const route_table& table,
-                             const connection_facts& connection, respond_scratch& scratch) {
+                             const connection_facts& connection, respond_scratch& scratch,
+                             const state_pick& pick = {}) {
   template_context context{request, params, &scratch.match.body()};
   if (script.counts) {
-    route_state& state = *script.state;
+    route_state& state = pick.keyed ? pick.keyed->script : *script.state;
     context.counter = state.answered.fetch_add(1, std::memory_order_relaxed) + 1;
     // Under [server] seed the UUIDs repeat from the start after a reset, as everything random
     // does; without one, a reset must not give out the same UUIDs again.
@@ -48,12 +103,16 @@ template_context context_for(const response& out, const request_view& request,
 // over the limit, plans the 429 (or its override) and returns false.
 bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
                        const route_table& table, const connection_facts& connection,
-                       respond_scratch& scratch, response& out) {
+                       respond_scratch& scratch, response& out, const state_pick& pick = {}) {
   rate_limiter& limiter = *limit.limiter;
   const std::string_view ip =
       limiter.spec().key == rate_limit_key::ip ? connection.client_ip() : std::string_view{};
+  // A state key has buckets of its own: one, or one per client of the limit's key.
   const rate_decision decision =
-      limiter.admit_at(limiter.key_of(request, ip), connection.clock.now());
+      !pick.keyed ? limiter.admit_at(limiter.key_of(request, ip), connection.clock.now())
+      : limiter.spec().key == rate_limit_key::global
+          ? limiter.admit_in(pick.keyed->bucket, connection.clock.now())
+          : limiter.admit_within(pick.key, limiter.key_of(request, ip), connection.clock.now());
   limiter.append_headers(decision, scratch.rate);
   if (decision.admitted) return true;
   // RFC 6585 §4: 429 with Retry-After; the route's own sequence does not advance.
@@ -110,16 +169,17 @@ void plan_miss(const request_view& request, const route_table& table, respond_sc
 // The route's reply: the step its script chose, with validators and ranges when it is plain.
 void plan_route_reply(response& out, const request_view& request, const route_match& match,
                       const route_table& table, const connection_facts& connection,
-                      respond_scratch& scratch) {
+                      respond_scratch& scratch, const state_pick& pick) {
   const compiled_route& route = *match.route;
   const std::string_view server_header = table.server().server_header;
-  out.plan = plan_reply(route.script, clock_of(route.script, table, route.order, connection.clock));
+  out.plan = plan_script(route.script,
+                         clock_of(route.script, table, route.order, connection.clock, pick), pick);
   if (out.plan.reply && out.plan.reply->status() == 408) {
     // RFC 9110 §15.5.9: a server sending 408 closes the connection.
     out.head.connection = connection_header::close;
   }
   const template_context context = context_for(out, request, params_of(match), route.script,
-                                               route.order, table, connection, scratch);
+                                               route.order, table, connection, scratch, pick);
   // Delays, faults and pacing keep their script; validators and ranges apply to plain replies.
   if (route.rules.any && out.is_plain()) {
     plan_with_validators(out, context, route, server_header, scratch);
@@ -132,28 +192,29 @@ void plan_route_reply(response& out, const request_view& request, const route_ma
 // plan says "ask the upstream", with the delays sampled.
 void plan_proxy(response& out, const request_view& request, const route_match& match,
                 const route_table& table, const connection_facts& connection,
-                respond_scratch& scratch) {
+                respond_scratch& scratch, const state_pick& pick) {
   const compiled_route& route = *match.route;
   const compiled_proxy& proxy = *route.proxy;
   const reply_script& script = route.script;
   const bool random_delay = proxy.spec.delay.type > delay_spec::kind::fixed ||
                             proxy.spec.delay_reply.type > delay_spec::kind::fixed;
-  const plan_clock clock = script.stateful || random_delay
-                               ? table.clock_for(route.order, connection.clock.now())
-                               : plan_clock{};
-  out.plan = plan_reply(script, clock);
+  plan_clock clock = script.stateful || random_delay
+                         ? table.clock_for(route.order, connection.clock.now())
+                         : plan_clock{};
+  if (pick.keyed && script.stateful) clock.since_start = connection.clock.now() - pick.keyed->start;
+  out.plan = plan_script(script, clock, pick);
   if (script.outage && out.plan.reply == &script.outage->reply) {
     plan_step_reply(out,
                     context_for(out, request, params_of(match), script, route.order, table,
-                                connection, scratch),
+                                connection, scratch, pick),
                     scratch);
     return;
   }
   // The same counter draws the delays whether or not the script advanced it.
-  const std::uint64_t n = script.stateful ? script.state->planned.load(std::memory_order_relaxed)
-                          : random_delay
-                              ? script.state->planned.fetch_add(1, std::memory_order_relaxed)
-                              : 0;
+  route_state& state = pick.keyed ? pick.keyed->script : *script.state;
+  const std::uint64_t n = script.stateful ? state.planned.load(std::memory_order_relaxed)
+                          : random_delay  ? state.planned.fetch_add(1, std::memory_order_relaxed)
+                                          : 0;
   const auto sample = [&](const delay_spec& delay, std::uint64_t salt) {
     return sample_delay(delay, uniform_random(clock.seed, clock.stream ^ salt, n),
                         uniform_random(clock.seed, clock.stream ^ salt ^ 0xde1a7, n));
@@ -165,7 +226,7 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
     out.plan.random = random_bits(clock.seed, clock.stream, n);
     plan_step_reply(out,
                     context_for(out, request, params_of(match), script, route.order, table,
-                                connection, scratch),
+                                connection, scratch, pick),
                     scratch);
     return;
   }
@@ -205,16 +266,17 @@ std::string_view choose_subprotocol(const compiled_websocket& websocket,
 // accepted with 101 by the WebSocket handler; anything else is refused as the RFCs say.
 void plan_websocket(response& out, const request_view& request, const route_match& match,
                     const route_table& table, const connection_facts& connection,
-                    respond_scratch& scratch) {
+                    respond_scratch& scratch, const state_pick& pick) {
   const compiled_route& route = *match.route;
   const reply_script& script = route.script;
   const std::string_view server_header = table.server().server_header;
   if (script.outage) {
-    out.plan = plan_reply(script, clock_of(script, table, route.order, connection.clock));
+    out.plan =
+        plan_script(script, clock_of(script, table, route.order, connection.clock, pick), pick);
     if (out.plan.reply == &script.outage->reply) {
       plan_step_reply(out,
                       context_for(out, request, params_of(match), script, route.order, table,
-                                  connection, scratch),
+                                  connection, scratch, pick),
                       scratch);
       return;
     }
@@ -316,19 +378,20 @@ void respond(const request_view& request, const route_table& table,
   } else {
     const compiled_route& route = *match.route;
     out.route = &route;
+    const state_pick pick = pick_state(match, request, connection);
     // The route's own limit speaks for this reply rather than the server's.
     if (route.rate_limit) scratch.rate.clear();
     if (route.rate_limit &&
-        !within_rate_limit(*route.rate_limit, request, table, connection, scratch, out)) {
+        !within_rate_limit(*route.rate_limit, request, table, connection, scratch, out, pick)) {
       // The route's limit answered.
     } else if (route.rules.any && plan_refusal(out, request, route.rules, server_header, scratch)) {
       // Access, framing or negotiation answered.
     } else if (route.proxy) {
-      plan_proxy(out, request, match, table, connection, scratch);
+      plan_proxy(out, request, match, table, connection, scratch, pick);
     } else if (route.websocket) {
-      plan_websocket(out, request, match, table, connection, scratch);
+      plan_websocket(out, request, match, table, connection, scratch, pick);
     } else {
-      plan_route_reply(out, request, match, table, connection, scratch);
+      plan_route_reply(out, request, match, table, connection, scratch, pick);
     }
   }
   out.close_after = out.head.connection == connection_header::close;
@@ -348,15 +411,17 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
   reply.reset();
   scratch.rate.clear();
   reply.route = pre.route;
-  const reply_plan step = plan_reply(
-      pre.route->script, clock_of(pre.route->script, table, pre.route->order, connection.clock));
+  const state_pick pick = pick_state(pre, head, connection);
+  const reply_plan step = plan_script(
+      pre.route->script,
+      clock_of(pre.route->script, table, pre.route->order, connection.clock, pick), pick);
   reply.plan.reply = step.reply;
   reply.head.connection = connection_header::close;
   reply.head_only = head.method == "HEAD";
   reply.close_after = true;
   plan_step_reply(reply,
                   context_for(reply, head, params_of(pre), pre.route->script, pre.route->order,
-                              table, connection, scratch),
+                              table, connection, scratch, pick),
                   scratch);
   if (reply.plan.reply && reply.plan.reply->events()) {
     // A refusal is sent at once, as it is: an event stream's head with no events.

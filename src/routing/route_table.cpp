@@ -295,6 +295,20 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
         continue;
       }
     }
+    if (spec.state_key) {
+      route->keyed = std::make_shared<keyed_states>(spec.max_state_keys);
+      if (spec.state_key->from == state_key_spec::source::path) {
+        const auto at =
+            std::find(route->param_names.begin(), route->param_names.end(), spec.state_key->name);
+        if (at == route->param_names.end()) {
+          problems.push_back({spec.path_position, "'state_key' names the path parameter '" +
+                                                      spec.state_key->name +
+                                                      "', which the path does not have"});
+          continue;
+        }
+        route->state_param = static_cast<std::size_t>(at - route->param_names.begin());
+      }
+    }
     route->rules = compiled_rules::compile(spec, static_bodies);
     route->expect = spec.expect;
     route->continue_delay = spec.continue_delay;
@@ -734,6 +748,7 @@ void route_table::reset_state() const {
   for (const auto& route : routes_) {
     route->script.state->reset();
     if (route->script.outage) route->script.outage->state->reset();
+    if (route->keyed) route->keyed->clear();
     if (route->rate_limit) {
       route->rate_limit->limiter->reset();
       route->rate_limit->script.state->reset();  // its reply's {{counter}} too
@@ -744,6 +759,16 @@ void route_table::reset_state() const {
     server_rate_limit_->script.state->reset();
   }
   for (const auto& outage : outages_) outage.state->reset();
+}
+
+std::size_t route_table::reset_key(std::string_view key) const {
+  std::size_t held = 0;
+  for (const auto& route : routes_) {
+    if (!route->keyed) continue;
+    if (route->keyed->forget(key)) ++held;
+    if (route->rate_limit) route->rate_limit->limiter->forget_within(key);
+  }
+  return held;
 }
 
 void route_table::carry_state_from(const route_table& previous, const config& cfg) {
@@ -764,6 +789,7 @@ void route_table::carry_state_from(const route_table& previous, const config& cf
       route->rate_limit->limiter = before.rate_limit->limiter;
       route->rate_limit->script.state = before.rate_limit->script.state;
     }
+    if (route->keyed && before.keyed) route->keyed = before.keyed;
   }
   for (std::size_t i = 0; i < outages_.size() && i < previous.outages_.size(); ++i) {
     if (outages_[i].spec == previous.outages_[i].spec)

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "respond/keyed_state.hpp"
 #include "respond/rate_limiter.hpp"
 #include "respond/reply_plan.hpp"
 #include "respond/route_rules.hpp"
@@ -123,6 +124,9 @@ class route_table {
   }
   /// Puts every sequence, outage and rate limit back to its start.
   void reset_state() const;
+  /// Drops the state of one state key on every route with `state_key`; the number of routes
+  /// that held it.
+  std::size_t reset_key(std::string_view key) const;
   /// Explains a miss: 405 with Allow, or the nearest route for the 404 body.
   match_miss explain_miss(const request_view& request, match_scratch& scratch) const;
 
@@ -214,7 +218,10 @@ struct compiled_route {
   std::chrono::milliseconds continue_delay{0};
   std::unique_ptr<compiled_proxy> proxy;  ///< [route.proxy]: the reply comes from an upstream
   std::unique_ptr<compiled_websocket> websocket;  ///< [route.websocket]: upgrade, then a script
-  route_spec spec;  ///< as configured, for explanations and the admin API
+  /// `state_key`: the state of each key value (kept across reloads of an unchanged route).
+  std::shared_ptr<keyed_states> keyed;
+  std::size_t state_param = 0;  ///< `state_key = "path:NAME"`: the index of NAME's capture
+  route_spec spec;              ///< as configured, for explanations and the admin API
 
   compiled_route();
   ~compiled_route();

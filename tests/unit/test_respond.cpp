@@ -509,3 +509,162 @@ continue_delay = "300ms"
   CHECK_FALSE(held.reject);
   CHECK(held.delay == 300ms);
 }
+
+// ---- state_key: each key value has its own sequence, outage window and rate-limit bucket ----
+
+namespace {
+
+const char* const keyed_config = R"(
+[[route]]
+path = "/seq"
+state_key = "header:X-Test-Id"
+replies = [{ status = 503, repeat = 2 }, { status = 200 }]
+
+[[route]]
+path = "/limited"
+state_key = "query:test"
+[route.reply]
+status = 200
+[route.rate_limit]
+requests = 1
+per = "10s"
+burst = 1
+
+[[route]]
+path = "/down"
+state_key = "cookie:run"
+outage = { every = "10s", duration = "2s", status = 503 }
+[route.reply]
+status = 200
+
+[[route]]
+path = "/t/{id}/next"
+state_key = "path:id"
+max_state_keys = 2
+replies = [{ status = 201 }, { status = 202 }]
+then = "repeat-last"
+)";
+
+int status_for(responder& r, std::string target,
+               std::vector<std::pair<std::string, std::string>> headers = {}) {
+  return r.ask("GET", std::move(target), std::move(headers)).status;
+}
+
+}  // namespace
+
+TEST_CASE("state_key: each header value walks its own sequence", "[respond][state_key]") {
+  responder r(keyed_config);
+  auto a = [&] { return status_for(r, "/seq", {{"X-Test-Id", "a"}}); };
+  auto b = [&] { return status_for(r, "/seq", {{"X-Test-Id", "b"}}); };
+  CHECK(a() == 503);
+  CHECK(b() == 503);
+  CHECK(a() == 503);
+  CHECK(a() == 200);  // a's third request
+  CHECK(b() == 503);  // b is still at its second
+  CHECK(b() == 200);
+  // A request without the key counts against the route's own state.
+  CHECK(status_for(r, "/seq") == 503);
+  CHECK(status_for(r, "/seq") == 503);
+  CHECK(status_for(r, "/seq") == 200);
+}
+
+TEST_CASE("state_key: each query value has its own rate-limit bucket", "[respond][state_key]") {
+  responder r(keyed_config);
+  CHECK(status_for(r, "/limited?test=one") == 200);
+  CHECK(status_for(r, "/limited?test=one") == 429);
+  CHECK(status_for(r, "/limited?test=two") == 200);
+  CHECK(status_for(r, "/limited?test=two") == 429);
+  CHECK(status_for(r, "/limited") == 200);
+  fake_now += 10s;
+  CHECK(status_for(r, "/limited?test=one") == 200);
+}
+
+TEST_CASE("state_key: a cookie value's outage window starts at its first request",
+          "[respond][state_key]") {
+  responder r(keyed_config);
+  CHECK(status_for(r, "/down", {{"Cookie", "run=early"}}) == 503);
+  fake_now += 3s;  // early's window is over; late's begins now
+  CHECK(status_for(r, "/down", {{"Cookie", "run=early"}}) == 200);
+  CHECK(status_for(r, "/down", {{"Cookie", "theme=x; run=late"}}) == 503);
+  fake_now += 8s;  // early: 11 s in, its second window; late: 8 s in, up
+  CHECK(status_for(r, "/down", {{"Cookie", "run=early"}}) == 503);
+  CHECK(status_for(r, "/down", {{"Cookie", "run=late"}}) == 200);
+}
+
+TEST_CASE("state_key: past max_state_keys the least recently used key starts over",
+          "[respond][state_key]") {
+  responder r(keyed_config);
+  CHECK(status_for(r, "/t/a/next") == 201);
+  CHECK(status_for(r, "/t/b/next") == 201);
+  CHECK(status_for(r, "/t/a/next") == 202);  // a is now the most recently used
+  CHECK(status_for(r, "/t/c/next") == 201);  // drops b
+  CHECK(status_for(r, "/t/a/next") == 202);  // a kept its place
+  CHECK(status_for(r, "/t/b/next") == 201);  // b starts over (and drops c)
+  const auto& route = r.table->route(3);
+  REQUIRE(route.keyed);
+  CHECK(route.keyed->evictions() == 2);
+  CHECK(route.keyed->size() == 2);
+}
+
+TEST_CASE("state_key: reset_key drops one key on every route", "[respond][state_key]") {
+  responder r(keyed_config);
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "k"}}) == 503);
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "k"}}) == 503);
+  CHECK(status_for(r, "/limited?test=k") == 200);
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "other"}}) == 503);
+  CHECK(r.table->reset_key("k") == 2);
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "k"}}) == 503);  // from the start again
+  CHECK(status_for(r, "/limited?test=k") == 200);             // a full bucket again
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "other"}}) == 503);
+  CHECK(status_for(r, "/seq", {{"X-Test-Id", "other"}}) == 200);  // untouched
+  CHECK(r.table->reset_key("nobody") == 0);
+}
+
+TEST_CASE("state_key: a limit keyed by client is counted per client within each state key",
+          "[respond][state_key]") {
+  responder r(R"(
+[[route]]
+path = "/x"
+state_key = "header:X-Test-Id"
+[route.reply]
+status = 200
+[route.rate_limit]
+requests = 1
+per = "10s"
+burst = 1
+key = "header:X-Client"
+)");
+  auto ask = [&](std::string test, std::string client) {
+    return status_for(r, "/x", {{"X-Test-Id", test}, {"X-Client", client}});
+  };
+  CHECK(ask("t1", "c1") == 200);
+  CHECK(ask("t1", "c1") == 429);
+  CHECK(ask("t1", "c2") == 200);
+  CHECK(ask("t2", "c1") == 200);
+  CHECK(r.table->reset_key("t1") == 1);  // the route held t1...
+  CHECK(ask("t1", "c1") == 200);         // ...but its buckets are forgotten
+}
+
+TEST_CASE("keyed_states: bounded, most recently used kept, forget and clear", "[state_key]") {
+  stubborn::keyed_states states(3);
+  const auto now = std::chrono::steady_clock::now();
+  auto a = states.acquire("a", now);
+  a->script.planned = 5;
+  states.acquire("b", now);
+  states.acquire("c", now);
+  CHECK(states.acquire("a", now + 1s)->script.planned == 5);  // same state, start unchanged
+  CHECK(states.acquire("a", now + 1s)->start == now);
+  states.acquire("d", now);  // drops b, the least recently used
+  CHECK(states.size() == 3);
+  CHECK(states.evictions() == 1);
+  CHECK(states.acquire("b", now)->script.planned == 0);  // back, fresh (drops c)
+  CHECK(states.forget("a"));
+  CHECK_FALSE(states.forget("a"));
+  CHECK(a->script.planned == 5);  // a holder keeps its state alive
+  states.clear();
+  CHECK(states.size() == 0);
+  // Long values are cut to 256 bytes.
+  const std::string long_key(300, 'x');
+  auto first = states.acquire(long_key, now);
+  CHECK(states.acquire(long_key.substr(0, 256) + "yy", now) == first);
+}

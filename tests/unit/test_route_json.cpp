@@ -71,6 +71,8 @@ produces = "application/json"
 consumes = ["application/json", "text/plain"]
 require_length = true
 rate_limit = { requests = 5, per = "2s", burst = 7, key = "header:X-Key", algorithm = "token-bucket", headers = "x-ratelimit", max_keys = 50, reply = { status = 503, body = "slow" } }
+state_key = "path:id"
+max_state_keys = 64
 
 [[route.replies]]
 status = 201

@@ -6,6 +6,7 @@ Usage: test_cluster_haproxy.py BINARY SOURCE_DIR
 Starts redis-server (a free port, nothing written to disk, a temp dir), three instances of the
 binary with a [cluster] pointing at it under a fresh namespace, and haproxy (roundrobin over the
 three, health checks on /__admin/status), waits until HAProxy sees all three up, then checks:
+- /__admin/status on each instance says Redis is up, with the namespace;
 - HAProxy spreads the requests over the three instances (each answers some);
 - a route with replies 503, 503, 200 (then = "cycle"), asked 9 times through HAProxy, answers
   503, 503, 200 three times, in this order, although each instance saw only some of them;
@@ -241,6 +242,16 @@ def main():
         lb, haproxy_log = start_haproxy(work, ports)
         logs.append(haproxy_log)
         check("redis-server, three instances and HAProxy are up", True)
+        clusters = []
+        for p in ports:
+            status, text = request(p, "GET", "/__admin/status")
+            try:
+                clusters.append(json.loads(text).get("cluster") if status == 200 else text)
+            except ValueError:
+                clusters.append(text)
+        check("/__admin/status on each instance: Redis up, our namespace",
+              all(isinstance(c, dict) and c.get("redis") == "up" and
+                  c.get("namespace") == namespace for c in clusters), clusters)
 
         # (a) The sequence, asked through HAProxy: 503, 503, 200, three times over.
         sent = 0

@@ -11,8 +11,8 @@ tree is not a git checkout), so each figure in the docs names the committed file
 
 - `<UTC stamp>.jsonl` from benchmarks/run.py: the latest run with every default scenario is "the
   latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, https-hello,
-  https-handshakes, https-idle), each proxy scenario (proxy-hello, proxy-latency) and each stream
-  scenario (ws-held, sse-held, ws-echo) comes from the latest run that holds it;
+  https-handshakes, https-idle, cluster), each proxy scenario (proxy-hello, proxy-latency) and
+  each stream scenario (ws-held, sse-held, ws-echo) comes from the latest run that holds it;
 - `instructions-<UTC stamp>.json` from benchmarks/instructions.py;
 - `rate-limit-<UTC stamp>.json` from benchmarks/rate_limit.py.
 
@@ -775,6 +775,44 @@ def block_rate_limit_brief(r):
             f"(from `{x['file']}`).")
 
 
+def block_cluster(r):
+    """Three instances behind HAProxy sharing one rate limit in Redis, and the limiter's cost."""
+    run = r.latest_with("cluster")
+    if not run:
+        return missing("run with the cluster scenario", "python3 benchmarks/run.py cluster",
+                       " (redis-server and haproxy installed)")
+    s = run["summaries"]
+    c = s["cluster"]
+    out = [table(["instances behind HAProxy", "limit", "offered requests/s (each run)",
+                  "admitted (each run)", "expected", "worst deviation", "stubborn CPU",
+                  "haproxy CPU", "redis-server CPU"],
+                 [[c.get("instances"), f"{c.get('requests_per_s')}/s, burst {c.get('burst')}, "
+                   f"{c.get('duration_s')} s",
+                   ", ".join(num(x) for x in c.get("offered_rps_runs", [])),
+                   ", ".join(num(x) for x in c.get("admitted_runs", [])), num(c.get("expected")),
+                   f"{c.get('worst_deviation_pct', 0):.2f} % "
+                   f"({'PASS' if c.get('pass') else 'FAIL'})",
+                   f"{num(c.get('stubborn_cpu_pct'))}%", f"{num(c.get('haproxy_cpu_pct'))}%",
+                   f"{num(c.get('redis_cpu_pct'))}%"]],
+                 ["---:", "---", "---:", "---:", "---:", "---:", "---:", "---:", "---:"])]
+    rows = []
+    for key, shown in (("cluster/local", "local limiter"), ("cluster/redis", "limiter in Redis")):
+        x = s.get(key)
+        if x:
+            redis_cpu = x.get("redis_cpu_us_per_req")
+            rows.append([shown, num(x.get("rps")), ms_from_us(x.get("p50_us")),
+                         ms_from_us(x.get("p99_us")), num(x.get("cpu_us_per_req"), 2),
+                         "-" if redis_cpu is None else num(redis_cpu, 2), x.get("errors")])
+    if rows:
+        rr = s.get("cluster/ratio", {})
+        out += ["", table(["rate-limited route, one instance", "req/s", "p50", "p99",
+                           "stubborn CPU us/req", "redis-server CPU us/req", "errors"], rows,
+                          ["---", "---:", "---:", "---:", "---:", "---:", "---:"]), "",
+                f"Limiter in Redis / local: {ratio(rr.get('rps_ratio'), 3)} req/s, stubborn CPU "
+                f"per request {ratio(rr.get('cpu_ratio'), 3)}."]
+    return "\n".join(out + ["", run_source(run)])
+
+
 BLOCKS = {
     "summary": block_summary,
     "results": block_results,
@@ -793,6 +831,7 @@ BLOCKS = {
     "soak-brief": block_soak_brief,
     "rate-limit": block_rate_limit,
     "rate-limit-brief": block_rate_limit_brief,
+    "cluster": block_cluster,
 }
 
 

@@ -87,6 +87,9 @@ PERFORMANCE = """# Performance
 
 <!-- benchmarks:begin ws-echo -->
 <!-- benchmarks:end ws-echo -->
+
+<!-- benchmarks:begin cluster -->
+<!-- benchmarks:end cluster -->
 """
 
 RELIABILITY = """# Reliability
@@ -362,6 +365,49 @@ def streams_run(stamp, commit, skipped=None):
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
 
 
+def cluster_run(stamp, commit, skipped=None):
+    """A `run.py cluster` result, built with the runner's own functions where it has them; with
+    `skipped`, the run of a machine without redis-server."""
+    ctx = FakeContext()
+    ctx.emit({"type": "meta", "stamp": stamp, "argv": ["cluster"], "duration_s": 8, "reps": 3,
+              "wrk_threads": 2, "wrk_connections": 50, "server_threads": "2", "nproc": 2,
+              "cpu_model": "AMD EPYC", "kernel": "6.1.0", "git_commit": commit,
+              "git_dirty": False})
+    if skipped:
+        ctx.summary("cluster", {"scenario": "cluster", "skipped": skipped})
+    else:
+        runs = []
+        for rep, admitted in enumerate((1098, 1104, 1101)):
+            runs.append({"type": "run", "scenario": "cluster", "part": "limit", "rep": rep + 1,
+                         "offered_rps": 19800 + rep, "requests": 198000, "admitted": admitted,
+                         "limited": 198000 - admitted, "expected": 1100,
+                         "deviation_pct": round(100 * (admitted - 1100) / 1100, 2),
+                         "other_errors": 0, "stubborn_cpu_pct": 80.0, "haproxy_cpu_pct": 45.0,
+                         "redis_cpu_pct": 30.0})
+            ctx.emit(runs[-1])
+        ctx.summary("cluster", runner.cluster_limit_summary(runs, 10))
+        result = {}
+        for label, rps, cpu in (("local-limiter", 100000.0, 9.0), ("redis-limiter", 50000.0, 14.0)):
+            records = [wrk_run("cluster", label, rep + 1, rps, 2000, cpu) for rep in range(3)]
+            if label == "redis-limiter":
+                for record in records:
+                    record.update(upstream_cpu_s=4.0 * record["requests"] / 1e6,
+                                  upstream_cpu_us_per_req=4.0)
+            for record in records:
+                ctx.emit(record)
+            result[label] = runner.summarise_wrk(records)
+        ctx.summary("cluster/local", dict(result["local-limiter"], scenario="cluster",
+                                          server="local-limiter"))
+        red = result["redis-limiter"]
+        ctx.summary("cluster/redis", dict(red, scenario="cluster", server="redis-limiter",
+                                          redis_cpu_us_per_req=red["upstream_cpu_us_per_req"]))
+        ctx.summary("cluster/ratio", {"scenario": "cluster", "rps_ratio": 0.5,
+                                      "cpu_ratio": 14.0 / 9.0, "p99_ratio": 1.0})
+    for target in runner.targets(ctx):
+        ctx.emit(dict(target, type="target"))
+    return "".join(json.dumps(r, sort_keys=True) + "\n" for r in ctx.records)
+
+
 def soak_run(stamp, commit):
     """A `run.py soak` result: meta and the soak summary only."""
     snap = {"fds": 17, "threads": 5, "rss_kib": 8755}
@@ -623,6 +669,30 @@ class RenderTest(unittest.TestCase):
                       "0.94x) | 0 | 0% | ws 8.23.1, node v20.20.2, 2 worker(s) |", perf)
         self.assertIn("From `benchmarks/results/20261207T100000Z.jsonl`: `python3 "
                       "benchmarks/run.py streams` on commit `abcdef1`", perf)
+        self.assertEqual(self.run_script("--check")[0], 0)
+
+    def test_cluster_comes_from_the_latest_run_that_holds_it(self):
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("No run with the cluster scenario is committed yet: run `python3 "
+                      "benchmarks/run.py cluster` (redis-server and haproxy installed)", perf)
+        self.result("20261207T120000Z.jsonl", cluster_run("20261207T120000Z", "c1c1c1c"))
+        # A later run on a machine without redis-server replaces nothing.
+        self.result("20261207T130000Z.jsonl", cluster_run("20261207T130000Z", "c2c2c2c",
+                                                          skipped="redis-server not installed"))
+        code, out = self.run_script()
+        self.assertEqual(code, 0, out)
+        perf = self.doc("docs/performance.md")
+        self.assertIn("| 3 | 100/s, burst 100, 10 s | 19,800, 19,801, 19,802 | 1,098, 1,104, 1,101 "
+                      "| 1,100 | 0.36 % (PASS) | 80% | 45% | 30% |", perf)
+        self.assertIn("| local limiter | 100,000 | 0.31 ms | 2.00 ms | 9.00 | - | 0 |", perf)
+        self.assertIn("| limiter in Redis | 50,000 | 0.31 ms | 2.00 ms | 14.00 | 4.00 | 0 |", perf)
+        self.assertIn("Limiter in Redis / local: 0.500x req/s, stubborn CPU per request 1.556x.",
+                      perf)
+        self.assertIn("From `benchmarks/results/20261207T120000Z.jsonl`: `python3 "
+                      "benchmarks/run.py cluster` on commit `c1c1c1c`", perf)
+        self.assertNotIn("20261207T130000Z", perf)
         self.assertEqual(self.run_script("--check")[0], 0)
 
     def test_unbalanced_or_unknown_markers_are_errors(self):

@@ -1,5 +1,10 @@
 #include "control/request_observation.hpp"
 
+#include <boost/json/serialize.hpp>
+
+#include "cluster/shared_state.hpp"
+#include "control/journal_json.hpp"
+
 #include "control/access_log.hpp"
 #include "control/observer.hpp"
 #include "respond/http_date.hpp"
@@ -79,6 +84,9 @@ void request_observation::observe(const request_view& request, const request_out
     e.tls.version.assign(request.tls->version);
     e.tls.cipher.assign(request.tls->cipher);
     e.tls.client_subject.assign(request.tls->client_subject);
+  }
+  if (cluster_ && cluster_->journal_shared()) {
+    cluster_->append_journal(boost::json::serialize(entry_json(e)));
   }
 }
 

@@ -11,6 +11,8 @@
 
 namespace stubborn {
 
+class cluster_link;
+
 struct compiled_route;
 struct request_view;
 struct route_metrics;
@@ -40,8 +42,9 @@ struct request_outcome {
 class request_observation {
  public:
   /// Any of them may be null (off).
-  request_observation(thread_observer* observer, access_log* log, unsigned thread_index)
-      : observer_(observer), log_(log), thread_index_(thread_index) {}
+  request_observation(thread_observer* observer, access_log* log, unsigned thread_index,
+                      cluster_link* cluster = nullptr)
+      : observer_(observer), log_(log), thread_index_(thread_index), cluster_(cluster) {}
 
   /// Whether anything observes: when nothing does, the session skips the outcome altogether.
   bool on() const { return observer_ || log_; }
@@ -63,6 +66,7 @@ class request_observation {
   thread_observer* observer_;
   access_log* log_;
   unsigned thread_index_;
+  cluster_link* cluster_;  // [cluster] share "journal": each entry also goes to Redis
   // The metrics of the last route served, cached while the table stays the same.
   const compiled_route* metrics_route_ = nullptr;
   route_metrics* metrics_ = nullptr;

@@ -21,6 +21,9 @@ std::span<const std::string_view> params_of(const route_match& match) {
 struct state_pick {
   std::shared_ptr<keyed_state> keyed;  // null: the route's own state
   std::string_view key;
+  // The cluster's answer ([cluster]): what it holds replaces the state above.
+  const shared_answer* shared = nullptr;
+  bool admit_all = false;  // Redis did not answer and on_unavailable = "allow"
 };
 
 // The value of the route's state key in this request ("" when it does not carry one).
@@ -47,6 +50,39 @@ std::string_view state_key_of(const compiled_route& route, const request_view& r
   return value;
 }
 
+// What this route's request must ask the cluster, if anything: the shared rate limit, sequence
+// position and outage start ([cluster] share). A request that a refusal (auth, framing,
+// negotiation) will answer takes no sequence position, as without a cluster.
+bool ask_cluster(const cluster_config& cluster, const route_match& match,
+                 std::string_view key, const request_view& request, const route_table& table,
+                 const connection_facts& connection, respond_scratch& scratch, response& out) {
+  const compiled_route& route = *match.route;
+  const reply_script& script = route.script;
+  shared_ask ask;
+  ask.route = &route;
+  ask.key = key;
+  ask.limit = cluster.share_rate_limits && route.rate_limit;
+  if (ask.limit) {
+    const rate_limiter& limiter = *route.rate_limit->limiter;
+    const std::string_view ip =
+        limiter.spec().key == rate_limit_key::ip ? connection.client_ip() : std::string_view{};
+    ask.limit_key = limiter.key_of(request, ip);
+  }
+  ask.sequence = cluster.share_sequences && script.stateful && script.ends.back() > 1;
+  ask.outage = cluster.share_outages && script.outage && script.outage->spec.every.count() > 0 &&
+               script.outage->spec.duration.count() > 0;
+  if ((ask.sequence || ask.outage) && route.rules.any &&
+      plan_refusal(out, request, route.rules, table.server().server_header, scratch)) {
+    ask.sequence = false;
+    ask.outage = false;
+  }
+  if (!ask.limit && !ask.sequence && !ask.outage) return false;
+  out.reset();
+  out.route = &route;
+  out.ask = ask;
+  return true;
+}
+
 state_pick pick_state(const route_match& match, const request_view& request,
                       const connection_facts& connection) {
   const compiled_route& route = *match.route;
@@ -63,13 +99,20 @@ plan_clock clock_of(const reply_script& script, const route_table& table, std::u
   if (!script.stateful) return plan_clock{};
   const auto now = clock.now();
   plan_clock out = table.clock_for(stream, now);
-  if (pick.keyed) out.since_start = now - pick.keyed->start;
+  if (pick.shared && pick.shared->timed) {
+    out.since_start = pick.shared->since_start;
+  } else if (pick.keyed) {
+    out.since_start = now - pick.keyed->start;
+  }
   return out;
 }
 
 // The script's next step, counted against the picked state.
 reply_plan plan_script(const reply_script& script, const plan_clock& clock,
                        const state_pick& pick) {
+  if (pick.shared && pick.shared->sequenced && script.stateful) {
+    return plan_reply_at(script, clock, pick.shared->n);
+  }
   if (!pick.keyed || !script.stateful) return plan_reply(script, clock);
   return plan_reply_at(script, clock,
                        pick.keyed->script.planned.fetch_add(1, std::memory_order_relaxed));
@@ -86,7 +129,10 @@ template_context context_for(const response& out, const request_view& request,
   template_context context{request, params, &scratch.match.body()};
   if (script.counts) {
     route_state& state = pick.keyed ? pick.keyed->script : *script.state;
-    context.counter = state.answered.fetch_add(1, std::memory_order_relaxed) + 1;
+    // Shared: the position the cluster gave this request (every instance counts the same).
+    context.counter = pick.shared && pick.shared->sequenced
+                          ? pick.shared->n + 1
+                          : state.answered.fetch_add(1, std::memory_order_relaxed) + 1;
     // Under [server] seed the UUIDs repeat from the start after a reset, as everything random
     // does; without one, a reset must not give out the same UUIDs again.
     const std::uint64_t generation =
@@ -107,9 +153,12 @@ bool within_rate_limit(const compiled_rate_limit& limit, const request_view& req
   rate_limiter& limiter = *limit.limiter;
   const std::string_view ip =
       limiter.spec().key == rate_limit_key::ip ? connection.client_ip() : std::string_view{};
-  // A state key has buckets of its own: one, or one per client of the limit's key.
+  if (pick.admit_all) return true;
+  // A state key has buckets of its own: one, or one per client of the limit's key. The cluster's
+  // answer, when it holds the decision, was made in Redis against every instance's requests.
   const rate_decision decision =
-      !pick.keyed ? limiter.admit_at(limiter.key_of(request, ip), connection.clock.now())
+      pick.shared && pick.shared->limited ? pick.shared->limit
+      : !pick.keyed                       ? limiter.admit_at(limiter.key_of(request, ip), connection.clock.now())
       : limiter.spec().key == rate_limit_key::global
           ? limiter.admit_in(pick.keyed->bucket, connection.clock.now())
           : limiter.admit_within(pick.key, limiter.key_of(request, ip), connection.clock.now());
@@ -212,7 +261,8 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
   }
   // The same counter draws the delays whether or not the script advanced it.
   route_state& state = pick.keyed ? pick.keyed->script : *script.state;
-  const std::uint64_t n = script.stateful ? state.planned.load(std::memory_order_relaxed)
+  const std::uint64_t n = pick.shared && pick.shared->sequenced ? pick.shared->n
+                          : script.stateful ? state.planned.load(std::memory_order_relaxed)
                           : random_delay  ? state.planned.fetch_add(1, std::memory_order_relaxed)
                                           : 0;
   const auto sample = [&](const delay_spec& delay, std::uint64_t salt) {
@@ -378,7 +428,28 @@ void respond(const request_view& request, const route_table& table,
   } else {
     const compiled_route& route = *match.route;
     out.route = &route;
-    const state_pick pick = pick_state(match, request, connection);
+    state_pick pick = pick_state(match, request, connection);
+    const cluster_config* cluster = table.cluster();
+    const shared_answer* shared = connection.shared;
+    if (cluster && !shared &&
+        ask_cluster(*cluster, match, pick.key, request, table, connection, scratch, out)) {
+      return;  // planned again once the cluster answers
+    }
+    if (shared && shared->unavailable) {
+      // Redis did not answer in time: [cluster] on_unavailable decides.
+      if (cluster && cluster->on_unavailable == cluster_fallback::deny) {
+        out.head.connection = decide_connection(request.version, connection);
+        plan_server_reply(out, scratch, server_header, 503,
+                          "Service Unavailable: the cluster's shared state (Redis) did not "
+                          "answer in time\n",
+                          {"Retry-After: 1\r\n"});
+        out.close_after = out.head.connection == connection_header::close;
+        return;
+      }
+      pick.admit_all = cluster && cluster->on_unavailable == cluster_fallback::allow;
+    } else {
+      pick.shared = shared;
+    }
     // The route's own limit speaks for this reply rather than the server's.
     if (route.rate_limit) scratch.rate.clear();
     if (route.rate_limit &&

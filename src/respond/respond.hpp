@@ -42,6 +42,28 @@ struct client_ip_source {
   std::string_view operator()() const { return get ? get(context) : std::string_view{}; }
 };
 
+/// What a route's request asks of the cluster's shared state (Redis) before respond() can plan
+/// it: set in `response::ask` when the table shares state and no answer was given yet.
+struct shared_ask {
+  const compiled_route* route = nullptr;  ///< null: nothing to ask
+  std::string_view key;                   ///< the state key's value ("" = the route's own state)
+  std::string_view limit_key;             ///< the rate limit's own key (a client), "" = global
+  bool limit = false;                     ///< count the request against the shared rate limit
+  bool sequence = false;                  ///< take the next shared sequence position
+  bool outage = false;                    ///< read the shared start of outage windows
+};
+
+/// Redis's answer to a shared_ask (or that it had none in time).
+struct shared_answer {
+  bool unavailable = false;  ///< no answer: [cluster] on_unavailable decides
+  bool limited = false;      ///< the answer holds the rate limit's decision
+  rate_decision limit;
+  bool sequenced = false;  ///< the answer holds the sequence position
+  std::uint64_t n = 0;     ///< requests the route planned before this one, cluster-wide
+  bool timed = false;      ///< the answer holds the time since the shared start
+  std::chrono::steady_clock::duration since_start{};
+};
+
 /// What respond() needs to know of the connection.
 struct connection_facts {
   bool wants_close = false;       ///< the request said "Connection: close"
@@ -49,6 +71,8 @@ struct connection_facts {
   bool draining = false;          ///< the server (or this connection) is closing down
   client_ip_source client_ip;
   time_source clock;
+  /// The cluster's answer for this request, once asked (see response::ask).
+  const shared_answer* shared = nullptr;
 };
 
 /// Buffers respond() builds into, owned by the caller and reused from request to request (their
@@ -90,6 +114,9 @@ struct response {
   const compiled_websocket* websocket = nullptr;
   /// The subprotocol chosen (a view into the route's list; empty: none).
   std::string_view subprotocol;
+  /// Set (ask.route): nothing is planned yet; ask the cluster, then call respond() again with
+  /// the answer in connection_facts::shared.
+  shared_ask ask;
 
   // What goes on the wire.
   reply_head head;
@@ -112,6 +139,7 @@ struct response {
     handler = nullptr;
     proxy = nullptr;
     websocket = nullptr;
+    ask.route = nullptr;
     head.framing = body_framing::content_length;
     body_from_table = false;
   }
@@ -127,7 +155,7 @@ struct response {
   const reply_spec& script() const { return plan.reply->script(); }
   /// Nothing to wait for and nothing broken: written at once (the fast path).
   bool is_plain() const {
-    return handler == nullptr && proxy == nullptr && websocket == nullptr &&
+    return handler == nullptr && proxy == nullptr && websocket == nullptr && ask.route == nullptr &&
            plan.fault == fault_kind::none && plan.delay.count() == 0 && plan.retry_after == 0 &&
            (plan.reply == nullptr || plan.reply->is_plain());
   }

@@ -185,6 +185,7 @@ std::shared_ptr<const route_table> route_table::compile(const config& cfg,
                                                         const route_table* previous) {
   std::shared_ptr<route_table> table(new route_table());
   table->server_ = cfg.server;
+  table->cluster_ = cfg.cluster;
   table->nodes_.emplace_back();
   std::vector<config_problem> problems;
   std::vector<std::string> json_paths;  // distinct JSONPaths of every route's conditions

@@ -139,6 +139,8 @@ class route_table {
   /// Every method some route serves, for `OPTIONS *`: "GET, HEAD, POST".
   const std::string& all_methods() const { return all_methods_; }
   const server_config& server() const { return server_; }
+  /// [cluster], when this table's state is shared through Redis.
+  const cluster_config* cluster() const { return cluster_ ? &*cluster_ : nullptr; }
   const compiled_route& route(std::size_t i) const { return *routes_[i]; }
 
  private:
@@ -169,6 +171,7 @@ class route_table {
                 route_match& best) const;
 
   server_config server_;
+  std::optional<cluster_config> cluster_;
   std::vector<std::unique_ptr<compiled_route>> routes_;
   std::vector<node> nodes_;
   void match_regex_bucket(std::string_view key, const request_view& request, int method,

@@ -7,6 +7,8 @@
 
 namespace stubborn {
 
+class cluster_link;
+
 class thread_observer;
 class access_log;
 class upstream_pool;
@@ -78,6 +80,8 @@ class connection_registry {
   unsigned thread_index = 0;
   /// This thread's idle connections to proxy routes' upstreams; null: none are kept.
   upstream_pool* upstreams = nullptr;
+  /// This thread's link to the cluster's shared state ([cluster]); null: not in a cluster.
+  cluster_link* cluster = nullptr;
 
   /// How often sweep() should run.
   static constexpr std::chrono::milliseconds sweep_interval{50};

@@ -23,6 +23,8 @@
 #include "control/admin.hpp"
 #include "control/admin_handler.hpp"
 #include "control/control_plane.hpp"
+#include "cluster/shared_state.hpp"
+#include "config/redis_url.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
 #include "protocols/proxy/recorder.hpp"
@@ -50,6 +52,8 @@ struct worker {
   net::steady_timer sweep_timer{io};
   // Idle keep-alive connections to proxy routes' upstreams (after `io`: gone before it is).
   upstream_pool upstreams;
+  // [cluster]: this thread's connection to Redis (after `io`: gone before it is).
+  std::unique_ptr<cluster_link> cluster;
   // Every worker accepts on its own duplicate of the listening socket, so a connection is
   // accepted and registered by the thread that will serve it.
   std::optional<tcp::acceptor> acceptor;
@@ -308,6 +312,11 @@ void server::start() {
   }
 
   const admin_config& ac = s.cfg.admin;
+  if (s.cfg.cluster) {
+    redis_endpoint endpoint;
+    parse_redis_url(s.cfg.cluster->redis, endpoint);
+    s.state.cluster = std::make_shared<cluster_health>(endpoint.where());
+  }
   if (!sc.access_log.empty()) s.log = std::make_unique<access_log>(sc.access_log, threads);
   std::vector<observed_thread> observed;
   for (unsigned i = 0; i < threads; ++i) {
@@ -318,6 +327,10 @@ void server::start() {
     }
     w.registry.thread_index = i;
     w.registry.upstreams = &w.upstreams;
+    if (s.cfg.cluster) {
+      w.cluster = std::make_unique<cluster_link>(w.io, *s.cfg.cluster, *s.state.cluster, i);
+      w.registry.cluster = w.cluster.get();
+    }
     w.registry.access_log = s.log.get();
     if (ac.enabled) {
       w.observer = std::make_unique<thread_observer>(i, ac.journal, ac.journal_body_bytes);
@@ -356,6 +369,7 @@ void server::start() {
   tls_role.transport =
       transport == transport_kind::generic ? transport_kind::tls_generic : transport_kind::tls;
   for (auto& w : s.workers) {
+    if (w.cluster) net::post(w.io, [&w] { w.cluster->start(); });
     net::co_spawn(w.io, sweep_loop(&w), net::detached);
     if (w.acceptor) {
       net::co_spawn(
@@ -404,6 +418,7 @@ void server::stop(std::chrono::milliseconds drain) {
   for (auto& w : s.workers) {
     net::post(w.io, [&w] {
       w.stopping = true;
+      if (w.cluster) w.cluster->stop();
       w.registry.close_all();
       w.sweep_timer.cancel();
       w.work.reset();

@@ -20,6 +20,7 @@ namespace stubborn {
 
 class tls_context;
 class recorder;
+class cluster_health;
 
 /// What proxy routes count: upstream failures by cause (each answered 502 or 504) and the
 /// connections opened to upstreams (relaxed increments, none per reused connection).
@@ -69,6 +70,9 @@ class server_state {
   /// What proxy routes relay is recorded here ([recording]); null when not recording. Made at
   /// start and kept for the server's life: a reload does not change it.
   std::shared_ptr<recorder> recording;
+  /// [cluster]: whether Redis answers every connection of this server; null: not in a cluster.
+  /// Made at start, kept for the server's life (a reload does not join or leave a cluster).
+  std::shared_ptr<cluster_health> cluster;
 
   /// The HTTPS listener's OpenSSL state (null without one); a new connection takes it once.
   std::shared_ptr<const tls_context> current_tls_context() const;

@@ -12,6 +12,7 @@
 #include <string>
 #include <tuple>
 
+#include "cluster/shared_state.hpp"
 #include "control/observer.hpp"
 #include "control/request_observation.hpp"
 #include "log.hpp"
@@ -98,6 +99,8 @@ class session {
   connection_header decide_connection(const request_view& request);
   // respond(), and what it decided for the journal.
   void plan_reply(const request_view& request);
+  // The route's state is shared ([cluster]): asks Redis, then plans with its answer.
+  net::awaitable<bool> ask_cluster(const request_view& request);
   // What respond() needs to know of this connection, brought up to date.
   const connection_facts& respond_facts();
   static std::string_view client_ip_of(void* self) {
@@ -133,7 +136,7 @@ class session {
   // What was served, for metrics, the journal and the access log.
   request_outcome served_;
   request_observation observation_{core_.registry.observer, core_.registry.access_log,
-                                   core_.registry.thread_index};
+                                   core_.registry.thread_index, core_.registry.cluster};
 
   beast::flat_buffer in_;
   request_storage storage_;
@@ -202,6 +205,25 @@ void session<Transport>::plan_reply(const request_view& request) {
 }
 
 template <class Transport>
+net::awaitable<bool> session<Transport>::ask_cluster(const request_view& request) {
+  // Replies already planned go out first: they need not wait for Redis.
+  if (!writer_.empty()) {
+    const bool flushed = co_await writer_.flush();
+    if (!flushed) co_return false;
+  }
+  shared_answer answer;
+  if (core_.registry.cluster) {
+    co_await core_.registry.cluster->ask(scripted_.ask, answer);
+  } else {
+    answer.unavailable = true;
+  }
+  facts_.shared = &answer;
+  plan_reply(request);
+  facts_.shared = nullptr;
+  co_return !core_.forced;
+}
+
+template <class Transport>
 net::awaitable<bool> session<Transport>::answer_expectation() {
   const expectation decision = respond_to_expectation(storage_.view(), *core_.table,
                                                       respond_facts(), respond_scratch_, scripted_);
@@ -225,7 +247,8 @@ bool session<Transport>::decide_at_head() {
   if (role_.handler && role_.handler->claims(head)) return false;
   const route_match pre = core_.table->match(head, respond_scratch_.match, true);
   // A route that matches on the body (or one ranked above it that might) needs the body first.
-  if (!pre.route || !pre.route->proxy || pre.route->body ||
+  // A route whose state the cluster shares is planned once the whole request is in.
+  if (!pre.route || !pre.route->proxy || pre.route->body || core_.table->cluster() ||
       (pre.route->when && pre.route->when->reads_body())) {
     return false;
   }
@@ -595,6 +618,7 @@ net::awaitable<void> session<Transport>::run() {
       plan_reply(request);
     }
     bool carry_on = true;
+    if (scripted_.ask.route) carry_on = co_await ask_cluster(request);
     if (scripted_.is_plain()) {
       execute_.queue_plan(scripted_);
     } else if (scripted_.websocket) {

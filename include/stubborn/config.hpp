@@ -491,7 +491,7 @@ struct cluster_config {
   bool share_journal = true;
   cluster_fallback on_unavailable = cluster_fallback::local;
   std::chrono::milliseconds timeout{50};  ///< each Redis command's deadline
-  std::size_t journal_max = 100'000;      ///< entries the shared journal stream keeps
+  std::size_t journal_max = 10'000;       ///< entries the shared journal stream keeps
   source_position position;
   bool operator==(const cluster_config&) const = default;
 };

@@ -145,6 +145,8 @@ struct server_metrics {
   std::vector<std::pair<std::string, route_metrics>> routes;  ///< by name, sorted; "" = no route
   std::optional<std::uint64_t> server_rate_limit_evictions;   ///< with [server.rate_limit]
   std::vector<std::pair<std::string, std::uint64_t>> route_rate_limit_evictions;  ///< by route
+  /// [cluster]: whether Redis answers every connection of this server (unset: not in a cluster).
+  std::optional<bool> cluster_redis_up;
   /// Routes with state_key: keys dropped because max_state_keys were kept, by route.
   std::vector<std::pair<std::string, std::uint64_t>> route_state_key_evictions;
   std::size_t open_connections = 0;

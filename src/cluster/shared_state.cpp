@@ -104,8 +104,8 @@ void cluster_health::report(bool was_up, bool now_up) {
                              (ever_up_.exchange(true) ? " answers again" : " connected"));
     logged_down_ = false;
   } else if (!after && before && !logged_down_.exchange(true)) {
-    log(log_level::warn, "cluster: lost Redis at " + where_ +
-                             "; [cluster] on_unavailable decides until it is back");
+    log(log_level::warn,
+        "cluster: lost Redis at " + where_ + "; [cluster] on_unavailable decides until it is back");
   }
 }
 
@@ -164,7 +164,8 @@ boost::asio::awaitable<void> cluster_link::ask(const shared_ask& ask, shared_ans
   if (ask.limit) {
     // The same arithmetic as the local limiter (rate_arithmetic), in microseconds.
     const rate_limit_spec& spec = route.rate_limit->limiter->spec();
-    const std::int64_t per_us = std::chrono::duration_cast<std::chrono::microseconds>(spec.per).count();
+    const std::int64_t per_us =
+        std::chrono::duration_cast<std::chrono::microseconds>(spec.per).count();
     const auto requests = static_cast<std::int64_t>(std::max<std::uint64_t>(1, spec.requests));
     if (spec.algorithm == rate_limit_algorithm::token_bucket) {
       p1 = std::max<std::int64_t>(1, per_us / requests);
@@ -216,9 +217,9 @@ boost::asio::awaitable<void> cluster_link::ask(const shared_ask& ask, shared_ans
 
 void cluster_link::append_journal(std::string entry_json) {
   if (!journal_ || !up_) return;
-  redis_.command({"XADD", journal_key_, "MAXLEN", "~", journal_max_, "*", "e",
-                  std::move(entry_json)},
-                 [](const redis_reply*) {});
+  redis_.command(
+      {"XADD", journal_key_, "MAXLEN", "~", journal_max_, "*", "e", std::move(entry_json)},
+      [](const redis_reply*) {});
 }
 
 }  // namespace stubborn

@@ -63,8 +63,8 @@ redis_options cluster_redis_options(const cluster_config& cluster, std::string c
 /// One I/O thread's link to the shared state: its own pipelined Redis connection.
 class cluster_link {
  public:
-  cluster_link(boost::asio::io_context& io, const cluster_config& cluster,
-               cluster_health& health, unsigned thread_index);
+  cluster_link(boost::asio::io_context& io, const cluster_config& cluster, cluster_health& health,
+               unsigned thread_index);
   cluster_link(const cluster_link&) = delete;
   cluster_link& operator=(const cluster_link&) = delete;
   void start();

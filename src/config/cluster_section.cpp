@@ -93,7 +93,7 @@ constexpr std::array<row, 6> rows = {{
        return r.read_duration(v, "timeout", false, c.timeout);
      },
      nullptr},
-    {"journal_max", integer_kind, "an integer", "100000",
+    {"journal_max", integer_kind, "an integer", "10000",
      "entries the shared journal stream keeps (approximately), 1..10000000",
      [](toml_reader& r, const toml::node& v, cluster_config& c) {
        const std::int64_t n = v.as_integer()->get();

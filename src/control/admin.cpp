@@ -1,5 +1,7 @@
 #include "control/admin.hpp"
 
+#include "config/cluster_section.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -106,6 +108,28 @@ bool query_parameter(std::string_view query, std::string_view wanted, std::strin
   return found;
 }
 
+// What journal_query::admits() reads of an entry, from the entry's JSON (the shared journal).
+journal_entry entry_from_json(const json::object& o) {
+  journal_entry e;
+  const auto text = [&o](std::string_view name) -> std::string {
+    const json::value* v = o.if_contains(name);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  e.route = text("route");
+  e.method = text("method");
+  e.path = text("path");
+  if (const json::value* status = o.if_contains("status"); status && status->is_int64()) {
+    e.status = static_cast<int>(status->as_int64());
+  }
+  if (auto time = parse_time(text("time"))) e.time = *time;
+  e.kind = text("kind") == "websocket" ? journal_kind::websocket : journal_kind::http;
+  if (const json::value* ws = o.if_contains("websocket"); ws && ws->is_object()) {
+    const json::value* direction = ws->as_object().if_contains("direction");
+    e.websocket.in = direction && direction->is_string() && direction->as_string() == "in";
+  }
+  return e;
+}
+
 // Parses the filter parameters; "" or what is wrong.
 std::string parse_filter(std::string_view query, journal_query& f) {
   bool kind_given = false;
@@ -158,6 +182,12 @@ std::string parse_filter(std::string_view query, journal_query& f) {
       } else {
         return "direction must be in or out, not '" + value + "'";
       }
+    } else if (name == "scope") {
+      if (value != "cluster" && value != "instance") {
+        return "scope must be cluster (every instance of the [cluster] namespace) or instance, "
+               "not '" +
+               value + "'";
+      }
     } else if (name == "limit") {
       if (value.empty() || value.size() > 9 ||
           !std::all_of(value.begin(), value.end(), ::isdigit)) {
@@ -166,8 +196,8 @@ std::string parse_filter(std::string_view query, journal_query& f) {
       f.limit = static_cast<std::size_t>(std::stoul(value));
     } else {
       return "unknown parameter '" + name +
-             "'; filters are route, method, path, status, since, kind, direction "
-             "and limit";
+             "'; filters are route, method, path, status, since, kind, direction, "
+             "limit and scope";
     }
   }
   // A direction is a WebSocket message's: it asks for those unless a kind says otherwise.
@@ -327,6 +357,9 @@ net::awaitable<admin_reply> admin_service::handle(const request_view& request) {
     }
     // A count takes every entry the filters admit: `limit` shapes lists only.
     if (rest == "/requests/count") filter.limit = 0;
+    if (std::string scope; query_parameter(query, "scope", scope) && scope == "cluster") {
+      co_return co_await cluster_requests(filter, rest == "/requests/count");
+    }
     const std::vector<journal_entry> chosen = co_await control_.async_journal(filter);
     if (rest == "/requests/count") {
       co_return json_reply(200, json::object{{"count", chosen.size()}});
@@ -601,6 +634,32 @@ admin_reply admin_service::stream_reply(const request_view& request, std::string
   return reply;
 }
 
+net::awaitable<admin_reply> admin_service::cluster_requests(journal_query filter, bool count) {
+  const cluster_config* cluster = control_.table()->cluster();
+  if (!cluster || !cluster->share_journal) {
+    co_return error_reply(409, "scope=cluster needs [cluster] with \"journal\" in share");
+  }
+  const std::optional<std::vector<std::string>> stored = co_await control_.async_cluster_journal();
+  if (!stored) {
+    co_return error_reply(503, "the shared journal is in Redis, which did not answer");
+  }
+  std::vector<json::object> chosen;
+  for (const std::string& text : *stored) {
+    json::error_code ec;
+    json::value entry = json::parse(text, ec);
+    if (ec || !entry.is_object()) continue;
+    if (!filter.admits(entry_from_json(entry.as_object()))) continue;
+    chosen.push_back(std::move(entry.as_object()));
+  }
+  if (count)
+    co_return json_reply(200, json::object{{"count", chosen.size()}, {"scope", "cluster"}});
+  const std::size_t skip =
+      filter.limit && chosen.size() > filter.limit ? chosen.size() - filter.limit : 0;
+  json::array list;
+  for (std::size_t i = skip; i < chosen.size(); ++i) list.push_back(std::move(chosen[i]));
+  co_return json_reply(200, json::object{{"requests", std::move(list)}, {"scope", "cluster"}});
+}
+
 net::awaitable<admin_reply> admin_service::status_reply() {
   // Read without waiting: a reload in progress publishes its outcome when it is done.
   const auto status = control_.status();
@@ -627,6 +686,21 @@ net::awaitable<admin_reply> admin_service::status_reply() {
   const server_metrics now = co_await control_.async_metrics();
   o["since_reset"] = counts_json(counts_since(now, *control_.metrics_at_reset(), nullptr));
   o["journal_streams"] = streams_.open();
+  if (const cluster_config* cluster = control_.table()->cluster();
+      cluster && now.cluster_redis_up) {
+    json::array share;
+    const bool shared[] = {cluster->share_rate_limits, cluster->share_sequences,
+                           cluster->share_outages, cluster->share_routes, cluster->share_journal};
+    for (std::size_t i = 0; i < std::size(shared); ++i) {
+      if (shared[i]) share.emplace_back(cluster_share_names()[i]);
+    }
+    static constexpr std::string_view fallbacks[] = {"local", "allow", "deny"};
+    o["cluster"] = json::object{
+        {"redis", *now.cluster_redis_up ? "up" : "down"},
+        {"namespace", cluster->name_space},
+        {"share", std::move(share)},
+        {"on_unavailable", fallbacks[static_cast<std::size_t>(cluster->on_unavailable)]}};
+  }
   co_return json_reply(200, o);
 }
 
@@ -741,6 +815,11 @@ std::string admin_service::metrics_text(const server_metrics& all) {
   for (const auto& [name, evictions] : all.route_state_key_evictions) {
     out += "stubborn_state_keys_evicted_total{" + route_label(name) + "} " +
            std::to_string(evictions) + "\n";
+  }
+  if (all.cluster_redis_up) {
+    append_single(out, "stubborn_cluster_redis_up",
+                  "1 while Redis answers every connection of this instance ([cluster]).", "gauge",
+                  *all.cluster_redis_up ? 1 : 0);
   }
   append_single(out, "stubborn_open_connections", "Connections open now.", "gauge",
                 all.open_connections);

@@ -49,6 +49,8 @@ class admin_service {
   boost::asio::awaitable<admin_reply> routes(const request_view& request, std::string_view rest);
   boost::asio::awaitable<admin_reply> change_route(const request_view& request, std::string name);
   boost::asio::awaitable<admin_reply> status_reply();
+  // /requests and /requests/count with scope=cluster: the shared journal, filtered here.
+  boost::asio::awaitable<admin_reply> cluster_requests(journal_query filter, bool count);
   admin_reply page_reply(bool head_only) const;
   admin_reply stream_reply(const request_view& request, std::string_view query);
   std::string metrics_text(const server_metrics& metrics);

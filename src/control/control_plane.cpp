@@ -1,15 +1,21 @@
 #include "control/control_plane.hpp"
 
+#include "cluster/cluster_sync.hpp"
+#include "cluster/shared_state.hpp"
+
 #include <toml++/toml.h>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <filesystem>
 #include <set>
 #include <stdexcept>
 
+#include "config/route_json.hpp"
 #include "log.hpp"
 #include "protocols/proxy/recorder.hpp"
 #include "protocols/proxy/upstream.hpp"
@@ -20,6 +26,8 @@
 #include "wire/server_state.hpp"
 
 namespace stubborn {
+
+namespace json = boost::json;
 
 namespace net = boost::asio;
 
@@ -124,6 +132,7 @@ void control_plane::observe(std::vector<observed_thread> threads, std::size_t jo
 
 void control_plane::stop() {
   stopped_.store(true);
+  if (cluster_) net::post(io_, [this] { cluster_->stop(); });
   work_.reset();
   if (thread_.joinable()) thread_.join();
 }
@@ -288,7 +297,54 @@ std::vector<std::string> control_plane::change_runtime(std::vector<route_spec> r
   }
   runtime_ = std::move(runtime);
   publish();
+  if (cluster_ && !applying_shared_) cluster_->publish_routes(runtime_json());
   return {};
+}
+
+std::string control_plane::runtime_json() const {
+  json::array routes;
+  for (const route_spec& spec : runtime_) {
+    routes.push_back(route_to_json(spec, json_writing{.secrets = true}));
+  }
+  return json::serialize(routes);
+}
+
+void control_plane::apply_shared_routes(const std::string& routes_json) {
+  json::error_code ec;
+  const json::value parsed = json::parse(routes_json, ec);
+  if (ec || !parsed.is_array()) {
+    log(log_level::warn, "cluster: the shared runtime routes are not a JSON array; kept ours");
+    return;
+  }
+  std::vector<route_spec> specs;
+  for (const json::value& route : parsed.as_array()) {
+    parsed_route one = parse_json_now(json::serialize(route), "cluster");
+    if (!one.problems.empty()) {
+      log(log_level::warn, "cluster: a shared runtime route was refused: " + one.problems.front());
+      return;
+    }
+    specs.push_back(std::move(one.spec));
+  }
+  applying_shared_ = true;
+  const std::vector<std::string> problems = change_runtime(std::move(specs));
+  applying_shared_ = false;
+  if (!problems.empty()) {
+    log(log_level::warn,
+        "cluster: the shared runtime routes do not fit this instance's "
+        "routes: " +
+            problems.front());
+  }
+}
+
+void control_plane::join_cluster(const cluster_config& cluster, cluster_health& health) {
+  share_journal_ = cluster.share_journal;
+  cluster_sync::handlers on;
+  on.routes = [this](const std::string& routes) { apply_shared_routes(routes); };
+  on.reset = [this] { net::co_spawn(io_, reset_here(), net::detached); };
+  on.reset_key = [this](const std::string& key) { table()->reset_key(key); };
+  on.held_routes = [this] { return runtime_json(); };
+  cluster_ = std::make_unique<cluster_sync>(io_, cluster, health, std::move(on));
+  net::post(io_, [this] { cluster_->start(); });
 }
 
 bool control_plane::is_file_route(std::string_view name) const {
@@ -517,6 +573,11 @@ net::awaitable<void> empty_journal(thread_observer* observer) {
 }  // namespace
 
 net::awaitable<void> control_plane::async_reset() {
+  co_await reset_here();
+  if (cluster_) net::post(io_, [this] { cluster_->publish_reset(); });
+}
+
+net::awaitable<void> control_plane::reset_here() {
   // Not on the control thread: a reset never waits for a reload. A table being compiled takes
   // its state from the current one, which this resets.
   at_reset_.store(std::make_shared<const server_metrics>(co_await async_metrics()));
@@ -524,9 +585,16 @@ net::awaitable<void> control_plane::async_reset() {
   co_await async_clear_journal();
 }
 
+net::awaitable<std::optional<std::vector<std::string>>> control_plane::async_cluster_journal() {
+  if (!cluster_ || !share_journal_) co_return std::nullopt;
+  co_return co_await net::co_spawn(io_, cluster_->read_journal(), net::use_awaitable);
+}
+
 net::awaitable<std::size_t> control_plane::async_reset_key(std::string key) {
   // The keyed states lock for a moment: no I/O thread waits for more than a map erase.
-  co_return table()->reset_key(key);
+  const std::size_t routes = table()->reset_key(key);
+  if (cluster_) net::post(io_, [this, key] { cluster_->publish_reset_key(key); });
+  co_return routes;
 }
 
 net::awaitable<void> control_plane::async_clear_journal() {
@@ -626,6 +694,7 @@ net::awaitable<server_metrics> control_plane::async_metrics() {
     }
   }
   out.route_count = now->size();
+  if (state_.cluster) out.cluster_redis_up = state_.cluster->up();
   out.open_connections = open_connections();
   out.refused_connections = refused_connections();
   out.tls = now->server().tls.has_value();

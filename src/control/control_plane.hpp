@@ -25,6 +25,9 @@
 
 namespace stubborn {
 
+class cluster_sync;
+class cluster_health;
+
 class route_table;
 class server_state;
 class tls_context;
@@ -108,6 +111,12 @@ class control_plane final : public server_control {
   boost::asio::awaitable<void> async_reset();
   /// Drops one state key's state on every keyed route; the routes that held it.
   boost::asio::awaitable<std::size_t> async_reset_key(std::string key);
+  /// [cluster] share "journal": the entries of every instance (JSON objects as text), oldest
+  /// first; nullopt when Redis does not answer or the journal is not shared.
+  boost::asio::awaitable<std::optional<std::vector<std::string>>> async_cluster_journal();
+  /// [cluster]: joins the namespace (route changes and resets travel both ways from now on).
+  /// Called once, before the I/O threads serve.
+  void join_cluster(const cluster_config& cluster, cluster_health& health);
   /// The journal entries `query` admits, oldest first, each thread's copied on that thread.
   boost::asio::awaitable<std::vector<journal_entry>> async_journal(journal_query query);
   /// The entries after `from` that `query` admits (its `limit` aside), each thread's copied on
@@ -176,6 +185,12 @@ class control_plane final : public server_control {
   std::vector<std::string> change_runtime(std::vector<route_spec> runtime);
   bool is_file_route(std::string_view name) const;
   void publish();
+  // The runtime routes as a JSON array (as GET /__admin/routes writes them, with secrets).
+  std::string runtime_json() const;
+  // Another instance's runtime routes, as JSON: installed here (control thread).
+  void apply_shared_routes(const std::string& routes_json);
+  // The reset itself, here only (a cluster's other instances are told by the caller).
+  boost::asio::awaitable<void> reset_here();
 
   template <typename T>
   T wait_for(boost::asio::awaitable<T> operation) const;
@@ -194,6 +209,10 @@ class control_plane final : public server_control {
   mutable boost::asio::io_context io_{1};
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
   std::atomic<bool> stopped_{false};
+  // [cluster]: lives on io_ (after it: gone before it is); null: not in a cluster.
+  std::unique_ptr<cluster_sync> cluster_;
+  bool applying_shared_ = false;  // control thread: installing another instance's routes
+  bool share_journal_ = false;
   std::thread thread_;
 };
 

@@ -53,8 +53,8 @@ std::string_view state_key_of(const compiled_route& route, const request_view& r
 // What this route's request must ask the cluster, if anything: the shared rate limit, sequence
 // position and outage start ([cluster] share). A request that a refusal (auth, framing,
 // negotiation) will answer takes no sequence position, as without a cluster.
-bool ask_cluster(const cluster_config& cluster, const route_match& match,
-                 std::string_view key, const request_view& request, const route_table& table,
+bool ask_cluster(const cluster_config& cluster, const route_match& match, std::string_view key,
+                 const request_view& request, const route_table& table,
                  const connection_facts& connection, respond_scratch& scratch, response& out) {
   const compiled_route& route = *match.route;
   const reply_script& script = route.script;
@@ -158,7 +158,7 @@ bool within_rate_limit(const compiled_rate_limit& limit, const request_view& req
   // answer, when it holds the decision, was made in Redis against every instance's requests.
   const rate_decision decision =
       pick.shared && pick.shared->limited ? pick.shared->limit
-      : !pick.keyed                       ? limiter.admit_at(limiter.key_of(request, ip), connection.clock.now())
+      : !pick.keyed ? limiter.admit_at(limiter.key_of(request, ip), connection.clock.now())
       : limiter.spec().key == rate_limit_key::global
           ? limiter.admit_in(pick.keyed->bucket, connection.clock.now())
           : limiter.admit_within(pick.key, limiter.key_of(request, ip), connection.clock.now());
@@ -263,8 +263,8 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
   route_state& state = pick.keyed ? pick.keyed->script : *script.state;
   const std::uint64_t n = pick.shared && pick.shared->sequenced ? pick.shared->n
                           : script.stateful ? state.planned.load(std::memory_order_relaxed)
-                          : random_delay  ? state.planned.fetch_add(1, std::memory_order_relaxed)
-                                          : 0;
+                          : random_delay    ? state.planned.fetch_add(1, std::memory_order_relaxed)
+                                            : 0;
   const auto sample = [&](const delay_spec& delay, std::uint64_t salt) {
     return sample_delay(delay, uniform_random(clock.seed, clock.stream ^ salt, n),
                         uniform_random(clock.seed, clock.stream ^ salt ^ 0xde1a7, n));

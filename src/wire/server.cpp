@@ -19,12 +19,12 @@
 #include <system_error>
 #include <thread>
 
+#include "cluster/shared_state.hpp"
+#include "config/redis_url.hpp"
 #include "control/access_log.hpp"
 #include "control/admin.hpp"
 #include "control/admin_handler.hpp"
 #include "control/control_plane.hpp"
-#include "cluster/shared_state.hpp"
-#include "config/redis_url.hpp"
 #include "control/observer.hpp"
 #include "log.hpp"
 #include "protocols/proxy/recorder.hpp"
@@ -350,6 +350,7 @@ void server::start() {
   stubborn::log(log_level::debug,
                 std::string("connections use the ") + transport_name(transport) + " transport");
   s.control.observe(std::move(observed), ac.enabled ? ac.journal : 0);
+  if (s.cfg.cluster) s.control.join_cluster(*s.cfg.cluster, *s.state.cluster);
   if (ac.enabled) {
     s.admin = std::make_unique<admin_service>(ac, s.control);
     s.admin_requests = std::make_unique<admin_handler>(*s.admin, ac.listen.has_value());

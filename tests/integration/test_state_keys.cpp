@@ -40,22 +40,22 @@ replies = [{ status = 200, body = "first {{counter}}" }, { status = 200, body = 
 )";
 
 int post_payment(std::uint16_t port, const std::string& test_id) {
-  return stubborn::testing::exchange(port, "POST /payments HTTP/1.1\r\nHost: t\r\nX-Test-Id: " + test_id +
-                            "\r\nContent-Length: 0\r\n\r\n")
+  return stubborn::testing::exchange(port, "POST /payments HTTP/1.1\r\nHost: t\r\nX-Test-Id: " +
+                                               test_id + "\r\nContent-Length: 0\r\n\r\n")
       .status;
 }
 
 }  // namespace
 
-TEST_CASE("state keys: tests running in parallel each see their own 503, 503, 201",
-          "[state_key]") {
+TEST_CASE("state keys: tests running in parallel each see their own 503, 503, 201", "[state_key]") {
   running_server server(keyed_routes);
   constexpr int tests = 8;
   std::vector<std::vector<int>> seen(tests);
   std::vector<std::thread> threads;
   for (int t = 0; t < tests; ++t) {
     threads.emplace_back([&, t] {
-      for (int i = 0; i < 3; ++i) seen[t].push_back(post_payment(server.port(), "test-" + std::to_string(t)));
+      for (int i = 0; i < 3; ++i)
+        seen[t].push_back(post_payment(server.port(), "test-" + std::to_string(t)));
     });
   }
   for (auto& thread : threads) thread.join();
@@ -66,7 +66,8 @@ TEST_CASE("state keys: a rate limit's bucket per key, and POST /__admin/reset?ke
           "[state_key][admin]") {
   running_server server(keyed_routes);
   auto quota = [&](const std::string& id) {
-    return stubborn::testing::exchange(server.port(), get("/quota", "X-Test-Id: " + id + "\r\n")).status;
+    return stubborn::testing::exchange(server.port(), get("/quota", "X-Test-Id: " + id + "\r\n"))
+        .status;
   };
   CHECK(quota("a") == 200);
   CHECK(quota("a") == 200);
@@ -75,14 +76,15 @@ TEST_CASE("state keys: a rate limit's bucket per key, and POST /__admin/reset?ke
   CHECK(post_payment(server.port(), "a") == 503);
 
   const http_response reset =
-      stubborn::testing::exchange(server.port(), "POST /__admin/reset?key=a HTTP/1.1\r\nHost: t\r\n"
-                              "Content-Length: 0\r\n\r\n");
+      stubborn::testing::exchange(server.port(),
+                                  "POST /__admin/reset?key=a HTTP/1.1\r\nHost: t\r\n"
+                                  "Content-Length: 0\r\n\r\n");
   REQUIRE(reset.status == 200);
   const json::value body = json::parse(reset.body);
   CHECK(body.at("key").as_string() == "a");
   CHECK(body.at("routes").as_int64() == 2);  // /payments and /quota held "a"
 
-  CHECK(quota("a") == 200);  // a full bucket again
+  CHECK(quota("a") == 200);                        // a full bucket again
   CHECK(post_payment(server.port(), "a") == 503);  // the sequence from its start
   CHECK(post_payment(server.port(), "a") == 503);
   CHECK(post_payment(server.port(), "a") == 201);

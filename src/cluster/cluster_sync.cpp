@@ -79,8 +79,8 @@ void cluster_sync::on_message(std::string_view message) {
   // "<verb> <instance> [<argument>]"
   const std::size_t first = message.find(' ');
   const std::string_view verb = message.substr(0, first);
-  std::string_view rest = first == std::string_view::npos ? std::string_view{}
-                                                          : message.substr(first + 1);
+  std::string_view rest =
+      first == std::string_view::npos ? std::string_view{} : message.substr(first + 1);
   const std::size_t second = rest.find(' ');
   const std::string_view from = rest.substr(0, second);
   const std::string_view argument =

@@ -294,6 +294,14 @@ TEST_CASE("Redis client: over a unix socket", "[redis]") {
   CHECK(call(loop, c.connection, {"CLIENT", "INFO"})->text.find("db=2") != std::string::npos);
 }
 
+TEST_CASE("Redis client: a host name is resolved (by Asio, not inside hiredis)", "[redis]") {
+  redis_process redis;
+  event_loop loop;
+  connected c(loop, options_for("redis://localhost:" + std::to_string(redis.port())));
+  REQUIRE(loop.run_until([&] { return c.connection.up(); }));
+  CHECK(text_of(call(loop, c.connection, {"PING"})) == "PONG");
+}
+
 TEST_CASE("Redis client: never reachable: down once, commands get null at once but not inline",
           "[redis]") {
   event_loop loop;

@@ -225,8 +225,9 @@ TEST_CASE("Redis client: eval runs a script by EVALSHA, and loads it again after
   CHECK(out->reply->kind == redis_reply::type::error);
 }
 
-TEST_CASE("Redis client: the password from the URL or STUBBORN_REDIS_PASSWORD; a wrong one fails",
-          "[redis]") {
+TEST_CASE(
+    "Redis client: the password from the URL or STUBBORN_REDIS_PASSWORD, and a wrong one fails",
+    "[redis]") {
   redis_process redis({.password = "s3cret", .unix_socket = false});
   const auto host = "127.0.0.1:" + std::to_string(redis.port());
   event_loop loop;
@@ -316,7 +317,7 @@ TEST_CASE("Redis client: never reachable: down once, commands get null at once b
   c.connection.command({"PING"}, keep(out));
   CHECK_FALSE(out->done);  // posted, never called from inside command()
   REQUIRE(loop.run_until([&] { return out->done; }, 1000ms));
-  CHECK(clock_type::now() - sent < 20ms);
+  CHECK(clock_type::now() - sent < 100ms);  // no connect attempt, no timeout waited for
   CHECK_FALSE(out->reply);
 }
 

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 
 #include "log.hpp"
 
@@ -250,8 +251,13 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
       link->core->fail_later(std::move(entry.done));
       return;
     }
-    const redis_reply copy = copy_reply(*static_cast<redisReply*>(reply));
-    entry.done(&copy);
+    // An exception must not unwind through hiredis's C frames: it is logged here instead.
+    try {
+      const redis_reply copy = copy_reply(*static_cast<redisReply*>(reply));
+      entry.done(&copy);
+    } catch (const std::exception& error) {
+      log(log_level::error, std::string("a Redis reply's handler failed: ") + error.what());
+    }
   }
 
   static void on_subscribed(redisAsyncContext*, void* reply, void* privdata) {
@@ -269,7 +275,11 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
       if (core->stopped_ || !core->on_message_) return;
       // Keep the core alive should the handler destroy the subscriber.
       auto keep = core->shared_from_this();
-      core->on_message_(channel_text, std::string_view(r.element[2]->str, r.element[2]->len));
+      try {
+        core->on_message_(channel_text, std::string_view(r.element[2]->str, r.element[2]->len));
+      } catch (const std::exception& error) {
+        log(log_level::error, std::string("a Redis message's handler failed: ") + error.what());
+      }
     } else if (kind_text == "subscribe") {
       link->core->subscribed(*link);
     }

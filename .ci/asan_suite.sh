@@ -23,9 +23,9 @@ integration=$build/tests/stubborn_integration_tests
 runs=(
   "unit||$units"
   "integration||$integration"
-  "integration (generic transport)|STUBBORN_TRANSPORT=generic|$integration ~[socket]~[.],[generic_run]"
-  "integration (TLS)|STUBBORN_TEST_TLS=1|$integration ~[socket]~[plain_only]~[.],[tls_run]"
-  "integration (TLS, generic transport)|STUBBORN_TEST_TLS=generic|$integration ~[socket]~[plain_only]~[.],[tls_run]"
+  "integration (generic transport)|STUBBORN_TRANSPORT=generic|$integration ~[socket]~[redis]~[.],[generic_run]"
+  "integration (TLS)|STUBBORN_TEST_TLS=1|$integration ~[socket]~[redis]~[plain_only]~[.],[tls_run]"
+  "integration (TLS, generic transport)|STUBBORN_TEST_TLS=generic|$integration ~[socket]~[redis]~[plain_only]~[.],[tls_run]"
 )
 run_one() {
   local index=$1 name environment command

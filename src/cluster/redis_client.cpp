@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <deque>
+#include <exception>
 
 #include "log.hpp"
 
@@ -250,8 +251,13 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
       link->core->fail_later(std::move(entry.done));
       return;
     }
-    const redis_reply copy = copy_reply(*static_cast<redisReply*>(reply));
-    entry.done(&copy);
+    // An exception must not unwind through hiredis's C frames: it is logged here instead.
+    try {
+      const redis_reply copy = copy_reply(*static_cast<redisReply*>(reply));
+      entry.done(&copy);
+    } catch (const std::exception& error) {
+      log(log_level::error, std::string("a Redis reply's handler failed: ") + error.what());
+    }
   }
 
   static void on_subscribed(redisAsyncContext*, void* reply, void* privdata) {
@@ -269,7 +275,11 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
       if (core->stopped_ || !core->on_message_) return;
       // Keep the core alive should the handler destroy the subscriber.
       auto keep = core->shared_from_this();
-      core->on_message_(channel_text, std::string_view(r.element[2]->str, r.element[2]->len));
+      try {
+        core->on_message_(channel_text, std::string_view(r.element[2]->str, r.element[2]->len));
+      } catch (const std::exception& error) {
+        log(log_level::error, std::string("a Redis message's handler failed: ") + error.what());
+      }
     } else if (kind_text == "subscribe") {
       link->core->subscribed(*link);
     }
@@ -345,6 +355,48 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
 
   void connect() {
     if (stopped_) return;
+    addresses_.clear();
+    next_address_ = 0;
+    const auto& endpoint = options_.endpoint;
+    if (!endpoint.unix_path.empty()) {
+      arm_connect_deadline();
+      open(redisAsyncConnectUnix(endpoint.unix_path.c_str()));
+      return;
+    }
+    boost::system::error_code ec;
+    const auto address = net::ip::make_address(endpoint.host, ec);
+    if (!ec) {
+      addresses_.push_back(address.to_string());
+      try_next_address();
+      return;
+    }
+    // A host name: resolved by Asio (hiredis's own connect would block on getaddrinfo); each
+    // address is tried in turn ("localhost" may be ::1 first while Redis listens on 127.0.0.1).
+    const unsigned attempt = arm_connect_deadline();
+    resolver_.async_resolve(
+        endpoint.host, std::to_string(endpoint.port),
+        [self = shared_from_this(), attempt](const boost::system::error_code& error,
+                                             net::ip::tcp::resolver::results_type results) {
+          if (attempt != self->attempt_ || self->stopped_) return;
+          if (error || results.empty()) {
+            self->attempt_failed("cannot resolve " + self->options_.endpoint.host + ": " +
+                                 (error ? error.message() : "no address"));
+            return;
+          }
+          for (const auto& entry : results)
+            self->addresses_.push_back(entry.endpoint().address().to_string());
+          self->try_next_address();
+        });
+  }
+
+  void try_next_address() {
+    arm_connect_deadline();
+    const auto& address = addresses_[next_address_++];
+    open(redisAsyncConnect(address.c_str(), options_.endpoint.port));
+  }
+
+  // Each address gets connect_limit_ to connect and answer AUTH, SELECT and the rest.
+  unsigned arm_connect_deadline() {
     const unsigned attempt = ++attempt_;
     state_timer_.expires_after(connect_limit_);
     state_timer_.async_wait(
@@ -356,35 +408,12 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
                 "no answer within " + std::to_string(self->connect_limit_.count()) + " ms";
             self->drop_link({});
           } else {
+            self->addresses_.clear();
             self->attempt_failed("no address within " +
                                  std::to_string(self->connect_limit_.count()) + " ms");
           }
         });
-    const auto& endpoint = options_.endpoint;
-    if (!endpoint.unix_path.empty()) {
-      open(redisAsyncConnectUnix(endpoint.unix_path.c_str()));
-      return;
-    }
-    boost::system::error_code ec;
-    const auto address = net::ip::make_address(endpoint.host, ec);
-    if (!ec) {
-      open(redisAsyncConnect(address.to_string().c_str(), endpoint.port));
-      return;
-    }
-    // A host name: resolved by Asio (hiredis's own connect would block on getaddrinfo).
-    resolver_.async_resolve(
-        endpoint.host, std::to_string(endpoint.port),
-        [self = shared_from_this(), attempt](const boost::system::error_code& error,
-                                             net::ip::tcp::resolver::results_type results) {
-          if (attempt != self->attempt_ || self->stopped_) return;
-          if (error || results.empty()) {
-            self->attempt_failed("cannot resolve " + self->options_.endpoint.host + ": " +
-                                 (error ? error.message() : "no address"));
-            return;
-          }
-          const auto address = results.begin()->endpoint().address().to_string();
-          self->open(redisAsyncConnect(address.c_str(), self->options_.endpoint.port));
-        });
+    return attempt;
   }
 
   void open(redisAsyncContext* ac) {
@@ -613,9 +642,16 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
   void attempt_failed(const std::string& why) {
     last_error_ = why;
     log(log_level::debug, "Redis at " + options_.endpoint.where() + ": cannot connect: " + why);
-    ++attempt_;
+    const unsigned attempt = ++attempt_;
     state_timer_.cancel();
     if (stopped_) return;
+    if (next_address_ < addresses_.size()) {
+      // The host name's next address, at once (posted: we may be inside hiredis's free).
+      net::post(io_, [self = shared_from_this(), attempt] {
+        if (attempt == self->attempt_ && !self->stopped_) self->try_next_address();
+      });
+      return;
+    }
     notify(false);
     schedule_reconnect();
   }
@@ -662,6 +698,8 @@ class redis_core : public std::enable_shared_from_this<redis_core> {
   std::string last_logged_;
   std::size_t subscribed_count_ = 0;
 
+  std::vector<std::string> addresses_;  // the host's addresses, for this round of attempts
+  std::size_t next_address_ = 0;
   std::shared_ptr<redis_link> link_;
   net::steady_timer deadline_timer_;  // the oldest live command's deadline, or the stall limit
   bool deadline_armed_ = false;

@@ -128,9 +128,7 @@ void redis_process::launch() {
                                 "--logfile",
                                 (dir_ / "redis.log").string(),
                                 "--daemonize",
-                                "no",
-                                "--enable-debug-command",
-                                "local"};
+                                "no"};
   if (!options_.password.empty()) {
     args.emplace_back("--requirepass");
     args.push_back(options_.password);

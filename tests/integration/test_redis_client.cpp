@@ -225,8 +225,9 @@ TEST_CASE("Redis client: eval runs a script by EVALSHA, and loads it again after
   CHECK(out->reply->kind == redis_reply::type::error);
 }
 
-TEST_CASE("Redis client: the password from the URL or STUBBORN_REDIS_PASSWORD; a wrong one fails",
-          "[redis]") {
+TEST_CASE(
+    "Redis client: the password from the URL or STUBBORN_REDIS_PASSWORD, and a wrong one fails",
+    "[redis]") {
   redis_process redis({.password = "s3cret", .unix_socket = false});
   const auto host = "127.0.0.1:" + std::to_string(redis.port());
   event_loop loop;
@@ -294,6 +295,14 @@ TEST_CASE("Redis client: over a unix socket", "[redis]") {
   CHECK(call(loop, c.connection, {"CLIENT", "INFO"})->text.find("db=2") != std::string::npos);
 }
 
+TEST_CASE("Redis client: a host name is resolved (by Asio, not inside hiredis)", "[redis]") {
+  redis_process redis;
+  event_loop loop;
+  connected c(loop, options_for("redis://localhost:" + std::to_string(redis.port())));
+  REQUIRE(loop.run_until([&] { return c.connection.up(); }));
+  CHECK(text_of(call(loop, c.connection, {"PING"})) == "PONG");
+}
+
 TEST_CASE("Redis client: never reachable: down once, commands get null at once but not inline",
           "[redis]") {
   event_loop loop;
@@ -308,7 +317,7 @@ TEST_CASE("Redis client: never reachable: down once, commands get null at once b
   c.connection.command({"PING"}, keep(out));
   CHECK_FALSE(out->done);  // posted, never called from inside command()
   REQUIRE(loop.run_until([&] { return out->done; }, 1000ms));
-  CHECK(clock_type::now() - sent < 20ms);
+  CHECK(clock_type::now() - sent < 100ms);  // no connect attempt, no timeout waited for
   CHECK_FALSE(out->reply);
 }
 

@@ -247,8 +247,10 @@ bool session<Transport>::decide_at_head() {
   if (role_.handler && role_.handler->claims(head)) return false;
   const route_match pre = core_.table->match(head, respond_scratch_.match, true);
   // A route that matches on the body (or one ranked above it that might) needs the body first.
-  // A route whose state the cluster shares is planned once the whole request is in.
-  if (!pre.route || !pre.route->proxy || pre.route->body || core_.table->cluster() ||
+  // A route whose state the cluster may share is planned once the whole request is in.
+  const bool shared_state = core_.table->cluster() &&
+                            (pre.route && (pre.route->rate_limit || pre.route->script.stateful));
+  if (!pre.route || !pre.route->proxy || pre.route->body || shared_state ||
       (pre.route->when && pre.route->when->reads_body())) {
     return false;
   }

@@ -25,9 +25,8 @@ std::atomic<int> namespaces{0};
 
 // A fresh namespace per test: tests never see each other's state in the one redis-server.
 std::string cluster_table(const std::string& url, const std::string& extra = {}) {
-  return "[cluster]\nredis = \"" + url + "\"\nnamespace = \"test-" +
-         std::to_string(::getpid()) + "-" + std::to_string(namespaces.fetch_add(1)) + "\"\n" +
-         extra + "\n";
+  return "[cluster]\nredis = \"" + url + "\"\nnamespace = \"test-" + std::to_string(::getpid()) +
+         "-" + std::to_string(namespaces.fetch_add(1)) + "\"\n" + extra + "\n";
 }
 
 const char* const shared_routes = R"(
@@ -86,8 +85,10 @@ bool eventually(Check check, std::chrono::milliseconds limit) {
 }
 
 std::string post(std::string_view target, std::string_view body) {
-  return "POST " + std::string(target) + " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+         "Content-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
 
 }  // namespace
@@ -147,9 +148,11 @@ TEST_CASE("cluster: runtime routes and resets reach every instance, and late sta
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; }, 5s));
+  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
+                     5s));
   const http_response added = stubborn::testing::exchange(
-      a.port(), post("/__admin/routes", R"({"name": "new", "path": "/new", "reply": {"status": 202}})"));
+      a.port(),
+      post("/__admin/routes", R"({"name": "new", "path": "/new", "reply": {"status": 202}})"));
   REQUIRE(added.status == 201);
   const auto t0 = std::chrono::steady_clock::now();
   CHECK(eventually([&] { return status_of(b.port(), "/new") == 202; }, 1s));
@@ -167,7 +170,9 @@ TEST_CASE("cluster: runtime routes and resets reach every instance, and late sta
   const http_response reset = stubborn::testing::exchange(
       b.port(), "POST /__admin/reset HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
   REQUIRE(reset.status == 200);
-  CHECK(eventually([&] { return admin_json(a.port(), "/__admin/requests/count").at("count").as_int64() == 0; }, 1s));
+  CHECK(eventually(
+      [&] { return admin_json(a.port(), "/__admin/requests/count").at("count").as_int64() == 0; },
+      1s));
   CHECK(status_of(a.port(), "/flaky") == 503);
   CHECK(status_of(b.port(), "/flaky") == 503);
   CHECK(status_of(a.port(), "/flaky") == 200);
@@ -184,16 +189,27 @@ TEST_CASE("cluster: the journal with scope=cluster counts every instance's reque
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; }, 5s));
+  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
+                     5s));
   for (int i = 0; i < 5; ++i) status_of(a.port(), "/flaky");
   for (int i = 0; i < 4; ++i) status_of(b.port(), "/nothing-here");
   CHECK(admin_json(a.port(), "/__admin/requests/count").at("count").as_int64() == 5);
   // Appends are not awaited by the request: they land within a moment.
-  CHECK(eventually([&] { return admin_json(b.port(), "/__admin/requests/count?scope=cluster").at("count").as_int64() == 9; }, 1s));
-  CHECK(admin_json(b.port(), "/__admin/requests/count?scope=cluster&route=none").at("count").as_int64() == 4);
-  const json::object listed = admin_json(a.port(), "/__admin/requests?scope=cluster&path=/flaky&limit=2");
+  CHECK(eventually(
+      [&] {
+        return admin_json(b.port(), "/__admin/requests/count?scope=cluster")
+                   .at("count")
+                   .as_int64() == 9;
+      },
+      1s));
+  CHECK(admin_json(b.port(), "/__admin/requests/count?scope=cluster&route=none")
+            .at("count")
+            .as_int64() == 4);
+  const json::object listed =
+      admin_json(a.port(), "/__admin/requests?scope=cluster&path=/flaky&limit=2");
   CHECK(listed.at("requests").as_array().size() == 2);
-  const http_response bad = stubborn::testing::exchange(a.port(), get("/__admin/requests?scope=everywhere"));
+  const http_response bad =
+      stubborn::testing::exchange(a.port(), get("/__admin/requests?scope=everywhere"));
   CHECK(bad.status == 400);
 }
 
@@ -201,9 +217,11 @@ TEST_CASE("cluster: Redis restarted in the middle of traffic", "[cluster][redis]
   redis_process redis;
   const std::string config = cluster_table(redis.url(), "timeout = \"50ms\"") + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; }, 5s));
+  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
+                     5s));
   const http_response added = stubborn::testing::exchange(
-      a.port(), post("/__admin/routes", R"({"name": "kept", "path": "/kept", "reply": {"status": 202}})"));
+      a.port(),
+      post("/__admin/routes", R"({"name": "kept", "path": "/kept", "reply": {"status": 202}})"));
   REQUIRE(added.status == 201);
   REQUIRE(eventually([&] { return status_of(b.port(), "/kept") == 202; }, 1s));
 
@@ -224,8 +242,9 @@ TEST_CASE("cluster: Redis restarted in the middle of traffic", "[cluster][redis]
   const int during = answered.load();
   std::this_thread::sleep_for(300ms);
   CHECK(answered.load() > during);  // on_unavailable = "local": still answering
-  redis.restart();  // empty: no scripts, no routes
-  CHECK(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; }, 10s));
+  redis.restart();                  // empty: no scripts, no routes
+  CHECK(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
+                   10s));
   running = false;
   traffic.join();
   CHECK(failed == 0);

@@ -121,16 +121,25 @@ void cluster_sync::publish_routes(std::string routes_json) {
   redis_.command({"PUBLISH", channel_, "routes " + instance_}, [](const redis_reply*) {});
 }
 
-void cluster_sync::publish_reset() {
-  redis_.command({"INCR", prefix_ + "gen"}, [](const redis_reply*) {});
+boost::asio::awaitable<void> cluster_sync::publish_reset() {
+  // One connection, in order: when INCR's reply comes, DEL and PUBLISH were applied too.
   redis_.command({"DEL", prefix_ + "journal"}, [](const redis_reply*) {});
   redis_.command({"PUBLISH", channel_, "reset " + instance_}, [](const redis_reply*) {});
+  std::vector<std::string> incr;
+  incr.push_back("INCR");
+  incr.push_back(prefix_ + "gen");
+  co_await redis_.async_command(std::move(incr));
 }
 
-void cluster_sync::publish_reset_key(const std::string& key) {
-  redis_.command({"INCR", prefix_ + "kg:" + key}, [](const redis_reply*) {});
-  redis_.command({"PUBLISH", channel_, "reset-key " + instance_ + " " + key},
-                 [](const redis_reply*) {});
+boost::asio::awaitable<void> cluster_sync::publish_reset_key(std::string key) {
+  std::vector<std::string> incr;
+  incr.push_back("INCR");
+  incr.push_back(prefix_ + "kg:" + key);
+  const std::optional<redis_reply> done = co_await redis_.async_command(std::move(incr));
+  if (done) {
+    redis_.command({"PUBLISH", channel_, "reset-key " + instance_ + " " + key},
+                   [](const redis_reply*) {});
+  }
 }
 
 boost::asio::awaitable<std::optional<std::vector<std::string>>> cluster_sync::read_journal() {

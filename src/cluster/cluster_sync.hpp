@@ -43,10 +43,12 @@ class cluster_sync {
 
   /// This instance changed its runtime routes: store them and tell the others.
   void publish_routes(std::string routes_json);
-  /// This instance was reset: a new generation of shared state, the shared journal emptied.
-  void publish_reset();
-  /// One state key reset here: its shared state dropped, the others told.
-  void publish_reset_key(const std::string& key);
+  /// This instance was reset: a new generation of shared state, the shared journal emptied,
+  /// the others told. Completes once Redis has the new generation (or did not answer), so a
+  /// request sent to any instance after the reset sees the fresh state.
+  boost::asio::awaitable<void> publish_reset();
+  /// One state key reset here: its shared state dropped (complete on return), the others told.
+  boost::asio::awaitable<void> publish_reset_key(std::string key);
   /// The shared journal's entries (JSON objects as text), oldest first; nullopt when Redis did
   /// not answer.
   boost::asio::awaitable<std::optional<std::vector<std::string>>> read_journal();

@@ -574,7 +574,7 @@ net::awaitable<void> empty_journal(thread_observer* observer) {
 
 net::awaitable<void> control_plane::async_reset() {
   co_await reset_here();
-  if (cluster_) net::post(io_, [this] { cluster_->publish_reset(); });
+  if (cluster_) co_await net::co_spawn(io_, cluster_->publish_reset(), net::use_awaitable);
 }
 
 net::awaitable<void> control_plane::reset_here() {
@@ -593,7 +593,9 @@ net::awaitable<std::optional<std::vector<std::string>>> control_plane::async_clu
 net::awaitable<std::size_t> control_plane::async_reset_key(std::string key) {
   // The keyed states lock for a moment: no I/O thread waits for more than a map erase.
   const std::size_t routes = table()->reset_key(key);
-  if (cluster_) net::post(io_, [this, key] { cluster_->publish_reset_key(key); });
+  if (cluster_) {
+    co_await net::co_spawn(io_, cluster_->publish_reset_key(std::move(key)), net::use_awaitable);
+  }
   co_return routes;
 }
 

@@ -83,13 +83,16 @@ bool ask_cluster(const cluster_config& cluster, const route_match& match, std::s
   return true;
 }
 
-state_pick pick_state(const route_match& match, const request_view& request,
+// The value of the route's state key in this request, if the route has one.
+std::string_view state_key_in(const route_match& match, const request_view& request) {
+  return match.route->keyed ? state_key_of(*match.route, request, match) : std::string_view{};
+}
+
+// The local state of `key` ("" = the route's own).
+state_pick pick_state(const route_match& match, std::string_view key,
                       const connection_facts& connection) {
-  const compiled_route& route = *match.route;
-  if (!route.keyed) return {};
-  const std::string_view key = state_key_of(route, request, match);
   if (key.empty()) return {};
-  return {route.keyed->acquire(key, connection.clock.now()), key};
+  return {match.route->keyed->acquire(key, connection.clock.now()), key};
 }
 
 // The clock of a script's random and time-based choices, read only when the script needs one.
@@ -150,10 +153,10 @@ template_context context_for(const response& out, const request_view& request,
 bool within_rate_limit(const compiled_rate_limit& limit, const request_view& request,
                        const route_table& table, const connection_facts& connection,
                        respond_scratch& scratch, response& out, const state_pick& pick = {}) {
+  if (pick.admit_all) return true;
   rate_limiter& limiter = *limit.limiter;
   const std::string_view ip =
       limiter.spec().key == rate_limit_key::ip ? connection.client_ip() : std::string_view{};
-  if (pick.admit_all) return true;
   // A state key has buckets of its own: one, or one per client of the limit's key. The cluster's
   // answer, when it holds the decision, was made in Redis against every instance's requests.
   const rate_decision decision =
@@ -247,10 +250,10 @@ void plan_proxy(response& out, const request_view& request, const route_match& m
   const reply_script& script = route.script;
   const bool random_delay = proxy.spec.delay.type > delay_spec::kind::fixed ||
                             proxy.spec.delay_reply.type > delay_spec::kind::fixed;
-  plan_clock clock = script.stateful || random_delay
-                         ? table.clock_for(route.order, connection.clock.now())
-                         : plan_clock{};
-  if (pick.keyed && script.stateful) clock.since_start = connection.clock.now() - pick.keyed->start;
+  const plan_clock clock = script.stateful
+                               ? clock_of(script, table, route.order, connection.clock, pick)
+                           : random_delay ? table.clock_for(route.order, connection.clock.now())
+                                          : plan_clock{};
   out.plan = plan_script(script, clock, pick);
   if (script.outage && out.plan.reply == &script.outage->reply) {
     plan_step_reply(out,
@@ -428,17 +431,17 @@ void respond(const request_view& request, const route_table& table,
   } else {
     const compiled_route& route = *match.route;
     out.route = &route;
-    state_pick pick = pick_state(match, request, connection);
+    const std::string_view key = state_key_in(match, request);
     const cluster_config* cluster = table.cluster();
     const shared_answer* shared = connection.shared;
     if (cluster && !shared &&
-        ask_cluster(*cluster, match, pick.key, request, table, connection, scratch, out)) {
+        ask_cluster(*cluster, match, key, request, table, connection, scratch, out)) {
       return;  // planned again once the cluster answers
     }
+    state_pick pick = pick_state(match, key, connection);
     if (shared && shared->unavailable) {
       // Redis did not answer in time: [cluster] on_unavailable decides.
       if (cluster && cluster->on_unavailable == cluster_fallback::deny) {
-        out.head.connection = decide_connection(request.version, connection);
         plan_server_reply(out, scratch, server_header, 503,
                           "Service Unavailable: the cluster's shared state (Redis) did not "
                           "answer in time\n",
@@ -482,7 +485,7 @@ expectation respond_to_expectation(const request_view& head, const route_table& 
   reply.reset();
   scratch.rate.clear();
   reply.route = pre.route;
-  const state_pick pick = pick_state(pre, head, connection);
+  const state_pick pick = pick_state(pre, state_key_in(pre, head), connection);
   const reply_plan step = plan_script(
       pre.route->script,
       clock_of(pre.route->script, table, pre.route->order, connection.clock, pick), pick);

@@ -20,7 +20,6 @@
 #include <thread>
 
 #include "cluster/shared_state.hpp"
-#include "config/redis_url.hpp"
 #include "control/access_log.hpp"
 #include "control/admin.hpp"
 #include "control/admin_handler.hpp"
@@ -313,9 +312,8 @@ void server::start() {
 
   const admin_config& ac = s.cfg.admin;
   if (s.cfg.cluster) {
-    redis_endpoint endpoint;
-    parse_redis_url(s.cfg.cluster->redis, endpoint);
-    s.state.cluster = std::make_shared<cluster_health>(endpoint.where());
+    s.state.cluster = std::make_shared<cluster_health>(
+        cluster_redis_options(*s.cfg.cluster, {}).endpoint.where());
   }
   if (!sc.access_log.empty()) s.log = std::make_unique<access_log>(sc.access_log, threads);
   std::vector<observed_thread> observed;

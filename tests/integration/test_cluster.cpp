@@ -51,6 +51,12 @@ outage = { every = "1h", duration = "1s", status = 503 }
 status = 200
 
 [[route]]
+path = "/proxied"
+outage = { every = "1h", duration = "1s", status = 503 }
+[route.proxy]
+to = "http://127.0.0.1:9"
+
+[[route]]
 path = "/per-test"
 state_key = "header:X-Test-Id"
 replies = [{ status = 503 }, { status = 201 }]
@@ -84,6 +90,23 @@ bool eventually(Check check, std::chrono::milliseconds limit) {
   return check();
 }
 
+// Every server in `ports` reports Redis up (its connections are made in the background).
+bool all_up(std::initializer_list<std::uint16_t> ports) {
+  return eventually(
+      [&] {
+        for (const std::uint16_t port : ports) {
+          if (redis_state(port) != "up") return false;
+        }
+        return true;
+      },
+      5s);
+}
+
+http_response post_reset(std::uint16_t port, const std::string& query = {}) {
+  return stubborn::testing::exchange(
+      port, "POST /__admin/reset" + query + " HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+}
+
 std::string post(std::string_view target, std::string_view body) {
   return "POST " + std::string(target) +
          " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
@@ -97,7 +120,7 @@ TEST_CASE("cluster: a sequence goes on in order across instances", "[cluster][re
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config), c(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up"; }, 5s));
+  REQUIRE(all_up({a.port()}));
   std::vector<int> seen;
   const std::uint16_t ports[] = {a.port(), b.port(), c.port()};
   for (int i = 0; i < 9; ++i) seen.push_back(status_of(ports[i % 3], "/flaky"));
@@ -113,7 +136,7 @@ TEST_CASE("cluster: a rate limit admits its quota once for all instances, with R
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up"; }, 5s));
+  REQUIRE(all_up({a.port()}));
   int admitted = 0;
   std::string retry_after;
   for (int i = 0; i < 8; ++i) {
@@ -133,14 +156,16 @@ TEST_CASE("cluster: the outage window starts once for every instance", "[cluster
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up"; }, 5s));
+  REQUIRE(all_up({a.port()}));
   CHECK(status_of(a.port(), "/maintenance") == 503);  // the first request starts the window
   std::this_thread::sleep_for(1200ms);
   // A new instance, alone, would be in its own first second; the shared window is over.
   running_server late(config);
-  REQUIRE(eventually([&] { return redis_state(late.port()) == "up"; }, 5s));
+  REQUIRE(all_up({late.port()}));
   CHECK(status_of(late.port(), "/maintenance") == 200);
   CHECK(status_of(a.port(), "/maintenance") == 200);
+  // A proxy route's window too (its upstream refuses: 502 once the window is over).
+  CHECK(status_of(late.port(), "/proxied") == 502);
 }
 
 TEST_CASE("cluster: runtime routes and resets reach every instance, and late starters",
@@ -148,8 +173,7 @@ TEST_CASE("cluster: runtime routes and resets reach every instance, and late sta
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
-                     5s));
+  REQUIRE(all_up({a.port(), b.port()}));
   const http_response added = stubborn::testing::exchange(
       a.port(),
       post("/__admin/routes", R"({"name": "new", "path": "/new", "reply": {"status": 202}})"));
@@ -167,8 +191,7 @@ TEST_CASE("cluster: runtime routes and resets reach every instance, and late sta
   // A reset on one instance resets the shared sequence and every instance's journal.
   CHECK(status_of(a.port(), "/flaky") == 503);
   CHECK(status_of(b.port(), "/flaky") == 503);
-  const http_response reset = stubborn::testing::exchange(
-      b.port(), "POST /__admin/reset HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  const http_response reset = post_reset(b.port());
   REQUIRE(reset.status == 200);
   CHECK(eventually(
       [&] { return admin_json(a.port(), "/__admin/requests/count").at("count").as_int64() == 0; },
@@ -176,6 +199,13 @@ TEST_CASE("cluster: runtime routes and resets reach every instance, and late sta
   CHECK(status_of(a.port(), "/flaky") == 503);
   CHECK(status_of(b.port(), "/flaky") == 503);
   CHECK(status_of(a.port(), "/flaky") == 200);
+
+  // A key's reset drops its shared state at once: its sequence starts over on every instance.
+  CHECK(status_of(a.port(), "/per-test", "X-Test-Id: k\r\n") == 503);
+  CHECK(status_of(b.port(), "/per-test", "X-Test-Id: k\r\n") == 201);
+  REQUIRE(post_reset(b.port(), "?key=k").status == 200);
+  CHECK(status_of(a.port(), "/per-test", "X-Test-Id: k\r\n") == 503);
+  CHECK(status_of(late.port(), "/per-test", "X-Test-Id: k\r\n") == 201);
 
   // Removing it on the late instance removes it everywhere.
   const http_response removed = stubborn::testing::exchange(
@@ -189,8 +219,7 @@ TEST_CASE("cluster: the journal with scope=cluster counts every instance's reque
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
-                     5s));
+  REQUIRE(all_up({a.port(), b.port()}));
   for (int i = 0; i < 5; ++i) status_of(a.port(), "/flaky");
   for (int i = 0; i < 4; ++i) status_of(b.port(), "/nothing-here");
   CHECK(admin_json(a.port(), "/__admin/requests/count").at("count").as_int64() == 5);
@@ -217,8 +246,7 @@ TEST_CASE("cluster: Redis restarted in the middle of traffic", "[cluster][redis]
   redis_process redis;
   const std::string config = cluster_table(redis.url(), "timeout = \"50ms\"") + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(eventually([&] { return redis_state(a.port()) == "up" && redis_state(b.port()) == "up"; },
-                     5s));
+  REQUIRE(all_up({a.port(), b.port()}));
   const http_response added = stubborn::testing::exchange(
       a.port(),
       post("/__admin/routes", R"({"name": "kept", "path": "/kept", "reply": {"status": 202}})"));
@@ -253,8 +281,7 @@ TEST_CASE("cluster: Redis restarted in the middle of traffic", "[cluster][redis]
   CHECK(eventually([&] { return status_of(late.port(), "/kept") == 202; }, 3s));
   // The script is loaded again: the sequence is shared once more.
   const std::uint16_t ports[] = {a.port(), b.port(), late.port()};
-  const http_response reset = stubborn::testing::exchange(
-      a.port(), "POST /__admin/reset HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+  const http_response reset = post_reset(a.port());
   REQUIRE(reset.status == 200);
   std::this_thread::sleep_for(100ms);
   std::vector<int> seen;

@@ -14,6 +14,7 @@
 
 #include "routing/route_table.hpp"
 #include "wire/connection_registry.hpp"
+#include "wire/peer_address.hpp"
 #include "wire/server_state.hpp"
 #include "wire/transport.hpp"
 
@@ -141,6 +142,9 @@ class connection_core final : public registered_connection {
   }
 
   Transport transport;
+  /// The peer's address, read (getpeername) only when an ip rate limit, the journal or the
+  /// access log first needs it: a connection that needs none of them pays no system call.
+  connection_peer peer{transport};
   server_state& state;
   connection_registry& registry;
   std::shared_ptr<const route_table> table;
@@ -154,6 +158,10 @@ class connection_core final : public registered_connection {
   void* cancel_also_context = nullptr;
   /// Set by a protocol that took the connection over and ends it gracefully on drain.
   drain_hook protocol_drain;
+  /// Requests read on this connection so far (for max_requests_per_connection).
+  std::size_t requests_served = 0;
+  /// Whether the connection has read any bytes yet (only its first can start a ClientHello).
+  bool read_before = false;
 
  private:
   connection_registry::clock::time_point& deadline() { return registry.deadline(registry_slot()); }

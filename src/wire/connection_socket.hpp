@@ -163,22 +163,28 @@ class receive_op : public ad::reactor_op {
   ad::handler_work<Handler, IoExecutor> work_;
 };
 
-/// Waits until the socket is readable, reading nothing; reports the socket exhausted, so the
-/// next wait goes to the reactor without a speculative try. Only for a caller that has just
-/// read the socket to EAGAIN itself (OpenSSL through its BIO): the next edge then brings bytes
-/// that caller has not seen. Asio's own async_wait re-arms the descriptor instead (one
-/// epoll_ctl per wait).
+/// Waits until the socket is readable, reading nothing. Asio's own async_wait re-arms the
+/// descriptor instead (one epoll_ctl per wait). Two kinds:
+/// - `exhausts`: reports the socket exhausted, so the next wait goes to the reactor without a
+///   speculative try. Only for a caller that has just read the socket to EAGAIN itself
+///   (OpenSSL through its BIO): the next edge then brings bytes that caller has not seen.
+/// - otherwise the socket stays marked readable, so the read that follows the wait tries at
+///   once (an idle connection's wait: see async_wait_ready()).
 template <class Handler, class IoExecutor>
 class readable_op : public ad::reactor_op {
  public:
   BOOST_ASIO_DEFINE_HANDLER_PTR(readable_op);
 
-  readable_op(Handler& handler, const IoExecutor& io_ex)
+  readable_op(Handler& handler, const IoExecutor& io_ex, bool exhausts)
       : ad::reactor_op(boost::system::error_code(), &readable_op::perform, &readable_op::complete),
         handler_(std::move(handler)),
-        work_(handler_, io_ex) {}
+        work_(handler_, io_ex),
+        exhausts_(exhausts) {}
 
-  static status perform(ad::reactor_op*) { return ad::reactor_op::done_and_exhausted; }
+  static status perform(ad::reactor_op* base) {
+    return static_cast<readable_op*>(base)->exhausts_ ? ad::reactor_op::done_and_exhausted
+                                                      : ad::reactor_op::done;
+  }
 
   static void complete(void* owner, ad::operation* base, const boost::system::error_code&,
                        std::size_t) {
@@ -197,6 +203,7 @@ class readable_op : public ad::reactor_op {
  private:
   Handler handler_;
   ad::handler_work<Handler, IoExecutor> work_;
+  bool exhausts_;
 };
 
 /// Per-operation cancellation (e.g. from a cancellation slot): removes the queued read.
@@ -243,7 +250,17 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   template <class Token>
   auto async_wait_readable(Token&& token) {
     return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
-        [this](auto handler) { this->start_wait(std::move(handler)); }, token);
+        [this](auto handler) { this->start_wait(std::move(handler), true); }, token);
+  }
+
+  /// Waits until a read may find bytes (or the end of the stream), reading nothing and with no
+  /// system call: completes at once when the last read did not drain the socket, else at the
+  /// next edge. The read after it tries at once. For a keep-alive connection that waits for its
+  /// next request holding nothing but its socket.
+  template <class Token>
+  auto async_wait_ready(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) { this->start_wait(std::move(handler), false); }, token);
   }
 
   /// Reads some bytes, like async_read_some, but a read that drains the socket lets the next
@@ -292,7 +309,7 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   }
 
   template <class Handler>
-  void start_wait(Handler handler) {
+  void start_wait(Handler handler, bool exhausts) {
 #ifdef STUBBORN_DRAINED_READ
     namespace ad = boost::asio::detail;
     using op = drained_read_detail::readable_op<Handler, base_socket::executor_type>;
@@ -301,7 +318,7 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     const bool is_continuation = boost_asio_handler_cont_helpers::is_continuation(handler);
     auto slot = boost::asio::get_associated_cancellation_slot(handler);
     typename op::ptr p = {std::addressof(handler), op::ptr::allocate(handler), nullptr};
-    p.p = new (p.v) op(handler, this->impl_.get_executor());
+    p.p = new (p.v) op(handler, this->impl_.get_executor(), exhausts);
     if (slot.is_connected()) {
       p.p->cancellation_key_ = &slot.template emplace<drained_read_detail::receive_cancellation>(
           &reactor, &impl.reactor_data_, impl.socket_);
@@ -312,6 +329,7 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
                      true);
     p.v = p.p = nullptr;
 #else
+    (void)exhausts;
     this->async_wait(wait_read, std::move(handler));
 #endif
   }

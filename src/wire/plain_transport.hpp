@@ -34,6 +34,13 @@ class plain_transport {
     return socket_.async_read_drained(into, std::forward<Token>(token));
   }
 
+  /// Waits, holding no buffer, until a read may find bytes: the wait of an idle keep-alive
+  /// connection (connection_socket::async_wait_ready()).
+  template <class Token>
+  auto async_wait_ready(Token&& token) {
+    return socket_.async_wait_ready(std::forward<Token>(token));
+  }
+
   /// Sends what the kernel takes now (one sendmsg; a small batch from the staging buffer), as
   /// nginx does, so that most replies need no asynchronous write. Sets `ec` only when the
   /// connection is broken; a full socket buffer takes 0 bytes.

@@ -1,6 +1,8 @@
 #include "wire/session.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
@@ -11,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "cluster/shared_state.hpp"
 #include "control/observer.hpp"
@@ -93,6 +96,11 @@ class session {
   net::awaitable<void> run();
   // Where the connection goes after run(): null when it is closed, else to a protocol.
   std::unique_ptr<protocol_hand_over> handed_over() { return std::move(hand_over_); }
+  // run() returned with the connection idle between requests, open, with nothing buffered or
+  // unsent: it waits for its next request without this session (see serve()).
+  bool parked() const { return parked_; }
+  // Whether the connection waits for its next request without a session.
+  static constexpr bool parks_when_idle = std::is_same_v<Transport, plain_transport>;
 
  private:
   void queue_rejection(int status, std::string_view why);
@@ -104,7 +112,7 @@ class session {
   // What respond() needs to know of this connection, brought up to date.
   const connection_facts& respond_facts();
   static std::string_view client_ip_of(void* self) {
-    return static_cast<session*>(self)->peer_.get().ip;
+    return static_cast<session*>(self)->core_.peer.get().ip;
   }
   net::awaitable<bool> answer_expectation();
   // With the head read and the body still to come: when the request goes to a proxy route
@@ -129,9 +137,6 @@ class session {
 
   connection_core<Transport>& core_;
   listener_role role_;
-  // The peer's address, read (getpeername) only when an ip rate limit, the journal or the
-  // access log first needs it: a connection that needs none of them pays no system call.
-  connection_peer peer_{core_.transport};
 
   // What was served, for metrics, the journal and the access log.
   request_outcome served_;
@@ -151,6 +156,7 @@ class session {
   bool decided_at_head_ = false;   // scripted_ was planned on the head alone
   bool body_streams_ = false;      // the body is read while it is forwarded
   bool body_piece_ready_ = false;  // storage_.body holds a piece parsed with the head
+  bool parked_ = false;            // see parked()
   // Made only for an upgrade: a connection waiting for a request costs no more for it.
   std::unique_ptr<protocol_hand_over> hand_over_;
 };
@@ -160,7 +166,7 @@ websocket_context session<Transport>::websocket_facts() {
   websocket_context context{core_.table,           scripted_.route,         scripted_.websocket,
                             scripted_.subprotocol, core_.registry.observer, {}};
   if (context.observer && context.observer->journal_on()) {
-    const peer_address& address = peer_.get();
+    const peer_address& address = core_.peer.get();
     const bool v6 = address.ip.find(':') != std::string::npos;
     context.client =
         (v6 ? "[" + address.ip + "]" : address.ip) + ":" + std::to_string(address.port);
@@ -409,8 +415,8 @@ net::awaitable<bool> session<Transport>::proxy_request(request_view request) {
         parser_->content_length() ? std::optional(*parser_->content_length()) : std::nullopt;
   }
   proxy_exchange<Transport> exchange(core_, writer_, execute_, served_);
-  const proxy_result result =
-      co_await exchange.run(scripted_, request, scripted_.head.connection, body, peer_.get().ip);
+  const proxy_result result = co_await exchange.run(scripted_, request, scripted_.head.connection,
+                                                    body, core_.peer.get().ip);
   if (result.close) close_after_flush_ = true;
   co_return result.carry_on;
 }
@@ -423,11 +429,11 @@ net::awaitable<void> session<Transport>::run() {
   // The request line has its own budget (max_uri_bytes) on top of the header block's.
   const std::size_t head_limit = server->max_header_bytes + server->max_uri_bytes + 64;
   in_.max_size(head_limit + 64 * 1024);
-  std::size_t requests_served = 0;
   core_.set_phase(phase::idle, server->idle_timeout);
   bool clean_close = true;  // false: the peer is gone, skip the lingering close
+  // Parks only once it has served a request: woken for one, it reads it first.
+  bool may_park = false;
   constexpr unsigned char tls_handshake_record = 0x16;
-  bool read_before = false;  // whether this connection has read any bytes yet
 
   for (;;) {
     // Read one request (it may already be buffered behind the previous one).
@@ -560,6 +566,14 @@ net::awaitable<void> session<Transport>::run() {
         clean_close = false;
         break;
       }
+      if constexpr (parks_when_idle) {
+        // Between requests, everything answered and nothing buffered: this session (and its
+        // coroutine frame and buffers) goes, and the connection waits holding only its socket.
+        if (may_park && core_.phase() == phase::idle && in_.size() == 0) {
+          parked_ = true;
+          co_return;
+        }
+      }
       // Start small (an idle keep-alive connection should cost little) and grow by doubling
       // only when a request needs more.
       std::size_t room = in_.capacity() - in_.size();
@@ -584,8 +598,8 @@ net::awaitable<void> session<Transport>::run() {
       in_.commit(n);
       // Only the connection's very first byte can start a ClientHello: checked on its first read
       // alone, so the answer does not depend on how the bytes were split.
-      const bool first_read = !read_before;
-      read_before = true;
+      const bool first_read = !core_.read_before;
+      core_.read_before = true;
       if (first_read && !is_tls &&
           static_cast<const unsigned char*>(in_.data().data())[0] == tls_handshake_record) {
         // A TLS ClientHello on the plain port: no HTTP reply can mean anything to that client.
@@ -601,9 +615,10 @@ net::awaitable<void> session<Transport>::run() {
       if (core_.refresh_table()) observation_.table_changed();
       server = &core_.server();
     }
-    ++requests_served;
+    ++core_.requests_served;
+    may_park = true;
     if (server->max_requests_per_connection != 0 &&
-        requests_served >= server->max_requests_per_connection) {
+        core_.requests_served >= server->max_requests_per_connection) {
       core_.draining = true;  // this reply says Connection: close
     }
     if (observation_.on()) served_.begin();
@@ -655,7 +670,7 @@ net::awaitable<void> session<Transport>::run() {
       carry_on = co_await execute_.execute_scripted(scripted_, in_);
     }
     if (scripted_.close_after) close_after_flush_ = true;
-    if (observation_.on()) observation_.observe(request, served_, peer_);
+    if (observation_.on()) observation_.observe(request, served_, core_.peer);
     if (!carry_on) {
       clean_close = false;
       break;
@@ -704,6 +719,72 @@ net::awaitable<void> take_over(connection_core<Transport>* core,
     core->protocol_drain = {};
   }
   core->transport.close();
+}
+
+// A connection as it lives between its requests: what it is (its core) and where it came from,
+// on the heap, where a coroutine frame or a wait can hold it.
+template <class Transport>
+struct connection_record {
+  connection_record(Transport transport, server_state& state, connection_registry& registry,
+                    listener_role listener)
+      : core(std::move(transport), state, registry), role(listener) {}
+  connection_core<Transport> core;
+  listener_role role;
+};
+
+template <class Transport>
+void wait_for_request(std::unique_ptr<connection_record<Transport>> record);
+
+// Serves the connection's requests until it is closed, taken over by a protocol, or (plain
+// transport) idle between requests: then it waits for the next one with no coroutine frame, no
+// session and no buffer, about 0.5 KiB in all (wait_for_request()), where a session waiting in a
+// read would hold several KiB.
+template <class Transport>
+net::awaitable<void> serve_requests(std::unique_ptr<connection_record<Transport>> record) {
+  server_state& state = record->core.state;
+  try {
+    std::unique_ptr<protocol_hand_over> next;
+    // Woken from its wait, but its deadline passed (or drain or stop came) before this ran.
+    if (record->core.timed_out) {
+      record->core.transport.close();
+    } else {
+      // The session goes before a protocol that takes the connection over: on the heap, not in
+      // this frame, which a held WebSocket would keep (a few KiB for each of 10,000).
+      auto s = std::make_unique<session<Transport>>(record->core, record->role);
+      co_await s->run();
+      if (s->parked()) {
+        s.reset();
+        wait_for_request(std::move(record));
+        co_return;
+      }
+      next = s->handed_over();
+    }
+    if (next) co_await take_over(&record->core, std::move(next));
+  } catch (const std::exception& e) {
+    // Unexpected: this connection ends; it is logged once, the server goes on.
+    log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
+  }
+  record.reset();
+  state.open_connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+template <class Transport>
+void wait_for_request(std::unique_ptr<connection_record<Transport>> record) {
+  Transport& transport = record->core.transport;
+  transport.async_wait_ready([record = std::move(record)](boost::system::error_code ec) mutable {
+    connection_core<Transport>& core = record->core;
+    // Cancelled: the idle timeout passed, or the server drains or stops, which end an idle
+    // connection at once.
+    if (ec || core.timed_out || core.closing()) {
+      core.transport.close();
+      server_state& state = core.state;
+      record.reset();
+      state.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    const auto executor = core.transport.get_executor();
+    net::co_spawn(executor, serve_requests(std::move(record)), net::detached);
+  });
 }
 
 template <class Transport>
@@ -762,7 +843,9 @@ net::awaitable<void> serve_connection(connection_socket socket, server_state* st
   if (role.transport == transport_kind::generic) {
     return serve(generic_transport(std::move(socket)), state, registry, role);
   }
-  return serve(plain_transport(std::move(socket)), state, registry, role);
+  state->open_connections.fetch_add(1, std::memory_order_relaxed);
+  return serve_requests(std::make_unique<connection_record<plain_transport>>(
+      plain_transport(std::move(socket)), *state, *registry, role));
 }
 
 }  // namespace stubborn

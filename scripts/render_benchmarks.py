@@ -453,21 +453,28 @@ def block_scaling(r):
                       ["---"] + ["---:"] * 8), ""]
     c = (model.get("stubborn") or {}).get("cpu_us_per_req_1")
     if c:
-        fast, slow = (1e9 / ns for ns in CONTENDED_LINE_NS)
         projection = []
         for cores in (1, 2, 16, 64):
-            free = cores * 1e6 / c
-            projection.append([cores, num(free), f"{num(min(free, slow))} - {num(min(free, fast))}"])
+            shared = [min(cores * 1e6 / (c + ns / 1e3), 1e9 / ns)
+                      for ns in reversed(CONTENDED_LINE_NS)]
+            projection.append([cores, num(cores * 1e6 / c),
+                               f"{num(shared[0])} - {num(shared[1])}"])
         out += [table(["cores (one I/O thread each)", "`hello`, nothing shared per request: N / c "
                        "req/s", "every request writing one shared line (a global rate limit, a "
-                       "sequence counter): min(N / c, 1 / t) req/s"], projection,
+                       "sequence counter): min(N / (c + t), 1 / t) req/s"], projection,
                       ["---:", "---:", "---:"]), "",
                 f"c = {num(c, 2)} us, stubborn's server CPU per `hello` with one thread, measured "
                 f"above; t = {CONTENDED_LINE_NS[0]}-{CONTENDED_LINE_NS[1]} ns per transfer of a "
                 "contended cache line between cores, **an estimate, not measured here** (see the "
                 "text). The projection counts the server's CPU only: the client and the "
                 "kernel's network stack need cores of their own.", ""]
-    out.append(run_source(run))
+    meta = run["meta"]
+    command = f"python3 benchmarks/run.py {' '.join(meta.get('argv') or [])}".rstrip()
+    out.append(f"From `{run['file']}`: `{command}` on {commit_text(meta)}, "
+               f"{meta.get('nproc', '?')} x {meta.get('cpu_model', '?')}, Linux "
+               f"{meta.get('kernel', '?')}; wrk -c{meta.get('wrk_connections', '?')} "
+               f"-d{meta.get('duration_s', '?')}s, the threads and pinning of each row as shown, "
+               f"the four interleaved, medians of {meta.get('reps', '?')} runs.")
     return "\n".join(out)
 
 

@@ -3703,9 +3703,10 @@ def scaling_markdown(s):
     for label, _, _ in SCALING_CONTENDERS:
         r = s.get(f"scaling/{label}")
         if r:
+            wrk_cpu = f" on CPU {r['wrk_cpus']}" if r["pinned"] else ""
             rows.append(f"| {label} | {r['server_threads']} | "
                         f"{'CPU ' + r['server_cpus'] if r['pinned'] else 'no'} "
-                        f"| -t{r['wrk_threads']}{' on CPU ' + r['wrk_cpus'] if r['pinned'] else ''} "
+                        f"| -t{r['wrk_threads']}{wrk_cpu} "
                         f"| {fmt_num(r['rps'])} | {r['cpu_us_per_req']:.2f} "
                         f"| {r['server_cpu_pct']:.0f}% | {r['wrk_cpu_pct']:.0f}% "
                         f"| {fmt_ms_us(r['p99_us'])} |")

@@ -19,7 +19,9 @@ benchmarks/stream_bench.cpp, the server's RSS read with all of them open), ws-ec
 on 50 connections, stubborn interleaved with peer echo servers: Python `websockets`, the floor,
 and Node's `ws` when npm can install it into build-bench/npm; `streams` names all three),
 startup, micro (Google Benchmark).
-Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), syscalls (system
+Extra, not run by default: wrk-threads (wrk -t1 against -t2, for both servers), scaling (hello
+on stubborn with --threads 1 and 2 and on nginx with 1 and 2 workers, interleaved; the one-thread
+servers pinned to one CPU and wrk to the other with taskset; about 2 min), syscalls (system
 calls per hello request, both servers, counted with perf), journal and soak
 (`python3 benchmarks/run.py soak`: 10,000,000 keep-alive requests with the server's own count
 checked against wrk's, 10,000 connections opened and closed with descriptors, threads and RSS
@@ -70,7 +72,8 @@ DEFAULT_SCENARIOS = ["hello", "pipelined", "body-64k", "routes-1000", "condition
 # HTTPS against nginx, each with servers of their own (TLS 1.3 only, one EC P-256 certificate
 # made for the run and given to both), so the plain scenarios' servers stay as they are.
 TLS_SCENARIOS = ["https-hello", "https-handshakes", "https-idle"]
-EXTRA_SCENARIOS = ["wrk-threads", "soak", "journal", "syscalls", "cluster"] + TLS_SCENARIOS
+EXTRA_SCENARIOS = ["wrk-threads", "scaling", "soak", "journal", "syscalls", "cluster"] + \
+    TLS_SCENARIOS
 # A name on the command line that means several.
 SCENARIO_GROUPS = {"https": TLS_SCENARIOS, "proxy": PROXY_SCENARIOS,
                    "streams": STREAM_SCENARIOS}
@@ -770,11 +773,15 @@ def load_record(w, cpu, cmd):
     }
 
 
-def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None, upstream=None):
+def run_wrk(ctx, server, path, duration, script, script_args=(), threads=None, upstream=None,
+            cpu=None):
+    """One wrk run; with `cpu` (a CPU number as text), wrk runs pinned to it with taskset."""
     threads = threads or ctx.wrk_threads
     url = f"{server.scheme}://{HOST}:{server.port}{path}"
     cmd = [ctx.wrk, f"-t{threads}", f"-c{WRK_CONNECTIONS}", f"-d{duration}s", "--timeout", "5s",
            "-s", str(BENCH / "wrk" / script), url]
+    if cpu is not None:
+        cmd = [shutil.which("taskset"), "-c", cpu] + cmd
     if script_args:
         cmd += ["--"] + [str(a) for a in script_args]
     out, cpu = measured_client(server, cmd, duration + 60, upstream)
@@ -1091,7 +1098,14 @@ def summarise_wrk(records):
         "p99_us_runs": [r["p99_us"] for r in records],
         "cpu_us_per_req_runs": [r["cpu_us_per_req"] for r in records],
         **(upstream_summary(records) if "upstream_cpu_us_per_req" in records[0] else {}),
+        # Figures some scenarios add to their runs (scaling): medians like the rest.
+        **{key: median([r[key] for r in records]) for key in OPTIONAL_RUN_FIGURES
+           if key in records[0]},
     }
+
+
+# What a scenario may add to its wrk runs' records, summarised as medians by summarise_wrk.
+OPTIONAL_RUN_FIGURES = ("wrk_cpu_pct", "wrk_cpu_us_per_req", "softirq_us_per_req")
 
 
 def upstream_summary(records):
@@ -2670,6 +2684,130 @@ def scenario_wrk_threads(ctx, servers):
                                                          server=label, wrk_threads=t))
 
 
+# scaling: one I/O thread against two, the measurements the scaling model in
+# docs/performance.md is checked against. stubborn's `hello` (the load-test profile: journal = 0,
+# metrics on) with --threads 1 and --threads 2, nginx with worker_processes 1 and 2 beside it.
+# In the one-thread runs the server is pinned to one CPU and wrk (one thread) to the other, so
+# that each has a core to itself and the server's CPU per request is not shared with wrk's on
+# the same core; the two-thread runs pin nothing (two cores for both servers' threads, wrk and
+# the kernel).
+SCALING_CONTENDERS = (("stubborn-t1", "stubborn", 1), ("nginx-w1", "nginx", 1),
+                      ("stubborn-t2", "stubborn", 2), ("nginx-w2", "nginx", 2))
+
+
+def pin_process_tree(server, cpu):
+    """Pins every thread of every process of `server` (nginx: master and workers) to `cpu`;
+    None if it worked, else what went wrong."""
+    for pid in server.pids():
+        out = subprocess.run([shutil.which("taskset"), "-a", "-p", "-c", cpu, str(pid)],
+                             capture_output=True, text=True, timeout=10)
+        if out.returncode != 0:
+            return f"taskset -a -p -c {cpu} {pid}: {out.stderr.strip()}"
+    return None
+
+
+def scenario_scaling(ctx):
+    """stubborn with one I/O thread against two, nginx with one worker against two, on hello,
+    interleaved; then the `scaling/model` summary: CPU per request with two threads against one,
+    and the two-thread throughput predicted from the one-thread runs' CPU per request."""
+    cpus = sorted(os.sched_getaffinity(0))
+    why_not = None
+    if not shutil.which("taskset"):
+        why_not = "taskset is not installed (util-linux)"
+    elif len(cpus) < 2:
+        why_not = f"only {len(cpus)} CPU(s) available"
+    server_cpu, wrk_cpu = (str(cpus[0]), str(cpus[1])) if not why_not else (None, None)
+    servers = {}
+    settings = {}
+    try:
+        for label, kind, threads in SCALING_CONTENDERS:
+            if kind == "nginx" and (not ctx.nginx or ctx.args.no_nginx):
+                continue
+            if kind == "stubborn":
+                server = start_stubborn(ctx.stubborn, ctx.bench_toml, threads, ctx.tmp,
+                                        f"scaling-{label}")
+            else:
+                server = start_nginx(ctx.nginx, threads, ctx.tmp, ctx.body_file,
+                                     name=f"nginx-{label}")
+            servers[label] = server
+            check_reply(server, "/hello", HELLO_BODY)
+            pinned = threads == 1 and not why_not
+            if pinned:
+                problem = pin_process_tree(server, server_cpu)
+                if problem:
+                    log(f"[scaling] {label}: could not pin ({problem}); runs unpinned")
+                    pinned = False
+            settings[id(server)] = {
+                "server_threads": threads, "pinned": pinned,
+                "server_cpus": server_cpu if pinned else "any",
+                "wrk_cpus": wrk_cpu if pinned else "any",
+                "wrk_threads": 1 if pinned else ctx.wrk_threads}
+        contenders = [(label, servers[label], "/hello") for label, _, _ in SCALING_CONTENDERS
+                      if label in servers]
+
+        def measure(server, path, seconds):
+            s = settings[id(server)]
+            rec = run_wrk(ctx, server, path, seconds, "report.lua", threads=s["wrk_threads"],
+                          cpu=s["wrk_cpus"] if s["pinned"] else None)
+            requests = max(rec["requests"], 1)
+            # softirq_cpu_pct is a share of all the machine's CPUs over the run.
+            softirq_s = rec["softirq_cpu_pct"] / 100.0 * NPROC * rec["wall_s"]
+            rec.update(s, wrk_cpu_pct=round(100.0 * rec["wrk_cpu_s"] / rec["wall_s"], 1),
+                       wrk_cpu_us_per_req=rec["wrk_cpu_s"] * 1e6 / requests,
+                       softirq_us_per_req=softirq_s * 1e6 / requests)
+            return rec
+
+        log(f"[scaling] hello, 1 server thread (pinned to CPU {server_cpu}, wrk -t1 to CPU "
+            f"{wrk_cpu})" if not why_not else f"[scaling] hello, not pinned: {why_not}")
+        result = interleaved(ctx, "scaling", contenders, ctx.duration, "report.lua",
+                             measure=measure)
+    finally:
+        for server in servers.values():
+            server.stop()
+    by_label = {}
+    for label, kind, threads in SCALING_CONTENDERS:
+        if label not in result:
+            continue
+        s = settings[id(servers[label])]
+        summary = dict(result[label], scenario="scaling", server=kind, **s,
+                       **({"not_pinned_because": why_not} if threads == 1 and why_not else {}))
+        by_label[label] = summary
+        ctx.summary(f"scaling/{label}", summary)
+    ctx.summary("scaling/model", dict(scaling_model(by_label), scenario="scaling",
+                                      pinning=not why_not, not_pinned_because=why_not))
+
+
+def scaling_model(s):
+    """The model's check: per server, CPU per request with two threads against one (1.0 when
+    nothing shared costs anything), and the two-thread throughput predicted from the one-thread
+    runs (the machine's cores divided by the CPU one request costs the server, wrk and the
+    kernel's softirq together) against the one measured."""
+    out = {"nproc": NPROC}
+    for kind, one, two in (("stubborn", "stubborn-t1", "stubborn-t2"),
+                           ("nginx", "nginx-w1", "nginx-w2")):
+        a, b = s.get(one), s.get(two)
+        if not a or not b or not a.get("cpu_us_per_req") or not b.get("cpu_us_per_req"):
+            continue
+        per_request_1 = a["cpu_us_per_req"] + a["wrk_cpu_us_per_req"] + a["softirq_us_per_req"]
+        busy_2 = (b["server_cpu_pct"] + b["wrk_cpu_pct"]) / 100.0 + \
+            b["softirq_cpu_pct"] / 100.0 * NPROC
+        predicted = NPROC * 1e6 / per_request_1
+        out[kind] = {
+            "cpu_us_per_req_1": a["cpu_us_per_req"], "cpu_us_per_req_2": b["cpu_us_per_req"],
+            "cpu_ratio_2_to_1": b["cpu_us_per_req"] / a["cpu_us_per_req"],
+            "rps_1": a["rps"], "rps_2": b["rps"], "rps_ratio_2_to_1": b["rps"] / a["rps"],
+            "server_cpu_pct_1": a["server_cpu_pct"], "server_cpu_pct_2": b["server_cpu_pct"],
+            "machine_us_per_req_1": per_request_1,
+            "predicted_rps_2": predicted, "measured_to_predicted_2": b["rps"] / predicted,
+            "busy_cores_2": round(busy_2, 2),
+        }
+        log(f"[scaling] {kind}: CPU/request {a['cpu_us_per_req']:.2f} us with 1 thread, "
+            f"{b['cpu_us_per_req']:.2f} us with 2 ({out[kind]['cpu_ratio_2_to_1']:.3f}x); "
+            f"2 threads predicted {predicted:,.0f} req/s, measured {b['rps']:,.0f} "
+            f"({out[kind]['measured_to_predicted_2']:.3f}x)")
+    return out
+
+
 # System calls a server makes per `hello` request, counted by the kernel's syscall tracepoints
 # (perf, Debian package linux-perf; root or kernel.perf_event_paranoid <= 1). Deterministic where
 # wall-clock CPU per request is not: on this machine CPU per request moves by 10 % and more from
@@ -3560,6 +3698,32 @@ def streams_markdown(s):
     return out
 
 
+def scaling_markdown(s):
+    rows = []
+    for label, _, _ in SCALING_CONTENDERS:
+        r = s.get(f"scaling/{label}")
+        if r:
+            wrk_cpu = f" on CPU {r['wrk_cpus']}" if r["pinned"] else ""
+            rows.append(f"| {label} | {r['server_threads']} | "
+                        f"{'CPU ' + r['server_cpus'] if r['pinned'] else 'no'} "
+                        f"| -t{r['wrk_threads']}{wrk_cpu} "
+                        f"| {fmt_num(r['rps'])} | {r['cpu_us_per_req']:.2f} "
+                        f"| {r['server_cpu_pct']:.0f}% | {r['wrk_cpu_pct']:.0f}% "
+                        f"| {fmt_ms_us(r['p99_us'])} |")
+    if not rows:
+        return []
+    out = ["| scaling | server threads | server pinned | wrk | req/s | server CPU us/req "
+           "| server CPU (of one core) | wrk CPU (of one core) | p99 |",
+           "|---|---:|---|---|---:|---:|---:|---:|---:|"] + rows + [""]
+    for kind, m in s.get("scaling/model", {}).items():
+        if isinstance(m, dict):
+            out.append(f"{kind}: CPU per request with 2 threads / 1: {m['cpu_ratio_2_to_1']:.3f}x; "
+                       f"2-thread req/s predicted from the 1-thread runs "
+                       f"{fmt_num(m['predicted_rps_2'])}, measured {fmt_num(m['rps_2'])} "
+                       f"({m['measured_to_predicted_2']:.3f}x).")
+    return out + [""]
+
+
 def https_markdown(s):
     """The HTTPS scenarios' own figures: what was negotiated, the idle connections' memory."""
     out = []
@@ -3722,6 +3886,7 @@ def markdown(ctx, meta):
                        f"| {r['server_cpu_pct']:.0f}% "
                        f"| {100 * r['wrk_cpu_s'] / ctx.duration:.0f}% |")
         out.append("")
+    out += scaling_markdown(s)
     t = targets(ctx)
     if t:
         out += ["| target | wanted | measured | result |", "|---|---|---|---|"]
@@ -3831,8 +3996,8 @@ def main():
             f"load average {', '.join(f'{x:.2f}' for x in meta['loadavg'])}")
         wrk_scenarios = [x for x in args.scenarios
                          if x in ("hello", "pipelined", "body-64k", "routes-1000", "conditions",
-                                  "wrk-threads", "journal", "syscalls", "https-hello",
-                                  "proxy-hello", "cluster")]
+                                  "wrk-threads", "scaling", "journal", "syscalls",
+                                  "https-hello", "proxy-hello", "cluster")]
         if wrk_scenarios and not ctx.wrk:
             log("wrk is not installed: skipping " + ", ".join(wrk_scenarios))
             args.scenarios = [x for x in args.scenarios if x not in wrk_scenarios]
@@ -3845,7 +4010,8 @@ def main():
                 servers[f"{label}-tls"] = start_tls_server(ctx, label, "tls")
         if "proxy-latency" in args.scenarios and not ctx.latency_bench:
             raise SystemExit("stubborn_latency_bench was not built")
-        if any(x not in TLS_SCENARIOS + PROXY_SCENARIOS for x in wrk_scenarios):
+        # The scaling scenario starts servers of its own, with the thread counts it compares.
+        if any(x not in TLS_SCENARIOS + PROXY_SCENARIOS + ["scaling"] for x in wrk_scenarios):
             servers["stubborn"] = start_stubborn(ctx.stubborn, ctx.bench_toml, ctx.threads,
                                                  ctx.tmp, "main")
             nginx_wanted = any(x in ("hello", "pipelined", "body-64k", "wrk-threads", "syscalls")
@@ -3891,6 +4057,8 @@ def main():
                 scenario_micro(ctx)
             elif name == "wrk-threads":
                 scenario_wrk_threads(ctx, servers)
+            elif name == "scaling":
+                scenario_scaling(ctx)
             elif name == "journal":
                 scenario_journal(ctx, servers)
             elif name == "syscalls":

@@ -10,7 +10,7 @@ come only from the files under benchmarks/results/ that git tracks (every file t
 tree is not a git checkout), so each figure in the docs names the committed file it came from:
 
 - `<UTC stamp>.jsonl` from benchmarks/run.py: the latest run with every default scenario is "the
-  latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, https-hello,
+  latest full run"; an extra scenario (soak, journal, syscalls, wrk-threads, scaling, https-hello,
   https-handshakes, https-idle, cluster), each proxy scenario (proxy-hello, proxy-latency) and
   each stream scenario (ws-held, sse-held, ws-echo) comes from the latest run that holds it;
 - `instructions-<UTC stamp>.json` from benchmarks/instructions.py;
@@ -394,6 +394,88 @@ def block_journal(r):
                             ["---", "---:", "---:", "---:"]), "",
                       f"journal on / off: {ratio(rr.get('rps_ratio'), 3)} req/s, CPU per request "
                       f"{ratio(rr.get('cpu_ratio'), 3)}.", "", run_source(run)])
+
+
+# The scaling model's one figure that is not measured here: what an atomic operation on a cache
+# line that other cores keep writing costs, i.e. moving the line between cores. An estimate, not
+# a measurement: commonly quoted as ~50 ns between cores of one socket and 100-200 ns or more
+# across sockets on current x86 servers; a machine with 2 cores cannot measure the 16- and
+# 64-core figure. One such line serves at most 1 / (this) operations a second, however many
+# cores share it.
+CONTENDED_LINE_NS = (50, 200)
+SCALING_LABELS = (("stubborn-t1", "stubborn"), ("nginx-w1", "nginx"), ("stubborn-t2", "stubborn"),
+                  ("nginx-w2", "nginx"))
+
+
+def block_scaling(r):
+    """scaling: one server thread against two, the model's check, and its projection."""
+    run = r.latest_with("scaling")
+    if not run:
+        return missing("run with the scaling scenario", "python3 benchmarks/run.py scaling")
+    s = run["summaries"]
+    rows = []
+    for label, kind in SCALING_LABELS:
+        x = s.get(f"scaling/{label}")
+        if not x:
+            continue
+        pinned = x.get("pinned")
+        rows.append([label, x.get("server_threads", "?"),
+                     f"CPU {x.get('server_cpus')}" if pinned else "no",
+                     f"-t{x.get('wrk_threads', '?')}" + (f" on CPU {x.get('wrk_cpus')}"
+                                                         if pinned else ""),
+                     num(x.get("rps")), num(x.get("cpu_us_per_req"), 2),
+                     f"{num(x.get('server_cpu_pct'))}%", f"{num(x.get('wrk_cpu_pct'))}%",
+                     num(x.get("wrk_cpu_us_per_req"), 2), num(x.get("softirq_us_per_req"), 2),
+                     ms_from_us(x.get("p99_us")), x.get("errors", "-"),
+                     f"{num(x.get('other_cpu_pct_max'))}%"])
+    out = [table(["`hello`", "server threads", "server pinned to", "wrk", "req/s",
+                  "server CPU us/req", "server CPU (of one core)", "wrk CPU (of one core)",
+                  "wrk CPU us/req", "softirq us/req", "p99", "errors", "other load (max)"], rows,
+                 ["---", "---:", "---", "---"] + ["---:"] * 9), ""]
+    model = s.get("scaling/model", {})
+    if not model.get("pinning"):
+        out += [f"Not pinned: {model.get('not_pinned_because') or 'unknown why'}.", ""]
+    checks = []
+    for kind in ("stubborn", "nginx"):
+        m = model.get(kind)
+        if m:
+            checks.append([kind, num(m.get("cpu_us_per_req_1"), 2),
+                           num(m.get("cpu_us_per_req_2"), 2),
+                           ratio(m.get("cpu_ratio_2_to_1"), 3),
+                           num(m.get("machine_us_per_req_1"), 2), num(m.get("predicted_rps_2")),
+                           num(m.get("rps_2")), ratio(m.get("measured_to_predicted_2"), 3),
+                           num(m.get("busy_cores_2"), 2)])
+    if checks:
+        out += [table(["model check", "server CPU us/req, 1 thread (c)", "2 threads",
+                       "2 threads / 1", "server + wrk + softirq us/req, 1 thread",
+                       f"2 threads: predicted req/s ({model.get('nproc', '?')} cores / that)",
+                       "measured", "measured / predicted", "cores busy (2 threads)"], checks,
+                      ["---"] + ["---:"] * 8), ""]
+    c = (model.get("stubborn") or {}).get("cpu_us_per_req_1")
+    if c:
+        projection = []
+        for cores in (1, 2, 16, 64):
+            shared = [min(cores * 1e6 / (c + ns / 1e3), 1e9 / ns)
+                      for ns in reversed(CONTENDED_LINE_NS)]
+            projection.append([cores, num(cores * 1e6 / c),
+                               f"{num(shared[0])} - {num(shared[1])}"])
+        out += [table(["cores (one I/O thread each)", "`hello`, nothing shared per request: N / c "
+                       "req/s", "every request writing one shared line (a global rate limit, a "
+                       "sequence counter): min(N / (c + t), 1 / t) req/s"], projection,
+                      ["---:", "---:", "---:"]), "",
+                f"c = {num(c, 2)} us, stubborn's server CPU per `hello` with one thread, measured "
+                f"above; t = {CONTENDED_LINE_NS[0]}-{CONTENDED_LINE_NS[1]} ns per transfer of a "
+                "contended cache line between cores, **an estimate, not measured here** (see the "
+                "text). The projection counts the server's CPU only: the client and the "
+                "kernel's network stack need cores of their own.", ""]
+    meta = run["meta"]
+    command = f"python3 benchmarks/run.py {' '.join(meta.get('argv') or [])}".rstrip()
+    out.append(f"From `{run['file']}`: `{command}` on {commit_text(meta)}, "
+               f"{meta.get('nproc', '?')} x {meta.get('cpu_model', '?')}, Linux "
+               f"{meta.get('kernel', '?')}; wrk -c{meta.get('wrk_connections', '?')} "
+               f"-d{meta.get('duration_s', '?')}s, the threads and pinning of each row as shown, "
+               f"the four interleaved, medians of {meta.get('reps', '?')} runs.")
+    return "\n".join(out)
 
 
 def block_wrk_threads(r):
@@ -820,6 +902,7 @@ BLOCKS = {
     "syscalls": block_syscalls,
     "journal": block_journal,
     "wrk-threads": block_wrk_threads,
+    "scaling": block_scaling,
     "https-hello": lambda r: block_https_wrk(r, "https-hello"),
     "https-handshakes": lambda r: block_https_wrk(r, "https-handshakes"),
     "https-idle": block_https_idle,

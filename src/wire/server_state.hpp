@@ -48,7 +48,14 @@ class tls_counters {
   std::map<std::string, std::uint64_t, std::less<>> failures_;
 };
 
-/// What every connection shares: the current route table and server-wide counters.
+/// The size of a cache line: what two threads must not both write, nor one write while the other
+/// reads on every request.
+inline constexpr std::size_t cache_line_bytes = 64;
+
+/// What every connection shares: the current route table and server-wide counters. What every
+/// request reads (`draining`, the table's generation) sits on cache lines of its own, apart from
+/// the counters every connection's open and close write from any thread, so that connections
+/// coming and going do not take those lines away from the threads serving requests.
 class server_state {
  public:
   explicit server_state(std::shared_ptr<const route_table> table);
@@ -57,11 +64,15 @@ class server_state {
   std::shared_ptr<const route_table> table() const;
   /// Increments when the table changes, so sessions refresh their copy cheaply.
   std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  /// Where the generation is kept (the test of this class's cache-line layout looks).
+  const void* generation_address() const { return &generation_; }
   /// Installs a new table; requests in flight finish on the one they started with.
   void replace(std::shared_ptr<const route_table> table);
 
-  std::atomic<bool> draining{false};
-  std::atomic<std::size_t> open_connections{0};
+  /// Read by every request; written once, when the server stops.
+  alignas(cache_line_bytes) std::atomic<bool> draining{false};
+  /// Written when a connection opens and closes, on whichever thread serves it.
+  alignas(cache_line_bytes) std::atomic<std::size_t> open_connections{0};
   std::atomic<std::uint64_t> refused_connections{0};
   tls_counters tls;
   proxy_counters proxy;
@@ -83,7 +94,8 @@ class server_state {
   mutable std::mutex mutex_;
   std::shared_ptr<const route_table> table_;
   std::shared_ptr<const tls_context> tls_context_;
-  std::atomic<std::uint64_t> generation_{1};
+  // Read by every request; the mutex above is taken by every new TLS connection.
+  alignas(cache_line_bytes) std::atomic<std::uint64_t> generation_{1};
 };
 
 }  // namespace stubborn

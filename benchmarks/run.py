@@ -1663,6 +1663,7 @@ def scenario_delays(ctx):
                 s0 = server.cpu_ticks()
                 window = CpuWindow([server])
                 fds_before = len(os.listdir(f"/proc/{server.proc.pid}/fd"))
+                rss_idle = server.rss_kib()  # before any connection
                 client = start_process(
                     run_conn_bench(ctx, server.port, "delays", n, "/delay-1s",
                                    ["--on-time-ms", DELAY_ON_TIME_MS, "--timeout-seconds", 15,
@@ -1697,6 +1698,8 @@ def scenario_delays(ctx):
                 ticks = server.cpu_ticks() - s0
                 rec.update(type="run", scenario="delays", server="stubborn", rep=rep + 1,
                            peak_rss_kib=server.hwm_kib(), rss_kib=server.rss_kib(),
+                           rss_idle_kib=rss_idle,
+                           peak_above_idle_kib=server.hwm_kib() - rss_idle,
                            server_cpu_s=ticks / CLK_TCK,
                            cpu_us_per_req=(ticks / CLK_TCK * 1e6 / rec["replies"]
                                            if rec["replies"] else None))
@@ -1721,6 +1724,7 @@ def scenario_delays(ctx):
             "max_ms_worst": max(r["max_ms"] for r in runs),
             "peak_rss_kib": median([r["peak_rss_kib"] for r in runs]),
             "peak_rss_kib_max": max(r["peak_rss_kib"] for r in runs),
+            "peak_above_idle_kib_max": max(r["peak_above_idle_kib"] for r in runs),
             "cpu_us_per_req": median([r["cpu_us_per_req"] for r in runs]),
             "other_cpu_pct_max": max(r["other_cpu_pct"] for r in runs),
             "send_ms": median([r["send_ms"] for r in runs]),
@@ -3432,6 +3436,13 @@ def targets(ctx):
                 f"{s[name + '/nginx']['cpu_us_per_req']:.2f} us (pairs: "
                 f"{r['pair_cpu_ratio_median']:.2f}x)", r["cpu_ratio"] <= 1.0,
                 r["pair_cpu_ratio_median"] <= 1.0)
+            add(f"{name}: CPU per request vs nginx, the load-test goal", "<= 0.8x",
+                f"{r['cpu_ratio']:.3f}x (pairs: {r['pair_cpu_ratio_median']:.3f}x)",
+                r["cpu_ratio"] <= 0.8, r["pair_cpu_ratio_median"] <= 0.8)
+            pairs = [p for p in r.get("pair_p99_ratios", []) if p is not None]
+            if name == "hello" and pairs:
+                add("hello: p99 vs nginx in every pair of runs", "<= 1.0x each",
+                    ", ".join(f"{p:.2f}x" for p in pairs), max(pairs) <= 1.0)
     r = s.get("proxy-hello/ratio")
     if r:
         add("proxy-hello: throughput vs nginx proxy_pass", ">= 1.0x",
@@ -3496,12 +3507,20 @@ def targets(ctx):
             d["on_time_min"] == 10000)
         add("delays: peak RSS (10,000)", "< 64 MiB", f"{d['peak_rss_kib_max'] / 1024:.1f} MiB",
             d["peak_rss_kib_max"] < 64 * 1024)
+        if "peak_above_idle_kib_max" in d:
+            above = d["peak_above_idle_kib_max"]
+            add("delays: peak RSS above the idle server's, 10,000 delayed replies in flight",
+                "< 32 MiB", f"{above / 1024:.1f} MiB ({above / 10000:.2f} KiB each)",
+                above < 32 * 1024)
     c = s.get("connections")
     if c:
         add("connections: 10,000 idle, RSS", "< 64 MiB", f"{c['rss_held_kib_max'] / 1024:.1f} MiB",
             c["rss_held_kib_max"] < 64 * 1024)
         add("connections: idle server RSS", "< 10 MiB", f"{c['rss_idle_kib'] / 1024:.1f} MiB",
             c["rss_idle_kib"] < 10 * 1024)
+        above = c["rss_held_kib_max"] - c["rss_idle_kib"]
+        add("connections: 10,000 idle, RSS above the idle server's", "< 16 MiB (<= 1 KiB each)",
+            f"{above / 1024:.1f} MiB ({above / 10000:.2f} KiB each)", above < 16 * 1024)
     for name, what in (("ws-held", "WebSocket connections"), ("sse-held", "event streams")):
         h = s.get(name)
         if h and h.get("skipped"):

@@ -120,7 +120,7 @@ class connection_core final : public registered_connection {
   /// Enters the waiting phase for `duration` with the timer ready; the sweep must not take a
   /// long wait for a stalled connection, so the deadline is the wait plus idle_timeout.
   saved_phase begin_wait(std::chrono::milliseconds duration) {
-    if (!timer) timer.emplace(transport.get_executor());
+    if (!timer) timer = std::make_unique<boost::asio::steady_timer>(transport.get_executor());
     saved_phase saved = save_phase();
     set_phase(connection_phase::waiting, duration + server().idle_timeout);
     return saved;
@@ -128,7 +128,7 @@ class connection_core final : public registered_connection {
   /// An event stream waits (`duration`, or with no deadline while a held stream reads); drain
   /// ends the wait. The timer is ready; the phase before is returned, to restore.
   saved_phase begin_streaming(std::optional<std::chrono::milliseconds> duration) {
-    if (!timer) timer.emplace(transport.get_executor());
+    if (!timer) timer = std::make_unique<boost::asio::steady_timer>(transport.get_executor());
     saved_phase saved = save_phase();
     phase_ = connection_phase::streaming;
     deadline() = duration ? registry.now() + *duration + server().idle_timeout
@@ -148,7 +148,9 @@ class connection_core final : public registered_connection {
   server_state& state;
   connection_registry& registry;
   std::shared_ptr<const route_table> table;
-  std::optional<boost::asio::steady_timer> timer;  ///< made on first use: delays and pacing only
+  /// Made on first use (delays, pacing, a TLS handshake's deadline): on the heap, since an idle
+  /// connection holds little else.
+  std::unique_ptr<boost::asio::steady_timer> timer;
   bool timed_out = false;  ///< the deadline passed (or drain or stop ended a wait)
   bool draining = false;   ///< this connection closes after the reply in flight
   bool forced = false;     ///< the server is stopping: no reply, no lingering close

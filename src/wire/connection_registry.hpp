@@ -72,6 +72,8 @@ class connection_registry {
   void close_all();
   /// The clock as of the last sweep (deadlines are this coarse: one sweep interval).
   clock::time_point now() const { return now_; }
+  /// Connections registered now.
+  std::size_t size() const { return entries_.size(); }
 
   /// This thread's metrics and journal; null when nothing observes (e.g. in fuzz targets).
   thread_observer* observer = nullptr;

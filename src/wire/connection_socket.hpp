@@ -263,6 +263,15 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
         [this](auto handler) { this->start_wait(std::move(handler), false); }, token);
   }
 
+  /// async_wait_ready() for a socket the reactor may take for readable with nothing to read (a
+  /// new one): re-arms the descriptor (one epoll_ctl), which reports it readable only when it
+  /// is, instead of completing the wait at once.
+  template <class Token>
+  auto async_wait_ready_rearmed(Token&& token) {
+    return boost::asio::async_initiate<Token, void(boost::system::error_code)>(
+        [this](auto handler) { this->start_wait(std::move(handler), false, false); }, token);
+  }
+
   /// Reads some bytes, like async_read_some, but a read that drains the socket lets the next
   /// read wait for the reactor's next edge instead of first trying a recv() bound to fail.
   template <class Token>
@@ -309,7 +318,7 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
   }
 
   template <class Handler>
-  void start_wait(Handler handler, bool exhausts) {
+  void start_wait(Handler handler, bool exhausts, bool speculative = true) {
 #ifdef STUBBORN_DRAINED_READ
     namespace ad = boost::asio::detail;
     using op = drained_read_detail::readable_op<Handler, base_socket::executor_type>;
@@ -326,10 +335,11 @@ class connection_socket : public boost::asio::generic::stream_protocol::socket {
     // Speculative like a read: right after an edge the op completes at once (and marks the
     // socket exhausted); otherwise it waits for the next edge, with no epoll_ctl.
     reactor.start_op(ad::reactor::read_op, impl.socket_, impl.reactor_data_, p.p, is_continuation,
-                     true);
+                     speculative);
     p.v = p.p = nullptr;
 #else
     (void)exhausts;
+    (void)speculative;
     this->async_wait(wait_read, std::move(handler));
 #endif
   }

@@ -40,6 +40,12 @@ class plain_transport {
   auto async_wait_ready(Token&& token) {
     return socket_.async_wait_ready(std::forward<Token>(token));
   }
+  /// The same for a socket that may never have been read (connection_socket's
+  /// async_wait_ready_rearmed()).
+  template <class Token>
+  auto async_wait_ready_rearmed(Token&& token) {
+    return socket_.async_wait_ready_rearmed(std::forward<Token>(token));
+  }
 
   /// Sends what the kernel takes now (one sendmsg; a small batch from the staging buffer), as
   /// nginx does, so that most replies need no asynchronous write. Sets `ec` only when the

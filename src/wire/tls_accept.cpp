@@ -59,7 +59,7 @@ net::awaitable<first_bytes::kind> peek_first_bytes(connection_core<Transport>& c
     // socket, and Asio's readiness wait re-arms the descriptor (EPOLL_CTL_MOD), so it would
     // report them again at once: wait a little instead, a millisecond at first (the rest
     // is usually one round trip behind), then longer, until the handshake deadline.
-    if (!core.timer) core.timer.emplace(socket.get_executor());
+    if (!core.timer) core.timer = std::make_unique<net::steady_timer>(socket.get_executor());
     core.timer->expires_after(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(64));
     auto [waited] = co_await core.timer->async_wait(use_tuple);

@@ -1059,7 +1059,8 @@ def machine_info():
         "nproc": NPROC, "cpu_model": model, "kernel": platform.release(), "mem_mib": mem,
         "python": platform.python_version(), "loadavg": os.getloadavg(),
         "git_commit": git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain")),
+        # Result files do not count: this run's own is already open (untracked) by now.
+        "git_dirty": bool(git("status", "--porcelain", "--", ".", ":(exclude)benchmarks/results")),
     }
 
 

@@ -54,13 +54,26 @@ bool enough_descriptors() {
   return limit.rlim_cur >= wanted;
 }
 
-std::vector<std::unique_ptr<raw_client>> open_many(std::uint16_t port) {
+const std::string hello = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+
+// `first`: sent on each connection as soon as it is open (the time to open all of them, TLS
+// handshakes included, may exceed a short idle timeout).
+std::vector<std::unique_ptr<raw_client>> open_many(std::uint16_t port,
+                                                   const std::string& first = {}) {
   std::vector<std::unique_ptr<raw_client>> clients;
-  for (std::size_t i = 0; i < many; ++i) clients.push_back(std::make_unique<raw_client>(port));
+  for (std::size_t i = 0; i < many; ++i) {
+    clients.push_back(std::make_unique<raw_client>(port));
+    if (!first.empty()) clients.back()->send(first);
+  }
   return clients;
 }
 
-const std::string hello = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+// parked_config with another idle timeout.
+std::string with_idle_timeout(const std::string& value) {
+  std::string config = parked_config;
+  config.replace(config.find("1500ms"), 6, value);
+  return config;
+}
 
 }  // namespace
 
@@ -69,7 +82,8 @@ TEST_CASE("parked connections answer every request, pipelined or split", "[parke
     WARN("skipped: the open-file limit is below what " << many << " connections need");
     return;
   }
-  running_server server(parked_config);
+  // Long enough for opening them all, TLS handshakes included, on a slow machine.
+  running_server server(with_idle_timeout("60s"));
   auto clients = open_many(server.port());
 
   // First request on each: most connections were parked before any byte came.
@@ -124,8 +138,7 @@ TEST_CASE("parked connections close at the idle timeout", "[parked]") {
     return;
   }
   running_server server(parked_config);
-  auto clients = open_many(server.port());
-  for (auto& c : clients) c->send(hello);
+  auto clients = open_many(server.port(), hello);
   for (auto& c : clients) REQUIRE(c->read_response().body == "hello");
   // Parked now; idle_timeout is 1.5 s: each is closed cleanly (FIN), none waits for ever.
   std::size_t closed = 0;
@@ -140,18 +153,13 @@ TEST_CASE("a server with parked connections stops at once", "[parked]") {
     WARN("skipped: the open-file limit is below what " << many << " connections need");
     return;
   }
-  std::vector<std::unique_ptr<raw_client>> clients;
   // An idle timeout far longer than the stop may take.
-  std::string config = parked_config;
-  config.replace(config.find("1500ms"), 6, "60s");
+  auto server = std::make_unique<running_server>(with_idle_timeout("60s"));
+  auto clients = open_many(server->port(), hello);
+  for (auto& c : clients) REQUIRE(c->read_response().body == "hello");
+  // Stopping must end every parked connection, not wait for its idle timeout.
   const auto started = std::chrono::steady_clock::now();
-  {
-    running_server server(config);
-    clients = open_many(server.port());
-    for (auto& c : clients) c->send(hello);
-    for (auto& c : clients) REQUIRE(c->read_response().body == "hello");
-    // Leaving the scope stops the server: no parked connection may hold the stop up.
-  }
+  server.reset();
   CHECK(std::chrono::steady_clock::now() - started < 20s);
   std::size_t closed = 0;
   for (std::size_t i = 0; i < many; i += 50) {

@@ -102,7 +102,7 @@ class session {
   // Where the connection goes after run(): null when it is closed, else to a protocol.
   std::unique_ptr<protocol_hand_over> handed_over() { return std::move(hand_over_); }
   // run() returned with the connection idle between requests, open, with nothing buffered or
-  // unsent: it waits for its next request without this session (see serve()).
+  // unsent: it waits for its next request without this session (see serve_requests()).
   bool parked() const { return parked_; }
   // Whether the connection waits for its next request without a session.
   static constexpr bool parks_when_idle = std::is_same_v<Transport, plain_transport>;
@@ -748,8 +748,8 @@ void wait_for_request(std::unique_ptr<connection_record<Transport>> record, bool
 
 // Serves the connection's requests until it is closed, taken over by a protocol, or (plain
 // transport) idle between requests: then it waits for the next one with no coroutine frame, no
-// session and no buffer, about 0.5 KiB in all (wait_for_request()), where a session waiting in a
-// read would hold several KiB.
+// session and no buffer, about 1 KiB in all with Asio's own state (wait_for_request()), where a
+// session waiting in a read would hold about 5 KiB.
 template <class Transport>
 net::awaitable<void> serve_requests(std::unique_ptr<connection_record<Transport>> record) {
   server_state& state = record->core.state;
@@ -763,10 +763,12 @@ net::awaitable<void> serve_requests(std::unique_ptr<connection_record<Transport>
       // this frame, which a held WebSocket would keep (a few KiB for each of 10,000).
       auto s = std::make_unique<session<Transport>>(record->core, record->role);
       co_await s->run();
-      if (s->parked()) {
-        s.reset();
-        wait_for_request(std::move(record));
-        co_return;
+      if constexpr (session<Transport>::parks_when_idle) {
+        if (s->parked()) {
+          s.reset();
+          wait_for_request(std::move(record));
+          co_return;
+        }
       }
       next = s->handed_over();
     }
@@ -803,33 +805,29 @@ void wait_for_request(std::unique_ptr<connection_record<Transport>> record, bool
     transport.async_wait_ready(std::move(woken));
 }
 
+// A connection over TLS (or another transport that never parks): its handshake, then its
+// requests.
 template <class Transport>
 net::awaitable<void> serve(Transport transport, server_state* state, connection_registry* registry,
                            listener_role role) {
   state->open_connections.fetch_add(1, std::memory_order_relaxed);
-  try {
-    connection_core<Transport> core(std::move(transport), *state, *registry);
-    if constexpr (requires { core.transport.handshake(std::string()); }) {
-      if (!co_await accept_tls(core)) {
-        core.transport.close();
-        state->open_connections.fetch_sub(1, std::memory_order_relaxed);
-        co_return;
-      }
+  auto record =
+      std::make_unique<connection_record<Transport>>(std::move(transport), *state, *registry, role);
+  if constexpr (requires { record->core.transport.handshake(std::string()); }) {
+    bool accepted = false;
+    try {
+      accepted = co_await accept_tls(record->core);
+    } catch (const std::exception& e) {
+      log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
     }
-    std::unique_ptr<protocol_hand_over> next;
-    {
-      // The session goes before a protocol that takes the connection over: on the heap, not in
-      // this frame, which a held WebSocket would keep (a few KiB for each of 10,000).
-      auto s = std::make_unique<session<Transport>>(core, role);
-      co_await s->run();
-      next = s->handed_over();
+    if (!accepted) {
+      record->core.transport.close();
+      record.reset();
+      state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+      co_return;
     }
-    if (next) co_await take_over(&core, std::move(next));
-  } catch (const std::exception& e) {
-    // Unexpected: this connection ends; it is logged once, the server goes on.
-    log(log_level::error, std::string("connection closed after an internal error: ") + e.what());
   }
-  state->open_connections.fetch_sub(1, std::memory_order_relaxed);
+  co_await serve_requests(std::move(record));
 }
 
 net::awaitable<void> nothing_more() {

@@ -120,7 +120,7 @@ TEST_CASE("cluster: a sequence goes on in order across instances", "[cluster][re
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config), c(config);
-  REQUIRE(all_up({a.port()}));
+  REQUIRE(all_up({a.port(), b.port(), c.port()}));
   std::vector<int> seen;
   const std::uint16_t ports[] = {a.port(), b.port(), c.port()};
   for (int i = 0; i < 9; ++i) seen.push_back(status_of(ports[i % 3], "/flaky"));
@@ -136,7 +136,7 @@ TEST_CASE("cluster: a rate limit admits its quota once for all instances, with R
   redis_process redis;
   const std::string config = cluster_table(redis.url()) + shared_routes;
   running_server a(config), b(config);
-  REQUIRE(all_up({a.port()}));
+  REQUIRE(all_up({a.port(), b.port()}));
   int admitted = 0;
   std::string retry_after;
   for (int i = 0; i < 8; ++i) {
